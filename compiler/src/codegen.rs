@@ -1,0 +1,101 @@
+//! LLVM dialect -> LLVM IR -> optimized machine code for the target, with
+//! inkwell's TargetMachine.
+
+use anyhow::{anyhow, bail, Result};
+use inkwell::{
+    context::Context as LlvmContext,
+    module::Module as LlvmModule,
+    passes::PassBuilderOptions,
+    targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple},
+    OptimizationLevel,
+};
+use melior::ir::{operation::OperationLike, Module};
+use std::path::Path;
+
+/// Where and how to generate code.
+#[derive(Debug, Clone)]
+pub struct TargetOptions {
+    /// LLVM triple; the host's when `None`.
+    pub triple: Option<String>,
+    /// CPU name (`znver3`, `skylake-avx512`, ...); the host's when `None`.
+    pub cpu: Option<String>,
+    /// 0..=3
+    pub opt_level: u8,
+}
+
+impl Default for TargetOptions {
+    fn default() -> Self {
+        TargetOptions { triple: None, cpu: None, opt_level: 3 }
+    }
+}
+
+fn optimization_level(level: u8) -> OptimizationLevel {
+    match level {
+        0 => OptimizationLevel::None,
+        1 => OptimizationLevel::Less,
+        2 => OptimizationLevel::Default,
+        _ => OptimizationLevel::Aggressive,
+    }
+}
+
+pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
+    Target::initialize_all(&InitializationConfig::default());
+    let host = options.triple.is_none();
+    let triple = match &options.triple {
+        Some(t) => TargetTriple::create(t),
+        None => TargetMachine::get_default_triple(),
+    };
+    let target = Target::from_triple(&triple).map_err(|e| anyhow!("unknown target triple: {e}"))?;
+    let (cpu, features) = match (&options.cpu, host) {
+        (Some(cpu), _) => (cpu.clone(), String::new()),
+        (None, true) => (
+            TargetMachine::get_host_cpu_name().to_string(),
+            TargetMachine::get_host_cpu_features().to_string(),
+        ),
+        (None, false) => ("generic".to_string(), String::new()),
+    };
+    target
+        .create_target_machine(
+            &triple,
+            &cpu,
+            &features,
+            optimization_level(options.opt_level),
+            RelocMode::PIC,
+            CodeModel::Default,
+        )
+        .ok_or_else(|| anyhow!("cannot create a target machine for {} / cpu {cpu}", triple))
+}
+
+/// Translates an LLVM-dialect module into LLVM IR and optimizes it.
+pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMachine, opt_level: u8) -> Result<LlvmModule<'l>> {
+    let raw = unsafe {
+        mlir_sys::mlirTranslateModuleToLLVMIR(
+            module.as_operation().to_raw(),
+            llvm.raw() as *mut _ as mlir_sys::LLVMContextRef,
+        )
+    };
+    if raw.is_null() {
+        bail!("translation of the LLVM dialect to LLVM IR failed");
+    }
+    let ir = unsafe { LlvmModule::new(raw as *mut _) };
+    ir.set_triple(&machine.get_triple());
+    ir.set_data_layout(&machine.get_target_data().get_data_layout());
+    ir.verify().map_err(|e| anyhow!("invalid LLVM IR: {e}"))?;
+    let passes = format!("default<O{}>", opt_level.min(3));
+    ir.run_passes(&passes, machine, PassBuilderOptions::create())
+        .map_err(|e| anyhow!("LLVM optimization failed: {e}"))?;
+    Ok(ir)
+}
+
+pub fn write_object(ir: &LlvmModule, machine: &TargetMachine, path: &Path) -> Result<()> {
+    machine
+        .write_to_file(ir, FileType::Object, path)
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+}
+
+pub fn assembly(ir: &LlvmModule, machine: &TargetMachine) -> Result<String> {
+    let buffer = machine
+        .write_to_memory_buffer(ir, FileType::Assembly)
+        .map_err(|e| anyhow!("code generation failed: {e}"))?;
+    Ok(String::from_utf8_lossy(buffer.as_slice()).into_owned())
+}

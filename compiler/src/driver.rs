@@ -1,0 +1,114 @@
+//! Runs the stages in order for the CLI: archive -> library, or up to the
+//! stage the user asked to print.
+
+use crate::codegen::{self, TargetOptions};
+use crate::link::{self, LinkInputs, OutputKind};
+use crate::pipeline;
+use crate::program::ExportedProgram;
+use crate::{import, pt2};
+use anyhow::Result;
+use melior::ir::{operation::OperationLike, Module};
+use melior::Context;
+use std::path::Path;
+
+/// The stages `--emit` can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// The imported program in the aten dialect (generic form).
+    Aten,
+    /// After lowering to linalg/tensor/arith on tensors.
+    Linalg,
+    /// After matmul tiling/vectorization and elementwise fusion.
+    Optimized,
+    /// After bufferization and memory planning (one arena).
+    Bufferized,
+    /// The LLVM dialect.
+    LlvmDialect,
+    /// Optimized LLVM IR.
+    LlvmIr,
+    /// Target assembly.
+    Asm,
+}
+
+pub struct Options {
+    pub target: TargetOptions,
+}
+
+/// Reads an archive and renames the model to the library's symbol prefix.
+pub fn load(path: &Path, prefix: &str) -> Result<ExportedProgram> {
+    let mut program = pt2::read_archive(path)?;
+    program.name = prefix.to_string();
+    Ok(program)
+}
+
+fn print_module(module: &Module) -> String {
+    module.as_operation().to_string()
+}
+
+/// Compiles through MLIR; returns the final LLVM-dialect module and the arena
+/// size, or the printed stage if `stop` is reached first.
+fn compile_mlir<'c>(context: &'c Context, program: &ExportedProgram, stop: Option<Stage>) -> Result<Result<(Module<'c>, u64), String>> {
+    let aten_text = import::import(program)?;
+    if stop == Some(Stage::Aten) {
+        return Ok(Err(aten_text));
+    }
+    let aten = pipeline::parse(context, &aten_text, "the imported aten module")?;
+    let mut module = pipeline::lower_to_linalg(context, &aten)?;
+    if stop == Some(Stage::Linalg) {
+        return Ok(Err(print_module(&module)));
+    }
+    pipeline::optimize(context, &mut module)?;
+    if stop == Some(Stage::Optimized) {
+        return Ok(Err(print_module(&module)));
+    }
+    let arena = pipeline::bufferize(context, &mut module)?;
+    if stop == Some(Stage::Bufferized) {
+        return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
+    }
+    pipeline::to_llvm_dialect(context, &mut module)?;
+    if stop == Some(Stage::LlvmDialect) {
+        return Ok(Err(print_module(&module)));
+    }
+    Ok(Ok((module, arena)))
+}
+
+/// Prints one stage of the pipeline.
+pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
+    let context = aotc_dialects::new_context();
+    let (module, _) = match compile_mlir(&context, program, Some(stage))? {
+        Ok(done) => done,
+        Err(printed) => return Ok(printed),
+    };
+    let llvm = inkwell::context::Context::create();
+    let machine = codegen::target_machine(&options.target)?;
+    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, options.target.opt_level)?;
+    Ok(match stage {
+        Stage::LlvmIr => ir.print_to_string().to_string(),
+        _ => codegen::assembly(&ir, &machine)?,
+    })
+}
+
+/// Compiles a program into a library at `output`.
+pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options: &Options) -> Result<()> {
+    let context = aotc_dialects::new_context();
+    let (module, arena) = compile_mlir(&context, program, None)?.expect("no stop stage");
+    let llvm = inkwell::context::Context::create();
+    let machine = codegen::target_machine(&options.target)?;
+    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, options.target.opt_level)?;
+    let dir = tempfile::tempdir()?;
+    let object = dir.path().join("model.o");
+    codegen::write_object(&ir, &machine, &object)?;
+    let entry = aotc_dialects::lower::entry_symbol(&program.name);
+    link::link(
+        &LinkInputs {
+            program,
+            prefix: &program.name,
+            model_object: &object,
+            arena_bytes: arena,
+            entry: &entry,
+            target_triple: options.target.triple.as_deref(),
+        },
+        output,
+        kind,
+    )
+}

@@ -1,0 +1,77 @@
+//! The program's dataflow graph (petgraph): node order, dead-code removal and
+//! the last use of every tensor.
+
+use crate::program::{Arg, ExportedProgram, Node};
+use anyhow::{bail, Result};
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, Reversed};
+use std::collections::HashMap;
+
+/// Tensor names a node reads.
+pub fn tensor_operands(node: &Node) -> Vec<&str> {
+    let mut names = Vec::new();
+    for (_, arg) in &node.args {
+        match arg {
+            Arg::Tensor(t) => names.push(t.as_str()),
+            Arg::Tensors(ts) => names.extend(ts.iter().map(String::as_str)),
+            Arg::OptionalTensors(ts) => names.extend(ts.iter().flatten().map(String::as_str)),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Orders the nodes so that producers come before consumers and drops nodes
+/// whose results reach no output. Errors name a tensor nobody produces.
+pub fn schedule(program: &ExportedProgram) -> Result<Vec<Node>> {
+    let mut graph = DiGraph::<usize, ()>::new();
+    let indices: Vec<NodeIndex> = (0..program.nodes.len()).map(|i| graph.add_node(i)).collect();
+    let mut producer: HashMap<&str, NodeIndex> = HashMap::new();
+    for (i, node) in program.nodes.iter().enumerate() {
+        for out in node.outputs.iter().flatten() {
+            producer.insert(out.as_str(), indices[i]);
+        }
+    }
+    let graph_inputs: std::collections::HashSet<&str> = program.inputs.iter().map(|i| i.name.as_str()).collect();
+    for (i, node) in program.nodes.iter().enumerate() {
+        for operand in tensor_operands(node) {
+            match producer.get(operand) {
+                Some(&p) => {
+                    graph.add_edge(p, indices[i], ());
+                }
+                None if graph_inputs.contains(operand) => {}
+                None => bail!("node '{}' reads tensor '{operand}', which no node or input produces", node.name),
+            }
+        }
+    }
+    if let Err(cycle) = toposort(&graph, None) {
+        bail!("the graph has a cycle through node '{}'", program.nodes[graph[cycle.node_id()]].name);
+    }
+    // Live nodes: everything an output depends on.
+    let reversed = Reversed(&graph);
+    let mut live = vec![false; program.nodes.len()];
+    for output in &program.outputs {
+        if let Some(&p) = producer.get(output.name.as_str()) {
+            let mut dfs = Dfs::new(reversed, p);
+            while let Some(n) = dfs.next(reversed) {
+                live[graph[n]] = true;
+            }
+        }
+    }
+    // torch.export lists nodes in a valid order already; keep it (and with it
+    // the order of the user's source) once the graph is known to be acyclic
+    // and every operand is produced before use.
+    let mut defined = graph_inputs.clone();
+    let mut order = Vec::new();
+    for (i, node) in program.nodes.iter().enumerate() {
+        if let Some(operand) = tensor_operands(node).into_iter().find(|o| !defined.contains(o)) {
+            bail!("node '{}' reads tensor '{operand}' before it is produced", node.name);
+        }
+        defined.extend(node.outputs.iter().flatten().map(String::as_str));
+        if live[i] {
+            order.push(node.clone());
+        }
+    }
+    Ok(order)
+}

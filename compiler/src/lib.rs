@@ -1,0 +1,13 @@
+//! aotc: an ahead-of-time compiler from torch.export programs to native
+//! libraries. See the README for the pipeline and the folder layout.
+
+pub mod arena;
+pub mod codegen;
+pub mod graph;
+pub mod import;
+pub mod pipeline;
+pub mod program;
+pub mod pt2;
+pub mod driver;
+pub mod link;
+pub mod npy;

@@ -1,0 +1,241 @@
+//! The compilation pipeline, one function per stage. Each stage's output can
+//! be printed with `--emit` and each has lit tests under `lit-tests/`.
+//!
+//! aten -> linalg (rule table) -> optimized (fusion, matmul tiling and
+//! vectorization into FMA micro-kernels) -> bufferized (one-shot
+//! bufferization, arena plan) -> llvm-dialect -> llvm-ir -> object.
+
+use crate::arena;
+use anyhow::{anyhow, bail, Result};
+use melior::{
+    ir::{
+        block::BlockLike,
+        operation::{OperationLike, OperationMutLike, OperationRefMut, WalkOrder, WalkResult},
+        Attribute, Module, ValueLike,
+    },
+    pass::PassManager,
+    utility::parse_pass_pipeline,
+    Context,
+};
+
+/// Parses MLIR text, with the verifier's diagnostics in the error.
+pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<'c>> {
+    let diagnostics = capture_diagnostics(context);
+    let module = Module::parse(context, text);
+    let messages = diagnostics.take();
+    match module {
+        Some(m) if m.as_operation().verify() => Ok(m),
+        _ => bail!("{what} does not parse or verify:\n{}", messages.join("\n")),
+    }
+}
+
+/// Collects diagnostics emitted on a context until dropped.
+pub struct Diagnostics<'c> {
+    context: &'c Context,
+    id: melior::diagnostic::DiagnosticHandlerId,
+    messages: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+}
+
+impl Diagnostics<'_> {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.messages.borrow_mut())
+    }
+}
+
+impl Drop for Diagnostics<'_> {
+    fn drop(&mut self) {
+        self.context.detach_diagnostic_handler(self.id);
+    }
+}
+
+pub fn capture_diagnostics(context: &Context) -> Diagnostics<'_> {
+    let messages = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = messages.clone();
+    let id = context.attach_diagnostic_handler(move |d| {
+        let mut text = format!("{}: {}", d.location(), d);
+        for i in 0..d.note_count() {
+            if let Ok(n) = d.note(i) {
+                text += &format!("\n  note: {n}");
+            }
+        }
+        sink.borrow_mut().push(text);
+        true
+    });
+    Diagnostics { context, id, messages }
+}
+
+/// Runs a textual pass pipeline (`builtin.module(...)`) on a module.
+pub fn run_pipeline(context: &Context, module: &mut Module, pipeline: &str, what: &str) -> Result<()> {
+    let diagnostics = capture_diagnostics(context);
+    let pm = PassManager::new(context);
+    parse_pass_pipeline(pm.as_operation_pass_manager(), pipeline)
+        .map_err(|e| anyhow!("{what}: bad pass pipeline: {e}"))?;
+    if pm.run(module).is_err() || !module.as_operation().verify() {
+        bail!("{what} failed:\n{}", diagnostics.take().join("\n"));
+    }
+    Ok(())
+}
+
+/// aten -> linalg on tensors.
+pub fn lower_to_linalg<'c>(context: &'c Context, aten: &Module) -> Result<Module<'c>> {
+    let text = aotc_dialects::lower::lower_module(aten).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+    parse(context, &text, "the lowered (linalg) module")
+}
+
+/// Tile sizes (rows, columns) of a matmul's register micro-kernel: up to 8
+/// rows of one 8-lane (256-bit) vector each, dividing the problem exactly so
+/// that no masking is needed.
+pub fn micro_kernel_tile(m: i64, n: i64) -> (i64, i64) {
+    let largest_divisor = |d: i64, limit: i64| (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1);
+    (largest_divisor(m, 8), largest_divisor(n, 8))
+}
+
+/// The transform-dialect script that tiles every matmul to its micro-kernel
+/// tile (reduction tile 1), vectorizes it, hoists the accumulator out of the
+/// reduction loop, and lowers the contraction to outer products (vector.fma).
+fn matmul_strategy(tiles: &[(i64, i64)]) -> String {
+    let mut s = String::from(
+        "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {\n",
+    );
+    for (i, (tm, tn)) in tiles.iter().enumerate() {
+        s += &format!(
+            "    %mm{i} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{aotc.tile = array<i64: {tm}, {tn}>}} in %root : (!transform.any_op) -> !transform.any_op
+    %tiled{i}, %loops{i}:3 = transform.structured.tile_using_for %mm{i} tile_sizes [{tm}, {tn}, 1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+    transform.structured.vectorize %tiled{i} : !transform.any_op
+"
+        );
+    }
+    // The vectorizer emits mul + multi_reduction; fold that back into
+    // vector.contract, hoist the accumulator tile out of the reduction loop
+    // (it becomes a loop-carried vector in registers), then unroll the
+    // contraction into broadcast + vector.fma per row.
+    s += "    %func = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %func {
+      transform.apply_patterns.vector.reduction_to_contract
+      transform.apply_patterns.vector.transfer_permutation_patterns
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+";
+    for i in 0..tiles.len() {
+        s += &format!("    transform.loop.hoist_loop_invariant_subsets %loops{i}#2 : !transform.any_op\n");
+    }
+    s += "    transform.apply_patterns to %func {
+      transform.apply_patterns.vector.lower_contraction lowering_strategy = \"outerproduct\"
+      transform.apply_patterns.vector.lower_outerproduct
+    } : !transform.any_op
+    transform.apply_patterns to %func {
+      transform.apply_patterns.canonicalization
+    } : !transform.any_op
+    transform.yield
+  }
+}
+";
+    s
+}
+
+/// Marks each matmul with its micro-kernel tile and returns the distinct tiles.
+fn tag_matmuls(context: &Context, module: &Module) -> Vec<(i64, i64)> {
+    let mut tiles = Vec::new();
+    let mut ops = Vec::new();
+    module.as_operation().walk(WalkOrder::PreOrder, |op| {
+        if op.name().as_string_ref().as_str() == Ok("linalg.matmul") {
+            ops.push(op.to_raw());
+        }
+        WalkResult::Advance
+    });
+    for raw in ops {
+        let mut op = unsafe { OperationRefMut::from_raw(raw) };
+        let out = op.operand(2).map(|v| v.r#type().to_string()).unwrap_or_default();
+        let Some(ty) = aotc_dialects::types::Ty::parse(&out) else { continue };
+        let tile = micro_kernel_tile(ty.shape[0], ty.shape[1]);
+        let attr = Attribute::parse(context, &format!("array<i64: {}, {}>", tile.0, tile.1))
+            .expect("valid attribute");
+        op.set_discardable_attribute("aotc.tile", attr);
+        if !tiles.contains(&tile) {
+            tiles.push(tile);
+        }
+    }
+    tiles
+}
+
+/// Matmul tiling and vectorization, then elementwise fusion. Fusion runs
+/// second: its reshape propagation would otherwise fold the im2col gather
+/// back into the matmul and turn it into a generic convolution.
+pub fn optimize(context: &Context, module: &mut Module) -> Result<()> {
+    run_pipeline(context, module, "builtin.module(canonicalize, cse)", "canonicalization")?;
+    let tiles = tag_matmuls(context, module);
+    if !tiles.is_empty() {
+        vectorize_matmuls(context, module, &tiles)?;
+    }
+    run_pipeline(
+        context,
+        module,
+        "builtin.module(func.func(linalg-fuse-elementwise-ops, cse, canonicalize))",
+        "elementwise fusion",
+    )
+}
+
+/// Runs the matmul strategy with the transform interpreter. The script is
+/// appended to the payload module for the run and removed afterwards.
+fn vectorize_matmuls(context: &Context, module: &mut Module, tiles: &[(i64, i64)]) -> Result<()> {
+    let strategy = parse(context, &matmul_strategy(tiles), "the matmul strategy")?;
+    let sequence = strategy.body().first_operation().expect("the strategy has its sequence");
+    let sequence = unsafe { melior::ir::Operation::from_raw(mlir_sys::mlirOperationClone(sequence.to_raw())) };
+    module.body().append_operation(sequence);
+    let unit = Attribute::parse(context, "unit").expect("unit attribute");
+    module.as_operation_mut().set_attribute("transform.with_named_sequence", unit);
+    run_pipeline(context, module, "builtin.module(transform-interpreter, canonicalize, cse)", "matmul vectorization")?;
+    let mut op = module.body().first_operation();
+    while let Some(o) = op {
+        op = o.next_in_block();
+        if o.name().as_string_ref().as_str() == Ok("transform.named_sequence") {
+            unsafe {
+                mlir_sys::mlirOperationRemoveFromParent(o.to_raw());
+                mlir_sys::mlirOperationDestroy(o.to_raw());
+            }
+        }
+    }
+    let _ = module.as_operation_mut().remove_attribute("transform.with_named_sequence");
+    Ok(())
+}
+
+/// One-shot bufferization, then every intermediate is placed in the arena.
+/// Returns the arena size in bytes.
+pub fn bufferize(context: &Context, module: &mut Module) -> Result<u64> {
+    run_pipeline(
+        context,
+        module,
+        "builtin.module(eliminate-empty-tensors, one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting))",
+        "bufferization",
+    )?;
+    let size = arena::plan(context, module)?;
+    run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
+    Ok(size)
+}
+
+/// Loops, vectors, memrefs, arith and func to the LLVM dialect.
+pub fn to_llvm_dialect(context: &Context, module: &mut Module) -> Result<()> {
+    run_pipeline(
+        context,
+        module,
+        "builtin.module(func.func(convert-linalg-to-loops, convert-vector-to-scf{full-unroll=true}), \
+         lower-affine, expand-strided-metadata, lower-affine, convert-scf-to-cf, \
+         convert-vector-to-llvm, finalize-memref-to-llvm, convert-math-to-llvm, convert-math-to-libm, \
+         convert-arith-to-llvm, convert-index-to-llvm, convert-ub-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, \
+         reconcile-unrealized-casts)",
+        "lowering to the LLVM dialect",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micro_kernel_tiles_divide_the_problem() {
+        assert_eq!(micro_kernel_tile(6, 784), (6, 8));
+        assert_eq!(micro_kernel_tile(1, 10), (1, 5));
+        assert_eq!(micro_kernel_tile(64, 64), (8, 8));
+        assert_eq!(micro_kernel_tile(7, 13), (7, 1));
+    }
+}

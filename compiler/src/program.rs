@@ -1,0 +1,295 @@
+//! The exported program as aotc sees it: typed tensors, nodes with decoded
+//! arguments, and the graph signature. Built by the pt2 reader, consumed by
+//! the graph analysis and the aten importer.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Element types aotc knows, with torch's serialized ScalarType codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    U8,
+    I8,
+    I16,
+    I32,
+    I64,
+    F16,
+    F32,
+    F64,
+    Bool,
+    BF16,
+}
+
+impl DType {
+    /// torch/_export/serde/schema.py `ScalarType`.
+    pub fn from_schema_code(code: i64) -> Option<DType> {
+        Some(match code {
+            1 => DType::U8,
+            2 => DType::I8,
+            3 => DType::I16,
+            4 => DType::I32,
+            5 => DType::I64,
+            6 => DType::F16,
+            7 => DType::F32,
+            8 => DType::F64,
+            12 => DType::Bool,
+            13 => DType::BF16,
+            _ => return None,
+        })
+    }
+
+    /// The name torch prints (`torch.float32` without the prefix).
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            DType::U8 => "uint8",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F16 => "float16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::Bool => "bool",
+            DType::BF16 => "bfloat16",
+        }
+    }
+
+    /// Bytes per element in memory (bool is one byte, as in torch).
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::U8 | DType::I8 | DType::Bool => 1,
+            DType::I16 | DType::F16 | DType::BF16 => 2,
+            DType::I32 | DType::F32 => 4,
+            DType::I64 | DType::F64 => 8,
+        }
+    }
+
+    /// The MLIR element type used inside tensors.
+    pub fn mlir(self) -> &'static str {
+        match self {
+            DType::U8 | DType::I8 => "i8",
+            DType::I16 => "i16",
+            DType::I32 => "i32",
+            DType::I64 => "i64",
+            DType::F16 => "f16",
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::Bool => "i1",
+            DType::BF16 => "bf16",
+        }
+    }
+
+    /// The code shared with the runtime's C ABI (`AOTC_DTYPE_*` in aotc.h).
+    pub fn abi_code(self) -> u32 {
+        match self {
+            DType::F32 => 0,
+            DType::F64 => 1,
+            DType::F16 => 2,
+            DType::BF16 => 3,
+            DType::I64 => 4,
+            DType::I32 => 5,
+            DType::I16 => 6,
+            DType::I8 => 7,
+            DType::U8 => 8,
+            DType::Bool => 9,
+        }
+    }
+
+    /// numpy's dtype descriptor for `.npy` headers.
+    pub fn npy_descr(self) -> &'static str {
+        match self {
+            DType::U8 => "|u1",
+            DType::I8 => "|i1",
+            DType::I16 => "<i2",
+            DType::I32 => "<i4",
+            DType::I64 => "<i8",
+            DType::F16 => "<f2",
+            DType::F32 => "<f4",
+            DType::F64 => "<f8",
+            DType::Bool => "|b1",
+            DType::BF16 => "<V2",
+        }
+    }
+
+    pub fn from_npy_descr(descr: &str) -> Option<DType> {
+        let all = [
+            DType::U8,
+            DType::I8,
+            DType::I16,
+            DType::I32,
+            DType::I64,
+            DType::F16,
+            DType::F32,
+            DType::F64,
+            DType::Bool,
+        ];
+        all.into_iter().find(|d| d.npy_descr() == descr)
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F16 | DType::F32 | DType::F64 | DType::BF16)
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.torch_name())
+    }
+}
+
+/// A tensor's static type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorType {
+    pub dtype: DType,
+    pub shape: Vec<i64>,
+}
+
+impl TensorType {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product::<i64>() as usize
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.numel() * self.dtype.size_bytes()
+    }
+
+    /// `tensor<1x3xf32>`
+    pub fn mlir(&self) -> String {
+        let mut s = String::from("tensor<");
+        for d in &self.shape {
+            s += &format!("{d}x");
+        }
+        s += self.dtype.mlir();
+        s.push('>');
+        s
+    }
+}
+
+impl fmt::Display for TensorType {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}{:?}", self.dtype, self.shape)
+    }
+}
+
+/// A decoded node argument (the `Argument` union of the schema).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    None,
+    Tensor(String),
+    Tensors(Vec<String>),
+    OptionalTensors(Vec<Option<String>>),
+    Int(i64),
+    Ints(Vec<i64>),
+    Float(f64),
+    Floats(Vec<f64>),
+    Bool(bool),
+    Bools(Vec<bool>),
+    Str(String),
+    ScalarType(DType),
+    /// Device, layout and memory format carry no meaning for CPU code generation.
+    Ignored(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    /// The op without the `torch.ops.` prefix: `aten.conv2d.default`.
+    pub target: String,
+    pub args: Vec<(String, Arg)>,
+    /// Produced tensor names, in result order; `None` for results nothing can name.
+    pub outputs: Vec<Option<String>>,
+    pub stack_trace: Option<String>,
+}
+
+impl Node {
+    /// The innermost user frame of the stack trace: `file.py:29: x = self.conv(x)`.
+    pub fn source_line(&self) -> Option<String> {
+        source_line_of(self.stack_trace.as_deref()?)
+    }
+}
+
+/// Picks the first frame of a Python stack trace (the user's code; torch's own
+/// frames follow it) and renders it as `path:line: code`.
+pub fn source_line_of(trace: &str) -> Option<String> {
+    let mut lines = trace.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("File \"") {
+            let (path, rest) = rest.split_once('"')?;
+            let number = rest.split("line ").nth(1)?.split(',').next()?.trim();
+            let code = lines.next().map(str::trim).unwrap_or("");
+            return Some(format!("{path}:{number}: {code}"));
+        }
+    }
+    None
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKind {
+    Parameter { fqn: String },
+    Buffer { fqn: String, persistent: bool },
+    Constant { fqn: String },
+    User,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphInput {
+    pub name: String,
+    pub kind: InputKind,
+    pub ty: TensorType,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputKind {
+    User,
+    /// The new value of a buffer, stored back into the model for the next run.
+    BufferMutation { fqn: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphOutput {
+    pub name: String,
+    pub kind: OutputKind,
+    pub ty: TensorType,
+}
+
+/// A tensor with its bytes, contiguous, little-endian.
+#[derive(Debug, Clone)]
+pub struct HostTensor {
+    pub ty: TensorType,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportedProgram {
+    /// The archive's folder name, e.g. `simple_net`.
+    pub name: String,
+    pub inputs: Vec<GraphInput>,
+    pub outputs: Vec<GraphOutput>,
+    pub nodes: Vec<Node>,
+    pub tensor_types: BTreeMap<String, TensorType>,
+    /// Parameters, buffers and constants by fully qualified name.
+    pub weights: BTreeMap<String, HostTensor>,
+    /// The archive's sample inputs (user inputs only), when it has them.
+    pub sample_inputs: Option<Vec<HostTensor>>,
+}
+
+impl ExportedProgram {
+    pub fn user_inputs(&self) -> impl Iterator<Item = &GraphInput> {
+        self.inputs.iter().filter(|i| i.kind == InputKind::User)
+    }
+
+    pub fn user_outputs(&self) -> impl Iterator<Item = &GraphOutput> {
+        self.outputs.iter().filter(|o| o.kind == OutputKind::User)
+    }
+
+    /// The weight a non-user input reads, if any.
+    pub fn weight_of(&self, input: &GraphInput) -> Option<&HostTensor> {
+        match &input.kind {
+            InputKind::Parameter { fqn } | InputKind::Buffer { fqn, .. } | InputKind::Constant { fqn } => {
+                self.weights.get(fqn)
+            }
+            InputKind::User => None,
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The aotc runtime, linked into every generated library.
+//!
+//! A generated library holds a constant [`ModelDesc`] (written by the
+//! compiler in C: argument roles, shapes, the weights blob, the arena size
+//! and the compiled entry point) and forwards its `<prefix>_*` C functions to
+//! the `aotc_rt_*` functions here. The runtime owns per-handle state: mutable
+//! buffer copies, the activation arena (one allocation per handle, reused by
+//! every run) and the last error. A handle is not safe to use from two
+//! threads at once; create one handle per thread.
+//!
+//! [`safe`] wraps the same C API for Rust programs.
+
+pub mod safe;
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr;
+
+pub const AOTC_OK: i32 = 0;
+pub const AOTC_ERROR_NULL_POINTER: i32 = 1;
+pub const AOTC_ERROR_SIZE_MISMATCH: i32 = 2;
+pub const AOTC_ERROR_INDEX: i32 = 3;
+pub const AOTC_ERROR_OUT_OF_MEMORY: i32 = 4;
+
+pub const ROLE_WEIGHT: u32 = 0;
+pub const ROLE_BUFFER: u32 = 1;
+pub const ROLE_INPUT: u32 = 2;
+pub const ROLE_OUTPUT: u32 = 3;
+
+/// Public description of one input or output (`AotcTensorInfo` in C).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TensorInfo {
+    pub name: *const c_char,
+    pub dtype: u32,
+    pub rank: u32,
+    pub shape: *const i64,
+}
+
+/// One argument of the compiled entry point, in call order.
+#[repr(C)]
+pub struct ArgDesc {
+    pub role: u32,
+    /// Input or output index for ROLE_INPUT / ROLE_OUTPUT.
+    pub index: u32,
+    /// Byte offset in the weights blob for ROLE_WEIGHT / ROLE_BUFFER.
+    pub offset: u64,
+    pub bytes: u64,
+    pub rank: u32,
+    pub shape: *const i64,
+}
+
+/// Everything the compiler knows about a model (`AotcModelDesc` in C).
+#[repr(C)]
+pub struct ModelDesc {
+    pub abi_version: u32,
+    pub name: *const c_char,
+    pub num_args: u32,
+    pub args: *const ArgDesc,
+    pub num_inputs: u32,
+    pub inputs: *const TensorInfo,
+    pub num_outputs: u32,
+    pub outputs: *const TensorInfo,
+    pub arena_bytes: u64,
+    pub weights: *const u8,
+    /// Calls the compiled function with one memref descriptor per argument,
+    /// the arena's last.
+    pub entry: unsafe extern "C" fn(descriptors: *const *mut c_void),
+}
+
+pub const ABI_VERSION: u32 = 1;
+
+/// 64-byte aligned heap memory.
+struct AlignedBytes {
+    words: Vec<[u8; 64]>,
+    len: usize,
+}
+
+impl AlignedBytes {
+    fn zeroed(len: usize) -> Option<AlignedBytes> {
+        let mut words = Vec::new();
+        words.try_reserve_exact(len.div_ceil(64).max(1)).ok()?;
+        words.resize(len.div_ceil(64).max(1), [0u8; 64]);
+        Some(AlignedBytes { words, len })
+    }
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.words.as_mut_ptr() as *mut u8
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.len;
+        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr(), len) }
+    }
+}
+
+pub struct Model {
+    desc: &'static ModelDesc,
+    arena: AlignedBytes,
+    /// Mutable copies of buffers, by argument index.
+    buffers: Vec<Option<AlignedBytes>>,
+    last_error: CString,
+}
+
+thread_local! {
+    static CREATE_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_create_error(message: &str) {
+    CREATE_ERROR.with(|e| *e.borrow_mut() = CString::new(message).unwrap_or_default());
+}
+
+impl Model {
+    fn fail(&mut self, code: i32, message: String) -> i32 {
+        self.last_error = CString::new(message).unwrap_or_default();
+        code
+    }
+
+    fn args(&self) -> &'static [ArgDesc] {
+        unsafe { std::slice::from_raw_parts(self.desc.args, self.desc.num_args as usize) }
+    }
+
+    fn infos(&self, outputs: bool) -> &'static [TensorInfo] {
+        let (ptr, n) = if outputs {
+            (self.desc.outputs, self.desc.num_outputs)
+        } else {
+            (self.desc.inputs, self.desc.num_inputs)
+        };
+        if n == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(ptr, n as usize) }
+    }
+}
+
+/// Bytes of a tensor described by an info record.
+fn info_bytes(info: &TensorInfo) -> usize {
+    let shape = unsafe { std::slice::from_raw_parts(info.shape, info.rank as usize) };
+    shape.iter().product::<i64>() as usize * dtype_size(info.dtype)
+}
+
+/// Element sizes by `AOTC_DTYPE_*` code.
+pub fn dtype_size(dtype: u32) -> usize {
+    match dtype {
+        0 | 5 => 4,
+        1 | 4 => 8,
+        2 | 3 | 6 => 2,
+        _ => 1,
+    }
+}
+
+pub fn dtype_name(dtype: u32) -> &'static str {
+    ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool"]
+        .get(dtype as usize)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// A memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}.
+fn descriptor(ptr: *mut u8, shape: &[i64]) -> Vec<i64> {
+    let rank = shape.len();
+    let mut d = vec![0i64; 3 + 2 * rank];
+    d[0] = ptr as i64;
+    d[1] = ptr as i64;
+    let mut stride = 1i64;
+    for i in (0..rank).rev() {
+        d[3 + i] = shape[i];
+        d[3 + rank + i] = stride;
+        stride *= shape[i].max(1);
+    }
+    d
+}
+
+/// # Safety
+/// `desc` must point to a descriptor written by the aotc compiler that
+/// lives for the program's lifetime; `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut Model) -> i32 {
+    if out.is_null() || desc.is_null() {
+        set_create_error("aotc create: null pointer");
+        return AOTC_ERROR_NULL_POINTER;
+    }
+    *out = ptr::null_mut();
+    let desc: &'static ModelDesc = &*desc;
+    if desc.abi_version != ABI_VERSION {
+        set_create_error("aotc create: the library was built for another runtime ABI version");
+        return AOTC_ERROR_INDEX;
+    }
+    let Some(arena) = AlignedBytes::zeroed(desc.arena_bytes as usize) else {
+        set_create_error(&format!("aotc create: cannot allocate the {}-byte arena", desc.arena_bytes));
+        return AOTC_ERROR_OUT_OF_MEMORY;
+    };
+    let args = std::slice::from_raw_parts(desc.args, desc.num_args as usize);
+    let mut buffers = Vec::with_capacity(args.len());
+    for arg in args {
+        if arg.role != ROLE_BUFFER {
+            buffers.push(None);
+            continue;
+        }
+        let Some(mut copy) = AlignedBytes::zeroed(arg.bytes as usize) else {
+            set_create_error("aotc create: out of memory for buffers");
+            return AOTC_ERROR_OUT_OF_MEMORY;
+        };
+        let initial = std::slice::from_raw_parts(desc.weights.add(arg.offset as usize), arg.bytes as usize);
+        copy.as_mut_slice().copy_from_slice(initial);
+        buffers.push(Some(copy));
+    }
+    let model = Box::new(Model { desc, arena, buffers, last_error: CString::default() });
+    *out = Box::into_raw(model);
+    AOTC_OK
+}
+
+/// # Safety
+/// `model` must come from `aotc_rt_create` (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_free(model: *mut Model) {
+    if !model.is_null() {
+        drop(Box::from_raw(model));
+    }
+}
+
+/// # Safety
+/// `model` must come from `aotc_rt_create` (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_num_inputs(model: *const Model) -> i32 {
+    model.as_ref().map_or(-1, |m| m.desc.num_inputs as i32)
+}
+
+/// # Safety
+/// `model` must come from `aotc_rt_create` (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_num_outputs(model: *const Model) -> i32 {
+    model.as_ref().map_or(-1, |m| m.desc.num_outputs as i32)
+}
+
+unsafe fn tensor_info(model: *mut Model, index: i32, info: *mut TensorInfo, outputs: bool) -> i32 {
+    let Some(m) = model.as_mut() else { return AOTC_ERROR_NULL_POINTER };
+    if info.is_null() {
+        return m.fail(AOTC_ERROR_NULL_POINTER, "info pointer is null".into());
+    }
+    let infos = m.infos(outputs);
+    let kind = if outputs { "output" } else { "input" };
+    match usize::try_from(index).ok().and_then(|i| infos.get(i)) {
+        Some(i) => {
+            *info = *i;
+            AOTC_OK
+        }
+        None => m.fail(AOTC_ERROR_INDEX, format!("{kind} index {index} is out of range (the model has {})", infos.len())),
+    }
+}
+
+/// # Safety
+/// `model` must come from `aotc_rt_create`; `info` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_input_info(model: *mut Model, index: i32, info: *mut TensorInfo) -> i32 {
+    tensor_info(model, index, info, false)
+}
+
+/// # Safety
+/// `model` must come from `aotc_rt_create`; `info` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_output_info(model: *mut Model, index: i32, info: *mut TensorInfo) -> i32 {
+    tensor_info(model, index, info, true)
+}
+
+/// Runs the model. `inputs[i]` points to `input_bytes[i]` bytes for input
+/// `i` (contiguous, row-major, the dtype and shape `input_info` reports);
+/// outputs likewise. Sizes must match exactly.
+///
+/// # Safety
+/// `model` must come from `aotc_rt_create`; each non-null buffer pointer
+/// must be valid for the number of bytes given beside it.
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_run(
+    model: *mut Model,
+    inputs: *const *const c_void,
+    input_bytes: *const usize,
+    outputs: *const *mut c_void,
+    output_bytes: *const usize,
+) -> i32 {
+    let Some(m) = model.as_mut() else { return AOTC_ERROR_NULL_POINTER };
+    let (n_in, n_out) = (m.desc.num_inputs as usize, m.desc.num_outputs as usize);
+    if (n_in > 0 && (inputs.is_null() || input_bytes.is_null())) || (n_out > 0 && (outputs.is_null() || output_bytes.is_null())) {
+        return m.fail(AOTC_ERROR_NULL_POINTER, "run: null inputs/outputs array".into());
+    }
+    let checks = [(false, inputs as *const *mut c_void, input_bytes), (true, outputs as *const *mut c_void, output_bytes)];
+    for (is_output, pointers, sizes) in checks {
+        let infos = m.infos(is_output);
+        let kind = if is_output { "output" } else { "input" };
+        for (i, info) in infos.iter().enumerate() {
+            let name = CStr::from_ptr(info.name).to_string_lossy();
+            if (*pointers.add(i)).is_null() {
+                return m.fail(AOTC_ERROR_NULL_POINTER, format!("run: {kind} {i} ('{name}') is a null pointer"));
+            }
+            let (given, expected) = (*sizes.add(i), info_bytes(info));
+            if given != expected {
+                let shape = std::slice::from_raw_parts(info.shape, info.rank as usize);
+                return m.fail(
+                    AOTC_ERROR_SIZE_MISMATCH,
+                    format!(
+                        "run: {kind} {i} ('{name}') has {given} bytes but {} {shape:?} needs {expected}",
+                        dtype_name(info.dtype)
+                    ),
+                );
+            }
+        }
+    }
+    let args = m.args();
+    let mut descriptors: Vec<Vec<i64>> = Vec::with_capacity(args.len() + 1);
+    for (k, arg) in args.iter().enumerate() {
+        let shape = std::slice::from_raw_parts(arg.shape, arg.rank as usize);
+        let ptr = match arg.role {
+            ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
+            ROLE_BUFFER => m.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
+            ROLE_INPUT => *inputs.add(arg.index as usize) as *mut u8,
+            _ => *outputs.add(arg.index as usize) as *mut u8,
+        };
+        descriptors.push(descriptor(ptr, shape));
+    }
+    descriptors.push(descriptor(m.arena.as_mut_ptr(), &[m.desc.arena_bytes as i64]));
+    let pointers: Vec<*mut c_void> = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
+    (m.desc.entry)(pointers.as_ptr());
+    AOTC_OK
+}
+
+/// The last error message of a handle, or of the last failed create on this
+/// thread when `model` is null. Never null.
+///
+/// # Safety
+/// `model` must come from `aotc_rt_create` or be null.
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_last_error(model: *const Model) -> *const c_char {
+    match model.as_ref() {
+        Some(m) => m.last_error.as_ptr(),
+        None => CREATE_ERROR.with(|e| e.borrow().as_ptr()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_are_row_major() {
+        let d = descriptor(64 as *mut u8, &[2, 3, 4]);
+        assert_eq!(&d[2..], &[0, 2, 3, 4, 12, 4, 1]);
+    }
+
+    #[test]
+    fn aligned_bytes_are_aligned() {
+        let mut b = AlignedBytes::zeroed(100).unwrap();
+        assert_eq!(b.as_mut_ptr() as usize % 64, 0);
+        assert_eq!(b.as_mut_slice().len(), 100);
+    }
+}
