@@ -38,8 +38,7 @@ class SimpleNet(nn.Module):
         return z, y
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "examples")
+def export(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(0)
     model = SimpleNet().eval()
@@ -55,4 +54,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    export(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "examples"))

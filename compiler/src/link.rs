@@ -327,6 +327,11 @@ pub struct LinkInputs<'a> {
 
 /// Links the library (and writes the header beside it).
 pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> {
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!("{}: the output folder {} does not exist", output.display(), parent.display());
+        }
+    }
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let (offsets, blob) = weights_blob(inputs.program)?;
@@ -382,7 +387,12 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
             run(ld.args(&objects).arg(&runtime))?;
             let keep = d.join("keep.txt");
             std::fs::write(&keep, exports.join("\n") + "\n")?;
-            run(Command::new("objcopy").arg(format!("--keep-global-symbols={}", keep.display())).arg(&combined))?;
+            // Rust's std carries LLVM bitcode sections (.llvmbc) that binutils'
+            // LTO plugin may not read; native code is all a user needs.
+            run(Command::new("objcopy")
+                .arg(format!("--keep-global-symbols={}", keep.display()))
+                .args(["--remove-section=.llvmbc", "--remove-section=.llvmcmd"])
+                .arg(&combined))?;
             if kind == OutputKind::Static {
                 let _ = std::fs::remove_file(output);
                 run(Command::new("ar").arg("rcs").arg(output).arg(&combined))?;

@@ -119,7 +119,10 @@ fn main() {
         None => compile(&cli.compile),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // One line per problem (several when many ops are unsupported).
+        for line in format!("{e:#}").lines() {
+            eprintln!("error: {line}");
+        }
         std::process::exit(1);
     }
 }

@@ -25,7 +25,7 @@ use std::path::Path;
 pub fn read_archive(path: &Path) -> Result<ExportedProgram> {
     let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let zip = zip::ZipArchive::new(file)
-        .map_err(|e| anyhow!("{}: not a .pt2 archive (not a readable zip file: {e})", path.display()))?;
+        .map_err(|e| anyhow!("{}: not a readable .pt2 archive (truncated, or not a zip file: {e})", path.display()))?;
     let mut archive = Archive { path: path.display().to_string(), zip };
     archive.decode()
 }

@@ -429,7 +429,7 @@ fn parse_float(text: &str) -> Option<f64> {
 /// An f64 in MLIR syntax that round-trips exactly (inf and NaN as hex).
 pub fn float_literal(v: f64) -> String {
     if v.is_finite() {
-        format!("{v:e}")
+        format!("{v:.16e}")
     } else {
         format!("0x{:016X}", v.to_bits())
     }

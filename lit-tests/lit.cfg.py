@@ -1,0 +1,27 @@
+# lit configuration for aotc's FileCheck tests, one folder per pipeline stage.
+#
+# Run through tools/test.sh, or by hand:
+#   AOTC_BIN=target/release/aotc AOTC_FIXTURES=<dir from tools/export_fixtures.py> \
+#     lit -v lit-tests
+import os
+
+import lit.formats
+
+config.name = "aotc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+
+aotc = os.path.abspath(os.environ.get("AOTC_BIN", os.path.join(config.test_source_root, "..", "target", "release", "aotc")))
+fixtures = os.environ.get("AOTC_FIXTURES")
+if not fixtures:
+    lit_config.fatal("set AOTC_FIXTURES to the folder written by tools/export_fixtures.py")
+
+config.substitutions.append(("aotc-opt", f"{aotc} opt"))
+config.substitutions.append(("%aotc", aotc))
+config.substitutions.append(("%fixtures", fixtures))
+llvm_bin = os.environ.get("LLVM_BIN", "/usr/lib/llvm-22/bin")
+config.environment["PATH"] = os.pathsep.join([llvm_bin, os.environ.get("PATH", "")])
+for var in ("AOTC_RUNTIME_LIB", "HOME"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]

@@ -1,0 +1,22 @@
+// RUN: aotc-opt %s --pass optimize | FileCheck %s
+
+// A matmul becomes a register micro-kernel: tiles of 6x8 (dividing 6x784),
+// the accumulator tile carried in vector registers through the reduction
+// loop, one broadcast + vector.fma per row.
+// CHECK-LABEL: func.func @aotc_t_forward
+// CHECK: scf.for {{.*}} to %c784{{.*}} step %c8
+// CHECK: scf.for {{.*}} to %c75{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<6x8xf32>)
+// CHECK-COUNT-6: vector.fma {{.*}} : vector<8xf32>
+// CHECK-NOT: linalg.matmul
+module attributes {aotc.model = "t"} {
+  func.func @aotc_t_forward(%a: memref<6x75xf32>, %b: memref<75x784xf32>, %out: memref<6x784xf32>, %arena: memref<?xi8>) attributes {llvm.emit_c_interface} {
+    %ta = bufferization.to_tensor %a restrict : memref<6x75xf32> to tensor<6x75xf32>
+    %tb = bufferization.to_tensor %b restrict : memref<75x784xf32> to tensor<75x784xf32>
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<6x784xf32>
+    %init = linalg.fill ins(%zero : f32) outs(%e : tensor<6x784xf32>) -> tensor<6x784xf32>
+    %c = linalg.matmul ins(%ta, %tb : tensor<6x75xf32>, tensor<75x784xf32>) outs(%init : tensor<6x784xf32>) -> tensor<6x784xf32>
+    bufferization.materialize_in_destination %c in restrict writable %out : (tensor<6x784xf32>, memref<6x784xf32>) -> ()
+    return
+  }
+}
