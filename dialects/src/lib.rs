@@ -62,6 +62,7 @@ pub fn new_context() -> Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use melior::ir::operation::OperationLike;
 
     #[test]
     fn aten_ops_parse_in_generic_form() {

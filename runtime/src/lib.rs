@@ -70,9 +70,14 @@ pub struct ModelDesc {
 
 pub const ABI_VERSION: u32 = 1;
 
+/// One cache line; a Vec of these is 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
 /// 64-byte aligned heap memory.
 struct AlignedBytes {
-    words: Vec<[u8; 64]>,
+    words: Vec<Line>,
     len: usize,
 }
 
@@ -80,7 +85,7 @@ impl AlignedBytes {
     fn zeroed(len: usize) -> Option<AlignedBytes> {
         let mut words = Vec::new();
         words.try_reserve_exact(len.div_ceil(64).max(1)).ok()?;
-        words.resize(len.div_ceil(64).max(1), [0u8; 64]);
+        words.resize(len.div_ceil(64).max(1), Line([0u8; 64]));
         Some(AlignedBytes { words, len })
     }
     fn as_mut_ptr(&mut self) -> *mut u8 {
