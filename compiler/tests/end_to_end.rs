@@ -119,7 +119,7 @@ fn rust_example_matches_torch() {
         .args(["run", "--quiet", "--manifest-path"])
         .arg(repo().join("examples/rust/Cargo.toml"))
         .arg("--target-dir")
-        .arg(repo().join("target/examples-rust"))
+        .arg(std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target")).join("examples-rust"))
         .arg("--")
         .arg(fixtures().join("simple_net_input.npy"))
         .env("AOTC_LIB_DIR", dir.path()));
