@@ -9,7 +9,7 @@ use inkwell::{
     targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple},
     OptimizationLevel,
 };
-use melior::ir::{operation::OperationLike, Module};
+use melior::ir::Module;
 use std::path::Path;
 
 /// Where and how to generate code.

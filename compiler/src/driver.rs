@@ -3,11 +3,11 @@
 
 use crate::codegen::{self, TargetOptions};
 use crate::link::{self, LinkInputs, OutputKind};
-use crate::pipeline;
+use crate::{pack, pipeline};
 use crate::program::ExportedProgram;
 use crate::{import, pt2};
 use anyhow::Result;
-use melior::ir::{operation::OperationLike, Module};
+use melior::ir::Module;
 use melior::Context;
 use std::path::Path;
 
@@ -47,7 +47,11 @@ fn print_module(module: &Module) -> String {
 
 /// Compiles through MLIR; returns the final LLVM-dialect module and the arena
 /// size, or the printed stage if `stop` is reached first.
-fn compile_mlir<'c>(context: &'c Context, program: &ExportedProgram, stop: Option<Stage>) -> Result<Result<(Module<'c>, u64), String>> {
+fn compile_mlir<'c>(
+    context: &'c Context,
+    program: &mut ExportedProgram,
+    stop: Option<Stage>,
+) -> Result<Result<(Module<'c>, u64), String>> {
     let aten_text = import::import(program)?;
     if stop == Some(Stage::Aten) {
         return Ok(Err(aten_text));
@@ -57,6 +61,8 @@ fn compile_mlir<'c>(context: &'c Context, program: &ExportedProgram, stop: Optio
     if stop == Some(Stage::Linalg) {
         return Ok(Err(print_module(&module)));
     }
+    let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
+    pack::apply(program, &packed)?;
     pipeline::optimize(context, &mut module)?;
     if stop == Some(Stage::Optimized) {
         return Ok(Err(print_module(&module)));
@@ -75,7 +81,7 @@ fn compile_mlir<'c>(context: &'c Context, program: &ExportedProgram, stop: Optio
 /// Prints one stage of the pipeline.
 pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
     let context = aotc_dialects::new_context();
-    let (module, _) = match compile_mlir(&context, program, Some(stage))? {
+    let (module, _) = match compile_mlir(&context, &mut program.clone(), Some(stage))? {
         Ok(done) => done,
         Err(printed) => return Ok(printed),
     };
@@ -91,6 +97,8 @@ pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Resul
 /// Compiles a program into a library at `output`.
 pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options: &Options) -> Result<()> {
     let context = aotc_dialects::new_context();
+    // Weight packing changes stored layouts: work on a copy.
+    let program = &mut program.clone();
     let (module, arena) = compile_mlir(&context, program, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;

@@ -10,4 +10,5 @@ pub mod program;
 pub mod pt2;
 pub mod driver;
 pub mod link;
+pub mod pack;
 pub mod npy;

@@ -12,9 +12,10 @@ use std::io::{Cursor, Read};
 #[derive(Debug, Clone)]
 enum Value {
     None,
-    Bool(bool),
+    /// Bools and floats are read but not needed to locate tensors.
+    Bool,
     Int(i64),
-    Float(f64),
+    Float,
     Str(String),
     Tuple(Vec<Value>),
     List(Vec<Value>),
@@ -150,8 +151,8 @@ impl Machine {
                 b']' => self.stack.push(Value::List(vec![])),
                 b'}' => self.stack.push(Value::Dict(vec![])),
                 b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                0x88 => self.stack.push(Value::Bool),
+                0x89 => self.stack.push(Value::Bool),
                 b'K' => {
                     let v = r.u8()? as i64;
                     self.stack.push(Value::Int(v))
@@ -178,8 +179,8 @@ impl Machine {
                     self.stack.push(Value::Int(v))
                 }
                 b'G' => {
-                    let v = f64::from_be_bytes(r.take(8)?.try_into()?);
-                    self.stack.push(Value::Float(v))
+                    r.take(8)?;
+                    self.stack.push(Value::Float)
                 }
                 b'X' => {
                     let n = r.u32()? as usize;
