@@ -9,7 +9,7 @@
 #   Cargo's target dir in $AOTC_CACHE/target unless CARGO_TARGET_DIR is set.
 set -euo pipefail
 
-export AOTC_CACHE="${AOTC_CACHE:-$HOME/.cache/aotc}"
+export AOTC_CACHE="${AOTC_CACHE:-${HOME:-/root}/.cache/aotc}"
 mkdir -p "$AOTC_CACHE"
 
 packages="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libclang-22-dev zlib1g-dev libzstd-dev build-essential binutils"

@@ -102,6 +102,9 @@ pub struct Model {
     arena: AlignedBytes,
     /// Mutable copies of buffers, by argument index.
     buffers: Vec<Option<AlignedBytes>>,
+    /// One memref descriptor per entry argument (the arena's last), built at
+    /// create; a run only stores the data pointers, so it allocates nothing.
+    descriptors: Vec<Vec<i64>>,
     last_error: CString,
 }
 
@@ -159,6 +162,11 @@ pub fn dtype_name(dtype: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
+fn set_data(descriptor: &mut [i64], data: *mut u8) {
+    descriptor[0] = data as i64;
+    descriptor[1] = data as i64;
+}
+
 /// A memref descriptor: {allocated, aligned, offset, sizes[r], strides[r]}.
 fn descriptor(ptr: *mut u8, shape: &[i64]) -> Vec<i64> {
     let rank = shape.len();
@@ -208,7 +216,12 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
         copy.as_mut_slice().copy_from_slice(initial);
         buffers.push(Some(copy));
     }
-    let model = Box::new(Model { desc, arena, buffers, last_error: CString::default() });
+    let mut descriptors: Vec<Vec<i64>> = args
+        .iter()
+        .map(|a| descriptor(ptr::null_mut(), std::slice::from_raw_parts(a.shape, a.rank as usize)))
+        .collect();
+    descriptors.push(descriptor(ptr::null_mut(), &[desc.arena_bytes as i64]));
+    let model = Box::new(Model { desc, arena, buffers, descriptors, last_error: CString::default() });
     *out = Box::into_raw(model);
     AOTC_OK
 }
@@ -309,19 +322,29 @@ pub unsafe extern "C" fn aotc_rt_run(
         }
     }
     let args = m.args();
-    let mut descriptors: Vec<Vec<i64>> = Vec::with_capacity(args.len() + 1);
+    let mut pointers = [ptr::null_mut::<c_void>(); 64];
+    let mut heap_pointers = Vec::new();
+    let pointers: &mut [*mut c_void] = if m.descriptors.len() <= pointers.len() {
+        &mut pointers[..m.descriptors.len()]
+    } else {
+        heap_pointers.resize(m.descriptors.len(), ptr::null_mut());
+        &mut heap_pointers
+    };
     for (k, arg) in args.iter().enumerate() {
-        let shape = std::slice::from_raw_parts(arg.shape, arg.rank as usize);
-        let ptr = match arg.role {
+        let data = match arg.role {
             ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
             ROLE_BUFFER => m.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
             ROLE_INPUT => *inputs.add(arg.index as usize) as *mut u8,
             _ => *outputs.add(arg.index as usize) as *mut u8,
         };
-        descriptors.push(descriptor(ptr, shape));
+        set_data(&mut m.descriptors[k], data);
     }
-    descriptors.push(descriptor(m.arena.as_mut_ptr(), &[m.desc.arena_bytes as i64]));
-    let pointers: Vec<*mut c_void> = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
+    let arena = m.arena.as_mut_ptr();
+    let last = m.descriptors.len() - 1;
+    set_data(&mut m.descriptors[last], arena);
+    for (p, d) in pointers.iter_mut().zip(m.descriptors.iter_mut()) {
+        *p = d.as_mut_ptr() as *mut c_void;
+    }
     (m.desc.entry)(pointers.as_ptr());
     AOTC_OK
 }
