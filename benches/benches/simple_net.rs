@@ -8,7 +8,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn simple_net(c: &mut Criterion) {
     let dir = tempfile_dir();
     let mut loaded = aotc_benches::compile_and_load(&aotc_benches::repo().join("examples/simple_net.pt2"), "bench_simple", &dir);
-    let input: Vec<u8> = (0..loaded.model.inputs[0].bytes).map(|i| (i % 251) as u8 / 8).collect();
+    // The same input pattern as benches/harness.c: ordinary floats in [-0.5, 0.5).
+    let input: Vec<u8> = (0..loaded.model.inputs[0].bytes / 4)
+        .flat_map(|k| ((k * 37 % 61) as f32 / 61.0 - 0.5).to_le_bytes())
+        .collect();
     let mut out0 = vec![0u8; loaded.model.outputs[0].bytes];
     let mut out1 = vec![0u8; loaded.model.outputs[1].bytes];
     c.bench_function("simple_net/aotc", |b| {

@@ -181,3 +181,34 @@ int main(void) {
         assert_eq!(stdout.trim(), "same", "the two forms of SimpleNet disagree ({ext})");
     }
 }
+
+/// Truncated and bit-flipped archives fail with a one-line error and exit
+/// status 1: never a panic, never a crash.
+#[test]
+fn corrupt_archives_never_crash() {
+    let good = std::fs::read(fixtures().join("simple_net.pt2")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 1..40 {
+        let len = good.len() * i / 40;
+        cases.push((format!("truncated at {len}"), good[..len].to_vec()));
+    }
+    for i in 0..40 {
+        let at = good.len() * i / 40 + 7;
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        cases.push((format!("byte {at} flipped"), bad));
+    }
+    for (what, bytes) in cases {
+        let path = dir.path().join("bad.pt2");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = aotc().arg(&path).args(["--emit", "aten"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        match out.status.code() {
+            Some(0) => {} // the damage hit bytes that nothing reads
+            Some(1) => assert!(stderr.starts_with("error: "), "{what}: {stderr}"),
+            other => panic!("{what}: exit {other:?}\n{stderr}"),
+        }
+    }
+}

@@ -180,7 +180,20 @@ fn tensor_type(meta: &TensorMetaJson) -> Result<TensorType> {
     let dtype = DType::from_schema_code(meta.dtype)
         .ok_or_else(|| anyhow!("dtype code {} is not supported (complex, float8 and uint16+ are not)", meta.dtype))?;
     let shape = meta.sizes.iter().map(as_int).collect::<Result<Vec<_>>>()?;
+    check_shape(&shape, dtype)?;
     Ok(TensorType { dtype, shape })
+}
+
+/// Rejects negative sizes and tensors too large to address (2^40 bytes).
+pub fn check_shape(shape: &[i64], dtype: DType) -> Result<()> {
+    let mut bytes = dtype.size_bytes() as i64;
+    for &d in shape {
+        if d < 0 {
+            bail!("negative size {d} in shape {shape:?}");
+        }
+        bytes = bytes.checked_mul(d).filter(|b| *b < 1 << 40).ok_or_else(|| anyhow!("shape {shape:?} is too large"))?;
+    }
+    Ok(())
 }
 
 /// Copies a stored tensor into contiguous row-major order, checking that the
@@ -195,6 +208,9 @@ fn gather_contiguous(bytes: &[u8], ty: &TensorType, meta: &TensorMetaJson) -> Re
     }
     let contiguous = contiguous_strides(&ty.shape);
     let strides = if strides.len() == ty.shape.len() { strides } else { contiguous.clone() };
+    if offset < 0 || strides.iter().any(|&s| s < 0 || s > 1 << 40) {
+        bail!("storage offset {offset} or strides {strides:?} are not supported");
+    }
     let last = offset + ty.shape.iter().zip(&strides).map(|(d, s)| (d - 1) * s).sum::<i64>();
     let needed = (last as usize + 1) * elem;
     if bytes.len() < needed {
@@ -416,6 +432,13 @@ mod tests {
         let meta: TensorMetaJson = serde_json::from_str(r#"{"dtype": 7, "sizes": [{"as_int": 4}]}"#).unwrap();
         let err = gather_contiguous(&[0u8; 12], &ty, &meta).unwrap_err().to_string();
         assert!(err.contains("holds 12 bytes"), "{err}");
+    }
+
+    #[test]
+    fn rejects_negative_and_huge_shapes() {
+        assert!(check_shape(&[2, -1], DType::F32).unwrap_err().to_string().contains("negative size -1"));
+        assert!(check_shape(&[1 << 30, 1 << 30], DType::F32).unwrap_err().to_string().contains("too large"));
+        assert!(check_shape(&[6, 3, 5, 5], DType::F32).is_ok());
     }
 
     #[test]

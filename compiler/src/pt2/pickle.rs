@@ -50,8 +50,16 @@ pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
         zip.by_name(&format!("{prefix}data/{key}"))
             .map_err(|e| anyhow!("storage data/{key}: {e}"))?
             .read_to_end(&mut storage)?;
+        super::check_shape(&shape, dtype)?;
+        if offset < 0 || strides.len() != shape.len() || strides.iter().any(|&s| s < 0 || s > 1 << 40) {
+            bail!("tensor with offset {offset} and strides {strides:?} is not supported");
+        }
         let ty = TensorType { dtype, shape: shape.clone() };
         let elem = dtype.size_bytes();
+        let last = offset + shape.iter().zip(&strides).map(|(d, s)| (d - 1).max(0) * s).sum::<i64>();
+        if ty.numel() > 0 && (last as usize + 1) * elem > storage_len(&mut zip, &prefix, &key)? {
+            bail!("storage data/{key} is shorter than its tensor {ty}");
+        }
         let mut data = Vec::with_capacity(ty.size_bytes());
         let mut index = vec![0i64; shape.len()];
         for _ in 0..ty.numel() {
@@ -71,6 +79,10 @@ pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
         out.push(HostTensor { ty, data });
     }
     Ok(out)
+}
+
+fn storage_len(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, prefix: &str, key: &str) -> Result<usize> {
+    Ok(zip.by_name(&format!("{prefix}data/{key}")).map_err(|e| anyhow!("storage data/{key}: {e}"))?.size() as usize)
 }
 
 fn collect_tensors(value: &Value, out: &mut Vec<usize>) {
