@@ -11,6 +11,9 @@ config.name = "aotc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
+# Temporary files go under the cargo target dir, not into the source tree.
+if "CARGO_TARGET_DIR" in os.environ:
+    config.test_exec_root = os.path.join(os.environ["CARGO_TARGET_DIR"], "lit")
 
 aotc = os.path.abspath(os.environ.get("AOTC_BIN", os.path.join(config.test_source_root, "..", "target", "release", "aotc")))
 fixtures = os.environ.get("AOTC_FIXTURES")
