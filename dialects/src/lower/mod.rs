@@ -121,8 +121,13 @@ pub struct AtenOp {
     pub operands: Vec<Operand>,
     pub attrs: BTreeMap<String, Attr>,
     pub results: Vec<Ty>,
+    /// Whether anything (an op or the return) reads each result.
+    pub results_used: Vec<bool>,
     pub location: String,
 }
+
+/// The SSA name a rule returns for a result that nothing reads.
+pub const UNUSED_RESULT: &str = "%unused_result";
 
 impl AtenOp {
     pub fn input(&self, arg: &str) -> Result<&Operand, String> {
@@ -364,15 +369,18 @@ fn describe(o: &OperationRef, names: &HashMap<usize, (String, Ty)>) -> Result<At
         operands.push(Operand { ssa, ty, arg });
     }
     let mut results = Vec::new();
+    let mut results_used = Vec::new();
     for r in o.results() {
         let text = r.r#type().to_string();
         results.push(Ty::parse(&text).ok_or_else(|| format!("result type {text} is not a static ranked tensor"))?);
+        results_used.push(unsafe { !mlir_sys::mlirValueGetFirstUse(r.to_raw()).ptr.is_null() });
     }
     Ok(AtenOp {
         name: o.name().as_string_ref().as_str().unwrap_or("?").to_string(),
         operands,
         attrs,
         results,
+        results_used,
         location: o.location().to_string(),
     })
 }

@@ -101,6 +101,11 @@ pub fn max_pool2d(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
 /// max_pool2d_with_indices: the max and the flat index (h * W + w) of the
 /// first maximal element of each window, as torch returns it; NaN wins.
 pub fn max_pool2d_with_indices(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    if !op.results_used[1] {
+        // The core ATen form always asks for indices; most programs drop them.
+        let values = max_pool2d(e, op)?;
+        return Ok(vec![values[0].clone(), super::UNUSED_RESULT.to_string()]);
+    }
     let w = window(op)?;
     let out = op.result().clone();
     let idx_ty = op.results[1].clone();
