@@ -4,8 +4,10 @@ same run, on the same machine, one thread, batch as exported.
 Usage: python benches/compare.py [ARCHIVE.pt2 ...]   (default: examples/simple_net.pt2)
 
 Needs the release build (cargo build --release); tools/setup.sh provides
-torch. Prints medians over repeated samples and the ratio torch / aotc
-(above 1 means aotc is faster). The machine is shared: compare ratios.
+torch. The two are measured in alternating rounds (so that load from other
+work on a shared machine hits both alike); each round takes the median of
+its samples. Prints the median over rounds of each latency and of the
+per-round ratio torch / aotc (above 1 means aotc is faster).
 """
 import os
 import statistics
@@ -16,27 +18,33 @@ import time
 
 import torch
 
+# One thread for torch, set before anything runs: idle intra-op workers would
+# otherwise compete with the compiled library's timing process.
+torch.set_num_threads(1)
+ROUNDS = 5
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 AOTC = os.environ.get("AOTC_BIN", os.path.join(TARGET, "release", "aotc"))
 
 
-def aotc_median_us(archive, work):
+def build_aotc(archive, work):
+    """Compiles the archive and the timing harness; returns the harness command."""
     lib = os.path.join(work, "libbench_model.so")
     subprocess.run([AOTC, archive, "-o", lib], check=True)
     harness = os.path.join(work, "harness")
     subprocess.run(["cc", "-O2", os.path.join(ROOT, "benches", "harness.c"), "-o", harness, "-ldl"], check=True)
-    out = subprocess.run([harness, lib, "bench_model", "200", "30"], check=True, capture_output=True, text=True).stdout
+    return [harness, lib, "bench_model", "200", "15"]
+
+
+def aotc_median_us(command):
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return float(out.split()[1])
 
 
-def torch_median_us(archive, runs=200, samples=30):
-    torch.set_num_threads(1)
-    ep = torch.export.load(archive)
-    module = ep.module()
-    args, kwargs = ep.example_inputs
+def torch_median_us(module, args, kwargs, runs=200, samples=15):
     with torch.inference_mode():
-        for _ in range(runs):
+        for _ in range(runs // 4):
             module(*args, **kwargs)
         times = []
         for _ in range(samples):
@@ -49,13 +57,21 @@ def torch_median_us(archive, runs=200, samples=30):
 
 def main():
     archives = sys.argv[1:] or [os.path.join(ROOT, "examples", "simple_net.pt2")]
-    print(f"{'model':<24} {'aotc median':>14} {'torch eager median':>20} {'torch/aotc':>11}")
+    print(f"{'model':<24} {'aotc median':>14} {'torch eager median':>20} {'torch/aotc (median of rounds)':>30}")
     with tempfile.TemporaryDirectory() as work:
         for archive in archives:
-            ours = aotc_median_us(archive, work)
-            theirs = torch_median_us(archive)
+            command = build_aotc(archive, work)
+            ep = torch.export.load(archive)
+            module = ep.module()
+            args, kwargs = ep.example_inputs
+            ours, theirs, ratios = [], [], []
+            for _ in range(ROUNDS):
+                ours.append(aotc_median_us(command))
+                theirs.append(torch_median_us(module, args, kwargs))
+                ratios.append(theirs[-1] / ours[-1])
             name = os.path.basename(archive)
-            print(f"{name:<24} {ours:>11.2f} us {theirs:>17.2f} us {theirs / ours:>10.2f}x")
+            print(f"{name:<24} {statistics.median(ours):>11.2f} us {statistics.median(theirs):>17.2f} us "
+                  f"{statistics.median(ratios):>29.2f}x")
 
 
 if __name__ == "__main__":

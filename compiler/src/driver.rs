@@ -96,6 +96,16 @@ pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Resul
 
 /// Compiles a program into a library at `output`.
 pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options: &Options) -> Result<()> {
+    if let Some(triple) = &options.target.triple {
+        let host = inkwell::targets::TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned();
+        let arch = |t: &str| t.split('-').next().unwrap_or("").to_string();
+        if arch(triple) != arch(&host) {
+            anyhow::bail!(
+                "linking a library for {triple} needs a cross toolchain and a runtime built for it, which aotc does not drive yet; \
+                 print its code with --emit asm or --emit llvm-ir"
+            );
+        }
+    }
     let context = aotc_dialects::new_context();
     // Weight packing changes stored layouts: work on a copy.
     let program = &mut program.clone();
@@ -114,7 +124,6 @@ pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options
             model_object: &object,
             arena_bytes: arena,
             entry: &entry,
-            target_triple: options.target.triple.as_deref(),
         },
         output,
         kind,

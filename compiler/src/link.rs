@@ -322,7 +322,6 @@ pub struct LinkInputs<'a> {
     pub model_object: &'a Path,
     pub arena_bytes: u64,
     pub entry: &'a str,
-    pub target_triple: Option<&'a str>,
 }
 
 /// Links the library (and writes the header beside it).
@@ -349,12 +348,7 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
     std::fs::write(d.join("glue.c"), glue(inputs.program, prefix, inputs.arena_bytes, &offsets, inputs.entry))?;
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     for (source, object) in [("glue.c", "glue.o"), ("weights.S", "weights.o")] {
-        let mut compile = Command::new(&cc);
-        compile.args(["-c", "-O2", "-fPIC"]).arg(d.join(source)).arg("-o").arg(d.join(object));
-        if let Some(t) = inputs.target_triple {
-            compile.arg(format!("--target={t}"));
-        }
-        run(&mut compile)?;
+        run(Command::new(&cc).args(["-c", "-O2", "-fPIC"]).arg(d.join(source)).arg("-o").arg(d.join(object)))?;
     }
     let runtime = runtime_library()?;
     let exports: Vec<String> = ["create", "free", "num_inputs", "num_outputs", "input_info", "output_info", "run", "last_error", "api", "forward"]

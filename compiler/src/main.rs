@@ -169,7 +169,9 @@ fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], sources: &[St
 fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, target: &TargetArgs) -> Result<()> {
     let prefix = "aotc_run";
     let program = driver::load(archive, prefix)?;
-    let (tensors, sources): (Vec<HostTensor>, Vec<String>) = if input_files.is_empty() {
+    let (tensors, sources): (Vec<HostTensor>, Vec<String>) = if input_files.is_empty() && program.user_inputs().next().is_none() {
+        (Vec::new(), Vec::new())
+    } else if input_files.is_empty() {
         let samples = program
             .sample_inputs
             .clone()
