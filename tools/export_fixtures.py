@@ -9,6 +9,8 @@ Writes into OUT_DIR:
       the same input as float64 (a wrong-dtype input for `aotc run`)
   unsupported_ops.pt2
       a program using ops aotc has no rule for (each must be reported)
+  programs/<name>[_core]/
+      small programs for each lowering rule (see export_programs.py)
   bad/not_a_zip.pt2, bad/truncated.pt2, bad/no_model_json.pt2,
   bad/schema_version_99.pt2, bad/weight_size_mismatch.pt2
       broken archives derived from simple_net.pt2
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_programs  # noqa: E402
 import export_simple_net  # noqa: E402
 
 
@@ -69,6 +72,7 @@ def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
     export_simple_net.export(out_dir)
+    export_programs.export(out_dir)
     x = np.load(os.path.join(out_dir, "simple_net_input.npy"))
     np.save(os.path.join(out_dir, "simple_net_input_f64.npy"), x.astype(np.float64))
     x = torch.randn(2, 8)

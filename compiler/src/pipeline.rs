@@ -200,17 +200,50 @@ fn vectorize_matmuls(context: &Context, module: &mut Module, tiles: &[(i64, i64)
 }
 
 /// One-shot bufferization, then every intermediate is placed in the arena.
+/// (`eliminate-empty-tensors`, which would let results be computed in place
+/// in the output buffers, is not used: after CSE merges two identical
+/// `tensor.empty` + `linalg.fill` inits of different results, it writes one
+/// result into the other's output buffer. Results are copied out instead.)
 /// Returns the arena size in bytes.
-pub fn bufferize(context: &Context, module: &mut Module) -> Result<u64> {
+pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<u64> {
     run_pipeline(
         context,
         module,
-        "builtin.module(eliminate-empty-tensors, one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting))",
+        "builtin.module(one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting))",
         "bufferization",
     )?;
     let size = arena::plan(context, module)?;
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
+    copies_to_linalg(context, module)?;
     Ok(size)
+}
+
+/// Rewrites `memref.copy` (which the LLVM lowering turns into a call to the
+/// `memrefCopy` support function when layouts are strided, e.g. copying into
+/// a padded buffer) into `linalg.copy`, which becomes plain loops.
+fn copies_to_linalg<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<()> {
+    let text = module.as_operation().to_string();
+    if !text.contains("memref.copy ") {
+        return Ok(());
+    }
+    let rewritten: Vec<String> = text.lines().map(copy_as_linalg).collect();
+    *module = parse(context, &rewritten.join("\n"), "the module with linalg copies")?;
+    Ok(())
+}
+
+/// `memref.copy %a, %b : T to U` -> `linalg.copy ins(%a : T) outs(%b : U)`.
+fn copy_as_linalg(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let Some(rest) = trimmed.strip_prefix("memref.copy ") else { return line.to_string() };
+    let parsed = rest.split_once(" : ").and_then(|(values, types)| {
+        let (src, dst) = values.split_once(", ")?;
+        let (src_ty, dst_ty) = types.split_once(" to ")?;
+        Some(format!("linalg.copy ins({src} : {src_ty}) outs({dst} : {dst_ty})"))
+    });
+    match parsed {
+        Some(copy) => format!("{}{copy}", &line[..line.len() - trimmed.len()]),
+        None => line.to_string(),
+    }
 }
 
 /// Loops, vectors, memrefs, arith and func to the LLVM dialect.
@@ -230,6 +263,15 @@ pub fn to_llvm_dialect(context: &Context, module: &mut Module) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_become_linalg_copies() {
+        assert_eq!(
+            copy_as_linalg("    memref.copy %a, %b : memref<4xf32> to memref<4xf32, strided<[1], offset: 2>>"),
+            "    linalg.copy ins(%a : memref<4xf32>) outs(%b : memref<4xf32, strided<[1], offset: 2>>)"
+        );
+        assert_eq!(copy_as_linalg("    %0 = arith.addf %a, %b : f32"), "    %0 = arith.addf %a, %b : f32");
+    }
 
     #[test]
     fn micro_kernel_tiles_divide_the_problem() {

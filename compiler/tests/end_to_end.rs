@@ -212,3 +212,77 @@ fn corrupt_archives_never_crash() {
         }
     }
 }
+
+/// Every program written by tools/export_programs.py (one or more per
+/// lowering rule, both export forms) matches torch: max abs error <= 1e-5
+/// for floats (scaled by max(1, max |reference|)), exact for integers and bools.
+#[test]
+fn programs_match_torch() {
+    let root = fixtures().join("programs");
+    let mut names: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    assert!(names.len() >= 16, "expected the exported programs in {}", root.display());
+    let mut failures = Vec::new();
+    for dir in names {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let out = tempfile::tempdir().unwrap();
+        let mut cmd = aotc();
+        cmd.arg("run").arg(dir.join("model.pt2")).arg("--output-dir").arg(out.path());
+        for k in 0.. {
+            let input = dir.join(format!("input_{k}.npy"));
+            if !input.exists() {
+                break;
+            }
+            cmd.arg("--input").arg(input);
+        }
+        let result = cmd.output().unwrap();
+        if !result.status.success() {
+            failures.push(format!("{name}: {}", String::from_utf8_lossy(&result.stderr).trim()));
+            continue;
+        }
+        for k in 0.. {
+            let reference = dir.join(format!("output_{k}.npy"));
+            if !reference.exists() {
+                break;
+            }
+            let want = npy::read(&reference).unwrap();
+            let got = npy::read(&out.path().join(format!("output_{k}.npy"))).unwrap();
+            if let Some(problem) = compare(&got, &want) {
+                failures.push(format!("{name} output {k}: {problem}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Compares a compiled output with torch's: None when they agree.
+fn compare(got: &aotc::program::HostTensor, want: &aotc::program::HostTensor) -> Option<String> {
+    use aotc::program::DType;
+    if got.ty != want.ty {
+        return Some(format!("type {} but torch gives {}", got.ty, want.ty));
+    }
+    let values = |t: &aotc::program::HostTensor| -> Vec<f64> {
+        let n = t.ty.dtype.size_bytes();
+        t.data
+            .chunks_exact(n)
+            .map(|c| match t.ty.dtype {
+                DType::F32 => f32::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::F64 => f64::from_le_bytes(c.try_into().unwrap()),
+                DType::I64 => i64::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I32 => i32::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I16 => i16::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I8 => c[0] as i8 as f64,
+                DType::U8 | DType::Bool => c[0] as f64,
+                DType::F16 | DType::BF16 => u16::from_le_bytes(c.try_into().unwrap()) as f64,
+            })
+            .collect()
+    };
+    let (g, w) = (values(got), values(want));
+    if !want.ty.dtype.is_float() {
+        let wrong = g.iter().zip(&w).filter(|(a, b)| a != b).count();
+        return (wrong > 0).then(|| format!("{wrong} of {} values differ (exact match required)", w.len()));
+    }
+    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let err = g.iter().zip(&w).map(|(a, b)| if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() }).fold(0.0, f64::max);
+    (err.is_nan() || err > 1e-5 * scale).then(|| format!("max abs error {err} > {}", 1e-5 * scale))
+}

@@ -1,0 +1,128 @@
+"""Small programs that exercise each lowering rule, with torch's outputs.
+
+Each program is exported in both forms (default export and after
+run_decompositions()) into OUT_DIR/programs/<name>[_core]/ as model.pt2,
+input_K.npy (user inputs, in order) and output_K.npy (torch's outputs).
+compiler/tests/end_to_end.rs compiles every one and compares.
+
+Usage: python tools/export_programs.py OUT_DIR
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class Conv(torch.nn.Module):
+    """Batch 2, stride, padding, dilation, no bias: the N > 1 im2col path."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 5, 3, stride=2, padding=2, dilation=2, bias=False)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class ConvBias(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 16, (3, 5), stride=(1, 2), padding=(1, 0))
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class MaxPool(torch.nn.Module):
+    def forward(self, x):
+        a = F.max_pool2d(x, 3, stride=2, padding=1)
+        b = F.max_pool2d(x, 2, ceil_mode=True)
+        return a, b
+
+
+class MaxPoolIndices(torch.nn.Module):
+    def forward(self, x):
+        values, indices = F.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+        return values, indices
+
+
+class Linear3d(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(12, 7)
+        self.head = torch.nn.Linear(7, 3, bias=False)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.fc(x)))
+
+
+class MatrixOps(torch.nn.Module):
+    def forward(self, a, b, c):
+        p = torch.addmm(c, a, b, beta=0.5, alpha=2.0)
+        q = torch.mm(a, b)
+        r = torch.t(q).reshape(2, 10, 4)
+        s = r.permute(2, 0, 1)
+        return p, s
+
+
+class Broadcast(torch.nn.Module):
+    def forward(self, x, y, mask, n):
+        a = x * y
+        b = torch.add(x, y, alpha=3)
+        c = x * mask
+        d = n * n + n
+        return a, b, c, d
+
+
+class Aliases(torch.nn.Module):
+    """The same tensor returned twice, and an input returned as is."""
+
+    def forward(self, x):
+        y = torch.relu(x)
+        return y, y, x
+
+
+def programs():
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randn(*s, generator=g)
+    return {
+        "conv_batch2_stride_pad_dilation": (Conv(), (r(2, 3, 11, 9),)),
+        "conv_bias_rectangular": (ConvBias(), (r(1, 4, 10, 12),)),
+        "max_pool_padding_ceil": (MaxPool(), (r(2, 3, 9, 7),)),
+        "max_pool_indices": (MaxPoolIndices(), (r(1, 2, 8, 8),)),
+        "linear_3d_input": (Linear3d(), (r(2, 5, 12),)),
+        "matrix_ops": (MatrixOps(), (r(4, 6), r(6, 20), r(20))),
+        "broadcast_promotion": (
+            Broadcast(),
+            (r(2, 3, 4), r(3, 1), torch.rand(4, generator=g) > 0.5, torch.randint(-5, 5, (2, 3), generator=g)),
+        ),
+        "aliased_outputs": (Aliases(), (r(2, 3),)),
+    }
+
+
+def save(directory, ep, inputs, outputs):
+    os.makedirs(directory, exist_ok=True)
+    torch.export.save(ep, os.path.join(directory, "model.pt2"))
+    for k, t in enumerate(inputs):
+        np.save(os.path.join(directory, f"input_{k}.npy"), t.numpy())
+    for k, t in enumerate(outputs):
+        np.save(os.path.join(directory, f"output_{k}.npy"), t.detach().numpy())
+
+
+def export(out_dir):
+    torch.manual_seed(0)
+    for name, (module, inputs) in programs().items():
+        module = module.eval()
+        with torch.no_grad():
+            outputs = module(*inputs)
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        ep = torch.export.export(module, inputs)
+        save(os.path.join(out_dir, "programs", name), ep, inputs, outputs)
+        save(os.path.join(out_dir, "programs", name + "_core"), ep.run_decompositions(), inputs, outputs)
+
+
+if __name__ == "__main__":
+    export(sys.argv[1])
