@@ -76,6 +76,19 @@ class Broadcast(torch.nn.Module):
         return a, b, c, d
 
 
+class BuffersAndConstants(torch.nn.Module):
+    """A persistent and a non-persistent buffer, and a lifted tensor constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 4))
+        self.register_buffer("shift", torch.arange(4.0) / 10, persistent=False)
+        self.offset = torch.tensor([1.0, -1.0, 2.0, -2.0])  # not registered: lifted as a constant
+
+    def forward(self, x):
+        return x * self.scale + self.shift + self.offset
+
+
 class Aliases(torch.nn.Module):
     """The same tensor returned twice, and an input returned as is."""
 
@@ -99,6 +112,7 @@ def programs():
             (r(2, 3, 4), r(3, 1), torch.rand(4, generator=g) > 0.5, torch.randint(-5, 5, (2, 3), generator=g)),
         ),
         "aliased_outputs": (Aliases(), (r(2, 3),)),
+        "buffers_and_constants": (BuffersAndConstants(), (r(3, 4),)),
     }
 
 

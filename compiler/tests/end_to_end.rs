@@ -109,6 +109,7 @@ fn c_example_matches_torch() {
         stdout.contains("wrong size -> status 2: run: input 0 ('x') has 12284 bytes but float32 [1, 3, 32, 32] needs 12288"),
         "{stdout}"
     );
+    assert!(stdout.contains("null input -> status 1: run: input 0 ('x') is a null pointer"), "{stdout}");
 }
 
 #[test]

@@ -61,6 +61,10 @@ int main(int argc, char **argv) {
   size_t output_bytes[] = {sizeof out0, sizeof out1};
   int status = simple_run(model, inputs, input_bytes, outputs, output_bytes);
   printf("wrong size -> status %d: %s\n", status, simple_last_error(model));
+  inputs[0] = NULL;
+  input_bytes[0] = sizeof x;
+  status = simple_run(model, inputs, input_bytes, outputs, output_bytes);
+  printf("null input -> status %d: %s\n", status, simple_last_error(model));
 
   simple_free(model);
   return 0;
