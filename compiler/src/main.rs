@@ -216,23 +216,8 @@ unsafe fn run_library(library: &Path, prefix: &str, inputs: &[HostTensor]) -> Re
 }
 
 fn format_values(t: &HostTensor) -> String {
-    use aotc::program::DType::*;
-    let n = t.ty.dtype.size_bytes();
-    let values: Vec<String> = t
-        .data
-        .chunks_exact(n)
-        .map(|c| match t.ty.dtype {
-            F32 => format!("{:.6}", f32::from_le_bytes(c.try_into().unwrap())),
-            F64 => format!("{:.6}", f64::from_le_bytes(c.try_into().unwrap())),
-            I64 => i64::from_le_bytes(c.try_into().unwrap()).to_string(),
-            I32 => i32::from_le_bytes(c.try_into().unwrap()).to_string(),
-            I16 => i16::from_le_bytes(c.try_into().unwrap()).to_string(),
-            I8 => (c[0] as i8).to_string(),
-            U8 => c[0].to_string(),
-            Bool => (c[0] != 0).to_string(),
-            F16 | BF16 => format!("0x{:04x}", u16::from_le_bytes(c.try_into().unwrap())),
-        })
-        .collect();
+    let float = t.ty.dtype.is_float();
+    let values: Vec<String> = t.to_f64().iter().map(|v| if float { format!("{v:.6}") } else { format!("{v}") }).collect();
     format!("[{}]", values.join(", "))
 }
 

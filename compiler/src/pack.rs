@@ -35,7 +35,7 @@ fn name_of(op: MlirOperation) -> String {
     unsafe { OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
 }
 
-fn permuted_type(context: &Context, ty: &str, perm: &[usize]) -> Option<String> {
+fn permuted_type(ty: &str, perm: &[usize]) -> Option<String> {
     let (kind, inner) = ty.split_once('<')?;
     let inner = inner.strip_suffix('>')?;
     let mut parts: Vec<&str> = inner.split('x').collect();
@@ -44,7 +44,6 @@ fn permuted_type(context: &Context, ty: &str, perm: &[usize]) -> Option<String> 
         return None;
     }
     let dims: Vec<&str> = perm.iter().map(|&p| parts[p]).collect();
-    let _ = context;
     Some(format!("{kind}<{}x{elem}>", dims.join("x")))
 }
 
@@ -71,7 +70,7 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
         let memref_ty = arg.r#type().to_string();
         let tensor_ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(tensor)) }.to_string();
         let (Some(new_memref), Some(new_tensor)) =
-            (permuted_type(context, &memref_ty, &perm), permuted_type(context, &tensor_ty, &perm))
+            (permuted_type(&memref_ty, &perm), permuted_type(&tensor_ty, &perm))
         else {
             continue;
         };

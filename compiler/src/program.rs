@@ -260,6 +260,40 @@ pub struct HostTensor {
     pub data: Vec<u8>,
 }
 
+impl HostTensor {
+    /// Every element as f64 (exact for all supported dtypes but large int64).
+    pub fn to_f64(&self) -> Vec<f64> {
+        let n = self.ty.dtype.size_bytes();
+        self.data
+            .chunks_exact(n)
+            .map(|c| match self.ty.dtype {
+                DType::F32 => f32::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::F64 => f64::from_le_bytes(c.try_into().unwrap()),
+                DType::I64 => i64::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I32 => i32::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I16 => i16::from_le_bytes(c.try_into().unwrap()) as f64,
+                DType::I8 => c[0] as i8 as f64,
+                DType::U8 | DType::Bool => c[0] as f64,
+                DType::F16 => f16_to_f64(u16::from_le_bytes(c.try_into().unwrap())),
+                DType::BF16 => f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16) as f64,
+            })
+            .collect()
+    }
+}
+
+/// IEEE half precision to f64.
+pub fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits >> 15 == 1 { -1.0 } else { 1.0 };
+    let exponent = ((bits >> 10) & 0x1f) as i32;
+    let mantissa = (bits & 0x3ff) as f64;
+    sign * match exponent {
+        0 => mantissa * 2f64.powi(-24),
+        31 if mantissa == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + mantissa / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportedProgram {
     /// The archive's folder name, e.g. `simple_net`.
@@ -291,5 +325,24 @@ impl ExportedProgram {
             }
             InputKind::User => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_values() {
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0xc000), -2.0);
+        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
+        assert!(f16_to_f64(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn first_stack_frame_is_the_source_line() {
+        let trace = "File \"/m/model.py\", line 29, in forward\n    x = self.conv(x)\n  File \"/torch/conv.py\", line 565, in forward\n    return f(x)";
+        assert_eq!(source_line_of(trace).unwrap(), "/m/model.py:29: x = self.conv(x)");
     }
 }

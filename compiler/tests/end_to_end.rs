@@ -258,27 +258,10 @@ fn programs_match_torch() {
 
 /// Compares a compiled output with torch's: None when they agree.
 fn compare(got: &aotc::program::HostTensor, want: &aotc::program::HostTensor) -> Option<String> {
-    use aotc::program::DType;
     if got.ty != want.ty {
         return Some(format!("type {} but torch gives {}", got.ty, want.ty));
     }
-    let values = |t: &aotc::program::HostTensor| -> Vec<f64> {
-        let n = t.ty.dtype.size_bytes();
-        t.data
-            .chunks_exact(n)
-            .map(|c| match t.ty.dtype {
-                DType::F32 => f32::from_le_bytes(c.try_into().unwrap()) as f64,
-                DType::F64 => f64::from_le_bytes(c.try_into().unwrap()),
-                DType::I64 => i64::from_le_bytes(c.try_into().unwrap()) as f64,
-                DType::I32 => i32::from_le_bytes(c.try_into().unwrap()) as f64,
-                DType::I16 => i16::from_le_bytes(c.try_into().unwrap()) as f64,
-                DType::I8 => c[0] as i8 as f64,
-                DType::U8 | DType::Bool => c[0] as f64,
-                DType::F16 | DType::BF16 => u16::from_le_bytes(c.try_into().unwrap()) as f64,
-            })
-            .collect()
-    };
-    let (g, w) = (values(got), values(want));
+    let (g, w) = (got.to_f64(), want.to_f64());
     if !want.ty.dtype.is_float() {
         let wrong = g.iter().zip(&w).filter(|(a, b)| a != b).count();
         return (wrong > 0).then(|| format!("{wrong} of {} values differ (exact match required)", w.len()));

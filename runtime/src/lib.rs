@@ -299,7 +299,7 @@ pub unsafe extern "C" fn aotc_rt_run(
     if (n_in > 0 && (inputs.is_null() || input_bytes.is_null())) || (n_out > 0 && (outputs.is_null() || output_bytes.is_null())) {
         return m.fail(AOTC_ERROR_NULL_POINTER, "run: null inputs/outputs array".into());
     }
-    let checks = [(false, inputs as *const *mut c_void, input_bytes), (true, outputs as *const *mut c_void, output_bytes)];
+    let checks = [(false, inputs as *const *mut c_void, input_bytes), (true, outputs, output_bytes)];
     for (is_output, pointers, sizes) in checks {
         let infos = m.infos(is_output);
         let kind = if is_output { "output" } else { "input" };

@@ -208,7 +208,7 @@ fn gather_contiguous(bytes: &[u8], ty: &TensorType, meta: &TensorMetaJson) -> Re
     }
     let contiguous = contiguous_strides(&ty.shape);
     let strides = if strides.len() == ty.shape.len() { strides } else { contiguous.clone() };
-    if offset < 0 || strides.iter().any(|&s| s < 0 || s > 1 << 40) {
+    if offset < 0 || strides.iter().any(|&s| !(0..=1 << 40).contains(&s)) {
         bail!("storage offset {offset} or strides {strides:?} are not supported");
     }
     let last = offset + ty.shape.iter().zip(&strides).map(|(d, s)| (d - 1) * s).sum::<i64>();

@@ -51,7 +51,7 @@ pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
             .map_err(|e| anyhow!("storage data/{key}: {e}"))?
             .read_to_end(&mut storage)?;
         super::check_shape(&shape, dtype)?;
-        if offset < 0 || strides.len() != shape.len() || strides.iter().any(|&s| s < 0 || s > 1 << 40) {
+        if offset < 0 || strides.len() != shape.len() || strides.iter().any(|&s| !(0..=1 << 40).contains(&s)) {
             bail!("tensor with offset {offset} and strides {strides:?} is not supported");
         }
         let ty = TensorType { dtype, shape: shape.clone() };
@@ -228,7 +228,7 @@ impl Machine {
                     let items = self.pop_mark()?;
                     self.stack.push(Value::Tuple(items))
                 }
-                0x85 | 0x86 | 0x87 => {
+                0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     if self.stack.len() < n {
                         bail!("pickle stack underflow");

@@ -251,14 +251,12 @@ fn value_key(v: &Value) -> usize {
 fn lower_function(function: &OperationRef, model: &str) -> Result<String, Vec<String>> {
     let region = function.region(0).map_err(|e| vec![e.to_string()])?;
     let block = region.first_block().ok_or_else(|| vec!["function has no body".to_string()])?;
-    let mut e = Emitter::default();
+    let mut e = Emitter { indent: 2, ..Default::default() };
     let mut names: HashMap<usize, (String, Ty)> = HashMap::new();
     let mut errors = Vec::new();
 
     // Arguments: memrefs, brought into tensor land without copies.
     let mut params = Vec::new();
-    let mut prologue = Emitter::default();
-    prologue.indent = 2;
     for i in 0..block.argument_count() {
         let arg = block.argument(i).map_err(|err| vec![err.to_string()])?;
         let ty_text = arg.r#type().to_string();
@@ -266,15 +264,12 @@ fn lower_function(function: &OperationRef, model: &str) -> Result<String, Vec<St
         let memref = format!("%in{i}");
         params.push(format!("{memref}: {}", ty.memref()));
         let abi = ty.abi_tensor();
-        let mut tensor = prologue.assign(format!("bufferization.to_tensor {memref} restrict : {} to {abi}", ty.memref()));
+        let mut tensor = e.assign(format!("bufferization.to_tensor {memref} restrict : {} to {abi}", ty.memref()));
         if abi.elem != ty.elem {
-            tensor = elementwise::convert(&mut prologue, &tensor, &abi, &ty.elem);
+            tensor = elementwise::convert(&mut e, &tensor, &abi, &ty.elem);
         }
         names.insert(value_key(&arg.into()), (tensor, ty));
     }
-    e.text = prologue.text;
-    e.counter = prologue.counter;
-    e.indent = 2;
 
     let mut returned = Vec::new();
     let mut op = block.first_operation();
