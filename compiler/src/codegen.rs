@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use inkwell::{
+    attributes::AttributeLoc,
     context::Context as LlvmContext,
     module::Module as LlvmModule,
     passes::PassBuilderOptions,
@@ -78,6 +79,7 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
         bail!("translation of the LLVM dialect to LLVM IR failed");
     }
     let ir = unsafe { LlvmModule::new(raw as *mut _) };
+    limit_vector_width(llvm, &ir, 256);
     ir.set_triple(&machine.get_triple());
     ir.set_data_layout(&machine.get_target_data().get_data_layout());
     ir.verify().map_err(|e| anyhow!("invalid LLVM IR: {e}"))?;
@@ -85,6 +87,19 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
     ir.run_passes(&passes, machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("LLVM optimization failed: {e}"))?;
     Ok(ir)
+}
+
+/// Keeps vector code at `bits` wide registers, as clang does by default for
+/// AVX-512 CPUs: explicit wider vectors (the 16-lane micro-kernel rows) are
+/// split into 256-bit halves (ymm), avoiding the frequency drop that 512-bit
+/// instructions cause on many Xeons.
+fn limit_vector_width(llvm: &LlvmContext, ir: &LlvmModule, bits: u32) {
+    let width = bits.to_string();
+    for function in ir.get_functions() {
+        for (key, value) in [("prefer-vector-width", width.as_str()), ("min-legal-vector-width", width.as_str())] {
+            function.add_attribute(AttributeLoc::Function, llvm.create_string_attribute(key, value));
+        }
+    }
 }
 
 pub fn write_object(ir: &LlvmModule, machine: &TargetMachine, path: &Path) -> Result<()> {

@@ -82,27 +82,55 @@ pub fn lower_to_linalg<'c>(context: &'c Context, aten: &Module) -> Result<Module
     parse(context, &text, "the lowered (linalg) module")
 }
 
-/// Tile sizes (rows, columns) of a matmul's register micro-kernel: up to 8
-/// rows of one 8-lane (256-bit) vector each, dividing the problem exactly so
-/// that no masking is needed.
-pub fn micro_kernel_tile(m: i64, n: i64) -> (i64, i64) {
-    let largest_divisor = |d: i64, limit: i64| (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1);
-    (largest_divisor(m, 8), largest_divisor(n, 8))
+/// How one matmul `[M, K] x [K, N]` is tiled.
+///
+/// The register micro-kernel computes a `tile_m x tile_n` block of the
+/// result with `tile_m * tile_n / 8` accumulators of 8 lanes (256 bits),
+/// looping over K one step at a time: up to 6 rows x 16 columns (12
+/// accumulators, whole 64-byte lines of B per step), or 8 x 8 when N is not a
+/// multiple of 16. Around it, the N and K dimensions are blocked so that the
+/// part of B that the kernel sweeps (`block_k x block_n`, at most 256 x 256
+/// floats) stays in L2 while every row tile of A passes over it. All sizes
+/// divide the problem exactly, so no masking is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulTiling {
+    pub block_n: i64,
+    pub block_k: i64,
+    pub tile_m: i64,
+    pub tile_n: i64,
 }
 
-/// The transform-dialect script that tiles every matmul to its micro-kernel
-/// tile (reduction tile 1), vectorizes it, hoists the accumulator out of the
-/// reduction loop, and lowers the contraction to outer products (vector.fma).
-fn matmul_strategy(tiles: &[(i64, i64)]) -> String {
+fn largest_divisor(d: i64, limit: i64) -> i64 {
+    (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1)
+}
+
+pub fn matmul_tiling(m: i64, n: i64, k: i64) -> MatmulTiling {
+    let (tile_m, tile_n) = if n % 16 == 0 { (largest_divisor(m, 6), 16) } else { (largest_divisor(m, 8), largest_divisor(n, 8)) };
+    let block_n = tile_n * largest_divisor(n / tile_n, (256 / tile_n).max(1));
+    let block_k = largest_divisor(k, 256);
+    MatmulTiling { block_n, block_k, tile_m, tile_n }
+}
+
+/// The transform-dialect script that blocks every matmul for the caches,
+/// tiles it to its micro-kernel (reduction tile 1), vectorizes it, hoists the
+/// accumulator out of the reduction loop, and lowers the contraction to
+/// outer products (vector.fma).
+fn matmul_strategy(tilings: &[MatmulTiling]) -> String {
     let mut s = String::from(
         "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {\n",
     );
-    for (i, (tm, tn)) in tiles.iter().enumerate() {
+    for (i, t) in tilings.iter().enumerate() {
         s += &format!(
-            "    %mm{i} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{aotc.tile = array<i64: {tm}, {tn}>}} in %root : (!transform.any_op) -> !transform.any_op
-    %tiled{i}, %loops{i}:3 = transform.structured.tile_using_for %mm{i} tile_sizes [{tm}, {tn}, 1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
+            "    %mm{i} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{aotc.tile = {attr}}} in %root : (!transform.any_op) -> !transform.any_op
+    %blocked{i}, %blocks{i}:2 = transform.structured.tile_using_for %mm{i} tile_sizes [0, {bn}, {bk}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)
+    %tiled{i}, %loops{i}:3 = transform.structured.tile_using_for %blocked{i} tile_sizes [{tm}, {tn}, 1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)
     transform.structured.vectorize %tiled{i} : !transform.any_op
-"
+",
+            attr = tiling_attribute(t),
+            bn = t.block_n,
+            bk = t.block_k,
+            tm = t.tile_m,
+            tn = t.tile_n,
         );
     }
     // The vectorizer emits mul + multi_reduction; fold that back into
@@ -116,7 +144,7 @@ fn matmul_strategy(tiles: &[(i64, i64)]) -> String {
       transform.apply_patterns.canonicalization
     } : !transform.any_op
 ";
-    for i in 0..tiles.len() {
+    for i in 0..tilings.len() {
         s += &format!("    transform.loop.hoist_loop_invariant_subsets %loops{i}#2 : !transform.any_op\n");
     }
     s += "    transform.apply_patterns to %func {
@@ -133,9 +161,13 @@ fn matmul_strategy(tiles: &[(i64, i64)]) -> String {
     s
 }
 
-/// Marks each matmul with its micro-kernel tile and returns the distinct tiles.
-fn tag_matmuls(context: &Context, module: &Module) -> Vec<(i64, i64)> {
-    let mut tiles = Vec::new();
+fn tiling_attribute(t: &MatmulTiling) -> String {
+    format!("array<i64: {}, {}, {}, {}>", t.block_n, t.block_k, t.tile_m, t.tile_n)
+}
+
+/// Marks each matmul with its tiling and returns the distinct tilings.
+fn tag_matmuls(context: &Context, module: &Module) -> Vec<MatmulTiling> {
+    let mut tilings = Vec::new();
     let mut ops = Vec::new();
     module.as_operation().walk(WalkOrder::PreOrder, |op| {
         if op.name().as_string_ref().as_str() == Ok("linalg.matmul") {
@@ -145,17 +177,16 @@ fn tag_matmuls(context: &Context, module: &Module) -> Vec<(i64, i64)> {
     });
     for raw in ops {
         let mut op = unsafe { OperationRefMut::from_raw(raw) };
-        let out = op.operand(2).map(|v| v.r#type().to_string()).unwrap_or_default();
-        let Some(ty) = aotc_dialects::types::Ty::parse(&out) else { continue };
-        let tile = micro_kernel_tile(ty.shape[0], ty.shape[1]);
-        let attr = Attribute::parse(context, &format!("array<i64: {}, {}>", tile.0, tile.1))
-            .expect("valid attribute");
+        let type_of = |i: usize| op.operand(i).ok().and_then(|v| aotc_dialects::types::Ty::parse(&v.r#type().to_string()));
+        let (Some(a), Some(c)) = (type_of(0), type_of(2)) else { continue };
+        let tiling = matmul_tiling(c.shape[0], c.shape[1], a.shape[1]);
+        let attr = Attribute::parse(context, &tiling_attribute(&tiling)).expect("valid attribute");
         op.set_discardable_attribute("aotc.tile", attr);
-        if !tiles.contains(&tile) {
-            tiles.push(tile);
+        if !tilings.contains(&tiling) {
+            tilings.push(tiling);
         }
     }
-    tiles
+    tilings
 }
 
 /// Matmul tiling and vectorization, then elementwise fusion. Fusion runs
@@ -163,9 +194,9 @@ fn tag_matmuls(context: &Context, module: &Module) -> Vec<(i64, i64)> {
 /// back into the matmul and turn it into a generic convolution.
 pub fn optimize(context: &Context, module: &mut Module) -> Result<()> {
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "canonicalization")?;
-    let tiles = tag_matmuls(context, module);
-    if !tiles.is_empty() {
-        vectorize_matmuls(context, module, &tiles)?;
+    let tilings = tag_matmuls(context, module);
+    if !tilings.is_empty() {
+        vectorize_matmuls(context, module, &tilings)?;
     }
     run_pipeline(
         context,
@@ -177,8 +208,8 @@ pub fn optimize(context: &Context, module: &mut Module) -> Result<()> {
 
 /// Runs the matmul strategy with the transform interpreter. The script is
 /// appended to the payload module for the run and removed afterwards.
-fn vectorize_matmuls(context: &Context, module: &mut Module, tiles: &[(i64, i64)]) -> Result<()> {
-    let strategy = parse(context, &matmul_strategy(tiles), "the matmul strategy")?;
+fn vectorize_matmuls(context: &Context, module: &mut Module, tilings: &[MatmulTiling]) -> Result<()> {
+    let strategy = parse(context, &matmul_strategy(tilings), "the matmul strategy")?;
     let sequence = strategy.body().first_operation().expect("the strategy has its sequence");
     let sequence = unsafe { melior::ir::Operation::from_raw(mlir_sys::mlirOperationClone(sequence.to_raw())) };
     module.body().append_operation(sequence);
@@ -274,10 +305,15 @@ mod tests {
     }
 
     #[test]
-    fn micro_kernel_tiles_divide_the_problem() {
-        assert_eq!(micro_kernel_tile(6, 784), (6, 8));
-        assert_eq!(micro_kernel_tile(1, 10), (1, 5));
-        assert_eq!(micro_kernel_tile(64, 64), (8, 8));
-        assert_eq!(micro_kernel_tile(7, 13), (7, 1));
+    fn tilings_divide_the_problem() {
+        let t = |m, n, k| {
+            let t = matmul_tiling(m, n, k);
+            (t.block_n, t.block_k, t.tile_m, t.tile_n)
+        };
+        assert_eq!(t(6, 784, 75), (112, 75, 6, 16));
+        assert_eq!(t(1, 10, 1176), (10, 196, 1, 5));
+        assert_eq!(t(64, 1024, 1024), (256, 256, 4, 16));
+        assert_eq!(t(64, 3136, 576), (224, 192, 4, 16));
+        assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
     }
 }

@@ -1,12 +1,14 @@
 // RUN: aotc-opt %s --pass optimize | FileCheck %s
 
-// A matmul becomes a register micro-kernel: tiles of 6x8 (dividing 6x784),
-// the accumulator tile carried in vector registers through the reduction
-// loop, one broadcast + vector.fma per row.
+// A matmul becomes a register micro-kernel inside cache blocks: N is
+// blocked by 112 (7 micro-kernel columns of 16; K = 75 needs no block), the
+// 6x16 accumulator tile is carried in vector registers through the reduction
+// loop, and each step is one broadcast + vector.fma per row.
 // CHECK-LABEL: func.func @aotc_t_forward
-// CHECK: scf.for {{.*}} to %c784{{.*}} step %c8
-// CHECK: scf.for {{.*}} to %c75{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<6x8xf32>)
-// CHECK-COUNT-6: vector.fma {{.*}} : vector<8xf32>
+// CHECK: scf.for {{.*}} to %c784{{.*}} step %c112
+// CHECK: scf.for {{.*}} to %c112{{.*}} step %c16
+// CHECK: scf.for {{.*}} to %c75{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<6x16xf32>)
+// CHECK-COUNT-6: vector.fma {{.*}} : vector<16xf32>
 // CHECK-NOT: linalg.matmul
 module attributes {aotc.model = "t"} {
   func.func @aotc_t_forward(%a: memref<6x75xf32>, %b: memref<75x784xf32>, %out: memref<6x784xf32>, %arena: memref<?xi8>) attributes {llvm.emit_c_interface} {
