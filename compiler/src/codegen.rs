@@ -39,6 +39,18 @@ fn optimization_level(level: u8) -> OptimizationLevel {
     }
 }
 
+/// How many 256-bit vector registers the target has: 32 where AVX-512VL
+/// gives ymm16-31 (known for the host; other CPUs are assumed to have 16).
+pub fn vector_registers(options: &TargetOptions) -> u32 {
+    if options.triple.is_none() && options.cpu.is_none() {
+        let features = TargetMachine::get_host_cpu_features().to_string();
+        if features.split(',').any(|f| f == "+avx512vl") {
+            return 32;
+        }
+    }
+    16
+}
+
 pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
     Target::initialize_all(&InitializationConfig::default());
     let host = options.triple.is_none();

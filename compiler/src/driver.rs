@@ -50,6 +50,7 @@ fn print_module(module: &Module) -> String {
 fn compile_mlir<'c>(
     context: &'c Context,
     program: &mut ExportedProgram,
+    options: &Options,
     stop: Option<Stage>,
 ) -> Result<Result<(Module<'c>, u64), String>> {
     let aten_text = import::import(program)?;
@@ -63,7 +64,7 @@ fn compile_mlir<'c>(
     }
     let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
     pack::apply(program, &packed)?;
-    pipeline::optimize(context, &mut module)?;
+    pipeline::optimize(context, &mut module, codegen::vector_registers(&options.target))?;
     if stop == Some(Stage::Optimized) {
         return Ok(Err(print_module(&module)));
     }
@@ -81,7 +82,7 @@ fn compile_mlir<'c>(
 /// Prints one stage of the pipeline.
 pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
     let context = aotc_dialects::new_context();
-    let (module, _) = match compile_mlir(&context, &mut program.clone(), Some(stage))? {
+    let (module, _) = match compile_mlir(&context, &mut program.clone(), options, Some(stage))? {
         Ok(done) => done,
         Err(printed) => return Ok(printed),
     };
@@ -109,7 +110,7 @@ pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options
     let context = aotc_dialects::new_context();
     // Weight packing changes stored layouts: work on a copy.
     let program = &mut program.clone();
-    let (module, arena) = compile_mlir(&context, program, None)?.expect("no stop stage");
+    let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
     let ir = codegen::to_llvm_ir(&llvm, &module, &machine, options.target.opt_level)?;

@@ -96,6 +96,9 @@ enum Command {
         /// Or an upstream MLIR pass pipeline, e.g. "builtin.module(canonicalize)".
         #[arg(long)]
         pipeline: Option<String>,
+        /// Vector registers the matmul micro-kernel may use (16: AVX2, 32: AVX-512VL).
+        #[arg(long, default_value_t = 16)]
+        vector_registers: u32,
     },
 }
 
@@ -115,7 +118,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run { input, inputs, output_dir, target }) => run(&input, &inputs, output_dir.as_deref(), &target),
-        Some(Command::Opt { input, pass, pipeline }) => opt(&input, pass, pipeline.as_deref()),
+        Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(&input, pass, pipeline.as_deref(), vector_registers),
         None => compile(&cli.compile),
     };
     if let Err(e) = result {
@@ -221,7 +224,7 @@ fn format_values(t: &HostTensor) -> String {
     format!("[{}]", values.join(", "))
 }
 
-fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>) -> Result<()> {
+fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_registers: u32) -> Result<()> {
     let text = if input == Path::new("-") {
         std::io::read_to_string(std::io::stdin())?
     } else {
@@ -234,7 +237,7 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>) -> Result<()
     }
     match pass {
         Some(OptPass::LowerAten) => module = pipeline::lower_to_linalg(&context, &module)?,
-        Some(OptPass::Optimize) => pipeline::optimize(&context, &mut module)?,
+        Some(OptPass::Optimize) => pipeline::optimize(&context, &mut module, vector_registers)?,
         Some(OptPass::Bufferize) => {
             let arena = pipeline::bufferize(&context, &mut module)?;
             println!("// arena: {arena} bytes");

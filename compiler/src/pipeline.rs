@@ -86,9 +86,10 @@ pub fn lower_to_linalg<'c>(context: &'c Context, aten: &Module) -> Result<Module
 ///
 /// The register micro-kernel computes a `tile_m x tile_n` block of the
 /// result with `tile_m * tile_n / 8` accumulators of 8 lanes (256 bits),
-/// looping over K one step at a time: up to 6 rows x 16 columns (12
-/// accumulators, whole 64-byte lines of B per step), or 8 x 8 when N is not a
-/// multiple of 16. Around it, the N and K dimensions are blocked so that the
+/// looping over K one step at a time: rows x 16 columns (whole 64-byte lines
+/// of B per step) with up to 6 rows when the target has 16 vector registers
+/// (AVX2: 12 accumulators) or 12 when it has 32 (AVX-512VL), or 8 x 8 when N
+/// is not a multiple of 16. Around it, the N and K dimensions are blocked so that the
 /// part of B that the kernel sweeps (`block_k x block_n`, at most 256 x 256
 /// floats) stays in L2 while every row tile of A passes over it. All sizes
 /// divide the problem exactly, so no masking is needed.
@@ -104,8 +105,10 @@ fn largest_divisor(d: i64, limit: i64) -> i64 {
     (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1)
 }
 
-pub fn matmul_tiling(m: i64, n: i64, k: i64) -> MatmulTiling {
-    let (tile_m, tile_n) = if n % 16 == 0 { (largest_divisor(m, 6), 16) } else { (largest_divisor(m, 8), largest_divisor(n, 8)) };
+pub fn matmul_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTiling {
+    let max_rows = if vector_registers >= 32 { 12 } else { 6 };
+    let (tile_m, tile_n) =
+        if n % 16 == 0 { (largest_divisor(m, max_rows), 16) } else { (largest_divisor(m, 8), largest_divisor(n, 8)) };
     let block_n = tile_n * largest_divisor(n / tile_n, (256 / tile_n).max(1));
     let block_k = largest_divisor(k, 256);
     MatmulTiling { block_n, block_k, tile_m, tile_n }
@@ -166,7 +169,7 @@ fn tiling_attribute(t: &MatmulTiling) -> String {
 }
 
 /// Marks each matmul with its tiling and returns the distinct tilings.
-fn tag_matmuls(context: &Context, module: &Module) -> Vec<MatmulTiling> {
+fn tag_matmuls(context: &Context, module: &Module, vector_registers: u32) -> Vec<MatmulTiling> {
     let mut tilings = Vec::new();
     let mut ops = Vec::new();
     module.as_operation().walk(WalkOrder::PreOrder, |op| {
@@ -179,7 +182,7 @@ fn tag_matmuls(context: &Context, module: &Module) -> Vec<MatmulTiling> {
         let mut op = unsafe { OperationRefMut::from_raw(raw) };
         let type_of = |i: usize| op.operand(i).ok().and_then(|v| aotc_dialects::types::Ty::parse(&v.r#type().to_string()));
         let (Some(a), Some(c)) = (type_of(0), type_of(2)) else { continue };
-        let tiling = matmul_tiling(c.shape[0], c.shape[1], a.shape[1]);
+        let tiling = matmul_tiling(c.shape[0], c.shape[1], a.shape[1], vector_registers);
         let attr = Attribute::parse(context, &tiling_attribute(&tiling)).expect("valid attribute");
         op.set_discardable_attribute("aotc.tile", attr);
         if !tilings.contains(&tiling) {
@@ -192,9 +195,11 @@ fn tag_matmuls(context: &Context, module: &Module) -> Vec<MatmulTiling> {
 /// Matmul tiling and vectorization, then elementwise fusion. Fusion runs
 /// second: its reshape propagation would otherwise fold the im2col gather
 /// back into the matmul and turn it into a generic convolution.
-pub fn optimize(context: &Context, module: &mut Module) -> Result<()> {
+/// `vector_registers` is how many 256-bit registers the target has (16 for
+/// AVX2, 32 with AVX-512VL); it sizes the micro-kernel.
+pub fn optimize(context: &Context, module: &mut Module, vector_registers: u32) -> Result<()> {
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "canonicalization")?;
-    let tilings = tag_matmuls(context, module);
+    let tilings = tag_matmuls(context, module, vector_registers);
     if !tilings.is_empty() {
         vectorize_matmuls(context, module, &tilings)?;
     }
@@ -307,7 +312,7 @@ mod tests {
     #[test]
     fn tilings_divide_the_problem() {
         let t = |m, n, k| {
-            let t = matmul_tiling(m, n, k);
+            let t = matmul_tiling(m, n, k, 16);
             (t.block_n, t.block_k, t.tile_m, t.tile_n)
         };
         assert_eq!(t(6, 784, 75), (112, 75, 6, 16));
@@ -315,5 +320,6 @@ mod tests {
         assert_eq!(t(64, 1024, 1024), (256, 256, 4, 16));
         assert_eq!(t(64, 3136, 576), (224, 192, 4, 16));
         assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
+        assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
     }
 }
