@@ -150,16 +150,25 @@ pub fn header(program: &ExportedProgram, prefix: &str) -> String {
     writeln!(h, "const char *{p}_last_error(const AotcModel *model);").unwrap();
     writeln!(h, "const AotcApi *{p}_api(void);").unwrap();
     let mut params = vec!["AotcModel *model".to_string()];
-    for input in program.user_inputs() {
-        params.push(format!("const {} *{}", c_type(input.ty.dtype), crate::import::sanitize(&input.name)));
-    }
-    for (i, output) in program.user_outputs().enumerate() {
-        params.push(format!("{} *output_{i}", c_type(output.ty.dtype)));
-    }
+    params.extend(forward_tensor_parameters(program).into_iter().map(|(decl, ..)| decl));
     writeln!(h, "\n/* Typed entry point: each pointer addresses a whole tensor of the shape above. */").unwrap();
     writeln!(h, "int {p}_forward({});", params.join(", ")).unwrap();
     writeln!(h, "\n#ifdef __cplusplus\n}}\n#endif\n#endif").unwrap();
     h
+}
+
+/// The typed entry point's tensor parameters, inputs then outputs:
+/// (C declaration, name, size in bytes, is an output).
+fn forward_tensor_parameters(program: &ExportedProgram) -> Vec<(String, String, usize, bool)> {
+    let inputs = program.user_inputs().map(|input| {
+        let name = crate::import::sanitize(&input.name);
+        (format!("const {} *{name}", c_type(input.ty.dtype)), name, input.ty.size_bytes(), false)
+    });
+    let outputs = program.user_outputs().enumerate().map(|(i, output)| {
+        let name = format!("output_{i}");
+        (format!("{} *{name}", c_type(output.ty.dtype)), name, output.ty.size_bytes(), true)
+    });
+    inputs.chain(outputs).collect()
 }
 
 fn shape_array(c: &mut String, name: &str, ty: &TensorType) {
@@ -256,20 +265,12 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
     writeln!(c, "static const AotcApi api = {{1, {p}_create, {p}_free, {p}_num_inputs, {p}_num_outputs, {p}_input_info, {p}_output_info, {p}_run, {p}_last_error}};").unwrap();
     writeln!(c, "const AotcApi *{p}_api(void) {{ return &api; }}").unwrap();
     let mut params = vec!["AotcModel *m".to_string()];
-    let mut ins = Vec::new();
-    let mut in_sizes = Vec::new();
-    for input in program.user_inputs() {
-        let n = crate::import::sanitize(&input.name);
-        params.push(format!("const {} *{n}", c_type(input.ty.dtype)));
-        ins.push(n);
-        in_sizes.push(input.ty.size_bytes().to_string());
-    }
-    let mut outs = Vec::new();
-    let mut out_sizes = Vec::new();
-    for (i, output) in program.user_outputs().enumerate() {
-        params.push(format!("{} *output_{i}", c_type(output.ty.dtype)));
-        outs.push(format!("output_{i}"));
-        out_sizes.push(output.ty.size_bytes().to_string());
+    let (mut ins, mut in_sizes, mut outs, mut out_sizes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (decl, name, bytes, is_output) in forward_tensor_parameters(program) {
+        let (names, sizes) = if is_output { (&mut outs, &mut out_sizes) } else { (&mut ins, &mut in_sizes) };
+        names.push(name);
+        sizes.push(bytes.to_string());
+        params.push(decl);
     }
     let list = |v: &[String], ty: &str| if v.is_empty() { format!("({ty}*)0") } else { format!("({ty}[]){{{}}}", v.join(", ")) };
     writeln!(
