@@ -80,9 +80,9 @@ fn compile_mlir<'c>(
 }
 
 /// Prints one stage of the pipeline.
-pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
+pub fn emit(program: &mut ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
     let context = aotc_dialects::new_context();
-    let (module, _) = match compile_mlir(&context, &mut program.clone(), options, Some(stage))? {
+    let (module, _) = match compile_mlir(&context, program, options, Some(stage))? {
         Ok(done) => done,
         Err(printed) => return Ok(printed),
     };
@@ -95,8 +95,10 @@ pub fn emit(program: &ExportedProgram, stage: Stage, options: &Options) -> Resul
     })
 }
 
-/// Compiles a program into a library at `output`.
-pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options: &Options) -> Result<()> {
+/// Compiles a program into a library at `output`. Weight packing may store
+/// some weights in another layout: `program`'s weights and input types are
+/// updated to match (its user inputs and outputs do not change).
+pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, options: &Options) -> Result<()> {
     if let Some(triple) = &options.target.triple {
         let host = inkwell::targets::TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned();
         let arch = |t: &str| t.split('-').next().unwrap_or("").to_string();
@@ -108,8 +110,6 @@ pub fn build(program: &ExportedProgram, output: &Path, kind: OutputKind, options
         }
     }
     let context = aotc_dialects::new_context();
-    // Weight packing changes stored layouts: work on a copy.
-    let program = &mut program.clone();
     let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;

@@ -137,10 +137,10 @@ fn compile(args: &CompileArgs) -> Result<()> {
         PathBuf::from(format!("lib{stem}.so"))
     });
     let prefix = link::symbol_prefix(&output);
-    let program = driver::load(input, &prefix)?;
+    let mut program = driver::load(input, &prefix)?;
     let options = args.target.options();
     if let Some(stage) = args.emit {
-        print!("{}", driver::emit(&program, stage, &options)?);
+        print!("{}", driver::emit(&mut program, stage, &options)?);
         return Ok(());
     }
     let kind = match args.output_kind {
@@ -149,7 +149,7 @@ fn compile(args: &CompileArgs) -> Result<()> {
         Some(Kind::O) => OutputKind::Object,
         None => OutputKind::from_path(&output),
     };
-    driver::build(&program, &output, kind, &options)
+    driver::build(&mut program, &output, kind, &options)
 }
 
 /// Checks run inputs against the program: count, dtype and shape.
@@ -171,13 +171,13 @@ fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], sources: &[St
 
 fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, target: &TargetArgs) -> Result<()> {
     let prefix = "aotc_run";
-    let program = driver::load(archive, prefix)?;
+    let mut program = driver::load(archive, prefix)?;
     let (tensors, sources): (Vec<HostTensor>, Vec<String>) = if input_files.is_empty() && program.user_inputs().next().is_none() {
         (Vec::new(), Vec::new())
     } else if input_files.is_empty() {
         let samples = program
             .sample_inputs
-            .clone()
+            .take()
             .ok_or_else(|| anyhow!("{}: the archive has no sample inputs; pass --input FILE.npy", archive.display()))?;
         let n = samples.len();
         (samples, vec!["the archive's sample inputs".to_string(); n])
@@ -188,7 +188,7 @@ fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, targe
     check_inputs(&program, &tensors, &sources)?;
     let dir = tempfile::tempdir()?;
     let library = dir.path().join(format!("lib{prefix}.so"));
-    driver::build(&program, &library, OutputKind::Shared, &target.options())?;
+    driver::build(&mut program, &library, OutputKind::Shared, &target.options())?;
     let outputs = unsafe { run_library(&library, prefix, &tensors)? };
     let output_types: Vec<TensorType> = program.user_outputs().map(|o| o.ty.clone()).collect();
     for (k, (bytes, ty)) in outputs.into_iter().zip(output_types).enumerate() {
