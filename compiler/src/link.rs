@@ -368,7 +368,9 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
                 .args(&objects)
                 .arg(&runtime)
                 .arg(format!("-Wl,--version-script={}", script.display()))
-                .args(["-Wl,--gc-sections", "-static-libgcc", "-lm", "-lpthread", "-ldl"]))?;
+                // The runtime's Rust std carries debug info that no user needs
+                // (it is most of the file): strip it.
+                .args(["-Wl,--gc-sections", "-Wl,--strip-debug", "-static-libgcc", "-lm", "-lpthread", "-ldl"]))?;
         }
         OutputKind::Static | OutputKind::Object => {
             // One relocatable object with only the model's symbols global, so
@@ -386,7 +388,7 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
             // LTO plugin may not read; native code is all a user needs.
             run(Command::new("objcopy")
                 .arg(format!("--keep-global-symbols={}", keep.display()))
-                .args(["--remove-section=.llvmbc", "--remove-section=.llvmcmd"])
+                .args(["--remove-section=.llvmbc", "--remove-section=.llvmcmd", "--strip-debug"])
                 .arg(&combined))?;
             if kind == OutputKind::Static {
                 let _ = std::fs::remove_file(output);
