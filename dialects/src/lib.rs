@@ -9,7 +9,7 @@ pub mod types;
 
 use melior::{
     dialect::DialectRegistry,
-    ir::{Location, Module},
+    ir::Module,
     utility::{load_irdl_dialects, register_all_dialects, register_all_llvm_translations, register_all_passes},
     Context,
 };
@@ -55,7 +55,6 @@ pub fn new_context() -> Context {
     register_all_llvm_translations(&context);
     let irdl = Module::parse(&context, &aten_irdl()).expect("the generated aten IRDL parses");
     assert!(load_irdl_dialects(&irdl), "the aten IRDL dialect loads");
-    let _ = Location::unknown(&context);
     context
 }
 
