@@ -123,26 +123,13 @@ pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
     Ok(())
 }
 
-/// Row-major `out[i0..] = in[...]` with `out dim d = in dim perm[d]`.
+/// Row-major `out[i0..] = in[...]` with `out dim d = in dim perm[d]`: a
+/// strided view of the contiguous input.
 pub fn permute_bytes(data: &[u8], shape: &[i64], elem: usize, perm: &[usize]) -> Vec<u8> {
-    let rank = shape.len();
     let in_strides = crate::pt2::contiguous_strides(shape);
     let out_shape: Vec<i64> = perm.iter().map(|&d| shape[d]).collect();
-    let numel: i64 = shape.iter().product();
-    let mut out = Vec::with_capacity(data.len());
-    let mut index = vec![0i64; rank];
-    for _ in 0..numel {
-        let at = index.iter().enumerate().map(|(d, &i)| i * in_strides[perm[d]]).sum::<i64>() as usize * elem;
-        out.extend_from_slice(&data[at..at + elem]);
-        for d in (0..rank).rev() {
-            index[d] += 1;
-            if index[d] < out_shape[d] {
-                break;
-            }
-            index[d] = 0;
-        }
-    }
-    out
+    let strides: Vec<i64> = perm.iter().map(|&d| in_strides[d]).collect();
+    crate::pt2::gather_strided(data, &out_shape, &strides, 0, elem).expect("a permutation stays inside its tensor")
 }
 
 #[cfg(test)]

@@ -223,20 +223,29 @@ fn gather_contiguous(bytes: &[u8], ty: &TensorType, meta: &TensorMetaJson) -> Re
         }
         return Ok(bytes[start..start + numel * elem].to_vec());
     }
-    let mut out = Vec::with_capacity(numel * elem);
-    let mut index = vec![0i64; ty.shape.len()];
+    gather_strided(bytes, &ty.shape, &strides, offset, elem)
+        .ok_or_else(|| anyhow!("holds {} bytes, fewer than its strides address", bytes.len()))
+}
+
+/// The elements of a strided view (`shape`, `strides` and `offset` in
+/// elements of `elem` bytes) in row-major order; None if the view reaches
+/// past `bytes`.
+pub fn gather_strided(bytes: &[u8], shape: &[i64], strides: &[i64], offset: i64, elem: usize) -> Option<Vec<u8>> {
+    let numel: i64 = shape.iter().product();
+    let mut out = Vec::with_capacity(numel.max(0) as usize * elem);
+    let mut index = vec![0i64; shape.len()];
     for _ in 0..numel {
-        let at = (offset + index.iter().zip(&strides).map(|(i, s)| i * s).sum::<i64>()) as usize * elem;
-        out.extend_from_slice(&bytes[at..at + elem]);
+        let at = (offset + index.iter().zip(strides).map(|(i, s)| i * s).sum::<i64>()) as usize * elem;
+        out.extend_from_slice(bytes.get(at..at + elem)?);
         for d in (0..index.len()).rev() {
             index[d] += 1;
-            if index[d] < ty.shape[d] {
+            if index[d] < shape[d] {
                 break;
             }
             index[d] = 0;
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 pub fn contiguous_strides(shape: &[i64]) -> Vec<i64> {

@@ -60,22 +60,8 @@ pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
         if ty.numel() > 0 && (last as usize + 1) * elem > storage_len(&mut zip, &prefix, &key)? {
             bail!("storage data/{key} is shorter than its tensor {ty}");
         }
-        let mut data = Vec::with_capacity(ty.size_bytes());
-        let mut index = vec![0i64; shape.len()];
-        for _ in 0..ty.numel() {
-            let at = (offset + index.iter().zip(&strides).map(|(i, s)| i * s).sum::<i64>()) as usize * elem;
-            let element = storage
-                .get(at..at + elem)
-                .ok_or_else(|| anyhow!("storage data/{key} is shorter than its tensor"))?;
-            data.extend_from_slice(element);
-            for d in (0..index.len()).rev() {
-                index[d] += 1;
-                if index[d] < shape[d] {
-                    break;
-                }
-                index[d] = 0;
-            }
-        }
+        let data = super::gather_strided(&storage, &shape, &strides, offset, elem)
+            .ok_or_else(|| anyhow!("storage data/{key} is shorter than its tensor"))?;
         out.push(HostTensor { ty, data });
     }
     Ok(out)
