@@ -105,6 +105,9 @@ pub struct Model {
     /// One memref descriptor per entry argument (the arena's last), built at
     /// create; a run only stores the data pointers, so it allocates nothing.
     descriptors: Vec<Vec<i64>>,
+    /// The address of each descriptor, as the entry point takes them (the
+    /// descriptors' heap storage never moves).
+    descriptor_pointers: Vec<*mut c_void>,
     last_error: CString,
 }
 
@@ -221,7 +224,8 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
         .map(|a| descriptor(ptr::null_mut(), std::slice::from_raw_parts(a.shape, a.rank as usize)))
         .collect();
     descriptors.push(descriptor(ptr::null_mut(), &[desc.arena_bytes as i64]));
-    let model = Box::new(Model { desc, arena, buffers, descriptors, last_error: CString::default() });
+    let descriptor_pointers = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
+    let model = Box::new(Model { desc, arena, buffers, descriptors, descriptor_pointers, last_error: CString::default() });
     *out = Box::into_raw(model);
     AOTC_OK
 }
@@ -322,14 +326,6 @@ pub unsafe extern "C" fn aotc_rt_run(
         }
     }
     let args = m.args();
-    let mut pointers = [ptr::null_mut::<c_void>(); 64];
-    let mut heap_pointers = Vec::new();
-    let pointers: &mut [*mut c_void] = if m.descriptors.len() <= pointers.len() {
-        &mut pointers[..m.descriptors.len()]
-    } else {
-        heap_pointers.resize(m.descriptors.len(), ptr::null_mut());
-        &mut heap_pointers
-    };
     for (k, arg) in args.iter().enumerate() {
         let data = match arg.role {
             ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
@@ -342,10 +338,7 @@ pub unsafe extern "C" fn aotc_rt_run(
     let arena = m.arena.as_mut_ptr();
     let last = m.descriptors.len() - 1;
     set_data(&mut m.descriptors[last], arena);
-    for (p, d) in pointers.iter_mut().zip(m.descriptors.iter_mut()) {
-        *p = d.as_mut_ptr() as *mut c_void;
-    }
-    (m.desc.entry)(pointers.as_ptr());
+    (m.desc.entry)(m.descriptor_pointers.as_ptr());
     AOTC_OK
 }
 
