@@ -8,7 +8,7 @@ Writes into OUT_DIR:
   simple_net_input_f64.npy
       the same input as float64 (a wrong-dtype input for `aotc run`)
   unsupported_ops.pt2
-      a program using ops aotc has no rule for (each must be reported)
+      a program with ops aotc leaves out (random, FFT, data-dependent shape)
   programs/<name>[_core]/
       small programs for each lowering rule (see export_programs.py)
   bad/not_a_zip.pt2, bad/truncated.pt2, bad/no_model_json.pt2,
@@ -29,10 +29,13 @@ import export_simple_net  # noqa: E402
 
 
 class UnsupportedOps(torch.nn.Module):
+    """A random op, a complex FFT and a data-dependent shape: each is reported."""
+
     def forward(self, x):
-        y = torch.sin(x)
-        z = torch.cumsum(y, dim=1)
-        return torch.relu(z)
+        noise = torch.rand_like(x)
+        y = torch.fft.rfft(x + noise).abs()
+        idx = torch.nonzero(x > 0)
+        return y, idx
 
 
 def rewrite_archive(src, dst, edit):

@@ -127,8 +127,7 @@ fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) ->
 /// Replaces every allocation in the entry function with a view of the
 /// arena and returns the arena's size in bytes.
 pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
-    let body = module.body();
-    let function = body.first_operation().ok_or_else(|| anyhow::anyhow!("empty module"))?;
+    let function = crate::pipeline::entry_function(module)?;
     let region = function.region(0)?;
     let block: BlockRef = region.first_block().ok_or_else(|| anyhow::anyhow!("function has no body"))?;
     let arena: Value = block.argument(block.argument_count() - 1)?.into();

@@ -38,6 +38,10 @@ pub struct Options {
 pub fn load(path: &Path, prefix: &str) -> Result<ExportedProgram> {
     let mut program = pt2::read_archive(path)?;
     program.name = prefix.to_string();
+    let unsupported = crate::import::unsupported_nodes(&program);
+    if !unsupported.is_empty() {
+        anyhow::bail!("{}", unsupported.join("\n"));
+    }
     Ok(program)
 }
 

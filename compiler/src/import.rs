@@ -18,16 +18,64 @@ pub fn sanitize(name: &str) -> String {
     s
 }
 
-/// Every node aotc cannot compile, one line each, with its Python source line.
-pub fn unsupported_nodes(nodes: &[Node]) -> Vec<String> {
-    nodes
-        .iter()
-        .filter(|n| rule_for(&aten_name(&n.target)).is_none())
-        .map(|n| {
-            let source = n.source_line().map(|s| format!(" at {s}")).unwrap_or_default();
-            format!("unsupported op {} (node '{}'){source}", n.target, n.name)
-        })
-        .collect()
+/// Why an op without a rule is not supported, when the reason is a
+/// category aotc leaves out on purpose.
+fn reason_not_supported(target: &str) -> Option<&'static str> {
+    let op = target.split('.').nth(1).unwrap_or(target);
+    let random = ["rand", "randn", "rand_like", "randn_like", "randint", "randint_like", "bernoulli", "normal", "uniform",
+        "multinomial", "randperm", "exponential", "native_dropout", "poisson"];
+    let data_dependent = ["nonzero", "masked_select", "unique", "unique_consecutive", "unique_dim", "_unique2",
+        "_local_scalar_dense", "item", "argwhere", "nonzero_numpy", "repeat_interleave"];
+    if op.contains("backward") {
+        Some("backward ops are for training")
+    } else if random.contains(&op) {
+        Some("random ops give different results on each run")
+    } else if op.contains("fft") || op.contains("complex") || op == "view_as_real" {
+        Some("complex numbers and FFTs are not supported")
+    } else if data_dependent.contains(&op) {
+        Some("its output shape depends on the input data")
+    } else {
+        None
+    }
+}
+
+/// Every node aotc cannot compile, one line each, with its Python source
+/// line: ops without a rule, nodes that cannot be decoded, and nodes whose
+/// results have no static type. Shape bookkeeping nodes that only follow a
+/// data-dependent node (sym_size, asserts, Python operators) are left out
+/// when something else is reported.
+pub fn unsupported_nodes(program: &ExportedProgram) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut bookkeeping = Vec::new();
+    for n in &program.nodes {
+        if n.target.starts_with("aten._assert_tensor_metadata") {
+            // a check of dtype and shape that static types already guarantee
+            continue;
+        }
+        let source = n.source_line().map(|s| format!(" at {s}")).unwrap_or_default();
+        let is_aten = n.target.starts_with("aten.");
+        let problem = if !is_aten || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
+            Some(format!("{}: symbolic shape computations are not supported; export with static shapes", n.target))
+        } else if rule_for(&aten_name(&n.target)).is_none() {
+            let why = reason_not_supported(&n.target).unwrap_or("no lowering rule");
+            Some(format!("unsupported op {} ({why})", n.target))
+        } else if let Some(p) = &n.problem {
+            Some(format!("unsupported op {}: {p}", n.target))
+        } else {
+            n.outputs.iter().flatten().find_map(|o| program.bad_tensors.get(o)).map(|why| format!("unsupported op {}: result {why}", n.target))
+        };
+        let Some(problem) = problem else { continue };
+        let line = format!("{problem} (node '{}'){source}", n.name);
+        if !is_aten || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
+            bookkeeping.push(line);
+        } else {
+            lines.push(line);
+        }
+    }
+    if lines.is_empty() {
+        return bookkeeping;
+    }
+    lines
 }
 
 fn ssa(name: &str) -> String {
@@ -81,11 +129,11 @@ fn attribute(arg: &Arg) -> Option<String> {
 /// Imports the program into the aten dialect (generic form). Fails listing
 /// every unsupported node before writing anything.
 pub fn import(program: &ExportedProgram) -> Result<String> {
-    let nodes = graph::schedule(program)?;
-    let unsupported = unsupported_nodes(&nodes);
+    let unsupported = unsupported_nodes(program);
     if !unsupported.is_empty() {
         bail!("{}", unsupported.join("\n"));
     }
+    let nodes = graph::schedule(program)?;
     if let Some(o) = program.outputs.iter().find(|o| matches!(o.kind, OutputKind::BufferMutation { .. })) {
         bail!("output '{}' mutates a buffer; buffer mutation is not supported yet", o.name);
     }
@@ -111,7 +159,20 @@ pub fn import(program: &ExportedProgram) -> Result<String> {
                         operand_names.push(name.clone());
                     }
                 }
-                Arg::OptionalTensors(_) => bail!("node '{}': optional tensor lists are not supported yet", node.name),
+                Arg::OptionalTensors(ts) => {
+                    // present tensors become operands; the positions of the Nones an attribute
+                    let mut nones = Vec::new();
+                    for (i, t) in ts.iter().enumerate() {
+                        match t {
+                            Some(t) => {
+                                operands.push(t.clone());
+                                operand_names.push(name.clone());
+                            }
+                            None => nones.push(i as i64),
+                        }
+                    }
+                    attrs.push(format!("{name}_none = {}", attribute(&Arg::Ints(nones)).expect("ints are attributes")));
+                }
                 other => {
                     if let Some(a) = attribute(other) {
                         attrs.push(format!("{name} = {a}"));
@@ -130,6 +191,11 @@ pub fn import(program: &ExportedProgram) -> Result<String> {
             let Some(ty) = ty else { bail!("node '{}': result '{name}' has no tensor type", node.name) };
             result_names.push(ssa(&name));
             result_types.push(ty);
+        }
+        if let Some(rule) = rule_for(&aten_name(&node.target)) {
+            let segments = aotc_dialects::segment_attributes(rule, &operand_names, result_names.len())
+                .map_err(|e| anyhow::anyhow!("node '{}': {e}", node.name))?;
+            attrs.extend(segments);
         }
         let lhs = if result_names.is_empty() { String::new() } else { format!("{} = ", result_names.join(", ")) };
         writeln!(

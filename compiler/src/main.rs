@@ -82,6 +82,9 @@ enum Command {
         /// Write output_0.npy, output_1.npy, ... here instead of printing.
         #[arg(long)]
         output_dir: Option<PathBuf>,
+        /// Print the compile and run times (seconds) on stderr.
+        #[arg(long)]
+        timings: bool,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -117,7 +120,9 @@ enum OptPass {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Run { input, inputs, output_dir, target }) => run(&input, &inputs, output_dir.as_deref(), &target),
+        Some(Command::Run { input, inputs, output_dir, timings, target }) => {
+            run(&input, &inputs, output_dir.as_deref(), timings, &target)
+        }
         Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(&input, pass, pipeline.as_deref(), vector_registers),
         None => compile(&cli.compile),
     };
@@ -169,7 +174,8 @@ fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], sources: &[St
     Ok(())
 }
 
-fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, target: &TargetArgs) -> Result<()> {
+fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, timings: bool, target: &TargetArgs) -> Result<()> {
+    let start = std::time::Instant::now();
     let prefix = "aotc_run";
     let mut program = driver::load(archive, prefix)?;
     let (tensors, sources): (Vec<HostTensor>, Vec<String>) = if input_files.is_empty() && program.user_inputs().next().is_none() {
@@ -189,7 +195,12 @@ fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, targe
     let dir = tempfile::tempdir()?;
     let library = dir.path().join(format!("lib{prefix}.so"));
     driver::build(&mut program, &library, OutputKind::Shared, &target.options())?;
+    let compiled = std::time::Instant::now();
     let outputs = unsafe { run_library(&library, prefix, &tensors)? };
+    if timings {
+        let (compile, run) = (compiled - start, compiled.elapsed());
+        eprintln!("timings: compile {:.3} s, run {:.4} s", compile.as_secs_f64(), run.as_secs_f64());
+    }
     let output_types: Vec<TensorType> = program.user_outputs().map(|o| o.ty.clone()).collect();
     for (k, (bytes, ty)) in outputs.into_iter().zip(output_types).enumerate() {
         let tensor = HostTensor { ty, data: bytes };

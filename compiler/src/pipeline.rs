@@ -25,7 +25,17 @@ pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<
     let messages = diagnostics.take();
     match module {
         Some(m) if m.as_operation().verify() => Ok(m),
-        _ => bail!("{what} does not parse or verify:\n{}", messages.join("\n")),
+        _ => {
+            // A parse error points into the text: quote the line.
+            let quoted: Vec<String> = messages
+                .iter()
+                .map(|m| match m.strip_prefix("loc(\"-\":").and_then(|r| r.split(':').next()).and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) => format!("{m}\n  in: {}", text.lines().nth(n - 1).unwrap_or("").trim()),
+                    None => m.clone(),
+                })
+                .collect();
+            bail!("{what} does not parse or verify:\n{}", quoted.join("\n"))
+        }
     }
 }
 
@@ -62,6 +72,19 @@ pub fn capture_diagnostics(context: &Context) -> Diagnostics<'_> {
         true
     });
     Diagnostics { context, id, messages }
+}
+
+/// The model's function: the module's first `func.func` (constants
+/// become `memref.global`s beside it).
+pub fn entry_function<'c, 'a>(module: &'a Module<'c>) -> Result<melior::ir::OperationRef<'c, 'a>> {
+    let mut op = module.body().first_operation();
+    while let Some(o) = op {
+        if o.name().as_string_ref().as_str() == Ok("func.func") {
+            return Ok(o);
+        }
+        op = o.next_in_block();
+    }
+    bail!("the module has no function")
 }
 
 /// Runs a textual pass pipeline (`builtin.module(...)`) on a module.
@@ -288,6 +311,7 @@ pub fn to_llvm_dialect(context: &Context, module: &mut Module) -> Result<()> {
         context,
         module,
         "builtin.module(func.func(convert-linalg-to-loops, convert-vector-to-scf{full-unroll=true}), \
+         convert-math-to-funcs, func.func(arith-expand{include-bf16=true}), \
          lower-affine, expand-strided-metadata, lower-affine, convert-scf-to-cf, \
          convert-vector-to-llvm, finalize-memref-to-llvm, convert-math-to-llvm, convert-math-to-libm, \
          convert-arith-to-llvm, convert-index-to-llvm, convert-ub-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, \

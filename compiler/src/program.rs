@@ -67,7 +67,8 @@ impl DType {
     /// The MLIR element type used inside tensors.
     pub fn mlir(self) -> &'static str {
         match self {
-            DType::U8 | DType::I8 => "i8",
+            DType::U8 => "ui8",
+            DType::I8 => "i8",
             DType::I16 => "i16",
             DType::I32 => "i32",
             DType::I64 => "i64",
@@ -199,6 +200,8 @@ pub struct Node {
     /// Produced tensor names, in result order; `None` for results nothing can name.
     pub outputs: Vec<Option<String>>,
     pub stack_trace: Option<String>,
+    /// Why the node could not be decoded (e.g. a symbolic argument).
+    pub problem: Option<String>,
 }
 
 impl Node {
@@ -302,6 +305,8 @@ pub struct ExportedProgram {
     pub outputs: Vec<GraphOutput>,
     pub nodes: Vec<Node>,
     pub tensor_types: BTreeMap<String, TensorType>,
+    /// Tensors with no static type, and why (complex dtype, data-dependent size).
+    pub bad_tensors: BTreeMap<String, String>,
     /// Parameters, buffers and constants by fully qualified name.
     pub weights: BTreeMap<String, HostTensor>,
     /// The archive's sample inputs (user inputs only), when it has them.

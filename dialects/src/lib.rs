@@ -19,28 +19,99 @@ pub fn aten_irdl() -> String {
     let mut s = String::from("irdl.dialect @aten {\n");
     for rule in lower::RULES {
         let op = rule.op.strip_prefix("aten.").expect("rule names start with aten.");
-        // One `irdl.any` per value: a shared constraint variable would force
-        // every operand to have the same type.
+        // One `irdl.any` per value: IRDL binds a constraint variable to the
+        // first type it sees, so a shared one (even inside one variadic)
+        // would force every operand to have the same type. Tensor lists are
+        // therefore LIST_SLOTS optional operands, each with its own constraint.
         s += &format!("  irdl.operation @{op} {{\n");
         let mut operands = Vec::new();
-        for (i, o) in rule.operands.iter().enumerate() {
+        for (i, slot) in operand_slots(rule).iter().enumerate() {
             s += &format!("    %o{i} = irdl.any\n");
-            operands.push(match o {
-                lower::OperandSpec::One(n) => format!("{n}: %o{i}"),
-                lower::OperandSpec::Optional(n) => format!("{n}: optional %o{i}"),
-                lower::OperandSpec::Variadic(n) => format!("{n}: variadic %o{i}"),
+            operands.push(match slot {
+                Slot::One(n) => format!("{n}: %o{i}"),
+                Slot::Optional(n) => format!("{n}: optional %o{i}"),
             });
         }
         let mut results = Vec::new();
-        for i in 0..rule.results {
+        for i in 0..result_slots(rule) {
             s += &format!("    %r{i} = irdl.any\n");
-            results.push(format!("result{i}: %r{i}"));
+            let kind = if rule.results == lower::VARIADIC { "optional " } else { "" };
+            results.push(format!("result{i}: {kind}%r{i}"));
         }
         s += &format!("    irdl.operands({})\n", operands.join(", "));
         s += &format!("    irdl.results({})\n  }}\n", results.join(", "));
     }
     s += "}\n";
     s
+}
+
+/// The longest tensor list an op takes or returns (cat inputs, split results).
+pub const LIST_SLOTS: usize = 64;
+
+/// One declared operand of an aten op in IRDL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot {
+    One(String),
+    Optional(String),
+}
+
+/// The IRDL operands of a rule: a tensor list `tensors` becomes optional
+/// operands `tensors_0` ... `tensors_63`.
+pub fn operand_slots(rule: &lower::Rule) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for o in rule.operands {
+        match o {
+            lower::OperandSpec::One(n) => slots.push(Slot::One(n.to_string())),
+            lower::OperandSpec::Optional(n) => slots.push(Slot::Optional(n.to_string())),
+            lower::OperandSpec::Variadic(n) => {
+                slots.extend((0..LIST_SLOTS).map(|k| Slot::Optional(format!("{n}_{k}"))));
+            }
+        }
+    }
+    slots
+}
+
+/// How many results a rule declares (a list result is LIST_SLOTS optional ones).
+pub fn result_slots(rule: &lower::Rule) -> usize {
+    if rule.results == lower::VARIADIC {
+        LIST_SLOTS
+    } else {
+        rule.results
+    }
+}
+
+/// The `operandSegmentSizes` and `resultSegmentSizes` attributes an op
+/// needs when it declares more than one optional value, for the given
+/// operand argument names (in order) and result count.
+pub fn segment_attributes(rule: &lower::Rule, operand_args: &[String], results: usize) -> Result<Vec<String>, String> {
+    let mut attrs = Vec::new();
+    let mut sizes = Vec::new();
+    for o in rule.operands {
+        match o {
+            lower::OperandSpec::One(_) => sizes.push(1),
+            lower::OperandSpec::Optional(n) => sizes.push(operand_args.iter().filter(|a| a == n).count()),
+            lower::OperandSpec::Variadic(n) => {
+                let count = operand_args.iter().filter(|a| a == n).count();
+                if count > LIST_SLOTS {
+                    return Err(format!("{}: a list of {count} tensors is longer than the {LIST_SLOTS} aotc takes", rule.op));
+                }
+                sizes.extend((0..LIST_SLOTS).map(|k| usize::from(k < count)));
+            }
+        }
+    }
+    let optional = operand_slots(rule).iter().filter(|s| matches!(s, Slot::Optional(_))).count();
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    if optional > 1 {
+        attrs.push(format!("operandSegmentSizes = array<i32: {}>", join(&sizes)));
+    }
+    if rule.results == lower::VARIADIC {
+        if results > LIST_SLOTS {
+            return Err(format!("{}: {results} results are more than the {LIST_SLOTS} aotc takes", rule.op));
+        }
+        let r: Vec<usize> = (0..LIST_SLOTS).map(|k| usize::from(k < results)).collect();
+        attrs.push(format!("resultSegmentSizes = array<i32: {}>", join(&r)));
+    }
+    Ok(attrs)
 }
 
 /// A context with every upstream dialect, extension, pass and LLVM

@@ -47,12 +47,17 @@ impl Ty {
         Ty::new(shape, &self.elem)
     }
 
+    /// Whether the elements are unsigned integers (uint8).
+    pub fn is_unsigned(&self) -> bool {
+        self.elem == "ui8"
+    }
+
     fn dims(&self) -> String {
         self.shape.iter().map(|d| format!("{d}x")).collect()
     }
 
     pub fn memref(&self) -> String {
-        format!("memref<{}{}>", self.dims(), abi_elem(&self.elem))
+        format!("memref<{}{}>", self.dims(), mlir_elem(abi_elem(&self.elem)))
     }
 
     /// The tensor type at the ABI boundary (bool is stored as one byte).
@@ -63,7 +68,7 @@ impl Ty {
 
 impl fmt::Display for Ty {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "tensor<{}{}>", self.dims(), self.elem)
+        write!(f, "tensor<{}{}>", self.dims(), mlir_elem(&self.elem))
     }
 }
 
@@ -72,8 +77,20 @@ pub fn is_float(elem: &str) -> bool {
 }
 
 /// In memory a bool is a byte, as in torch; vectors of i1 would pack bits.
+/// uint8 keeps its name: it is stored as i8 (see [`mlir_elem`]).
 pub fn abi_elem(elem: &str) -> &str {
     if elem == "i1" {
+        "i8"
+    } else {
+        elem
+    }
+}
+
+/// The MLIR type of an element type. uint8 tensors are `ui8` in the aten
+/// dialect; arith only takes signless integers, so lowered code stores them
+/// as i8 and the lowering picks unsigned ops for them (see `lower::scalar`).
+pub fn mlir_elem(elem: &str) -> &str {
+    if elem == "ui8" {
         "i8"
     } else {
         elem
@@ -83,7 +100,7 @@ pub fn abi_elem(elem: &str) -> &str {
 pub fn bit_width(elem: &str) -> u32 {
     match elem {
         "i1" => 1,
-        "i8" => 8,
+        "i8" | "ui8" => 8,
         "i16" | "f16" | "bf16" => 16,
         "i32" | "f32" => 32,
         _ => 64,

@@ -84,12 +84,26 @@ impl Archive {
         let ctx = format!("{}: {model_path}", self.path);
         let graph = &ep.graph_module.graph;
 
+        // A tensor aotc cannot type (complex dtype, data-dependent size) is
+        // recorded, not fatal: the nodes that make it are reported together
+        // with every other unsupported node.
         let mut tensor_types = BTreeMap::new();
+        let mut bad_tensors = BTreeMap::new();
         for (name, meta) in &graph.tensor_values {
-            let ty = tensor_type(meta).with_context(|| format!("{ctx}: tensor_values.{name}"))?;
-            tensor_types.insert(name.clone(), ty);
+            match tensor_type(meta) {
+                Ok(ty) => {
+                    tensor_types.insert(name.clone(), ty);
+                }
+                Err(e) => {
+                    bad_tensors.insert(name.clone(), format!("{e:#}"));
+                }
+            }
         }
         let type_of = |name: &str| -> Result<TensorType> {
+            if bad_tensors.contains_key(name) {
+                // a placeholder; the program is rejected before it is compiled
+                return Ok(TensorType { dtype: DType::F32, shape: vec![] });
+            }
             tensor_types
                 .get(name)
                 .cloned()
@@ -110,9 +124,8 @@ impl Archive {
         }
 
         let mut nodes = Vec::new();
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let decoded = decode_node(node).with_context(|| format!("{ctx}: graph.nodes[{i}] ({})", node.target))?;
-            nodes.push(decoded);
+        for node in &graph.nodes {
+            nodes.push(decode_node(node));
         }
 
         let mut weights = self.read_payloads(&folder, "weights", &model)?;
@@ -139,7 +152,7 @@ impl Archive {
             None
         };
 
-        Ok(ExportedProgram { name: folder, inputs, outputs, nodes, tensor_types, weights, sample_inputs })
+        Ok(ExportedProgram { name: folder, inputs, outputs, nodes, tensor_types, bad_tensors, weights, sample_inputs })
     }
 
     /// Reads `data/<kind>/<model>_<kind>_config.json` and every tensor it lists.
@@ -322,8 +335,25 @@ fn output_spec(spec: &Json) -> Result<(String, OutputKind)> {
     })
 }
 
-fn decode_node(node: &NodeJson) -> Result<Node> {
+/// A node; what cannot be decoded is kept as the node's `problem`.
+fn decode_node(node: &NodeJson) -> Node {
     let target = node.target.strip_prefix("torch.ops.").unwrap_or(&node.target).to_string();
+    let stack_trace = node.metadata.get("stack_trace").cloned();
+    match decode_node_parts(node) {
+        Ok((args, outputs)) => {
+            let name = node.name.clone().or_else(|| outputs.iter().flatten().next().cloned()).unwrap_or_else(|| target.clone());
+            Node { name, target, args, outputs, stack_trace, problem: None }
+        }
+        Err(e) => {
+            let name = node.name.clone().unwrap_or_else(|| target.clone());
+            Node { name, target, args: vec![], outputs: vec![], stack_trace, problem: Some(format!("{e:#}")) }
+        }
+    }
+}
+
+type NodeParts = (Vec<(String, Arg)>, Vec<Option<String>>);
+
+fn decode_node_parts(node: &NodeJson) -> Result<NodeParts> {
     let mut args = Vec::new();
     for input in &node.inputs {
         let arg = decode_arg(&input.arg).with_context(|| format!("argument '{}'", input.name))?;
@@ -343,12 +373,7 @@ fn decode_node(node: &NodeJson) -> Result<Node> {
             other => bail!("output of kind '{other}' is not supported"),
         }
     }
-    let name = node
-        .name
-        .clone()
-        .or_else(|| outputs.iter().flatten().next().cloned())
-        .unwrap_or_else(|| target.clone());
-    Ok(Node { name, target, args, outputs, stack_trace: node.metadata.get("stack_trace").cloned() })
+    Ok((args, outputs))
 }
 
 fn decode_arg(value: &Json) -> Result<Arg> {
@@ -394,7 +419,7 @@ fn decode_arg(value: &Json) -> Result<Arg> {
         "as_layout" => Arg::Ignored("layout"),
         "as_memory_format" => Arg::Ignored("memory_format"),
         "as_sym_int" | "as_sym_ints" | "as_sym_float" | "as_sym_bool" => {
-            bail!("symbolic values ({kind}) are not supported yet; export with static shapes")
+            bail!("symbolic values ({kind}) are not supported; export with static shapes")
         }
         other => bail!("argument kind '{other}' is not supported"),
     })

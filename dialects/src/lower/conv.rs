@@ -1,131 +1,324 @@
-//! Convolution as im2col + matmul: the input windows are gathered into a
-//! [C*KH*KW, N*OH*OW] matrix and multiplied by the weight viewed as
-//! [F, C*KH*KW], so convolution shares the matmul's vectorized micro-kernel.
+//! Convolution over 1, 2 or 3 spatial dims.
+//!
+//! - groups == 1: im2col + matmul. The input windows are gathered into a
+//!   [C*K.., N*O..] matrix and multiplied by the weight viewed as [F, C*K..],
+//!   so convolution shares the matmul's vectorized micro-kernel.
+//! - groups > 1 (depthwise included): one windowed `linalg.generic` over
+//!   (n, g, f, o.., c, k..) on grouped views, so no per-group code is emitted.
+//! - transposed: the input is spread out by the stride (zeros between
+//!   elements) and padded, the weight is flipped with in/out channels
+//!   swapped, and a stride-1 convolution follows.
 
-use super::elementwise::{cast_scalar, generic, identity_map};
+use super::elementwise::{cast_scalar, dim_list, empty, filled, generic, identity_map};
 use super::linear::matmul;
-use super::shape::{reshape_value, transpose_value};
-use super::{AtenOp, Emitter, Operand};
+use super::scalar;
+use super::shape::{pad_value, reshape_value, transpose_value};
+use super::{AtenOp, Attr, Emitter, Operand};
 use crate::types::Ty;
 
-pub struct Conv2dParams {
+pub struct ConvParams {
     pub stride: Vec<i64>,
     pub padding: Vec<i64>,
     pub dilation: Vec<i64>,
     pub groups: i64,
 }
 
-/// Pads the two spatial dims of an NCHW tensor with `value`.
-/// `low`/`high` are [top, left] / [bottom, right].
-pub fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64], value: &str) -> (String, Ty) {
-    if low.iter().chain(high).all(|&p| p == 0) {
-        return (x.to_string(), ty.clone());
+fn zero(ty: &Ty) -> &'static str {
+    if ty.is_float() {
+        "0.0"
+    } else {
+        "0"
     }
-    let mut shape = ty.shape.clone();
-    shape[2] += low[0] + high[0];
-    shape[3] += low[1] + high[1];
-    let out = ty.with_shape(shape);
-    let c = e.assign(format!("arith.constant {value} : {}", ty.elem));
-    let r = e.fresh();
-    let idx: Vec<String> = (0..4).map(|_| e.fresh()).collect();
-    e.line(format!(
-        "{r} = tensor.pad {x} low[0, 0, {}, {}] high[0, 0, {}, {}] {{",
-        low[0], low[1], high[0], high[1]
-    ));
-    e.line(format!("^bb0({}):", idx.iter().map(|i| format!("{i}: index")).collect::<Vec<_>>().join(", ")));
-    e.indented(|e| e.line(format!("tensor.yield {c} : {}", ty.elem)));
-    e.line(format!("}} : {ty} to {out}"));
-    (r, out)
 }
 
-/// conv2d on NCHW input and FCHW weight; output shape from `out`.
-pub fn conv2d_nchw(
-    e: &mut Emitter,
-    x: &Operand,
-    w: &Operand,
-    bias: Option<&Operand>,
-    p: &Conv2dParams,
-    out: &Ty,
-) -> Result<String, String> {
-    if x.ty.rank() != 4 || w.ty.rank() != 4 {
-        return Err(format!(
-            "only 2-D convolution on NCHW input is supported yet (input {}, weight {})",
-            x.ty, w.ty
-        ));
-    }
-    if p.groups != 1 {
-        return Err(format!("grouped convolution (groups={}) is not supported yet", p.groups));
-    }
-    let (n, c) = (x.ty.shape[0], x.ty.shape[1]);
-    let (f, kh, kw) = (w.ty.shape[0], w.ty.shape[2], w.ty.shape[3]);
-    let (oh, ow) = (out.shape[2], out.shape[3]);
-    let zero = if x.ty.is_float() { "0.0" } else { "0" };
-    let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding, zero);
+/// Pads the spatial dims (all but the first two) of `x`.
+fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64]) -> (String, Ty) {
+    let mut lo = vec![0, 0];
+    lo.extend(low);
+    let mut hi = vec![0, 0];
+    hi.extend(high);
+    let r = pad_value(e, x, ty, &lo, &hi, zero(ty));
+    let shape = ty.shape.iter().enumerate().map(|(d, &s)| s + lo[d] + hi[d]).collect();
+    (r, ty.with_shape(shape))
+}
 
-    // col[c, kh, kw, n, oh, ow] = xp[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
-    let col_ty = x.ty.with_shape(vec![c, kh, kw, n, oh, ow]);
-    let init = super::elementwise::empty(e, &col_ty);
-    let window = format!(
-        "affine_map<(d0, d1, d2, d3, d4, d5) -> (d3, d0, d4 * {} + d1 * {}, d5 * {} + d2 * {})>",
-        p.stride[0], p.dilation[0], p.stride[1], p.dilation[1]
-    );
-    let col = generic(e, &[(xp, xp_ty, window)], &init, &col_ty, None, &["parallel"; 6], "", |_, a| a[0].clone());
-    let k = c * kh * kw;
-    let cols = n * oh * ow;
-    let col2_ty = x.ty.with_shape(vec![k, cols]);
-    let col2 = e.assign(format!("tensor.collapse_shape {col} [[0, 1, 2], [3, 4, 5]] : {col_ty} into {col2_ty}"));
-    let w2_ty = w.ty.with_shape(vec![f, k]);
-    let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
-
-    let mm_ty = out.with_shape(vec![f, cols]);
-    let init = match bias {
+/// The accumulator: the bias along the channel dim `channel` of `out`, or zeros.
+fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty, channel: usize) -> String {
+    match bias {
         Some(b) => {
             let (from, to) = (b.ty.elem.clone(), out.elem.clone());
-            let acc = super::elementwise::empty(e, &mm_ty);
-            let bias_map = "affine_map<(d0, d1) -> (d0)>".to_string();
+            let acc = empty(e, out);
+            let bias_map = format!("affine_map<({}) -> (d{channel})>", dim_list(out.rank()));
             generic(
                 e,
                 &[(b.ssa.clone(), b.ty.clone(), bias_map)],
                 &acc,
-                &mm_ty,
-                Some(identity_map(2)),
-                &["parallel", "parallel"],
+                out,
+                Some(identity_map(out.rank())),
+                &vec!["parallel"; out.rank()],
                 "",
                 |e, a| cast_scalar(e, &a[0], &from, &to),
             )
         }
-        None => super::elementwise::filled(e, &mm_ty, zero),
-    };
-    let mm = matmul(e, &w2, &w2_ty, &col2, &col2_ty, &init, &mm_ty);
-    // [F, N*OH*OW] -> [N, F, OH, OW]
-    let fn_ty = out.with_shape(vec![f, n, oh, ow]);
-    let fn4 = reshape_value(e, &mm, &mm_ty, &fn_ty);
-    Ok(if n == 1 { reshape_value(e, &fn4, &fn_ty, out) } else { transpose_value(e, &fn4, &fn_ty, &[1, 0, 2, 3]) })
+        None => filled(e, out, zero(out)),
+    }
 }
 
-/// aten.conv2d(input, weight, bias?, stride, padding, dilation, groups)
-pub fn conv2d(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    if matches!(op.attrs.get("padding"), Some(super::Attr::Str(_))) {
-        return Err("conv2d with string padding ('same'/'valid') is not supported yet".into());
-    }
-    let p = Conv2dParams {
-        stride: op.ints("stride", 2, &[1, 1])?,
-        padding: op.ints("padding", 2, &[0, 0])?,
-        dilation: op.ints("dilation", 2, &[1, 1])?,
-        groups: op.int("groups", 1)?,
+/// A convolution of [N, C, S..] input with [F, C/groups, K..] weight.
+pub fn conv_nd(
+    e: &mut Emitter,
+    x: &Operand,
+    w: &Operand,
+    bias: Option<&Operand>,
+    p: &ConvParams,
+    out: &Ty,
+) -> Result<String, String> {
+    let k = x.ty.rank().checked_sub(2).filter(|k| (1..=3).contains(k));
+    let Some(k) = k else {
+        return Err(format!("convolution needs [N, C, spatial..] input with 1 to 3 spatial dims, got {}", x.ty));
     };
-    let r = conv2d_nchw(e, op.input("input")?, op.input("weight")?, op.opt_input("bias"), &p, op.result())?;
+    if w.ty.rank() != k + 2 || [&p.stride, &p.padding, &p.dilation].iter().any(|v| v.len() != k) {
+        return Err(format!("convolution weight {} and parameters do not match a {k}-d input", w.ty));
+    }
+    let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
+    let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
+    if p.groups == 1 {
+        im2col(e, &xp, w, bias, p, out, k)
+    } else {
+        grouped(e, &xp, w, bias, p, out, k)
+    }
+}
+
+fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: &ConvParams, out: &Ty, k: usize) -> Result<String, String> {
+    let (n, c) = (x.ty.shape[0], x.ty.shape[1]);
+    let f = w.ty.shape[0];
+    let kernel: Vec<i64> = w.ty.shape[2..].to_vec();
+    let outs: Vec<i64> = out.shape[2..].to_vec();
+    // col[c, k.., n, o..] = x[n, c, o*s + k*d]
+    let mut col_shape = vec![c];
+    col_shape.extend(&kernel);
+    col_shape.push(n);
+    col_shape.extend(&outs);
+    let col_ty = x.ty.with_shape(col_shape);
+    let rank = col_ty.rank();
+    let init = empty(e, &col_ty);
+    let mut exprs = vec![format!("d{}", k + 1), "d0".to_string()];
+    for d in 0..k {
+        exprs.push(format!("d{} * {} + d{} * {}", k + 2 + d, p.stride[d], 1 + d, p.dilation[d]));
+    }
+    let window = format!("affine_map<({}) -> ({})>", dim_list(rank), exprs.join(", "));
+    let col = generic(e, &[(x.ssa.clone(), x.ty.clone(), window)], &init, &col_ty, None, &vec!["parallel"; rank], "", |_, a| {
+        a[0].clone()
+    });
+    let kk: i64 = c * kernel.iter().product::<i64>();
+    let cols: i64 = n * outs.iter().product::<i64>();
+    let col2_ty = x.ty.with_shape(vec![kk, cols]);
+    let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
+    let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
+    let col2 = e.assign(format!(
+        "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
+        first.join(", "),
+        second.join(", ")
+    ));
+    let w2_ty = w.ty.with_shape(vec![f, kk]);
+    let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
+    let mm_ty = out.with_shape(vec![f, cols]);
+    let init = bias_init(e, bias, &mm_ty, 0);
+    let mm = matmul(e, &w2, &w2_ty, &col2, &col2_ty, &init, &mm_ty);
+    // [F, N*O..] -> [N, F, O..]
+    let mut fn_shape = vec![f, n];
+    fn_shape.extend(&outs);
+    let fn_ty = out.with_shape(fn_shape);
+    let fnx = reshape_value(e, &mm, &mm_ty, &fn_ty);
+    let mut perm: Vec<usize> = vec![1, 0];
+    perm.extend(2..k + 2);
+    Ok(if n == 1 { reshape_value(e, &fnx, &fn_ty, out) } else { transpose_value(e, &fnx, &fn_ty, &perm) })
+}
+
+fn grouped(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: &ConvParams, out: &Ty, k: usize) -> Result<String, String> {
+    let g = p.groups;
+    let (n, c) = (x.ty.shape[0], x.ty.shape[1]);
+    let f = w.ty.shape[0];
+    if c % g != 0 || f % g != 0 || w.ty.shape[1] != c / g {
+        return Err(format!("convolution with groups={g}: {c} input and {f} output channels, weight {}", w.ty));
+    }
+    let (cg, fg) = (c / g, f / g);
+    let kernel: Vec<i64> = w.ty.shape[2..].to_vec();
+    let outs: Vec<i64> = out.shape[2..].to_vec();
+    // views: x [N, G, Cg, S..], w [G, Fg, Cg, K..], out [N, G, Fg, O..]
+    let mut xs = vec![n, g, cg];
+    xs.extend(&x.ty.shape[2..]);
+    let xg_ty = x.ty.with_shape(xs);
+    let xg = reshape_value(e, &x.ssa, &x.ty, &xg_ty);
+    let mut ws = vec![g, fg, cg];
+    ws.extend(&kernel);
+    let wg_ty = w.ty.with_shape(ws);
+    let wg = reshape_value(e, &w.ssa, &w.ty, &wg_ty);
+    let mut os = vec![n, g, fg];
+    os.extend(&outs);
+    let og_ty = out.with_shape(os);
+    let out_rank = og_ty.rank();
+    // iteration: (n, g, f, o.. | c, k..)
+    let all = dim_list(out_rank + 1 + k);
+    let cdim = out_rank;
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string(), format!("d{cdim}")];
+    for d in 0..k {
+        x_exprs.push(format!("d{} * {} + d{} * {}", 3 + d, p.stride[d], cdim + 1 + d, p.dilation[d]));
+    }
+    let mut w_exprs = vec!["d1".to_string(), "d2".to_string(), format!("d{cdim}")];
+    for d in 0..k {
+        w_exprs.push(format!("d{}", cdim + 1 + d));
+    }
+    let x_map = format!("affine_map<({all}) -> ({})>", x_exprs.join(", "));
+    let w_map = format!("affine_map<({all}) -> ({})>", w_exprs.join(", "));
+    let out_map = format!("affine_map<({all}) -> ({})>", dim_list(out_rank));
+    let mut iterators = vec!["parallel"; out_rank];
+    iterators.extend(vec!["reduction"; 1 + k]);
+    // bias per output channel: channel = g * Fg + f -> view bias as [G, Fg]
+    let init = match bias {
+        Some(b) => {
+            let bg_ty = b.ty.with_shape(vec![g, fg]);
+            let bg = reshape_value(e, &b.ssa, &b.ty, &bg_ty);
+            let (from, to) = (b.ty.elem.clone(), out.elem.clone());
+            let acc = empty(e, &og_ty);
+            let bias_map = format!("affine_map<({}) -> (d1, d2)>", dim_list(out_rank));
+            generic(e, &[(bg, bg_ty, bias_map)], &acc, &og_ty, None, &vec!["parallel"; out_rank], "", |e, a| {
+                cast_scalar(e, &a[0], &from, &to)
+            })
+        }
+        None => filled(e, &og_ty, zero(out)),
+    };
+    let (xe, we, oe) = (x.ty.elem.clone(), w.ty.elem.clone(), out.elem.clone());
+    let r = generic(e, &[(xg, xg_ty, x_map), (wg, wg_ty, w_map)], &init, &og_ty, Some(out_map), &iterators, "", |e, a| {
+        let xv = cast_scalar(e, &a[0], &xe, &oe);
+        let wv = cast_scalar(e, &a[1], &we, &oe);
+        let m = scalar::mul(e, &xv, &wv, &oe);
+        scalar::add(e, &a[2], &m, &oe)
+    });
+    Ok(reshape_value(e, &r, &og_ty, out))
+}
+
+/// A transposed convolution as a stride-1 convolution of the spread input.
+fn conv_transpose_nd(
+    e: &mut Emitter,
+    x: &Operand,
+    w: &Operand,
+    bias: Option<&Operand>,
+    p: &ConvParams,
+    output_padding: &[i64],
+    out: &Ty,
+) -> Result<String, String> {
+    let k = x.ty.rank().saturating_sub(2);
+    if !(1..=3).contains(&k) || w.ty.rank() != k + 2 {
+        return Err(format!("transposed convolution needs [N, C, spatial..] input, got {} and weight {}", x.ty, w.ty));
+    }
+    let g = p.groups;
+    let (cin, fg) = (w.ty.shape[0], w.ty.shape[1]);
+    let kernel: Vec<i64> = w.ty.shape[2..].to_vec();
+    let cing = cin / g;
+    // spread: zeros with x at positions lo + i*stride
+    let mut low = Vec::new();
+    let mut high = Vec::new();
+    let mut shape = x.ty.shape[..2].to_vec();
+    for d in 0..k {
+        let edge = p.dilation[d] * (kernel[d] - 1);
+        low.push(edge - p.padding[d]);
+        high.push(edge - p.padding[d] + output_padding.get(d).copied().unwrap_or(0));
+        shape.push((x.ty.shape[2 + d] - 1) * p.stride[d] + 1 + low[d].max(0) + high[d].max(0));
+    }
+    let spread_ty = x.ty.with_shape(shape);
+    let zeros = filled(e, &spread_ty, zero(&x.ty));
+    let offsets: Vec<String> = [0, 0].iter().chain(low.iter().map(|l| l.max(&0))).map(|v| v.to_string()).collect();
+    let sizes: Vec<String> = x.ty.shape.iter().map(i64::to_string).collect();
+    let strides: Vec<String> = [1, 1].iter().chain(&p.stride).map(|v| v.to_string()).collect();
+    let mut spread = e.assign(format!(
+        "tensor.insert_slice {} into {zeros}[{}] [{}] [{}] : {} into {spread_ty}",
+        x.ssa,
+        offsets.join(", "),
+        sizes.join(", "),
+        strides.join(", "),
+        x.ty
+    ));
+    let mut spread_ty = spread_ty;
+    // negative amounts (padding beyond the kernel's reach) crop
+    for d in 0..k {
+        if low[d] < 0 || high[d] < 0 {
+            let len = spread_ty.shape[2 + d] + low[d].min(0) + high[d].min(0);
+            let (s, t) = super::shape::slice_dim(e, &spread, &spread_ty, 2 + d, -low[d].min(0), len, 1);
+            spread = s;
+            spread_ty = t;
+        }
+    }
+    // weight [Cin, Fg, K..] -> [G*Fg, Cin/G, K..], flipped
+    let mut wt_shape = vec![g * fg, cing];
+    wt_shape.extend(&kernel);
+    let wt_ty = w.ty.with_shape(wt_shape);
+    let mut exprs = vec![format!("d1 + (d0 floordiv {fg}) * {cing}"), format!("d0 mod {fg}")];
+    for d in 0..k {
+        exprs.push(format!("{} - d{}", kernel[d] - 1, 2 + d));
+    }
+    let wt = super::shape::affine_view(e, &w.ssa, &w.ty, &wt_ty, &exprs);
+    let xs = Operand { ssa: spread, ty: spread_ty, arg: "input".into() };
+    let ws = Operand { ssa: wt, ty: wt_ty, arg: "weight".into() };
+    let params = ConvParams { stride: vec![1; k], padding: vec![0; k], dilation: p.dilation.clone(), groups: g };
+    conv_nd(e, &xs, &ws, bias, &params, out)
+}
+
+fn params(op: &AtenOp, k: usize) -> Result<ConvParams, String> {
+    if let Some(Attr::Str(s)) = op.attrs.get("padding") {
+        if s != "valid" && s != "same" {
+            return Err(format!("{}: padding='{s}' is not understood", op.name));
+        }
+    }
+    Ok(ConvParams {
+        stride: op.ints("stride", k, &vec![1; k])?,
+        padding: match op.attrs.get("padding") {
+            // 'same' (stride 1): total padding dilation*(K-1); torch puts the extra on the high side,
+            // which the result type's size already accounts for when it is even.
+            Some(Attr::Str(s)) if s == "same" => {
+                let w = op.input("weight")?;
+                let dil = op.ints("dilation", k, &vec![1; k])?;
+                (0..k).map(|d| dil[d] * (w.ty.shape[2 + d] - 1) / 2).collect()
+            }
+            Some(Attr::Str(_)) => vec![0; k],
+            _ => op.ints("padding", k, &vec![0; k])?,
+        },
+        dilation: op.ints("dilation", k, &vec![1; k])?,
+        groups: op.int("groups", 1)?,
+    })
+}
+
+/// conv1d/conv2d/conv3d(input, weight, bias?, stride, padding, dilation, groups)
+pub fn conv(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input")?;
+    let k = x.ty.rank().saturating_sub(2).max(1);
+    let p = params(op, k)?;
+    if let Some(Attr::Str(s)) = op.attrs.get("padding") {
+        if s == "same" {
+            let w = op.input("weight")?;
+            if (0..k).any(|d| p.dilation[d] * (w.ty.shape[2 + d] - 1) % 2 != 0) {
+                return Err(format!("{}: padding='same' with an even kernel is not supported", op.name));
+            }
+        }
+    }
+    let r = conv_nd(e, x, op.input("weight")?, op.opt_input("bias"), &p, op.result())?;
     Ok(vec![r])
 }
 
-/// aten.convolution(input, weight, bias?, stride, padding, dilation, transposed, output_padding, groups)
+/// convolution(input, weight, bias?, stride, padding, dilation, transposed,
+/// output_padding, groups) and conv_transpose{1,2,3}d(input, weight, bias?,
+/// stride, padding, output_padding, groups, dilation).
 pub fn convolution(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    if op.bool("transposed", false)? {
-        return Err("transposed convolution is not supported yet".into());
-    }
-    let rank = op.input("input")?.ty.rank();
-    if rank != 4 {
-        return Err(format!("only 2-D convolution is supported yet (input rank {rank})"));
-    }
-    conv2d(e, op)
+    let x = op.input("input")?;
+    let k = x.ty.rank().saturating_sub(2).max(1);
+    let p = params(op, k)?;
+    let transposed = op.name.starts_with("aten.conv_transpose") || op.bool("transposed", false)?;
+    let (w, bias, out) = (op.input("weight")?, op.opt_input("bias"), op.result());
+    let r = if transposed {
+        let output_padding = op.ints("output_padding", k, &vec![0; k])?;
+        conv_transpose_nd(e, x, w, bias, &p, &output_padding, out)?
+    } else {
+        conv_nd(e, x, w, bias, &p, out)?
+    };
+    Ok(vec![r])
 }

@@ -1,8 +1,11 @@
 //! Elementwise ops: one `linalg.generic` with broadcasting indexing maps and
-//! torch's type promotion (each input is converted to the result type).
+//! torch's type promotion. Each op is one scalar body; inputs are converted
+//! to the op's common dtype, arithmetic runs in [`compute_elem`] of it, and
+//! the result is converted to the result dtype once.
 
-use super::{AtenOp, Emitter, Operand};
-use crate::types::{bit_width, is_float, Ty};
+use super::scalar::{self, compute_elem, constant};
+use super::{AtenOp, Attr, Emitter};
+use crate::types::{is_float, mlir_elem, Ty};
 
 /// `d0, d1, ...` for a rank.
 pub fn dim_list(rank: usize) -> String {
@@ -32,11 +35,12 @@ pub fn empty(e: &mut Emitter, ty: &Ty) -> String {
     e.assign(format!("tensor.empty() : {ty}"))
 }
 
-/// A tensor of `ty` filled with a scalar constant.
+/// A tensor of `ty` filled with a scalar constant (an MLIR literal).
 pub fn filled(e: &mut Emitter, ty: &Ty, value: &str) -> String {
-    let c = e.assign(format!("arith.constant {value} : {}", ty.elem));
+    let elem = mlir_elem(&ty.elem);
+    let c = e.assign(format!("arith.constant {value} : {elem}"));
     let init = empty(e, ty);
-    e.assign(format!("linalg.fill ins({c} : {}) outs({init} : {ty}) -> {ty}", ty.elem))
+    e.assign(format!("linalg.fill ins({c} : {elem}) outs({init} : {ty}) -> {ty}"))
 }
 
 /// Emits a `linalg.generic`. `inputs` are (value, type, indexing map); the
@@ -74,16 +78,16 @@ pub fn generic(
     let mut decls = Vec::new();
     for (_, t, _) in inputs {
         let a = e.fresh();
-        decls.push(format!("{a}: {}", t.elem));
+        decls.push(format!("{a}: {}", mlir_elem(&t.elem)));
         args.push(a);
     }
     let o = e.fresh();
-    decls.push(format!("{o}: {}", out.elem));
+    decls.push(format!("{o}: {}", mlir_elem(&out.elem)));
     args.push(o);
     e.line(format!("^bb0({}):", decls.join(", ")));
     e.indented(|e| {
         let value = body(e, &args);
-        e.line(format!("linalg.yield {value} : {}", out.elem));
+        e.line(format!("linalg.yield {value} : {}", mlir_elem(&out.elem)));
     });
     e.line(format!("}} -> {out}"));
     result
@@ -105,98 +109,569 @@ pub fn map(
     generic(e, &ins, &init, out, None, &iterators, "", body)
 }
 
-/// Converts a scalar between element types with torch's rules
-/// (float -> int truncates toward zero; anything -> bool is `!= 0`).
+/// Converts a scalar between element types (see [`scalar::cast`]).
 pub fn cast_scalar(e: &mut Emitter, value: &str, from: &str, to: &str) -> String {
-    if from == to {
-        return value.to_string();
-    }
-    let (ff, tf) = (is_float(from), is_float(to));
-    if to == "i1" {
-        let zero = e.assign(format!("arith.constant {} : {from}", if ff { "0.0" } else { "0" }));
-        return if ff {
-            e.assign(format!("arith.cmpf une, {value}, {zero} : {from}"))
-        } else {
-            e.assign(format!("arith.cmpi ne, {value}, {zero} : {from}"))
-        };
-    }
-    let (wf, wt) = (bit_width(from), bit_width(to));
-    let op = match (ff, tf) {
-        (true, true) if wt > wf || (from == "bf16" && to == "f16") => "arith.extf",
-        (true, true) => "arith.truncf",
-        (false, true) if from == "i1" => "arith.uitofp",
-        (false, true) => "arith.sitofp",
-        (true, false) => "arith.fptosi",
-        (false, false) if wt > wf && from == "i1" => "arith.extui",
-        (false, false) if wt > wf => "arith.extsi",
-        (false, false) => "arith.trunci",
-    };
-    e.assign(format!("{op} {value} : {from} to {to}"))
+    scalar::cast(e, value, from, to)
 }
 
 /// Converts a whole tensor to another element type.
 pub fn convert(e: &mut Emitter, value: &str, ty: &Ty, to: &str) -> String {
+    if ty.elem == to {
+        return value.to_string();
+    }
     let out = ty.with_elem(to);
     let from = ty.elem.clone();
-    map(e, &[(value, ty)], &out, |e, a| cast_scalar(e, &a[0], &from, to))
+    map(e, &[(value, ty)], &out, |e, a| scalar::cast(e, &a[0], &from, to))
 }
 
-/// A binary op computed in the result's element type.
-fn binary(
+/// One input of a pointwise op: a tensor operand or a Scalar argument.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Tensor(String, Ty),
+    /// A Python number with the dtype torch gives it alone (i64, f32 or i1).
+    Scalar(f64, &'static str),
+}
+
+impl Input {
+    /// The op's argument `name`: its tensor operand, else its scalar attribute.
+    pub fn of(op: &AtenOp, name: &str) -> Result<Input, String> {
+        if let Some(t) = op.opt_input(name) {
+            return Ok(Input::Tensor(t.ssa.clone(), t.ty.clone()));
+        }
+        match op.attrs.get(name) {
+            Some(Attr::Int(v)) => Ok(Input::Scalar(*v as f64, "i64")),
+            Some(Attr::Float(v)) => Ok(Input::Scalar(*v, "f32")),
+            Some(Attr::Bool(b)) => Ok(Input::Scalar(*b as i64 as f64, "i1")),
+            _ => Err(format!("{}: missing argument '{name}'", op.name)),
+        }
+    }
+
+    pub fn elem(&self) -> &str {
+        match self {
+            Input::Tensor(_, t) => &t.elem,
+            Input::Scalar(_, e) => e,
+        }
+    }
+}
+
+fn category(elem: &str) -> u8 {
+    match elem {
+        "i1" => 0,
+        e if is_float(e) => 2,
+        _ => 1,
+    }
+}
+
+fn wider(a: &str, b: &str) -> String {
+    if a == b {
+        return a.to_string();
+    }
+    // torch promotes float16 with bfloat16 to float32.
+    if matches!((a, b), ("f16", "bf16") | ("bf16", "f16")) {
+        return "f32".into();
+    }
+    if crate::types::bit_width(a) >= crate::types::bit_width(b) { a.to_string() } else { b.to_string() }
+}
+
+/// torch.result_type: the highest category wins; within it, dimensioned
+/// tensors decide before 0-d tensors, which decide before Python scalars
+/// (a float scalar alone gives float32, an int scalar int64).
+pub fn promote(inputs: &[Input]) -> String {
+    let top = inputs.iter().map(|i| category(i.elem())).max().unwrap_or(2);
+    for priority in [2, 1, 0] {
+        let mut found: Option<String> = None;
+        for i in inputs {
+            let p = match i {
+                Input::Tensor(_, t) if t.rank() > 0 => 2,
+                Input::Tensor(..) => 1,
+                Input::Scalar(..) => 0,
+            };
+            if p == priority && category(i.elem()) == top {
+                found = Some(match found {
+                    None => i.elem().to_string(),
+                    Some(f) => wider(&f, i.elem()),
+                });
+            }
+        }
+        if let Some(f) = found {
+            return f;
+        }
+    }
+    "f32".into()
+}
+
+/// A pointwise op over `inputs`, broadcast to the result. Inputs are
+/// converted to `common` (the result dtype unless given), then to its
+/// compute type; `body` gets them and the compute type and returns its value
+/// and that value's type, which is converted to the result dtype.
+pub fn pointwise(
+    e: &mut Emitter,
+    inputs: &[Input],
+    common: &str,
+    out: &Ty,
+    body: impl FnOnce(&mut Emitter, &[String], &str) -> (String, String),
+) -> String {
+    let tensors: Vec<(&str, &Ty)> = inputs
+        .iter()
+        .filter_map(|i| if let Input::Tensor(v, t) = i { Some((v.as_str(), t)) } else { None })
+        .collect();
+    let compute = compute_elem(common).to_string();
+    let out_elem = out.elem.clone();
+    let inputs = inputs.to_vec();
+    let common = common.to_string();
+    map(e, &tensors, out, |e, args| {
+        let mut next = args.iter();
+        let values: Vec<String> = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Tensor(_, t) => {
+                    let v = scalar::cast(e, next.next().expect("one block argument per tensor"), &t.elem, &common);
+                    scalar::cast(e, &v, &common, &compute)
+                }
+                Input::Scalar(v, _) => constant(e, *v, &compute),
+            })
+            .collect();
+        let (value, elem) = body(e, &values, &compute);
+        scalar::cast(e, &value, &elem, &out_elem)
+    })
+}
+
+/// A pointwise op whose common dtype is the result dtype (arithmetic).
+pub fn arithmetic(
     e: &mut Emitter,
     op: &AtenOp,
-    float_op: &str,
-    int_op: &str,
+    args: &[&str],
+    body: impl FnOnce(&mut Emitter, &[String], &str, &AtenOp) -> String,
 ) -> Result<Vec<String>, String> {
-    let (a, b): (&Operand, &Operand) = (op.input("self")?, op.input("other")?);
+    let inputs = args.iter().map(|a| Input::of(op, a)).collect::<Result<Vec<_>, _>>()?;
     let out = op.result().clone();
-    let elem = out.elem.clone();
-    let (ea, eb) = (a.ty.elem.clone(), b.ty.elem.clone());
-    let alpha = op.float("alpha", 1.0)?;
-    let float = is_float(&elem);
-    let r = map(e, &[(&a.ssa, &a.ty), (&b.ssa, &b.ty)], &out, |e, args| {
-        let x = cast_scalar(e, &args[0], &ea, &elem);
-        let mut y = cast_scalar(e, &args[1], &eb, &elem);
-        if alpha != 1.0 {
-            let c = if float {
-                e.assign(format!("arith.constant {} : {elem}", super::float_literal(alpha)))
-            } else {
-                e.assign(format!("arith.constant {} : {elem}", alpha as i64))
-            };
-            y = e.assign(format!("{} {y}, {c} : {elem}", if float { "arith.mulf" } else { "arith.muli" }));
-        }
-        if elem == "i1" {
-            // bool arithmetic: mul is and, add is or
-            let op = if float_op == "arith.mulf" { "arith.andi" } else { "arith.ori" };
-            return e.assign(format!("{op} {x}, {y} : i1"));
-        }
-        e.assign(format!("{} {x}, {y} : {elem}", if float { float_op } else { int_op }))
-    });
+    let r = pointwise(e, &inputs, &out.elem, &out, |e, v, t| (body(e, v, t, op), t.to_string()));
     Ok(vec![r])
 }
 
-pub fn mul(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    binary(e, op, "arith.mulf", "arith.muli")
+/// A pointwise op computed in the promoted dtype of its inputs, whatever
+/// its result dtype (comparisons, logical ops, predicates).
+pub fn promoted(
+    e: &mut Emitter,
+    op: &AtenOp,
+    args: &[&str],
+    body: impl FnOnce(&mut Emitter, &[String], &str) -> (String, String),
+) -> Result<Vec<String>, String> {
+    let inputs = args.iter().map(|a| Input::of(op, a)).collect::<Result<Vec<_>, _>>()?;
+    let common = promote(&inputs);
+    Ok(vec![pointwise(e, &inputs, &common, op.result(), body)])
 }
 
-pub fn add(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    binary(e, op, "arith.addf", "arith.addi")
+/// Defines a one-input op computed in the result dtype.
+macro_rules! unary {
+    ($name:ident, |$e:ident, $x:ident, $t:ident, $op:ident| $body:expr) => {
+        pub fn $name(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+            #[allow(unused_variables)]
+            arithmetic(e, op, &["self"], |$e, v, $t, $op| {
+                let $x = v[0].as_str();
+                $body
+            })
+        }
+    };
 }
 
-pub fn relu(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    let x = op.input("self")?;
-    let out = op.result().clone();
-    let elem = out.elem.clone();
-    let float = is_float(&elem);
-    let r = map(e, &[(&x.ssa, &x.ty)], &out, |e, a| {
-        // maximumf propagates NaN, as torch.relu does.
-        if float {
-            let zero = e.assign(format!("arith.constant 0.0 : {elem}"));
-            e.assign(format!("arith.maximumf {}, {zero} : {elem}", a[0]))
+/// Defines a two-input op (`self`, `other`) computed in the result dtype.
+macro_rules! binary {
+    ($name:ident, |$e:ident, $a:ident, $b:ident, $t:ident, $op:ident| $body:expr) => {
+        pub fn $name(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+            #[allow(unused_variables)]
+            arithmetic(e, op, &["self", "other"], |$e, v, $t, $op| {
+                let ($a, $b) = (v[0].as_str(), v[1].as_str());
+                $body
+            })
+        }
+    };
+}
+
+fn math1(e: &mut Emitter, name: &str, x: &str, t: &str) -> String {
+    if is_float(t) {
+        scalar::math(e, name, &[x], t)
+    } else {
+        x.to_string()
+    }
+}
+
+unary!(abs, |e, x, t, op| if is_float(t) { scalar::math(e, "absf", &[x], t) } else if t == "i1" || t == "ui8" { x.to_string() } else { scalar::math(e, "absi", &[x], t) });
+unary!(neg, |e, x, t, op| if is_float(t) {
+    e.assign(format!("arith.negf {x} : {t}"))
+} else {
+    let zero = constant(e, 0.0, t);
+    scalar::sub(e, &zero, x, t)
+});
+unary!(exp, |e, x, t, op| math1(e, "exp", x, t));
+unary!(exp2, |e, x, t, op| math1(e, "exp2", x, t));
+unary!(expm1, |e, x, t, op| math1(e, "expm1", x, t));
+unary!(log, |e, x, t, op| math1(e, "log", x, t));
+unary!(log2, |e, x, t, op| math1(e, "log2", x, t));
+unary!(log10, |e, x, t, op| math1(e, "log10", x, t));
+unary!(log1p, |e, x, t, op| math1(e, "log1p", x, t));
+unary!(sqrt, |e, x, t, op| math1(e, "sqrt", x, t));
+unary!(rsqrt, |e, x, t, op| math1(e, "rsqrt", x, t));
+unary!(sin, |e, x, t, op| math1(e, "sin", x, t));
+unary!(cos, |e, x, t, op| math1(e, "cos", x, t));
+unary!(tan, |e, x, t, op| math1(e, "tan", x, t));
+unary!(asin, |e, x, t, op| math1(e, "asin", x, t));
+unary!(acos, |e, x, t, op| math1(e, "acos", x, t));
+unary!(atan, |e, x, t, op| math1(e, "atan", x, t));
+unary!(sinh, |e, x, t, op| math1(e, "sinh", x, t));
+unary!(cosh, |e, x, t, op| math1(e, "cosh", x, t));
+unary!(tanh, |e, x, t, op| math1(e, "tanh", x, t));
+unary!(asinh, |e, x, t, op| math1(e, "asinh", x, t));
+unary!(acosh, |e, x, t, op| math1(e, "acosh", x, t));
+unary!(atanh, |e, x, t, op| math1(e, "atanh", x, t));
+unary!(erf, |e, x, t, op| math1(e, "erf", x, t));
+unary!(floor, |e, x, t, op| math1(e, "floor", x, t));
+unary!(ceil, |e, x, t, op| math1(e, "ceil", x, t));
+unary!(trunc, |e, x, t, op| math1(e, "trunc", x, t));
+unary!(round, |e, x, t, op| round_decimals(e, x, t, op.int("decimals", 0).unwrap_or(0)));
+unary!(sigmoid, |e, x, t, op| sigmoid_scalar(e, x, t));
+unary!(reciprocal, |e, x, t, op| {
+    let one = constant(e, 1.0, t);
+    scalar::div(e, &one, x, t)
+});
+unary!(sign, |e, x, t, op| sign_scalar(e, x, t));
+unary!(bitwise_not, |e, x, t, op| {
+    let ones = constant(e, -1.0, t);
+    e.assign(format!("arith.xori {x}, {ones} : {t}"))
+});
+unary!(relu, |e, x, t, op| {
+    // maximumf propagates NaN, as torch.relu does.
+    let zero = constant(e, 0.0, t);
+    scalar::max(e, x, &zero, t)
+});
+unary!(gelu, |e, x, t, op| gelu_scalar(e, x, t, op.attrs.get("approximate") == Some(&Attr::Str("tanh".into()))));
+unary!(silu, |e, x, t, op| {
+    let s = sigmoid_scalar(e, x, t);
+    scalar::mul(e, x, &s, t)
+});
+unary!(mish, |e, x, t, op| {
+    // x * tanh(softplus(x)), softplus(x) = log1p(exp(x))
+    let ex = scalar::math(e, "exp", &[x], t);
+    let sp = scalar::math(e, "log1p", &[&ex], t);
+    let th = scalar::math(e, "tanh", &[&sp], t);
+    scalar::mul(e, x, &th, t)
+});
+unary!(hardsigmoid, |e, x, t, op| hardsigmoid_scalar(e, x, t));
+unary!(hardswish, |e, x, t, op| {
+    let h = hardsigmoid_scalar(e, x, t);
+    scalar::mul(e, x, &h, t)
+});
+unary!(hardtanh, |e, x, t, op| {
+    let lo = constant(e, op.float("min_val", -1.0).unwrap_or(-1.0), t);
+    let hi = constant(e, op.float("max_val", 1.0).unwrap_or(1.0), t);
+    clamp_scalar(e, x, Some(&lo), Some(&hi), t)
+});
+unary!(leaky_relu, |e, x, t, op| {
+    let slope = constant(e, op.float("negative_slope", 0.01).unwrap_or(0.01), t);
+    let zero = constant(e, 0.0, t);
+    let positive = scalar::compare(e, "gt", x, &zero, t);
+    let scaled = scalar::mul(e, x, &slope, t);
+    scalar::select(e, &positive, x, &scaled, t)
+});
+unary!(elu, |e, x, t, op| {
+    // scale * (x > 0 ? x : alpha * (exp(x * input_scale) - 1))
+    let alpha = constant(e, op.float("alpha", 1.0).unwrap_or(1.0), t);
+    let scale = constant(e, op.float("scale", 1.0).unwrap_or(1.0), t);
+    let input_scale = constant(e, op.float("input_scale", 1.0).unwrap_or(1.0), t);
+    let zero = constant(e, 0.0, t);
+    let xs = scalar::mul(e, x, &input_scale, t);
+    let em1 = scalar::math(e, "expm1", &[&xs], t);
+    let negative = scalar::mul(e, &em1, &alpha, t);
+    let positive = scalar::compare(e, "gt", x, &zero, t);
+    let v = scalar::select(e, &positive, x, &negative, t);
+    scalar::mul(e, &v, &scale, t)
+});
+unary!(softplus, |e, x, t, op| {
+    // log1p(exp(beta x)) / beta, linear above the threshold
+    let beta = constant(e, op.float("beta", 1.0).unwrap_or(1.0), t);
+    let threshold = constant(e, op.float("threshold", 20.0).unwrap_or(20.0), t);
+    let bx = scalar::mul(e, x, &beta, t);
+    let ex = scalar::math(e, "exp", &[&bx], t);
+    let lp = scalar::math(e, "log1p", &[&ex], t);
+    let soft = scalar::div(e, &lp, &beta, t);
+    let linear = scalar::compare(e, "gt", &bx, &threshold, t);
+    scalar::select(e, &linear, x, &soft, t)
+});
+unary!(clone, |e, x, t, op| x.to_string());
+unary!(fill_scalar, |e, x, t, op| {
+    let v = op.float("value", 0.0).unwrap_or(0.0);
+    constant(e, v, t)
+});
+
+fn sigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
+    let one = constant(e, 1.0, t);
+    let nx = e.assign(format!("arith.negf {x} : {t}"));
+    let ex = scalar::math(e, "exp", &[&nx], t);
+    let den = scalar::add(e, &one, &ex, t);
+    scalar::div(e, &one, &den, t)
+}
+
+fn hardsigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
+    // clamp(x / 6 + 1/2, 0, 1)
+    let three = constant(e, 3.0, t);
+    let six = constant(e, 6.0, t);
+    let zero = constant(e, 0.0, t);
+    let one = constant(e, 1.0, t);
+    let shifted = scalar::add(e, x, &three, t);
+    let scaled = scalar::div(e, &shifted, &six, t);
+    clamp_scalar(e, &scaled, Some(&zero), Some(&one), t)
+}
+
+fn gelu_scalar(e: &mut Emitter, x: &str, t: &str, tanh: bool) -> String {
+    let half = constant(e, 0.5, t);
+    let one = constant(e, 1.0, t);
+    let inner = if tanh {
+        // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+        let k = constant(e, (2.0 / std::f64::consts::PI).sqrt(), t);
+        let c = constant(e, 0.044715, t);
+        let x2 = scalar::mul(e, x, x, t);
+        let x3 = scalar::mul(e, &x2, x, t);
+        let cx3 = scalar::mul(e, &c, &x3, t);
+        let sum = scalar::add(e, x, &cx3, t);
+        let arg = scalar::mul(e, &k, &sum, t);
+        scalar::math(e, "tanh", &[&arg], t)
+    } else {
+        let k = constant(e, std::f64::consts::FRAC_1_SQRT_2, t);
+        let arg = scalar::mul(e, x, &k, t);
+        scalar::math(e, "erf", &[&arg], t)
+    };
+    let s = scalar::add(e, &one, &inner, t);
+    let hx = scalar::mul(e, &half, x, t);
+    scalar::mul(e, &hx, &s, t)
+}
+
+fn sign_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
+    if t == "i1" {
+        return x.to_string();
+    }
+    // (x > 0) - (x < 0), as torch computes it: zero and NaN give 0
+    let zero = constant(e, 0.0, t);
+    let one = constant(e, 1.0, t);
+    let minus = constant(e, -1.0, t);
+    let pos = scalar::compare(e, "gt", x, &zero, t);
+    let neg = scalar::compare(e, "lt", x, &zero, t);
+    let v = scalar::select(e, &neg, &minus, &zero, t);
+    scalar::select(e, &pos, &one, &v, t)
+}
+
+/// torch.round: half to even, optionally at `decimals` digits.
+fn round_decimals(e: &mut Emitter, x: &str, t: &str, decimals: i64) -> String {
+    if !is_float(t) {
+        return x.to_string();
+    }
+    if decimals == 0 {
+        return scalar::math(e, "roundeven", &[x], t);
+    }
+    let scale = constant(e, 10f64.powi(decimals as i32), t);
+    let up = scalar::mul(e, x, &scale, t);
+    let r = scalar::math(e, "roundeven", &[&up], t);
+    scalar::div(e, &r, &scale, t)
+}
+
+/// clamp with optional bounds; NaN in x propagates as in torch.clamp.
+pub fn clamp_scalar(e: &mut Emitter, x: &str, lo: Option<&str>, hi: Option<&str>, t: &str) -> String {
+    let mut v = x.to_string();
+    if let Some(lo) = lo {
+        v = scalar::max(e, &v, lo, t);
+    }
+    if let Some(hi) = hi {
+        v = scalar::min(e, &v, hi, t);
+    }
+    v
+}
+
+binary!(add, |e, a, b, t, op| {
+    let alpha = op.float("alpha", 1.0).unwrap_or(1.0);
+    let b = scaled(e, b, alpha, t);
+    scalar::add(e, a, &b, t)
+});
+binary!(sub, |e, a, b, t, op| {
+    let alpha = op.float("alpha", 1.0).unwrap_or(1.0);
+    let b = scaled(e, b, alpha, t);
+    scalar::sub(e, a, &b, t)
+});
+binary!(mul, |e, a, b, t, op| scalar::mul(e, a, b, t));
+binary!(div, |e, a, b, t, op| {
+    match op.attrs.get("rounding_mode") {
+        Some(Attr::Str(m)) if m == "trunc" => div_trunc(e, a, b, t),
+        Some(Attr::Str(m)) if m == "floor" => div_floor(e, a, b, t),
+        _ => scalar::div(e, a, b, t),
+    }
+});
+binary!(remainder, |e, a, b, t, op| remainder_scalar(e, a, b, t));
+binary!(fmod, |e, a, b, t, op| {
+    let b = nonzero_divisor(e, b, t);
+    scalar::arith(e, "arith.remf", "arith.remsi", a, &b, t)
+});
+binary!(maximum, |e, a, b, t, op| scalar::max(e, a, b, t));
+binary!(minimum, |e, a, b, t, op| scalar::min(e, a, b, t));
+binary!(atan2, |e, a, b, t, op| scalar::math(e, "atan2", &[a, b], t));
+binary!(bitwise_and, |e, a, b, t, op| e.assign(format!("arith.andi {a}, {b} : {t}")));
+binary!(bitwise_or, |e, a, b, t, op| e.assign(format!("arith.ori {a}, {b} : {t}")));
+binary!(bitwise_xor, |e, a, b, t, op| e.assign(format!("arith.xori {a}, {b} : {t}")));
+
+fn scaled(e: &mut Emitter, x: &str, k: f64, t: &str) -> String {
+    if k == 1.0 {
+        return x.to_string();
+    }
+    let c = constant(e, k, t);
+    scalar::mul(e, x, &c, t)
+}
+
+/// Integer division by zero traps on x86; torch raises. Divide by one
+/// instead so that a bad input gives a wrong value, never a crash.
+fn nonzero_divisor(e: &mut Emitter, b: &str, t: &str) -> String {
+    if is_float(t) {
+        return b.to_string();
+    }
+    let zero = constant(e, 0.0, t);
+    let one = constant(e, 1.0, t);
+    let is_zero = scalar::compare(e, "eq", b, &zero, t);
+    scalar::select(e, &is_zero, &one, b, t)
+}
+
+fn div_trunc(e: &mut Emitter, a: &str, b: &str, t: &str) -> String {
+    if is_float(t) {
+        let q = scalar::div(e, a, b, t);
+        return scalar::math(e, "trunc", &[&q], t);
+    }
+    let b = nonzero_divisor(e, b, t);
+    scalar::arith(e, "arith.divf", "arith.divsi", a, &b, t)
+}
+
+fn div_floor(e: &mut Emitter, a: &str, b: &str, t: &str) -> String {
+    if is_float(t) {
+        let q = scalar::div(e, a, b, t);
+        return scalar::math(e, "floor", &[&q], t);
+    }
+    let b = nonzero_divisor(e, b, t);
+    if t == "ui8" {
+        return scalar::arith(e, "arith.divf", "arith.divsi", a, &b, t);
+    }
+    e.assign(format!("arith.floordivsi {a}, {b} : {t}"))
+}
+
+/// Python's modulo: the result has the divisor's sign.
+fn remainder_scalar(e: &mut Emitter, a: &str, b: &str, t: &str) -> String {
+    let b = nonzero_divisor(e, b, t);
+    let r = scalar::arith(e, "arith.remf", "arith.remsi", a, &b, t);
+    let zero = constant(e, 0.0, t);
+    let r_nonzero = scalar::compare(e, "ne", &r, &zero, t);
+    let r_neg = scalar::compare(e, "lt", &r, &zero, t);
+    let b_neg = scalar::compare(e, "lt", &b, &zero, t);
+    let signs_differ = e.assign(format!("arith.xori {r_neg}, {b_neg} : i1"));
+    let fix = e.assign(format!("arith.andi {r_nonzero}, {signs_differ} : i1"));
+    let adjusted = scalar::add(e, &r, &b, t);
+    scalar::select(e, &fix, &adjusted, &r, t)
+}
+
+/// pow.Tensor_Tensor, pow.Tensor_Scalar and pow.Scalar (`self` a number).
+pub fn pow(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    arithmetic(e, op, &["self", "exponent"], |e, v, t, _| {
+        if is_float(t) {
+            scalar::math(e, "powf", &[&v[0], &v[1]], t)
         } else {
-            let zero = e.assign(format!("arith.constant 0 : {elem}"));
-            e.assign(format!("arith.maxsi {}, {zero} : {elem}", a[0]))
+            scalar::math(e, "ipowi", &[&v[0], &v[1]], t)
         }
-    });
-    Ok(vec![r])
+    })
+}
+
+/// eq, ne, lt, le, gt, ge (Tensor and Scalar overloads).
+pub fn comparison(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let name = op.name.trim_start_matches("aten.");
+    let pred = name.split('_').next().unwrap_or(name).to_string();
+    promoted(e, op, &["self", "other"], |e, v, t| (scalar::compare(e, &pred, &v[0], &v[1], t), "i1".into()))
+}
+
+/// logical_and/or/xor: both sides as bools.
+pub fn logical(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let which = op.name.trim_start_matches("aten.logical_").to_string();
+    promoted(e, op, &["self", "other"], |e, v, t| {
+        let a = scalar::cast(e, &v[0], t, "i1");
+        let b = scalar::cast(e, &v[1], t, "i1");
+        let o = match which.as_str() {
+            "and" => "arith.andi",
+            "or" => "arith.ori",
+            _ => "arith.xori",
+        };
+        (e.assign(format!("{o} {a}, {b} : i1")), "i1".into())
+    })
+}
+
+pub fn logical_not(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    promoted(e, op, &["self"], |e, v, t| {
+        let b = scalar::cast(e, &v[0], t, "i1");
+        let one = constant(e, 1.0, "i1");
+        (e.assign(format!("arith.xori {b}, {one} : i1")), "i1".into())
+    })
+}
+
+pub fn isnan(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    promoted(e, op, &["self"], |e, v, t| (scalar::is_nan(e, &v[0], t), "i1".into()))
+}
+
+pub fn isinf(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    promoted(e, op, &["self"], |e, v, t| {
+        if !is_float(t) {
+            return (constant(e, 0.0, "i1"), "i1".into());
+        }
+        let a = scalar::math(e, "absf", &[&v[0]], t);
+        let inf = constant(e, f64::INFINITY, t);
+        (scalar::compare(e, "eq", &a, &inf, t), "i1".into())
+    })
+}
+
+/// where.self(condition, self, other)
+pub fn where_self(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let cond = Input::of(op, "condition")?;
+    let (a, b) = (Input::of(op, "self")?, Input::of(op, "other")?);
+    let out = op.result().clone();
+    let Input::Tensor(c, c_ty) = cond else { return Err("where: condition must be a tensor".into()) };
+    let inputs = [Input::Tensor(c, c_ty), a, b];
+    Ok(vec![pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
+        let c = scalar::cast(e, &v[0], t, "i1");
+        (scalar::select(e, &c, &v[1], &v[2], t), t.to_string())
+    })])
+}
+
+/// clamp(self, min?, max?) with Scalar or Tensor bounds.
+pub fn clamp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let mut args = vec!["self"];
+    let has = |n: &str| op.opt_input(n).is_some() || matches!(op.attrs.get(n), Some(Attr::Int(_) | Attr::Float(_)));
+    let (has_min, has_max) = (has("min"), has("max"));
+    if has_min {
+        args.push("min");
+    }
+    if has_max {
+        args.push("max");
+    }
+    arithmetic(e, op, &args, |e, v, t, _| {
+        let lo = if has_min { Some(v[1].as_str()) } else { None };
+        let hi = if has_max { Some(v[args.len() - 1].as_str()) } else { None };
+        clamp_scalar(e, &v[0], lo, hi, t)
+    })
+}
+
+/// _to_copy / to: a dtype conversion (layout and device are ignored).
+pub fn to_copy(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    Ok(vec![convert(e, &x.ssa, &x.ty, &op.result().elem)])
+}
+
+/// masked_fill(self, mask, value): value where mask, else self.
+pub fn masked_fill(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = Input::of(op, "self")?;
+    let value = Input::of(op, "value")?;
+    let mask = op.input("mask")?;
+    let out = op.result().clone();
+    let inputs = [Input::Tensor(mask.ssa.clone(), mask.ty.clone()), x, value];
+    Ok(vec![pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
+        let c = scalar::cast(e, &v[0], t, "i1");
+        (scalar::select(e, &c, &v[2], &v[1], t), t.to_string())
+    })])
 }

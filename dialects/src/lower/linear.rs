@@ -3,7 +3,7 @@
 
 use super::elementwise::{cast_scalar, filled, map};
 use super::shape::{reshape_value, transpose_value};
-use super::{float_literal, AtenOp, Emitter, Operand};
+use super::{AtenOp, Emitter, Operand};
 use crate::types::Ty;
 
 /// `init + a @ b` with a: [M, K], b: [K, N], init: [M, N].
@@ -55,17 +55,12 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let mm = matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
-    let float = out.is_float();
     let r = map(e, &[(&bias.ssa, &bias.ty), (&mm, &out)], &out, |e, v| {
         let s = cast_scalar(e, &v[0], &bias_elem, &elem);
-        let scale = |e: &mut Emitter, x: &str, k: f64| {
-            let c = if float { float_literal(k) } else { (k as i64).to_string() };
-            let c = e.assign(format!("arith.constant {c} : {elem}"));
-            e.assign(format!("{} {x}, {c} : {elem}", if float { "arith.mulf" } else { "arith.muli" }))
-        };
-        let s = scale(e, &s, beta);
-        let p = scale(e, &v[1], alpha);
-        e.assign(format!("{} {s}, {p} : {elem}", if float { "arith.addf" } else { "arith.addi" }))
+        let (kb, ka) = (super::scalar::constant(e, beta, &elem), super::scalar::constant(e, alpha, &elem));
+        let s = super::scalar::mul(e, &s, &kb, &elem);
+        let p = super::scalar::mul(e, &v[1], &ka, &elem);
+        super::scalar::add(e, &s, &p, &elem)
     });
     Ok(vec![r])
 }
@@ -76,4 +71,105 @@ pub fn mm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let out = op.result().clone();
     let init = initial_accumulator(e, None, &out);
     Ok(vec![matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)])
+}
+
+/// `a @ b` for a: [.., M, K], b: [.., K, N] with broadcast batch dims, as
+/// one `linalg.batch_matmul` (or a plain matmul when b has no batch and a's
+/// batch folds into M).
+pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, out: &Ty) -> String {
+    let (ra, rb) = (a_ty.rank(), b_ty.rank());
+    let (m, k) = (a_ty.shape[ra - 2], a_ty.shape[ra - 1]);
+    let n = b_ty.shape[rb - 1];
+    let acc_elem = out.elem.clone();
+    let a = convert_to(e, a, a_ty, &acc_elem);
+    let b = convert_to(e, b, b_ty, &acc_elem);
+    let (a_ty, b_ty) = (a_ty.with_elem(&acc_elem), b_ty.with_elem(&acc_elem));
+    if rb == 2 {
+        let rows = a_ty.numel() / k.max(1);
+        let a2_ty = a_ty.with_shape(vec![rows, k]);
+        let a2 = reshape_value(e, &a, &a_ty, &a2_ty);
+        let mm_ty = out.with_shape(vec![rows, n]);
+        let init = initial_accumulator(e, None, &mm_ty);
+        let mm = matmul(e, &a2, &a2_ty, &b, &b_ty, &init, &mm_ty);
+        return reshape_value(e, &mm, &mm_ty, out);
+    }
+    // broadcast both to the output's batch dims, then flatten them
+    let batch: Vec<i64> = out.shape[..out.rank() - 2].to_vec();
+    let nb: i64 = batch.iter().product();
+    let full = |shape_tail: [i64; 2]| {
+        let mut s = batch.clone();
+        s.extend(shape_tail);
+        s
+    };
+    let af_ty = a_ty.with_shape(full([m, k]));
+    let bf_ty = b_ty.with_shape(full([k, n]));
+    let af = if af_ty.shape == a_ty.shape { a } else { map(e, &[(&a, &a_ty)], &af_ty, |_, v| v[0].clone()) };
+    let bf = if bf_ty.shape == b_ty.shape { b } else { map(e, &[(&b, &b_ty)], &bf_ty, |_, v| v[0].clone()) };
+    let a3_ty = af_ty.with_shape(vec![nb, m, k]);
+    let b3_ty = bf_ty.with_shape(vec![nb, k, n]);
+    let a3 = reshape_value(e, &af, &af_ty, &a3_ty);
+    let b3 = reshape_value(e, &bf, &bf_ty, &b3_ty);
+    let o3_ty = out.with_shape(vec![nb, m, n]);
+    let init = initial_accumulator(e, None, &o3_ty);
+    let r = e.assign(format!(
+        "linalg.batch_matmul ins({a3}, {b3} : {a3_ty}, {b3_ty}) outs({init} : {o3_ty}) -> {o3_ty}"
+    ));
+    reshape_value(e, &r, &o3_ty, out)
+}
+
+fn convert_to(e: &mut Emitter, v: &str, ty: &Ty, elem: &str) -> String {
+    super::elementwise::convert(e, v, ty, elem)
+}
+
+/// bmm(self [B, M, K], mat2 [B, K, N])
+pub fn bmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (a, b) = (op.input("self")?, op.input("mat2")?);
+    Ok(vec![batched_matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, op.result())])
+}
+
+/// matmul(self, other) with torch's rules for 1-D operands (a vector is
+/// a row on the left, a column on the right, and that dim is dropped).
+pub fn matmul_op(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (a, b) = (op.input("self")?, op.input("other")?);
+    let out = op.result().clone();
+    if a.ty.rank() == 0 || b.ty.rank() == 0 {
+        return Err("matmul: both arguments need at least one dim".into());
+    }
+    let a_ty = if a.ty.rank() == 1 { a.ty.with_shape(vec![1, a.ty.shape[0]]) } else { a.ty.clone() };
+    let b_ty = if b.ty.rank() == 1 { b.ty.with_shape(vec![b.ty.shape[0], 1]) } else { b.ty.clone() };
+    let a2 = reshape_value(e, &a.ssa, &a.ty, &a_ty);
+    let b2 = reshape_value(e, &b.ssa, &b.ty, &b_ty);
+    // the product with the vector dims kept
+    let batch_a = &a_ty.shape[..a_ty.rank() - 2];
+    let batch_b = &b_ty.shape[..b_ty.rank() - 2];
+    let rank = batch_a.len().max(batch_b.len());
+    let mut shape = Vec::new();
+    for i in 0..rank {
+        let x = if i + batch_a.len() >= rank { batch_a[i + batch_a.len() - rank] } else { 1 };
+        let y = if i + batch_b.len() >= rank { batch_b[i + batch_b.len() - rank] } else { 1 };
+        shape.push(if x == 1 { y } else { x });
+    }
+    shape.push(a_ty.shape[a_ty.rank() - 2]);
+    shape.push(b_ty.shape[b_ty.rank() - 1]);
+    let full = out.with_shape(shape);
+    let r = batched_matmul(e, &a2, &a_ty, &b2, &b_ty, &full);
+    Ok(vec![reshape_value(e, &r, &full, &out)])
+}
+
+/// baddbmm(self, batch1, batch2, beta, alpha) = beta * self + alpha * (batch1 @ batch2)
+pub fn baddbmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (bias, a, b) = (op.input("self")?, op.input("batch1")?, op.input("batch2")?);
+    let (beta, alpha) = (op.float("beta", 1.0)?, op.float("alpha", 1.0)?);
+    let out = op.result().clone();
+    let prod = batched_matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &out);
+    let elem = out.elem.clone();
+    let bias_elem = bias.ty.elem.clone();
+    Ok(vec![map(e, &[(&bias.ssa, &bias.ty), (&prod, &out)], &out, |e, v| {
+        let s = cast_scalar(e, &v[0], &bias_elem, &elem);
+        let kb = super::scalar::constant(e, beta, &elem);
+        let ka = super::scalar::constant(e, alpha, &elem);
+        let s = super::scalar::mul(e, &s, &kb, &elem);
+        let p = super::scalar::mul(e, &v[1], &ka, &elem);
+        super::scalar::add(e, &s, &p, &elem)
+    })])
 }

@@ -1,11 +1,27 @@
-//! Pooling as a windowed reduction `linalg.generic` over (n, c, oh, ow, kh, kw).
-//! The output size comes from torch's result type, so ceil_mode only changes
-//! how much padding the window needs on the high side.
+//! Pooling over the last 1, 2 or 3 dims, as a windowed reduction
+//! `linalg.generic` over (leading dims, output dims, window dims). The
+//! output size comes from torch's result type, so ceil_mode only changes
+//! how much padding the window needs on the high side. Averages divide by a
+//! per-position divisor computed here (shapes are static). Adaptive pools
+//! use windows of the largest size with a mask; upsampling reads source
+//! indices and weights computed here with torch's formulas.
 
-use super::conv::pad_spatial;
-use super::elementwise::{empty, filled};
-use super::{AtenOp, Emitter};
+use super::elementwise::{dim_list, empty, filled, generic};
+use super::scalar::{self, compute_elem, constant, literal};
+use super::shape::{extract, indexed, pad_value};
+use super::{AtenOp, Attr, Emitter};
 use crate::types::Ty;
+
+/// The number of pooled dims: from the op name (`..1d`, `..2d`, `..3d`), else 2.
+fn spatial_rank(op: &AtenOp) -> usize {
+    if op.name.contains("1d") {
+        1
+    } else if op.name.contains("3d") {
+        3
+    } else {
+        2
+    }
+}
 
 struct Window {
     kernel: Vec<i64>,
@@ -14,149 +30,440 @@ struct Window {
     dilation: Vec<i64>,
 }
 
-fn window(op: &AtenOp) -> Result<Window, String> {
-    let kernel = op.ints("kernel_size", 2, &[])?;
-    if kernel.len() != 2 {
-        return Err(format!("{}: kernel_size must have 2 entries", op.name));
+fn window(op: &AtenOp, k: usize) -> Result<Window, String> {
+    let kernel = op.ints("kernel_size", k, &[])?;
+    if kernel.len() != k {
+        return Err(format!("{}: kernel_size must have {k} entries", op.name));
     }
-    let stride = op.ints("stride", 2, &kernel)?;
-    Ok(Window { stride, padding: op.ints("padding", 2, &[0, 0])?, dilation: op.ints("dilation", 2, &[1, 1])?, kernel })
+    let stride = op.ints("stride", k, &kernel)?;
+    let w = Window {
+        stride,
+        padding: op.ints("padding", k, &vec![0; k])?,
+        dilation: op.ints("dilation", k, &vec![1; k])?,
+        kernel,
+    };
+    if [&w.stride, &w.padding, &w.dilation].iter().any(|v| v.len() != k) {
+        return Err(format!("{}: stride, padding and dilation must have {k} entries", op.name));
+    }
+    Ok(w)
 }
 
-/// The lowest value of an element type: the identity of max.
-fn lowest_int(elem: &str) -> String {
-    match elem {
-        "f64" => "0xFFF0000000000000".to_string(),
-        "i1" => "0".into(),
-        e => format!("{}", -(1i128 << (crate::types::bit_width(e) - 1))),
+/// Pads the pooled dims so that every window lies inside; returns the
+/// padded input.
+fn padded(e: &mut Emitter, x: &str, ty: &Ty, w: &Window, out: &Ty, value: f64) -> (String, Ty) {
+    let k = w.kernel.len();
+    let lead = ty.rank() - k;
+    let mut low = vec![0; ty.rank()];
+    let mut high = vec![0; ty.rank()];
+    for d in 0..k {
+        let needed = (out.shape[lead + d] - 1) * w.stride[d] + (w.kernel[d] - 1) * w.dilation[d] + 1;
+        low[lead + d] = w.padding[d];
+        high[lead + d] = (needed - ty.shape[lead + d] - w.padding[d]).max(0);
     }
+    let r = pad_value(e, x, ty, &low, &high, &literal(value, &ty.elem));
+    let shape = ty.shape.iter().enumerate().map(|(d, &s)| s + low[d] + high[d]).collect();
+    (r, ty.with_shape(shape))
 }
 
-fn lowest_literal(elem: &str) -> String {
-    match elem {
-        "f32" => "0xFF800000".into(),
-        "f16" => "0xFC00".into(),
-        "bf16" => "0xFF80".into(),
-        _ => lowest_int(elem),
+/// Maps of a window reduction over (lead.., out.., window..): the padded
+/// input at `out * stride + window * dilation`, the window shape, the output.
+fn window_maps(rank: usize, w: &Window) -> (String, String, String, Vec<&'static str>) {
+    let k = w.kernel.len();
+    let lead = rank - k;
+    let all = dim_list(rank + k);
+    let mut x = Vec::new();
+    for d in 0..lead {
+        x.push(format!("d{d}"));
     }
-}
-
-/// Pads the input so that every window of the output lies inside it.
-fn padded_input(e: &mut Emitter, op: &AtenOp, w: &Window, out: &Ty) -> Result<(String, Ty), String> {
-    let x = op.input("self")?;
-    if x.ty.rank() != 4 {
-        return Err(format!("{}: only NCHW (rank 4) input is supported yet, got {}", op.name, x.ty));
+    for d in 0..k {
+        x.push(format!("d{} * {} + d{} * {}", lead + d, w.stride[d], rank + d, w.dilation[d]));
     }
-    let mut high = vec![0i64; 2];
-    for d in 0..2 {
-        let needed = (out.shape[2 + d] - 1) * w.stride[d] + (w.kernel[d] - 1) * w.dilation[d] + 1;
-        high[d] = (needed - x.ty.shape[2 + d] - w.padding[d]).max(0);
-    }
-    Ok(pad_spatial(e, &x.ssa, &x.ty, &w.padding, &high, &lowest_literal(&x.ty.elem)))
-}
-
-fn window_map(w: &Window) -> String {
-    format!(
-        "affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * {} + d4 * {}, d3 * {} + d5 * {})>",
-        w.stride[0], w.dilation[0], w.stride[1], w.dilation[1]
+    let win: Vec<String> = (0..k).map(|d| format!("d{}", rank + d)).collect();
+    let mut iterators = vec!["parallel"; rank];
+    iterators.extend(vec!["reduction"; k]);
+    (
+        format!("affine_map<({all}) -> ({})>", x.join(", ")),
+        format!("affine_map<({all}) -> ({})>", win.join(", ")),
+        format!("affine_map<({all}) -> ({})>", dim_list(rank)),
+        iterators,
     )
 }
 
-const OUT_MAP: &str = "affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>";
-const ITERATORS: &str = "\"parallel\", \"parallel\", \"parallel\", \"parallel\", \"reduction\", \"reduction\"";
-
-fn kernel_shape(w: &Window, elem: &str) -> Ty {
-    Ty::new(w.kernel.clone(), elem)
-}
-
-/// max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode)
-pub fn max_pool2d(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    let w = window(op)?;
+/// max_pool{1,2,3}d and max_pool{2,3}d_with_indices.
+pub fn max_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let k = spatial_rank(op);
+    let w = window(op, k)?;
+    let x = op.input("self")?;
     let out = op.result().clone();
-    let (xp, xp_ty) = padded_input(e, op, &w, &out)?;
-    let init = filled(e, &out, &lowest_literal(&out.elem));
-    let elem = out.elem.clone();
-    let kernel = empty(e, &kernel_shape(&w, &elem));
-    let kernel_ty = kernel_shape(&w, &elem);
-    let r = e.fresh();
-    let (a, k, acc) = (e.fresh(), e.fresh(), e.fresh());
-    e.line(format!(
-        "{r} = linalg.generic {{indexing_maps = [{}, affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>, {OUT_MAP}], iterator_types = [{ITERATORS}]}} ins({xp}, {kernel} : {xp_ty}, {kernel_ty}) outs({init} : {out}) {{",
-        window_map(&w)
-    ));
-    e.line(format!("^bb0({a}: {elem}, {k}: {elem}, {acc}: {elem}):"));
-    e.indented(|e| {
-        let m = if out.is_float() {
-            // maximumf propagates NaN, as torch's max pooling does.
-            e.assign(format!("arith.maximumf {a}, {acc} : {elem}"))
-        } else {
-            e.assign(format!("arith.maxsi {a}, {acc} : {elem}"))
-        };
-        e.line(format!("linalg.yield {m} : {elem}"));
-    });
-    e.line(format!("}} -> {out}"));
-    Ok(vec![r])
-}
-
-/// max_pool2d_with_indices: the max and the flat index (h * W + w) of the
-/// first maximal element of each window, as torch returns it; NaN wins.
-pub fn max_pool2d_with_indices(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    if !op.results_used[1] {
-        // The core ATen form always asks for indices; most programs drop them.
-        let values = max_pool2d(e, op)?;
-        return Ok(vec![values[0].clone(), super::UNUSED_RESULT.to_string()]);
+    let rank = x.ty.rank();
+    if rank < k + 1 {
+        return Err(format!("{}: input {} has too few dims", op.name, x.ty));
     }
-    let w = window(op)?;
-    let out = op.result().clone();
-    let idx_ty = op.results[1].clone();
-    let width = op.input("self")?.ty.shape[3];
-    let (xp, xp_ty) = padded_input(e, op, &w, &out)?;
     let elem = out.elem.clone();
-    let init = filled(e, &out, &lowest_literal(&elem));
+    let lowest = scalar::lowest(&elem);
+    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, lowest);
+    let (x_map, win_map, out_map, iterators) = window_maps(rank, &w);
+    let win_ty = Ty::new(w.kernel.clone(), "i1");
+    let win = empty(e, &win_ty);
+    let init = filled(e, &out, &literal(lowest, &elem));
+    let with_indices = op.results.len() == 2 && op.results_used[1];
+    if !with_indices {
+        let r = generic(e, &[(xp, xp_ty, x_map), (win, win_ty, win_map)], &init, &out, Some(out_map), &iterators, "", |e, a| {
+            scalar::max(e, &a[0], &a[2], &elem)
+        });
+        let mut results = vec![r];
+        if op.results.len() == 2 {
+            // The core form always asks for indices; most programs drop them.
+            results.push(super::UNUSED_RESULT.to_string());
+        }
+        return Ok(results);
+    }
+    let idx_ty = op.results[1].clone();
     let init_idx = filled(e, &idx_ty, "-1");
-    let kernel_ty = kernel_shape(&w, &elem);
-    let kernel = empty(e, &kernel_ty);
+    let lead = rank - k;
+    let in_shape: Vec<i64> = x.ty.shape[lead..].to_vec();
     let r = e.fresh();
-    let (a, k, acc, acc_i) = (e.fresh(), e.fresh(), e.fresh(), e.fresh());
+    let (a, wv, acc, acc_i) = (e.fresh(), e.fresh(), e.fresh(), e.fresh());
     e.line(format!(
-        "{r}:2 = linalg.generic {{indexing_maps = [{}, affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>, {OUT_MAP}, {OUT_MAP}], iterator_types = [{ITERATORS}]}} ins({xp}, {kernel} : {xp_ty}, {kernel_ty}) outs({init}, {init_idx} : {out}, {idx_ty}) {{",
-        window_map(&w)
+        "{r}:2 = linalg.generic {{indexing_maps = [{x_map}, {win_map}, {out_map}, {out_map}], iterator_types = [{}]}} ins({xp}, {win} : {xp_ty}, {win_ty}) outs({init}, {init_idx} : {out}, {idx_ty}) {{",
+        iterators.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")
     ));
-    e.line(format!("^bb0({a}: {elem}, {k}: {elem}, {acc}: {elem}, {acc_i}: i64):"));
+    let t = crate::types::mlir_elem(&elem);
+    e.line(format!("^bb0({a}: {t}, {wv}: i1, {acc}: {t}, {acc_i}: i64):"));
     e.indented(|e| {
-        let index = |e: &mut Emitter, d: usize| {
-            let i = e.assign(format!("linalg.index {d} : index"));
-            e.assign(format!("arith.index_cast {i} : index to i64"))
-        };
-        let (oh, ow, kh, kw) = (index(e, 2), index(e, 3), index(e, 4), index(e, 5));
-        let c = |e: &mut Emitter, v: i64| e.assign(format!("arith.constant {v} : i64"));
-        let (sh, sw, dh, dw) = (c(e, w.stride[0]), c(e, w.stride[1]), c(e, w.dilation[0]), c(e, w.dilation[1]));
-        let (ph, pw, wd) = (c(e, w.padding[0]), c(e, w.padding[1]), c(e, width));
-        let coord = |e: &mut Emitter, o: &str, s: &str, k: &str, d: &str, p: &str| {
-            let a = e.assign(format!("arith.muli {o}, {s} : i64"));
-            let b = e.assign(format!("arith.muli {k}, {d} : i64"));
-            let ab = e.assign(format!("arith.addi {a}, {b} : i64"));
-            e.assign(format!("arith.subi {ab}, {p} : i64"))
-        };
-        let h = coord(e, &oh, &sh, &kh, &dh, &ph);
-        let x = coord(e, &ow, &sw, &kw, &dw, &pw);
-        let hw = e.assign(format!("arith.muli {h}, {wd} : i64"));
-        let flat = e.assign(format!("arith.addi {hw}, {x} : i64"));
-        let zero = c(e, 0);
-        let first = e.assign(format!("arith.cmpi slt, {acc_i}, {zero} : i64"));
-        let take = if out.is_float() {
-            let gt = e.assign(format!("arith.cmpf ogt, {a}, {acc} : {elem}"));
-            let nan = e.assign(format!("arith.cmpf uno, {a}, {a} : {elem}"));
-            let any = e.assign(format!("arith.ori {gt}, {nan} : i1"));
-            e.assign(format!("arith.ori {any}, {first} : i1"))
-        } else {
-            let gt = e.assign(format!("arith.cmpi sgt, {a}, {acc} : {elem}"));
-            e.assign(format!("arith.ori {gt}, {first} : i1"))
-        };
-        let v = e.assign(format!("arith.select {take}, {a}, {acc} : {elem}"));
-        let i = e.assign(format!("arith.select {take}, {flat}, {acc_i} : i64"));
-        e.line(format!("linalg.yield {v}, {i} : {elem}, i64"));
+        // flat index of the input element within its pooled plane
+        let mut flat = constant(e, 0.0, "i64");
+        for d in 0..k {
+            let o = e.assign(format!("linalg.index {} : index", lead + d));
+            let t = e.assign(format!("linalg.index {} : index", rank + d));
+            let o = e.assign(format!("arith.index_cast {o} : index to i64"));
+            let t = e.assign(format!("arith.index_cast {t} : index to i64"));
+            let s = constant(e, w.stride[d] as f64, "i64");
+            let dl = constant(e, w.dilation[d] as f64, "i64");
+            let p = constant(e, w.padding[d] as f64, "i64");
+            let os = scalar::mul(e, &o, &s, "i64");
+            let td = scalar::mul(e, &t, &dl, "i64");
+            let c = scalar::add(e, &os, &td, "i64");
+            let c = scalar::sub(e, &c, &p, "i64");
+            let n = constant(e, in_shape[d] as f64, "i64");
+            let f = scalar::mul(e, &flat, &n, "i64");
+            flat = scalar::add(e, &f, &c, "i64");
+        }
+        let zero = constant(e, 0.0, "i64");
+        let first = scalar::compare(e, "lt", &acc_i, &zero, "i64");
+        // a later NaN replaces the maximum, as in torch's kernel
+        let gt = scalar::compare(e, "gt", &a, &acc, &elem);
+        let nan = scalar::is_nan(e, &a, &elem);
+        let any = e.assign(format!("arith.ori {gt}, {nan} : i1"));
+        let take = e.assign(format!("arith.ori {any}, {first} : i1"));
+        let v = scalar::select(e, &take, &a, &acc, &elem);
+        let i = scalar::select(e, &take, &flat, &acc_i, "i64");
+        e.line(format!("linalg.yield {v}, {i} : {t}, i64"));
     });
     e.line(format!("}} -> ({out}, {idx_ty})"));
     Ok(vec![format!("{r}#0"), format!("{r}#1")])
 }
+
+/// A dense constant tensor of f64 values in `elem`.
+fn dense(e: &mut Emitter, values: &[f64], ty: &Ty) -> String {
+    let items: Vec<String> = values.iter().map(|&v| literal(v, &ty.elem)).collect();
+    e.assign(format!("arith.constant dense<[{}]> : {}", items.join(", "), ty.with_shape(vec![values.len() as i64])))
+}
+
+/// avg_pool{1,2,3}d(self, kernel_size, stride, padding, ceil_mode,
+/// count_include_pad, divisor_override)
+pub fn avg_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let k = spatial_rank(op);
+    let mut w = window(op, k)?;
+    w.dilation = vec![1; k];
+    let x = op.input("self")?;
+    let out = op.result().clone();
+    let rank = x.ty.rank();
+    let lead = rank - k;
+    let count_include_pad = op.bool("count_include_pad", true)?;
+    let divisor_override = match op.attrs.get("divisor_override") {
+        Some(Attr::Int(d)) if *d != 0 => Some(*d),
+        _ => None,
+    };
+    let acc = compute_elem(&out.elem).to_string();
+    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, 0.0);
+    let (x_map, win_map, out_map, iterators) = window_maps(rank, &w);
+    let win_ty = Ty::new(w.kernel.clone(), "i1");
+    let win = empty(e, &win_ty);
+    let sum_ty = out.with_elem(&acc);
+    let init = filled(e, &sum_ty, &literal(0.0, &acc));
+    let from = x.ty.elem.clone();
+    let a = acc.clone();
+    let sums = generic(e, &[(xp, xp_ty, x_map), (win, win_ty, win_map)], &init, &sum_ty, Some(out_map), &iterators, "", |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        scalar::add(e, &v[2], &xv, &a)
+    });
+    // divisor per output position, as torch's kernel computes it
+    let out_spatial: Vec<i64> = out.shape[lead..].to_vec();
+    let positions: i64 = out_spatial.iter().product();
+    let mut divisors = Vec::with_capacity(positions as usize);
+    for flat in 0..positions {
+        let mut rem = flat;
+        let mut idx = vec![0; k];
+        for d in (0..k).rev() {
+            idx[d] = rem % out_spatial[d];
+            rem /= out_spatial[d];
+        }
+        let mut div = 1i64;
+        for d in 0..k {
+            let input = x.ty.shape[lead + d];
+            let start = idx[d] * w.stride[d] - w.padding[d];
+            let end = (start + w.kernel[d]).min(input + w.padding[d]);
+            let pool = end - start;
+            let (s, e2) = (start.max(0), end.min(input));
+            div *= if count_include_pad { pool } else { e2 - s };
+        }
+        divisors.push(divisor_override.unwrap_or(div) as f64);
+    }
+    let div_ty = Ty::new(out_spatial.clone(), &acc);
+    let flat_div = dense(e, &divisors, &div_ty);
+    let div = super::shape::reshape_value(e, &flat_div, &div_ty.with_shape(vec![positions]), &div_ty);
+    let out_elem = out.elem.clone();
+    let r = super::elementwise::map(e, &[(&sums, &sum_ty), (&div, &div_ty)], &out, |e, v| {
+        let q = scalar::div(e, &v[0], &v[1], &acc);
+        scalar::cast(e, &q, &acc, &out_elem)
+    });
+    Ok(vec![r])
+}
+
+/// adaptive_{avg,max}_pool{1,2,3}d and _adaptive_avg_pool{2,3}d: output
+/// position o covers [floor(o*In/Out), ceil((o+1)*In/Out)). Windows are
+/// read at their largest size and masked.
+pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let out = op.result().clone();
+    let k = spatial_rank(op);
+    let rank = x.ty.rank();
+    let lead = rank - k;
+    let is_max = op.name.contains("max");
+    let acc = if is_max { out.elem.clone() } else { compute_elem(&out.elem).to_string() };
+    let ins: Vec<i64> = x.ty.shape[lead..].to_vec();
+    let outs: Vec<i64> = out.shape[lead..].to_vec();
+    let starts: Vec<Vec<i64>> = (0..k).map(|d| (0..outs[d]).map(|o| o * ins[d] / outs[d]).collect()).collect();
+    let ends: Vec<Vec<i64>> =
+        (0..k).map(|d| (0..outs[d]).map(|o| ((o + 1) * ins[d] + outs[d] - 1) / outs[d]).collect()).collect();
+    let kmax: Vec<i64> =
+        (0..k).map(|d| (0..outs[d] as usize).map(|o| ends[d][o] - starts[d][o]).max().unwrap_or(1)).collect();
+    let xt = x.ty.clone();
+    let xs = x.ssa.clone();
+    let elem = x.ty.elem.clone();
+    // iteration: (lead.., out.., window..); the element read is clamped to
+    // its window's last element, and masked when past the window.
+    let all = dim_list(rank + k);
+    let out_map = format!("affine_map<({all}) -> ({})>", dim_list(rank));
+    let win_ty = Ty::new(kmax.clone(), "i1");
+    let win = empty(e, &win_ty);
+    let win_map = format!(
+        "affine_map<({all}) -> ({})>",
+        (0..k).map(|d| format!("d{}", rank + d)).collect::<Vec<_>>().join(", ")
+    );
+    let mut iterators = vec!["parallel"; rank];
+    iterators.extend(vec!["reduction"; k]);
+    let init_v = if is_max { scalar::lowest(&acc) } else { 0.0 };
+    let acc_ty = out.with_elem(&acc);
+    let init = filled(e, &acc_ty, &literal(init_v, &acc));
+    let a = acc.clone();
+    let result = generic(e, &[(win, win_ty, win_map)], &init, &acc_ty, Some(out_map), &iterators, "", |e, v| {
+        let mut idx: Vec<String> = (0..lead).map(|d| e.assign(format!("linalg.index {d} : index"))).collect();
+        let mut inside = constant(e, 1.0, "i1");
+        for d in 0..k {
+            let o = e.assign(format!("linalg.index {} : index", lead + d));
+            let t = e.assign(format!("linalg.index {} : index", rank + d));
+            let n_in = super::shape::index_const(e, ins[d]);
+            let n_out = super::shape::index_const(e, outs[d]);
+            let on = e.assign(format!("arith.muli {o}, {n_in} : index"));
+            let start = e.assign(format!("arith.divui {on}, {n_out} : index"));
+            let o1 = e.assign(format!("arith.addi {on}, {n_in} : index"));
+            let nm1 = super::shape::index_const(e, outs[d] - 1);
+            let o1 = e.assign(format!("arith.addi {o1}, {nm1} : index"));
+            let end = e.assign(format!("arith.divui {o1}, {n_out} : index"));
+            let pos = e.assign(format!("arith.addi {start}, {t} : index"));
+            let ok = e.assign(format!("arith.cmpi ult, {pos}, {end} : index"));
+            inside = e.assign(format!("arith.andi {inside}, {ok} : i1"));
+            let one = super::shape::index_const(e, 1);
+            let last = e.assign(format!("arith.subi {end}, {one} : index"));
+            idx.push(e.assign(format!("arith.minui {pos}, {last} : index")));
+        }
+        let xv = extract(e, &xs, &xt, &idx);
+        let xv = scalar::cast(e, &xv, &elem, &a);
+        let combined = if is_max { scalar::max(e, &v[1], &xv, &a) } else { scalar::add(e, &v[1], &xv, &a) };
+        scalar::select(e, &inside, &combined, &v[1], &a)
+    });
+    if is_max {
+        if op.results.len() == 2 && op.results_used[1] {
+            return Err(format!("{}: returning the indices of adaptive max pooling is not supported", op.name));
+        }
+        let mut r = vec![result];
+        if op.results.len() == 2 {
+            r.push(super::UNUSED_RESULT.to_string());
+        }
+        return Ok(r);
+    }
+    // divide by the window sizes
+    let positions: i64 = outs.iter().product();
+    let mut sizes = Vec::with_capacity(positions as usize);
+    for flat in 0..positions {
+        let mut rem = flat;
+        let mut n = 1;
+        for d in (0..k).rev() {
+            let o = (rem % outs[d]) as usize;
+            rem /= outs[d];
+            n *= ends[d][o] - starts[d][o];
+        }
+        sizes.push(n as f64);
+    }
+    let size_ty = Ty::new(outs.clone(), &acc);
+    let flat = dense(e, &sizes, &size_ty);
+    let size = super::shape::reshape_value(e, &flat, &size_ty.with_shape(vec![positions]), &size_ty);
+    let out_elem = out.elem.clone();
+    let r = super::elementwise::map(e, &[(&result, &acc_ty), (&size, &size_ty)], &out, |e, v| {
+        let q = scalar::div(e, &v[0], &v[1], &acc);
+        scalar::cast(e, &q, &acc, &out_elem)
+    });
+    Ok(vec![r])
+}
+
+/// The scale torch uses for output dim `d` of an upsample: from
+/// `scale_factors` when given, else in/out.
+fn upsample_scales(op: &AtenOp, ins: &[i64], outs: &[i64], align_corners: bool) -> Vec<f64> {
+    let given = match op.attrs.get("scale_factors") {
+        Some(Attr::Floats(v)) if v.len() == ins.len() => Some(v.clone()),
+        _ => None,
+    };
+    let per_dim: Vec<Option<f64>> = match (&given, ins.len()) {
+        (Some(v), _) => v.iter().map(|&s| Some(s)).collect(),
+        _ => {
+            let names = ["scales_h", "scales_w"];
+            (0..ins.len())
+                .map(|d| match op.attrs.get(if ins.len() == 1 { "scales" } else { names.get(d).copied().unwrap_or("") }) {
+                    Some(Attr::Float(s)) => Some(*s),
+                    _ => None,
+                })
+                .collect()
+        }
+    };
+    (0..ins.len())
+        .map(|d| {
+            if align_corners {
+                if outs[d] > 1 { (ins[d] - 1) as f64 / (outs[d] - 1) as f64 } else { 0.0 }
+            } else {
+                match per_dim[d] {
+                    Some(s) if s > 0.0 => 1.0 / s,
+                    _ => ins[d] as f64 / outs[d] as f64,
+                }
+            }
+        })
+        .collect()
+}
+
+/// upsample_nearest{1,2,3}d(.vec): source index floor(o * scale), clamped.
+/// (`_upsample_nearest_exact` uses floor((o + 0.5) * scale).)
+pub fn upsample_nearest(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input").or_else(|_| op.input("self"))?;
+    let out = op.result().clone();
+    let k = spatial_rank(op);
+    let lead = x.ty.rank() - k;
+    let ins: Vec<i64> = x.ty.shape[lead..].to_vec();
+    let outs: Vec<i64> = out.shape[lead..].to_vec();
+    let scales = upsample_scales(op, &ins, &outs, false);
+    let exact = op.name.contains("exact");
+    // source indices per dim, computed in f32 as torch does
+    let tables: Vec<Vec<i64>> = (0..k)
+        .map(|d| {
+            (0..outs[d])
+                .map(|o| {
+                    let s = scales[d] as f32;
+                    let src = if exact { ((o as f32 + 0.5) * s).floor() } else { (o as f32 * s).floor() };
+                    (src as i64).min(ins[d] - 1)
+                })
+                .collect()
+        })
+        .collect();
+    let table_vals: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            let ty = Ty::new(vec![t.len() as i64], "i64");
+            let vals: Vec<f64> = t.iter().map(|&v| v as f64).collect();
+            dense(e, &vals, &ty)
+        })
+        .collect();
+    let (xs, xt) = (x.ssa.clone(), x.ty.clone());
+    let r = indexed(e, &out, |e, i| {
+        let mut src: Vec<String> = i[..lead].to_vec();
+        for d in 0..k {
+            let t = extract(e, &table_vals[d], &Ty::new(vec![outs[d]], "i64"), &[i[lead + d].clone()]);
+            src.push(e.assign(format!("arith.index_cast {t} : i64 to index")));
+        }
+        extract(e, &xs, &xt, &src)
+    });
+    Ok(vec![r])
+}
+
+/// upsample_bilinear2d(.vec) and upsample_linear1d: each output dim reads
+/// two neighbours with weights computed here (torch's
+/// area_pixel_compute_source_index, in f32).
+pub fn upsample_linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input").or_else(|_| op.input("self"))?;
+    let out = op.result().clone();
+    let k = spatial_rank(op);
+    let lead = x.ty.rank() - k;
+    let align_corners = op.bool("align_corners", false)?;
+    let ins: Vec<i64> = x.ty.shape[lead..].to_vec();
+    let outs: Vec<i64> = out.shape[lead..].to_vec();
+    let scales = upsample_scales(op, &ins, &outs, align_corners);
+    let acc = compute_elem(&out.elem).to_string();
+    // Interpolate one dim at a time: y = x[i0] * (1 - l) + x[i1] * l.
+    let mut cur = x.ssa.clone();
+    let mut cur_ty = x.ty.clone();
+    for d in 0..k {
+        let (n_in, n_out) = (ins[d], outs[d]);
+        let mut i0 = Vec::new();
+        let mut i1 = Vec::new();
+        let mut l1 = Vec::new();
+        for o in 0..n_out {
+            let s = scales[d] as f32;
+            let src = if align_corners { s * o as f32 } else { (s * (o as f32 + 0.5) - 0.5).max(0.0) };
+            let lo = (src.floor() as i64).min(n_in - 1);
+            let hi = if lo < n_in - 1 { lo + 1 } else { lo };
+            i0.push(lo as f64);
+            i1.push(hi as f64);
+            l1.push((src - lo as f32) as f64);
+        }
+        let idx_ty = Ty::new(vec![n_out], "i64");
+        let w_ty = Ty::new(vec![n_out], &acc);
+        let (t0, t1, tl) = (dense(e, &i0, &idx_ty), dense(e, &i1, &idx_ty), dense(e, &l1, &w_ty));
+        let mut shape = cur_ty.shape.clone();
+        shape[lead + d] = n_out;
+        let next_ty = Ty::new(shape, &acc);
+        let (cs, ct, a) = (cur.clone(), cur_ty.clone(), acc.clone());
+        let axis = lead + d;
+        let nt = next_ty.clone();
+        cur = indexed(e, &nt, |e, i| {
+            let o = i[axis].clone();
+            let lo = extract(e, &t0, &idx_ty, &[o.clone()]);
+            let hi = extract(e, &t1, &idx_ty, &[o.clone()]);
+            let lam = extract(e, &tl, &w_ty, &[o]);
+            let mut p0 = i.to_vec();
+            p0[axis] = e.assign(format!("arith.index_cast {lo} : i64 to index"));
+            let mut p1 = i.to_vec();
+            p1[axis] = e.assign(format!("arith.index_cast {hi} : i64 to index"));
+            let v0 = extract(e, &cs, &ct, &p0);
+            let v1 = extract(e, &cs, &ct, &p1);
+            let v0 = scalar::cast(e, &v0, &ct.elem, &a);
+            let v1 = scalar::cast(e, &v1, &ct.elem, &a);
+            let one = constant(e, 1.0, &a);
+            let l0 = scalar::sub(e, &one, &lam, &a);
+            let w0 = scalar::mul(e, &v0, &l0, &a);
+            let w1 = scalar::mul(e, &v1, &lam, &a);
+            scalar::add(e, &w0, &w1, &a)
+        });
+        cur_ty = next_ty;
+    }
+    Ok(vec![super::elementwise::convert(e, &cur, &cur_ty, &out.elem)])
+}
+

@@ -1,0 +1,279 @@
+//! Normalization: mean and variance over some dims (two passes, in f32 at
+//! least), then `(x - mean) * rsqrt(var + eps) * weight + bias` with weight
+//! and bias broadcast along their dims. Layer, batch, group, instance and
+//! RMS norm differ only in which dims are reduced and how weight maps.
+
+use super::elementwise::{dim_list, generic, identity_map};
+use super::reduction::{keepdim_map, mean_keepdim, squared_deviation};
+use super::scalar::{self, compute_elem, constant};
+use super::shape::reshape_value;
+use super::{AtenOp, Emitter, Operand};
+use crate::types::Ty;
+
+/// Normalizes `x` over `dims`, scaling by `weight`/`bias` indexed by the
+/// dims `affine_dims` of x. Returns (out, mean, rstd) with mean and rstd
+/// kept-dim shaped in `acc`.
+#[allow(clippy::too_many_arguments)]
+fn normalize(
+    e: &mut Emitter,
+    x: &Operand,
+    dims: &[usize],
+    stats: Option<(&str, &Ty, &str, &Ty)>,
+    weight: Option<&Operand>,
+    bias: Option<&Operand>,
+    affine_dims: &[usize],
+    eps: f64,
+    out: &Ty,
+) -> (String, String, String, Ty) {
+    let acc = compute_elem(&out.elem).to_string();
+    // mean and variance: given (running stats) or computed over dims
+    let (mean, var, kept) = match stats {
+        Some((m, m_ty, v, v_ty)) => {
+            let kept = Ty::new(x.ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect(), &acc);
+            let m = super::elementwise::convert(e, m, m_ty, &acc);
+            let m = reshape_value(e, &m, &m_ty.with_elem(&acc), &kept);
+            let v = super::elementwise::convert(e, v, v_ty, &acc);
+            let v = reshape_value(e, &v, &v_ty.with_elem(&acc), &kept);
+            (m, v, kept)
+        }
+        None => {
+            let (ss, mean, kept) = squared_deviation(e, &x.ssa, &x.ty, dims, &acc);
+            let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
+            let a = acc.clone();
+            let var = super::elementwise::map(e, &[(&ss, &kept)], &kept, |e, v| {
+                let n = constant(e, count as f64, &a);
+                scalar::div(e, &v[0], &n, &a)
+            });
+            (mean, var, kept)
+        }
+    };
+    let a = acc.clone();
+    let rstd = super::elementwise::map(e, &[(&var, &kept)], &kept, |e, v| {
+        let eps = constant(e, eps, &a);
+        let s = scalar::add(e, &v[0], &eps, &a);
+        scalar::math(e, "rsqrt", &[&s], &a)
+    });
+    let rank = x.ty.rank();
+    let stat_map = keepdim_map(&x.ty, dims);
+    let affine_map = format!(
+        "affine_map<({}) -> ({})>",
+        dim_list(rank),
+        affine_dims.iter().map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ")
+    );
+    let mut inputs = vec![
+        (x.ssa.clone(), x.ty.clone(), identity_map(rank)),
+        (mean.clone(), kept.clone(), stat_map.clone()),
+        (rstd.clone(), kept.clone(), stat_map),
+    ];
+    for t in [weight, bias].into_iter().flatten() {
+        let m = if t.ty.rank() == affine_dims.len() { affine_map.clone() } else { super::elementwise::broadcast_map(&t.ty.shape, &x.ty.shape) };
+        inputs.push((t.ssa.clone(), t.ty.clone(), m));
+    }
+    let init = super::elementwise::empty(e, out);
+    let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
+    let (has_w, has_b) = (weight.is_some(), bias.is_some());
+    let types: Vec<String> = inputs.iter().map(|(_, t, _)| t.elem.clone()).collect();
+    let r = generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &acc);
+        let c = scalar::sub(e, &xv, &v[1], &acc);
+        let mut y = scalar::mul(e, &c, &v[2], &acc);
+        let mut next = 3;
+        if has_w {
+            let w = scalar::cast(e, &v[next], &types[next], &acc);
+            y = scalar::mul(e, &y, &w, &acc);
+            next += 1;
+        }
+        if has_b {
+            let b = scalar::cast(e, &v[next], &types[next], &acc);
+            y = scalar::add(e, &y, &b, &acc);
+        }
+        scalar::cast(e, &y, &acc, &out_elem)
+    });
+    (r, mean, rstd, kept)
+}
+
+/// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd)
+/// and layer_norm (out only).
+pub fn layer_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input")?;
+    let n = op.ints("normalized_shape", 1, &[])?.len();
+    let rank = x.ty.rank();
+    if n > rank {
+        return Err(format!("{}: normalized_shape has {n} dims, input {}", op.name, x.ty));
+    }
+    let dims: Vec<usize> = (rank - n..rank).collect();
+    let eps = op.float("eps", 1e-5)?;
+    let (out, mean, rstd, kept) =
+        normalize(e, x, &dims, None, op.opt_input("weight"), op.opt_input("bias"), &dims, eps, op.result());
+    let mut results = vec![out];
+    for r in op.results.iter().skip(1) {
+        let v = if results.len() == 1 { &mean } else { &rstd };
+        let c = super::elementwise::convert(e, v, &kept, &r.elem);
+        results.push(reshape_value(e, &c, &kept.with_elem(&r.elem), r));
+    }
+    Ok(results)
+}
+
+/// The batch-norm family, channel dim 1:
+/// _native_batch_norm_legit_no_training (running stats), batch_norm,
+/// _native_batch_norm_legit (batch stats; `.no_stats` has no running
+/// stats), instance_norm (stats per sample and channel).
+pub fn batch_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input")?;
+    let rank = x.ty.rank();
+    if rank < 2 {
+        return Err(format!("{}: input must have a channel dim, got {}", op.name, x.ty));
+    }
+    let eps = op.float("eps", 1e-5)?;
+    let instance = op.name == "aten.instance_norm";
+    let training = match op.name.as_str() {
+        "aten.native_batch_norm_legit_no_training" => false,
+        "aten.native_batch_norm_legit" | "aten.native_batch_norm_legit_no_stats" => op.bool("training", true)?,
+        _ if instance => op.bool("use_input_stats", true)?,
+        _ => op.bool("training", false)?,
+    };
+    let dims: Vec<usize> = if instance { (2..rank).collect() } else { (0..rank).filter(|&d| d != 1).collect() };
+    let running = match (op.opt_input("running_mean"), op.opt_input("running_var")) {
+        (Some(m), Some(v)) if !training => Some((m.ssa.as_str(), &m.ty, v.ssa.as_str(), &v.ty)),
+        (_, _) if !training => return Err(format!("{}: evaluation needs running_mean and running_var", op.name)),
+        _ => None,
+    };
+    let (out, mean, rstd, kept) =
+        normalize(e, x, &dims, running, op.opt_input("weight"), op.opt_input("bias"), &[1], eps, op.result());
+    let mut results = vec![out];
+    // save_mean / save_invstd: [C] in training, empty in evaluation
+    for (k, r) in op.results.iter().enumerate().skip(1) {
+        if r.numel() == 0 {
+            results.push(super::elementwise::empty(e, r));
+            continue;
+        }
+        let v = if k == 1 { &mean } else { &rstd };
+        let c = super::elementwise::convert(e, v, &kept, &r.elem);
+        results.push(reshape_value(e, &c, &kept.with_elem(&r.elem), r));
+    }
+    Ok(results)
+}
+
+/// native_group_norm(input, weight?, bias?, N, C, HxW, group, eps) -> (out, mean, rstd)
+/// and group_norm(input, num_groups, weight?, bias?, eps).
+pub fn group_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input")?;
+    let groups = if op.attrs.contains_key("group") { op.int("group", 1)? } else { op.int("num_groups", 1)? };
+    let (n, c) = (x.ty.shape[0], x.ty.shape[1]);
+    if groups <= 0 || c % groups != 0 {
+        return Err(format!("{}: {c} channels do not split into {groups} groups", op.name));
+    }
+    // [N, C, *] viewed as [N, G, C/G * rest]; stats per (N, G)
+    let grouped_ty = x.ty.with_shape(vec![n, groups, x.ty.numel() / (n * groups).max(1)]);
+    let grouped = reshape_value(e, &x.ssa, &x.ty, &grouped_ty);
+    let acc = compute_elem(&op.result().elem).to_string();
+    let g = Operand { ssa: grouped, ty: grouped_ty.clone(), arg: "input".into() };
+    let (ss, mean, kept) = squared_deviation(e, &g.ssa, &g.ty, &[2], &acc);
+    let count = grouped_ty.shape[2];
+    let eps = op.float("eps", 1e-5)?;
+    let a = acc.clone();
+    let rstd = super::elementwise::map(e, &[(&ss, &kept)], &kept, |e, v| {
+        let n = constant(e, count as f64, &a);
+        let var = scalar::div(e, &v[0], &n, &a);
+        let eps = constant(e, eps, &a);
+        let s = scalar::add(e, &var, &eps, &a);
+        scalar::math(e, "rsqrt", &[&s], &a)
+    });
+    // Broadcast the [N, G, 1] stats back over [N, C, *] by the channel's group.
+    let stat_ty = Ty::new(vec![n, groups], &acc);
+    let mean2 = reshape_value(e, &mean, &kept, &stat_ty);
+    let rstd2 = reshape_value(e, &rstd, &kept, &stat_ty);
+    let rank = x.ty.rank();
+    let per_group = c / groups;
+    let stat_map = format!("affine_map<({}) -> (d0, d1 floordiv {per_group})>", dim_list(rank));
+    let channel_map = format!("affine_map<({}) -> (d1)>", dim_list(rank));
+    let mut inputs = vec![
+        (x.ssa.clone(), x.ty.clone(), identity_map(rank)),
+        (mean2.clone(), stat_ty.clone(), stat_map.clone()),
+        (rstd2.clone(), stat_ty.clone(), stat_map),
+    ];
+    let (w, b) = (op.opt_input("weight"), op.opt_input("bias"));
+    for t in [w, b].into_iter().flatten() {
+        inputs.push((t.ssa.clone(), t.ty.clone(), channel_map.clone()));
+    }
+    let out = op.result().clone();
+    let init = super::elementwise::empty(e, &out);
+    let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
+    let (has_w, has_b) = (w.is_some(), b.is_some());
+    let types: Vec<String> = inputs.iter().map(|(_, t, _)| t.elem.clone()).collect();
+    let a = acc.clone();
+    let r = generic(e, &inputs, &init, &out, None, &vec!["parallel"; rank], "", |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        let d = scalar::sub(e, &xv, &v[1], &a);
+        let mut y = scalar::mul(e, &d, &v[2], &a);
+        let mut next = 3;
+        if has_w {
+            let wv = scalar::cast(e, &v[next], &types[next], &a);
+            y = scalar::mul(e, &y, &wv, &a);
+            next += 1;
+        }
+        if has_b {
+            let bv = scalar::cast(e, &v[next], &types[next], &a);
+            y = scalar::add(e, &y, &bv, &a);
+        }
+        scalar::cast(e, &y, &a, &out_elem)
+    });
+    let mut results = vec![r];
+    for (k, rt) in op.results.iter().enumerate().skip(1) {
+        let v = if k == 1 { &mean2 } else { &rstd2 };
+        let c = super::elementwise::convert(e, v, &stat_ty, &rt.elem);
+        results.push(reshape_value(e, &c, &stat_ty.with_elem(&rt.elem), rt));
+    }
+    Ok(results)
+}
+
+/// rms_norm(input, normalized_shape, weight?, eps?): x * rsqrt(mean(x^2) + eps) * weight.
+pub fn rms_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("input")?;
+    let n = op.ints("normalized_shape", 1, &[])?.len();
+    let rank = x.ty.rank();
+    let dims: Vec<usize> = (rank - n..rank).collect();
+    let out = op.result().clone();
+    let acc = compute_elem(&out.elem).to_string();
+    // torch's default eps is the dtype's machine epsilon
+    let eps = match op.attrs.get("eps") {
+        Some(_) => op.float("eps", 0.0)?,
+        None if out.elem == "f64" => f64::EPSILON,
+        None if out.elem == "f16" => 0.0009765625,
+        None if out.elem == "bf16" => 0.0078125,
+        None => f32::EPSILON as f64,
+    };
+    let wide = x.ty.with_elem(&acc);
+    let (from, a) = (x.ty.elem.clone(), acc.clone());
+    let squares = super::elementwise::map(e, &[(&x.ssa, &x.ty)], &wide, |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        scalar::mul(e, &xv, &xv, &a)
+    });
+    let (ms, kept) = mean_keepdim(e, &squares, &wide, &dims, &acc);
+    let a = acc.clone();
+    let rstd = super::elementwise::map(e, &[(&ms, &kept)], &kept, |e, v| {
+        let eps = constant(e, eps, &a);
+        let s = scalar::add(e, &v[0], &eps, &a);
+        scalar::math(e, "rsqrt", &[&s], &a)
+    });
+    let mut inputs: Vec<(&str, &Ty)> = vec![(&x.ssa, &x.ty), (&rstd, &kept)];
+    let w = op.opt_input("weight");
+    if let Some(w) = w {
+        inputs.push((&w.ssa, &w.ty));
+    }
+    let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
+    let w_elem = w.map(|w| w.ty.elem.clone());
+    let r = super::elementwise::map(e, &inputs, &out, |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &acc);
+        let mut y = scalar::mul(e, &xv, &v[1], &acc);
+        if let Some(we) = &w_elem {
+            // torch rounds the normalized value to the input dtype before the weight
+            let yr = scalar::cast(e, &y, &acc, &from);
+            let yr = scalar::cast(e, &yr, &from, &acc);
+            let wv = scalar::cast(e, &v[2], we, &acc);
+            y = scalar::mul(e, &yr, &wv, &acc);
+        }
+        scalar::cast(e, &y, &acc, &out_elem)
+    });
+    Ok(vec![r])
+}

@@ -1,0 +1,420 @@
+//! Reductions: one `linalg.generic` whose reduced dims are "reduction"
+//! iterators, accumulating in [`compute_elem`] of the result (so float16
+//! sums run in f32, as torch's CPU kernels do). keepdim is a reshape.
+//! Softmax, variance, argmax and cumsum are built from the same pieces.
+
+use super::elementwise::{broadcast_map, convert, dim_list, filled, generic, map};
+use super::scalar::{self, compute_elem, constant, literal};
+use super::shape::{normalize_dim, reshape_value};
+use super::{AtenOp, Attr, Emitter};
+use crate::types::{is_float, Ty};
+
+/// The dims an op reduces: its `dim` argument (int or list, negative
+/// allowed); none or an empty list means all of them.
+pub fn reduced_dims(op: &AtenOp, rank: usize) -> Result<Vec<usize>, String> {
+    let dims = match op.attrs.get("dim") {
+        None => vec![],
+        Some(Attr::Int(d)) => vec![*d],
+        Some(Attr::Ints(d)) => d.clone(),
+        Some(other) => return Err(format!("{}: dim should be an int or a list, is {other:?}", op.name)),
+    };
+    if dims.is_empty() {
+        return Ok((0..rank).collect());
+    }
+    let mut out: Vec<usize> = dims.iter().map(|&d| normalize_dim(d, rank)).collect::<Result<_, _>>()?;
+    out.sort_unstable();
+    out.dedup();
+    // A 0-d tensor reduced over dim 0 or -1 has nothing to reduce.
+    Ok(out.into_iter().filter(|&d| d < rank).collect())
+}
+
+/// `x` reduced over `dims` (dropped from the shape), accumulating in `acc`
+/// from `init`. `combine(e, value, accumulator, acc)` returns the new
+/// accumulator; the value is already converted to `acc`.
+pub fn reduce(
+    e: &mut Emitter,
+    x: &str,
+    ty: &Ty,
+    dims: &[usize],
+    acc: &str,
+    init: f64,
+    combine: impl FnOnce(&mut Emitter, &str, &str, &str) -> String,
+) -> (String, Ty) {
+    let kept: Vec<usize> = (0..ty.rank()).filter(|d| !dims.contains(d)).collect();
+    let out = Ty::new(kept.iter().map(|&d| ty.shape[d]).collect(), acc);
+    let init_value = filled(e, &out, &literal(init, acc));
+    let out_map = format!(
+        "affine_map<({}) -> ({})>",
+        dim_list(ty.rank()),
+        kept.iter().map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ")
+    );
+    let iterators: Vec<&str> =
+        (0..ty.rank()).map(|d| if dims.contains(&d) { "reduction" } else { "parallel" }).collect();
+    let from = ty.elem.clone();
+    let acc_elem = acc.to_string();
+    let r = generic(
+        e,
+        &[(x.to_string(), ty.clone(), super::elementwise::identity_map(ty.rank()))],
+        &init_value,
+        &out,
+        Some(out_map),
+        &iterators,
+        "",
+        |e, a| {
+            let v = scalar::cast(e, &a[0], &from, &acc_elem);
+            combine(e, &v, &a[1], &acc_elem)
+        },
+    );
+    (r, out)
+}
+
+/// The shape with `dims` kept as size 1.
+fn keepdim_shape(ty: &Ty, dims: &[usize]) -> Vec<i64> {
+    ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
+}
+
+/// Converts a reduced value to the op's result dtype and shape (keepdim or not).
+fn finish(e: &mut Emitter, value: &str, ty: &Ty, result: &Ty) -> String {
+    let v = convert(e, value, ty, &result.elem);
+    reshape_value(e, &v, &ty.with_elem(&result.elem), result)
+}
+
+fn reduction_op(
+    e: &mut Emitter,
+    op: &AtenOp,
+    init: impl Fn(&str) -> f64,
+    combine: fn(&mut Emitter, &str, &str, &str) -> String,
+) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let acc = compute_elem(&op.result().elem).to_string();
+    let (r, r_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, init(&acc), combine);
+    Ok(vec![finish(e, &r, &r_ty, op.result())])
+}
+
+/// sum.dim_IntList and sum.default (the result dtype carries `dtype=`).
+pub fn sum(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    reduction_op(e, op, |_| 0.0, scalar::add)
+}
+
+pub fn prod(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    reduction_op(e, op, |_| 1.0, scalar::mul)
+}
+
+pub fn amax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    reduction_op(e, op, scalar::lowest, scalar::max)
+}
+
+pub fn amin(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    reduction_op(e, op, scalar::highest, scalar::min)
+}
+
+/// any/all: reduce `!= 0` with or/and.
+pub fn any_all(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let all = op.name.starts_with("aten.all");
+    let (r, r_ty) = reduce(e, &x.ssa, &x.ty, &dims, "i1", if all { 1.0 } else { 0.0 }, move |e, v, a, _| {
+        e.assign(format!("{} {v}, {a} : i1", if all { "arith.andi" } else { "arith.ori" }))
+    });
+    Ok(vec![finish(e, &r, &r_ty, op.result())])
+}
+
+/// The mean over `dims` in `acc`, keeping them as size 1 (for broadcasting).
+pub fn mean_keepdim(e: &mut Emitter, x: &str, ty: &Ty, dims: &[usize], acc: &str) -> (String, Ty) {
+    let (s, s_ty) = reduce(e, x, ty, dims, acc, 0.0, scalar::add);
+    let count: i64 = dims.iter().map(|&d| ty.shape[d]).product();
+    let kept = Ty::new(keepdim_shape(ty, dims), acc);
+    let s = reshape_value(e, &s, &s_ty, &kept);
+    let acc_elem = acc.to_string();
+    let m = map(e, &[(&s, &kept)], &kept, |e, a| {
+        let n = constant(e, count as f64, &acc_elem);
+        scalar::div(e, &a[0], &n, &acc_elem)
+    });
+    (m, kept)
+}
+
+/// mean.dim and mean.default.
+pub fn mean(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let acc = compute_elem(&op.result().elem).to_string();
+    let (m, m_ty) = mean_keepdim(e, &x.ssa, &x.ty, &dims, &acc);
+    Ok(vec![finish(e, &m, &m_ty, op.result())])
+}
+
+/// The sum of squared deviations from the mean over `dims`, kept as size 1.
+pub fn squared_deviation(e: &mut Emitter, x: &str, ty: &Ty, dims: &[usize], acc: &str) -> (String, String, Ty) {
+    let (mean, mean_ty) = mean_keepdim(e, x, ty, dims, acc);
+    let wide = ty.with_elem(acc);
+    let from = ty.elem.clone();
+    let acc_elem = acc.to_string();
+    let centered = map(e, &[(x, ty), (&mean, &mean_ty)], &wide, |e, a| {
+        let v = scalar::cast(e, &a[0], &from, &acc_elem);
+        let d = scalar::sub(e, &v, &a[1], &acc_elem);
+        scalar::mul(e, &d, &d, &acc_elem)
+    });
+    let (ss, ss_ty) = reduce(e, &centered, &wide, dims, acc, 0.0, scalar::add);
+    let ss = reshape_value(e, &ss, &ss_ty, &mean_ty);
+    (ss, mean, mean_ty)
+}
+
+/// var.correction and var.dim (`unbiased`); std decomposes into sqrt(var).
+pub fn var(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let correction = match op.attrs.get("correction") {
+        Some(_) => op.float("correction", 1.0)?,
+        None => op.bool("unbiased", true)? as i64 as f64,
+    };
+    let acc = compute_elem(&op.result().elem).to_string();
+    let (ss, _, kept) = squared_deviation(e, &x.ssa, &x.ty, &dims, &acc);
+    let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
+    let divisor = (count as f64 - correction).max(0.0);
+    let acc_elem = acc.clone();
+    let v = map(e, &[(&ss, &kept)], &kept, |e, a| {
+        let n = constant(e, divisor, &acc_elem);
+        scalar::div(e, &a[0], &n, &acc_elem)
+    });
+    Ok(vec![finish(e, &v, &kept, op.result())])
+}
+
+/// argmax/argmin (one result) and max.dim/min.dim (values, indices).
+/// NaN counts as the extreme value; ties keep the first index, as in torch.
+pub fn arg_extreme(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let is_max = op.name.contains("max");
+    let with_values = op.results.len() == 2;
+    let (value, ty, dim) = match op.attrs.get("dim") {
+        Some(Attr::Int(d)) => (x.ssa.clone(), x.ty.clone(), normalize_dim(*d, x.ty.rank())?),
+        _ => {
+            let flat = x.ty.with_shape(vec![x.ty.numel()]);
+            (reshape_value(e, &x.ssa, &x.ty, &flat), flat, 0)
+        }
+    };
+    let dim = if ty.rank() == 0 { None } else { Some(dim) };
+    let kept: Vec<usize> = (0..ty.rank()).filter(|&d| Some(d) != dim).collect();
+    let elem = ty.elem.clone();
+    let out_shape: Vec<i64> = kept.iter().map(|&d| ty.shape[d]).collect();
+    let val_ty = Ty::new(out_shape.clone(), &elem);
+    let idx_ty = Ty::new(out_shape, "i64");
+    let init_v = filled(e, &val_ty, &literal(if is_max { scalar::lowest(&elem) } else { scalar::highest(&elem) }, &elem));
+    let init_i = filled(e, &idx_ty, "0");
+    let rank = ty.rank();
+    let out_map = format!(
+        "affine_map<({}) -> ({})>",
+        dim_list(rank),
+        kept.iter().map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ")
+    );
+    let iterators: Vec<String> =
+        (0..rank).map(|d| if Some(d) == dim { "\"reduction\"" } else { "\"parallel\"" }.to_string()).collect();
+    let rv = e.fresh();
+    let (a, v, i) = (e.fresh(), e.fresh(), e.fresh());
+    e.line(format!(
+        "{rv}:2 = linalg.generic {{indexing_maps = [{}, {out_map}, {out_map}], iterator_types = [{}]}} ins({value} : {ty}) outs({init_v}, {init_i} : {val_ty}, {idx_ty}) {{",
+        super::elementwise::identity_map(rank),
+        iterators.join(", ")
+    ));
+    let t = crate::types::mlir_elem(&elem).to_string();
+    e.line(format!("^bb0({a}: {t}, {v}: {t}, {i}: i64):"));
+    e.indented(|e| {
+        let k = match dim {
+            Some(d) => {
+                let k = e.assign(format!("linalg.index {d} : index"));
+                e.assign(format!("arith.index_cast {k} : index to i64"))
+            }
+            None => constant(e, 0.0, "i64"),
+        };
+        let better = scalar::compare(e, if is_max { "gt" } else { "lt" }, &a, &v, &elem);
+        let take = if is_float(&elem) {
+            // a NaN beats everything but an earlier NaN
+            let a_nan = scalar::is_nan(e, &a, &elem);
+            let v_nan = scalar::is_nan(e, &v, &elem);
+            let t = constant(e, 1.0, "i1");
+            let v_num = e.assign(format!("arith.xori {v_nan}, {t} : i1"));
+            let nan_first = e.assign(format!("arith.andi {a_nan}, {v_num} : i1"));
+            let ordered_better = e.assign(format!("arith.andi {better}, {v_num} : i1"));
+            e.assign(format!("arith.ori {nan_first}, {ordered_better} : i1"))
+        } else {
+            better
+        };
+        let nv = scalar::select(e, &take, &a, &v, &elem);
+        let ni = scalar::select(e, &take, &k, &i, "i64");
+        e.line(format!("linalg.yield {nv}, {ni} : {t}, i64"));
+    });
+    e.line(format!("}} -> ({val_ty}, {idx_ty})"));
+    // keepdim or not, the result types say the final shapes.
+    let indices = reshape_value(e, &format!("{rv}#1"), &idx_ty, op.results.last().expect("one result"));
+    if with_values {
+        let values = reshape_value(e, &format!("{rv}#0"), &val_ty, &op.results[0]);
+        Ok(vec![values, indices])
+    } else {
+        Ok(vec![indices])
+    }
+}
+
+/// softmax / log_softmax along `dim`, computed in f32 at least.
+pub fn softmax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dim = normalize_dim(op.int("dim", -1)?, x.ty.rank())?;
+    let out = op.result().clone();
+    let acc = compute_elem(&out.elem).to_string();
+    let log = op.name.contains("log_softmax");
+    let dims: Vec<usize> = if x.ty.rank() == 0 { vec![] } else { vec![dim] };
+    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max);
+    let kept = Ty::new(keepdim_shape(&x.ty, &dims), &acc);
+    let m = reshape_value(e, &m, &m_ty, &kept);
+    let wide = x.ty.with_elem(&acc);
+    let from = x.ty.elem.clone();
+    let a = acc.clone();
+    // exp(x - max); a row of -inf gives NaN, as in torch
+    let shifted = map(e, &[(&x.ssa, &x.ty), (&m, &kept)], &wide, |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        scalar::sub(e, &xv, &v[1], &a)
+    });
+    let a = acc.clone();
+    let exps = map(e, &[(&shifted, &wide)], &wide, |e, v| scalar::math(e, "exp", &[&v[0]], &a));
+    let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
+    let s = reshape_value(e, &s, &s_ty, &kept);
+    let a = acc.clone();
+    let out_elem = out.elem.clone();
+    let r = if log {
+        map(e, &[(&shifted, &wide), (&s, &kept)], &out, |e, v| {
+            let l = scalar::math(e, "log", &[&v[1]], &a);
+            let r = scalar::sub(e, &v[0], &l, &a);
+            scalar::cast(e, &r, &a, &out_elem)
+        })
+    } else {
+        map(e, &[(&exps, &wide), (&s, &kept)], &out, |e, v| {
+            let r = scalar::div(e, &v[0], &v[1], &a);
+            scalar::cast(e, &r, &a, &out_elem)
+        })
+    };
+    Ok(vec![r])
+}
+
+/// logsumexp(self, dim, keepdim): max + log(sum(exp(x - max))).
+pub fn logsumexp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let acc = compute_elem(&op.result().elem).to_string();
+    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max);
+    let kept = Ty::new(keepdim_shape(&x.ty, &dims), &acc);
+    let m = reshape_value(e, &m, &m_ty, &kept);
+    let wide = x.ty.with_elem(&acc);
+    let from = x.ty.elem.clone();
+    let a = acc.clone();
+    let exps = map(e, &[(&x.ssa, &x.ty), (&m, &kept)], &wide, |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        // an all -inf row: use 0 as its max so the result is -inf, not NaN
+        let inf = constant(e, f64::INFINITY, &a);
+        let ma = scalar::math(e, "absf", &[&v[1]], &a);
+        let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
+        let zero = constant(e, 0.0, &a);
+        let mm = scalar::select(e, &is_inf, &zero, &v[1], &a);
+        let d = scalar::sub(e, &xv, &mm, &a);
+        scalar::math(e, "exp", &[&d], &a)
+    });
+    let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
+    let s = reshape_value(e, &s, &s_ty, &kept);
+    let a = acc.clone();
+    let r = map(e, &[(&s, &kept), (&m, &kept)], &kept, |e, v| {
+        let inf = constant(e, f64::INFINITY, &a);
+        let ma = scalar::math(e, "absf", &[&v[1]], &a);
+        let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
+        let zero = constant(e, 0.0, &a);
+        let mm = scalar::select(e, &is_inf, &zero, &v[1], &a);
+        let l = scalar::math(e, "log", &[&v[0]], &a);
+        scalar::add(e, &l, &mm, &a)
+    });
+    Ok(vec![finish(e, &r, &kept, op.result())])
+}
+
+/// cumsum(self, dim): out[.., i, ..] = sum over k <= i, as a triangular
+/// reduction (quadratic in the scanned dim, which stays small in practice).
+pub fn cumsum(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let out = op.result().clone();
+    if x.ty.rank() == 0 {
+        return Ok(vec![convert(e, &x.ssa, &x.ty, &out.elem)]);
+    }
+    let dim = normalize_dim(op.int("dim", 0)?, x.ty.rank())?;
+    let acc = compute_elem(&out.elem).to_string();
+    let rank = x.ty.rank();
+    let acc_ty = out.with_elem(&acc);
+    let init = filled(e, &acc_ty, &literal(0.0, &acc));
+    // iteration (d0..d{r-1}, k): reads x[.., k, ..], writes out[.., d_dim, ..]
+    let all = dim_list(rank + 1);
+    let in_exprs: Vec<String> = (0..rank).map(|d| if d == dim { format!("d{rank}") } else { format!("d{d}") }).collect();
+    let in_map = format!("affine_map<({all}) -> ({})>", in_exprs.join(", "));
+    let out_map = format!("affine_map<({all}) -> ({})>", dim_list(rank));
+    let mut iterators = vec!["parallel"; rank];
+    iterators.push("reduction");
+    let from = x.ty.elem.clone();
+    let a = acc.clone();
+    let r = generic(e, &[(x.ssa.clone(), x.ty.clone(), in_map)], &init, &acc_ty, Some(out_map), &iterators, "", |e, v| {
+        let i = e.assign(format!("linalg.index {dim} : index"));
+        let k = e.assign(format!("linalg.index {rank} : index"));
+        let included = e.assign(format!("arith.cmpi ule, {k}, {i} : index"));
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        let zero = constant(e, 0.0, &a);
+        let term = scalar::select(e, &included, &xv, &zero, &a);
+        scalar::add(e, &v[1], &term, &a)
+    });
+    Ok(vec![convert(e, &r, &acc_ty, &out.elem)])
+}
+
+/// linalg_vector_norm(self, ord, dim, keepdim): (sum |x|^p)^(1/p), max |x|
+/// for inf, min |x| for -inf, count of nonzeros for 0.
+pub fn vector_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let dims = reduced_dims(op, x.ty.rank())?;
+    let p = op.float("ord", 2.0)?;
+    let acc = compute_elem(&op.result().elem).to_string();
+    let wide = x.ty.with_elem(&acc);
+    let from = x.ty.elem.clone();
+    let a = acc.clone();
+    let abs = map(e, &[(&x.ssa, &x.ty)], &wide, |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, &a);
+        scalar::math(e, "absf", &[&xv], &a)
+    });
+    let (r, r_ty) = if p == f64::INFINITY {
+        reduce(e, &abs, &wide, &dims, &acc, 0.0, scalar::max)
+    } else if p == f64::NEG_INFINITY {
+        reduce(e, &abs, &wide, &dims, &acc, f64::INFINITY, scalar::min)
+    } else {
+        let (s, s_ty) = reduce(e, &abs, &wide, &dims, &acc, 0.0, move |e, v, acc_v, t| {
+            let term = if p == 0.0 {
+                let zero = constant(e, 0.0, t);
+                let nz = scalar::compare(e, "ne", v, &zero, t);
+                scalar::cast(e, &nz, "i1", t)
+            } else if p == 1.0 {
+                v.to_string()
+            } else if p == 2.0 {
+                scalar::mul(e, v, v, t)
+            } else {
+                let pc = constant(e, p, t);
+                scalar::math(e, "powf", &[v, &pc], t)
+            };
+            scalar::add(e, acc_v, &term, t)
+        });
+        let a = acc.clone();
+        let root = map(e, &[(&s, &s_ty)], &s_ty, |e, v| {
+            if p == 0.0 || p == 1.0 {
+                v[0].clone()
+            } else if p == 2.0 {
+                scalar::math(e, "sqrt", &[&v[0]], &a)
+            } else {
+                let inv = constant(e, 1.0 / p, &a);
+                scalar::math(e, "powf", &[&v[0], &inv], &a)
+            }
+        });
+        (root, s_ty)
+    };
+    Ok(vec![finish(e, &r, &r_ty, op.result())])
+}
+
+/// The map that reads a keepdim-shaped tensor broadcast over `ty`.
+pub fn keepdim_map(ty: &Ty, dims: &[usize]) -> String {
+    broadcast_map(&keepdim_shape(ty, dims), &ty.shape)
+}

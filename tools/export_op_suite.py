@@ -1,0 +1,494 @@
+"""The op suite: small programs for every op aotc supports, with several
+shapes, dtypes and argument variants, exported in both forms with torch's
+outputs as the reference.
+
+Each case is written to OUT_DIR/ops/<case>/{default,core}/ as model.pt2,
+input_K.npy and output_K.npy, with OUT_DIR/ops/<case>/meta.json giving the
+op it tests, the variant, the tolerance and the aten targets of each form.
+OUT_DIR/core_ops.json is the core inference op list (tools/core_ops.py).
+tools/conformance.py compiles and compares them and prints the coverage.
+
+Usage: python tools/export_op_suite.py OUT_DIR
+"""
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import core_ops  # noqa: E402
+
+G = torch.Generator().manual_seed(0)
+CASES = []
+
+# Tolerance on max abs error, scaled by max(1, max |reference|).
+TOL = {torch.float32: 1e-5, torch.float64: 1e-9, torch.float16: 2e-3, torch.bfloat16: 1e-2}
+
+
+def randn(*shape, dtype=torch.float32):
+    return torch.randn(*shape, generator=G).to(dtype)
+
+
+def rand(*shape, low=0.0, high=1.0, dtype=torch.float32):
+    return (torch.rand(*shape, generator=G) * (high - low) + low).to(dtype)
+
+
+def randint(*shape, low=-5, high=5, dtype=torch.int64):
+    return torch.randint(low, high, shape, generator=G).to(dtype)
+
+
+def mask(*shape, p=0.5):
+    return torch.rand(*shape, generator=G) < p
+
+
+class Fn(torch.nn.Module):
+    """A module whose forward is a function of its inputs."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+def case(op, variant, fn, *inputs, tol=None, module=None):
+    """Registers one program: `fn(*inputs)` (or `module`)."""
+    if module is None:
+        module = Fn(fn)
+    dtypes = [t.dtype for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if tol is None:
+        tol = max([TOL.get(d, 1e-5) for d in dtypes], default=1e-5)
+    CASES.append((op, variant, module, inputs, tol))
+
+
+def unary_cases():
+    x = randn(3, 5)
+    pos = rand(3, 5, low=0.1, high=4.0)
+    unit = rand(3, 5, low=-0.95, high=0.95)
+    special = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1.5, -2.5, 0.5])
+    for name, f, data in [
+        ("abs", torch.abs, x), ("neg", torch.neg, x), ("exp", torch.exp, x), ("expm1", torch.expm1, x),
+        ("log", torch.log, pos), ("log2", torch.log2, pos), ("log10", torch.log10, pos), ("log1p", torch.log1p, pos),
+        ("sqrt", torch.sqrt, pos), ("rsqrt", torch.rsqrt, pos), ("sin", torch.sin, x), ("cos", torch.cos, x),
+        ("tan", torch.tan, unit), ("asin", torch.asin, unit), ("acos", torch.acos, unit), ("atan", torch.atan, x),
+        ("sinh", torch.sinh, x), ("cosh", torch.cosh, x), ("tanh", torch.tanh, x), ("asinh", torch.asinh, x),
+        ("acosh", torch.acosh, pos + 1), ("atanh", torch.atanh, unit), ("erf", torch.erf, x),
+        ("floor", torch.floor, x * 3), ("ceil", torch.ceil, x * 3), ("trunc", torch.trunc, x * 3),
+        ("round", torch.round, torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6])),
+        ("sigmoid", torch.sigmoid, x), ("reciprocal", torch.reciprocal, pos), ("sign", torch.sign, special),
+        ("relu", torch.relu, x), ("gelu", F.gelu, x), ("silu", F.silu, x), ("mish", F.mish, x),
+        ("hardswish", F.hardswish, x * 3), ("hardsigmoid", F.hardsigmoid, x * 3), ("relu6", F.relu6, x * 4),
+        ("softplus", F.softplus, x * 10), ("elu", F.elu, x), ("leaky_relu", F.leaky_relu, x),
+        ("hardtanh", F.hardtanh, x * 2), ("log_sigmoid", F.logsigmoid, x),
+    ]:
+        case(name, "f32", f, data)
+    case("round", "decimals", lambda a: torch.round(a, decimals=2), x)
+    case("gelu", "tanh", lambda a: F.gelu(a, approximate="tanh"), x)
+    case("elu", "alpha", lambda a: F.elu(a, alpha=0.5), x)
+    case("leaky_relu", "slope", lambda a: F.leaky_relu(a, 0.2), x)
+    case("hardtanh", "bounds", lambda a: F.hardtanh(a, -0.5, 2.0), x * 2)
+    case("softplus", "beta", lambda a: F.softplus(a, beta=2.0, threshold=5.0), x * 4)
+    case("relu", "nan_inf", torch.relu, special)
+    case("exp", "special", torch.exp, special)
+    case("isnan", "f32", torch.isnan, special)
+    case("isinf", "f32", torch.isinf, special)
+    case("abs", "i64", torch.abs, randint(4, 3))
+    case("neg", "i32", torch.neg, randint(4, 3, dtype=torch.int32))
+    case("sign", "i64", torch.sign, randint(7))
+    case("exp", "int_to_float", torch.exp, randint(5))
+    case("sqrt", "f64", torch.sqrt, rand(6, low=0.1, high=9, dtype=torch.float64))
+    case("tanh", "f16", torch.tanh, randn(4, 5, dtype=torch.float16))
+    case("sigmoid", "bf16", lambda a: torch.sigmoid(a.bfloat16()).float(), randn(4, 5))
+    case("bitwise_not", "i64", torch.bitwise_not, randint(6))
+    case("bitwise_not", "bool", torch.bitwise_not, mask(6))
+    case("logical_not", "f32", torch.logical_not, torch.tensor([0.0, 1.0, -2.0, float("nan")]))
+    case("relu", "0d", torch.relu, randn(()))
+    case("exp", "empty", torch.exp, randn(0, 3))
+
+
+def binary_cases():
+    a, b = randn(3, 4), randn(3, 4)
+    for name, f in [("add", torch.add), ("sub", torch.sub), ("mul", torch.mul), ("div", torch.div),
+                    ("maximum", torch.maximum), ("minimum", torch.minimum), ("atan2", torch.atan2),
+                    ("pow", lambda x, y: torch.pow(x.abs() + 0.1, y)), ("fmod", torch.fmod),
+                    ("remainder", torch.remainder)]:
+        case(name, "f32", f, a, b)
+    case("add", "broadcast", torch.add, randn(2, 1, 4), randn(3, 1))
+    case("add", "alpha", lambda x, y: torch.add(x, y, alpha=2.5), a, b)
+    case("sub", "alpha_int", lambda x, y: torch.sub(x, y, alpha=3), randint(5), randint(5))
+    case("add", "scalar", lambda x: x + 2.5, a)
+    case("mul", "int_tensor_float_scalar", lambda x: x * 1.5, randint(4))
+    case("add", "int_float_promotion", torch.add, randint(2, 3), randn(3))
+    case("add", "0d_tensor", torch.add, randint(3, dtype=torch.int32), torch.tensor(7))
+    case("add", "f64_0d_float_tensor", torch.add, randn(3), torch.tensor(2.0, dtype=torch.float64))
+    case("add", "f16", torch.add, randn(5, dtype=torch.float16), randn(5, dtype=torch.float16))
+    case("mul", "bf16", lambda x, y: (x.bfloat16() * y.bfloat16()).float(), a, b)
+    case("add", "bool", torch.add, mask(6), mask(6))
+    case("mul", "i8", torch.mul, randint(6, dtype=torch.int8), randint(6, dtype=torch.int8))
+    case("add", "u8_wraps", torch.add, randint(8, low=100, high=255, dtype=torch.uint8),
+         randint(8, low=100, high=255, dtype=torch.uint8))
+    case("div", "int_true_division", torch.div, randint(6), randint(6, low=1, high=4))
+    case("div", "trunc", lambda x, y: torch.div(x, y, rounding_mode="trunc"), randint(8, low=-9, high=9),
+         torch.tensor([2, -3, 4, -2, 3, 5, -7, 2]))
+    case("div", "floor", lambda x, y: torch.div(x, y, rounding_mode="floor"), randint(8, low=-9, high=9),
+         torch.tensor([2, -3, 4, -2, 3, 5, -7, 2]))
+    case("div", "floor_f32", lambda x, y: torch.div(x, y, rounding_mode="floor"), a * 5, b)
+    case("div", "scalar_trunc", lambda x: torch.div(x, 3, rounding_mode="trunc"), randint(6, low=-9, high=9))
+    case("floor_divide", "i64", torch.floor_divide, randint(6, low=-9, high=9), torch.tensor([2, -3, 4, -2, 3, 5]))
+    case("remainder", "int_signs", torch.remainder, torch.tensor([5, -5, 5, -5, 0]), torch.tensor([3, 3, -3, -3, 2]))
+    case("remainder", "scalar", lambda x: torch.remainder(x, 1.5), a * 4)
+    case("fmod", "int", torch.fmod, torch.tensor([5, -5, 5, -5]), torch.tensor([3, 3, -3, -3]))
+    case("fmod", "scalar", lambda x: torch.fmod(x, 0.7), a * 4)
+    case("pow", "tensor_scalar", lambda x: x ** 3, a)
+    case("pow", "sqrt_scalar", lambda x: x.abs() ** 0.5, a)
+    case("pow", "scalar_tensor", lambda x: 2.0 ** x, a)
+    case("pow", "int", lambda x: x ** 2, randint(5))
+    case("maximum", "nan", torch.maximum, torch.tensor([1.0, float("nan"), 3.0]), torch.tensor([2.0, 1.0, float("nan")]))
+    case("maximum", "i32", torch.maximum, randint(6, dtype=torch.int32), randint(6, dtype=torch.int32))
+    case("minimum", "u8", torch.minimum, randint(6, low=0, high=255, dtype=torch.uint8),
+         randint(6, low=0, high=255, dtype=torch.uint8))
+    for name in ["bitwise_and", "bitwise_or", "bitwise_xor"]:
+        f = getattr(torch, name)
+        case(name, "i64", f, randint(6, low=-50, high=50), randint(6, low=-50, high=50))
+        case(name, "bool", f, mask(6), mask(6))
+        case(name, "scalar", lambda x, f=f: f(x, 6), randint(6, low=-50, high=50))
+    for name in ["logical_and", "logical_or", "logical_xor"]:
+        case(name, "mixed", getattr(torch, name), randn(6).round(), mask(6))
+    for name in ["eq", "ne", "lt", "le", "gt", "ge"]:
+        f = getattr(torch, name)
+        case(name, "f32", f, randn(3, 4).round(), randn(4).round())
+        case(name, "scalar", lambda x, f=f: f(x, 0.5), randn(5))
+        case(name, "int_vs_float", f, randint(5), randn(5) * 3)
+        case(name, "u8", f, randint(6, low=0, high=255, dtype=torch.uint8), randint(6, low=0, high=255, dtype=torch.uint8))
+    case("ne", "nan", torch.ne, torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0]))
+    case("rsub", "scalar", lambda x: 1.0 - x, a)
+
+
+def select_cases():
+    c, x, y = mask(3, 4), randn(3, 4), randn(4)
+    case("where", "tensors", torch.where, c, x, y)
+    case("where", "scalar_other", lambda c, x: torch.where(c, x, 0.0), c, x)
+    case("where", "scalar_self", lambda c, y: torch.where(c, 1.0, y), c, y)
+    case("where", "int", torch.where, c, randint(3, 4), randint(4))
+    case("clamp", "scalars", lambda a: torch.clamp(a, -0.5, 0.5), x)
+    case("clamp", "min_only", lambda a: torch.clamp(a, min=0.1), x)
+    case("clamp", "tensors", lambda a, lo, hi: torch.clamp(a, lo, hi), x, randn(4) - 1, randn(4) + 1)
+    case("clamp", "int", lambda a: torch.clamp(a, -2, 3), randint(8))
+    case("clamp_min", "f32", lambda a: torch.clamp_min(a, 0.2), x)
+    case("clamp_max", "f32", lambda a: torch.clamp_max(a, 0.2), x)
+    case("masked_fill", "scalar", lambda a, m: a.masked_fill(m, -1e9), x, c)
+    case("masked_fill", "broadcast_mask", lambda a, m: a.masked_fill(m, float("-inf")), x, mask(4))
+    case("masked_fill", "tensor_value", lambda a, m, v: a.masked_fill(m, v), x, c, torch.tensor(3.0))
+
+
+def reduction_cases():
+    x = randn(3, 4, 5)
+    case("sum", "all", torch.sum, x)
+    case("sum", "dim", lambda a: a.sum(1), x)
+    case("sum", "dims_keepdim", lambda a: a.sum((0, 2), keepdim=True), x)
+    case("sum", "int_to_i64", lambda a: a.sum(0), randint(4, 3, dtype=torch.int32))
+    case("sum", "bool", lambda a: a.sum(), mask(10))
+    case("sum", "dtype", lambda a: a.sum(-1, dtype=torch.float64), x)
+    case("sum", "f16", lambda a: a.sum(-1), randn(4, 33, dtype=torch.float16))
+    case("mean", "all", torch.mean, x)
+    case("mean", "dim_keepdim", lambda a: a.mean(-1, keepdim=True), x)
+    case("mean", "dims", lambda a: a.mean((0, 1)), x)
+    case("prod", "all", torch.prod, rand(6, low=0.5, high=1.5))
+    case("prod", "dim", lambda a: a.prod(1), rand(3, 4, low=0.5, high=1.5))
+    case("prod", "int", lambda a: a.prod(0), randint(3, 4, low=-3, high=3))
+    case("amax", "dim", lambda a: a.amax(1), x)
+    case("amax", "dims_keepdim", lambda a: a.amax((0, 2), keepdim=True), x)
+    case("amin", "dim", lambda a: a.amin(-1), x)
+    case("amax", "nan", lambda a: a.amax(0), torch.tensor([[1.0, 2.0], [float("nan"), 0.0]]))
+    case("max", "all", torch.max, x)
+    case("min", "all", torch.min, randint(9))
+    case("max", "dim", lambda a: torch.max(a, 1), x)
+    case("min", "dim_keepdim", lambda a: torch.min(a, -1, keepdim=True), x)
+    case("argmax", "dim", lambda a: a.argmax(1), x)
+    case("argmax", "flat", torch.argmax, x)
+    case("argmin", "dim_keepdim", lambda a: a.argmin(2, keepdim=True), x)
+    case("argmax", "ties_first", lambda a: a.argmax(0), torch.tensor([1.0, 3.0, 3.0, 2.0]))
+    case("argmax", "nan", lambda a: a.argmax(0), torch.tensor([1.0, float("nan"), 3.0]))
+    case("argmax", "int", lambda a: a.argmax(1), randint(3, 5))
+    case("any", "all", torch.any, mask(8, p=0.1))
+    case("any", "dim", lambda a: a.any(1), mask(3, 4, p=0.2))
+    case("any", "dims", lambda a: torch.any(a, dim=(0, 1)), randint(3, 4, 2, low=0, high=2))
+    case("all", "dim", lambda a: a.all(0), mask(3, 4, p=0.8))
+    case("var", "dim", lambda a: a.var(1), x)
+    case("var", "correction0_keepdim", lambda a: torch.var(a, (0, 2), correction=0, keepdim=True), x)
+    case("var", "all", torch.var, x)
+    case("std", "dim", lambda a: a.std(-1), x)
+    case("std", "unbiased_false", lambda a: a.std(0, unbiased=False), x)
+    case("logsumexp", "dim", lambda a: torch.logsumexp(a, 1), x * 10)
+    case("logsumexp", "neg_inf", lambda a: torch.logsumexp(a, 0), torch.full((3, 2), float("-inf")))
+    case("cumsum", "dim", lambda a: torch.cumsum(a, 1), x)
+    case("cumsum", "int", lambda a: torch.cumsum(a, 0), randint(7))
+    case("cumsum", "neg_dim", lambda a: torch.cumsum(a, -1), x)
+    case("norm", "l2", lambda a: torch.linalg.vector_norm(a, dim=-1), x)
+    case("norm", "l1_keepdim", lambda a: torch.linalg.vector_norm(a, 1, dim=(0, 1), keepdim=True), x)
+    case("norm", "inf", lambda a: torch.linalg.vector_norm(a, float("inf")), x)
+    case("norm", "p3", lambda a: a.norm(3, dim=1), x)
+    case("softmax", "last", lambda a: F.softmax(a, -1), x)
+    case("softmax", "dim0", lambda a: F.softmax(a, 0), x * 30)
+    case("softmax", "f64", lambda a: F.softmax(a, -1), randn(3, 4, dtype=torch.float64))
+    case("softmax", "f16", lambda a: F.softmax(a, -1), randn(3, 9, dtype=torch.float16))
+    case("softmax", "neg_inf", lambda a: F.softmax(a, -1), torch.tensor([[0.0, float("-inf"), 1.0]]))
+    case("log_softmax", "last", lambda a: F.log_softmax(a, -1), x)
+    case("log_softmax", "dtype", lambda a: F.log_softmax(a, 1, dtype=torch.float64), x)
+
+
+def linalg_cases():
+    case("mm", "f32", torch.mm, randn(5, 7), randn(7, 3))
+    case("mm", "i64", torch.mm, randint(3, 4), randint(4, 2))
+    case("bmm", "f32", torch.bmm, randn(2, 5, 7), randn(2, 7, 3))
+    case("matmul", "2d_1d", torch.matmul, randn(4, 6), randn(6))
+    case("matmul", "1d_2d", torch.matmul, randn(6), randn(6, 3))
+    case("matmul", "1d_1d", torch.matmul, randn(6), randn(6))
+    case("matmul", "batched_broadcast", torch.matmul, randn(2, 1, 3, 4), randn(5, 4, 2))
+    case("matmul", "3d_2d", torch.matmul, randn(2, 3, 4), randn(4, 5))
+    case("addmm", "beta_alpha", lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=2.0), randn(3), randn(2, 4), randn(4, 3))
+    case("baddbmm", "f32", lambda c, a, b: torch.baddbmm(c, a, b, alpha=0.5), randn(2, 3, 5), randn(2, 3, 4), randn(2, 4, 5))
+    case("einsum", "bmm", lambda a, b: torch.einsum("bij,bjk->bik", a, b), randn(2, 3, 4), randn(2, 4, 5))
+    case("einsum", "transpose_contract", lambda a, b: torch.einsum("bhqd,bhkd->bhqk", a, b), randn(1, 2, 3, 4), randn(1, 2, 5, 4))
+    case("einsum", "outer", lambda a, b: torch.einsum("i,j->ij", a, b), randn(3), randn(4))
+    case("einsum", "sum_out", lambda a: torch.einsum("ij->j", a), randn(3, 4))
+    case("einsum", "permute", lambda a: torch.einsum("abc->cab", a), randn(2, 3, 4))
+    lin = torch.nn.Linear(6, 4)
+    case("linear", "3d", None, randn(2, 3, 6), module=lin)
+    case("linear", "no_bias", None, randn(5, 6), module=torch.nn.Linear(6, 3, bias=False))
+
+
+def conv_cases():
+    case("conv1d", "stride_pad", None, randn(2, 3, 17), module=torch.nn.Conv1d(3, 5, 3, stride=2, padding=1))
+    case("conv2d", "groups", None, randn(1, 4, 9, 9), module=torch.nn.Conv2d(4, 6, 3, groups=2, padding=1))
+    case("conv2d", "depthwise", None, randn(2, 8, 10, 10), module=torch.nn.Conv2d(8, 8, 3, groups=8, stride=2, padding=1))
+    case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))
+    case("conv2d", "padding_same", None, randn(1, 3, 8, 8), module=torch.nn.Conv2d(3, 4, 3, padding="same"))
+    case("conv3d", "f32", None, randn(1, 2, 5, 6, 7), module=torch.nn.Conv3d(2, 3, 3, padding=1))
+    case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
+    case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
+    case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))
+    case("conv_transpose3d", "f32", None, randn(1, 2, 3, 3, 3), module=torch.nn.ConvTranspose3d(2, 2, 2, stride=2))
+
+
+def pool_cases():
+    x = randn(2, 3, 9, 10)
+    case("max_pool2d", "pad_ceil", lambda a: F.max_pool2d(a, 3, 2, 1, ceil_mode=True), x)
+    case("max_pool2d", "indices", lambda a: F.max_pool2d(a, 2, return_indices=True), x)
+    case("max_pool1d", "f32", lambda a: F.max_pool1d(a, 3, 2), randn(2, 3, 11))
+    case("max_pool3d", "f32", lambda a: F.max_pool3d(a, 2), randn(1, 2, 4, 6, 6))
+    case("max_pool3d", "indices", lambda a: F.max_pool3d(a, 2, return_indices=True), randn(1, 2, 4, 4, 4))
+    case("avg_pool2d", "f32", lambda a: F.avg_pool2d(a, 3, 2), x)
+    case("avg_pool2d", "pad_exclude", lambda a: F.avg_pool2d(a, 3, 2, 1, count_include_pad=False), x)
+    case("avg_pool2d", "pad_ceil_include", lambda a: F.avg_pool2d(a, 3, 2, 1, ceil_mode=True), x)
+    case("avg_pool2d", "divisor", lambda a: F.avg_pool2d(a, 2, divisor_override=3), x)
+    case("avg_pool1d", "f32", lambda a: F.avg_pool1d(a, 4, 2, 1), randn(2, 3, 13))
+    case("avg_pool3d", "f32", lambda a: F.avg_pool3d(a, 2), randn(1, 2, 4, 6, 6))
+    case("adaptive_avg_pool2d", "1x1", lambda a: F.adaptive_avg_pool2d(a, 1), x)
+    case("adaptive_avg_pool2d", "uneven", lambda a: F.adaptive_avg_pool2d(a, (4, 3)), x)
+    case("adaptive_avg_pool1d", "f32", lambda a: F.adaptive_avg_pool1d(a, 5), randn(2, 3, 13))
+    case("adaptive_avg_pool3d", "f32", lambda a: F.adaptive_avg_pool3d(a, (2, 3, 2)), randn(1, 2, 5, 7, 4))
+    case("adaptive_max_pool2d", "uneven", lambda a: F.adaptive_max_pool2d(a, (4, 3)), x)
+    case("adaptive_max_pool1d", "f32", lambda a: F.adaptive_max_pool1d(a, 4), randn(2, 3, 10))
+    case("upsample_nearest2d", "scale2", lambda a: F.interpolate(a, scale_factor=2, mode="nearest"), randn(1, 2, 3, 4))
+    case("upsample_nearest2d", "size", lambda a: F.interpolate(a, size=(5, 7), mode="nearest"), randn(1, 2, 3, 4))
+    case("upsample_nearest1d", "f32", lambda a: F.interpolate(a, scale_factor=3, mode="nearest"), randn(1, 2, 5))
+    case("upsample_bilinear2d", "scale2", lambda a: F.interpolate(a, scale_factor=2, mode="bilinear"), randn(1, 2, 3, 4))
+    case("upsample_bilinear2d", "align_corners", lambda a: F.interpolate(a, size=(7, 5), mode="bilinear", align_corners=True), randn(1, 2, 3, 4))
+    case("upsample_bilinear2d", "downscale", lambda a: F.interpolate(a, size=(3, 2), mode="bilinear"), randn(1, 2, 7, 5))
+
+
+def norm_cases():
+    x = randn(2, 6, 5, 4)
+    case("layer_norm", "affine", None, randn(2, 3, 8), module=torch.nn.LayerNorm(8))
+    case("layer_norm", "2d_noaffine", lambda a: F.layer_norm(a, (3, 8)), randn(2, 3, 8))
+    bn = torch.nn.BatchNorm2d(6).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(randn(6))
+        bn.running_var.copy_(rand(6, low=0.5, high=2))
+        bn.weight.copy_(randn(6))
+        bn.bias.copy_(randn(6))
+    case("batch_norm", "eval", None, x, module=bn)
+    bn1 = torch.nn.BatchNorm1d(6).eval()
+    case("batch_norm", "1d_eval", None, randn(4, 6, 3), module=bn1)
+    case("batch_norm", "batch_stats", lambda a: F.batch_norm(a, None, None, training=True), x)
+    case("group_norm", "affine", None, x, module=torch.nn.GroupNorm(3, 6))
+    case("group_norm", "3d_input", lambda a: F.group_norm(a, 2), randn(2, 4, 7))
+    case("instance_norm", "f32", lambda a: F.instance_norm(a), x)
+    case("rms_norm", "weight", None, randn(2, 3, 8), module=torch.nn.RMSNorm(8))
+    case("rms_norm", "eps", lambda a: F.rms_norm(a, (8,), eps=1e-3), randn(2, 3, 8))
+
+
+def attention_cases():
+    q, k, v = randn(1, 2, 5, 8), randn(1, 2, 7, 8), randn(1, 2, 7, 8)
+    sdpa = F.scaled_dot_product_attention
+    case("scaled_dot_product_attention", "plain", sdpa, q, k, v)
+    case("scaled_dot_product_attention", "causal", lambda a, b, c: sdpa(a, b, c, is_causal=True), q, randn(1, 2, 5, 8), randn(1, 2, 5, 8))
+    case("scaled_dot_product_attention", "bool_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), q, k, v, mask(5, 7, p=0.8) | torch.eye(5, 7, dtype=torch.bool))
+    case("scaled_dot_product_attention", "float_mask_scale", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m, scale=0.3), q, k, v, randn(5, 7))
+    case("scaled_dot_product_attention", "gqa", lambda a, b, c: sdpa(a, b, c, enable_gqa=True), randn(1, 4, 5, 8), randn(1, 2, 5, 8), randn(1, 2, 5, 8))
+
+
+def shape_cases():
+    x = randn(2, 3, 4)
+    case("view", "f32", lambda a: a.view(4, 6) * 2, x)
+    case("reshape", "infer", lambda a: a.transpose(0, 1).reshape(-1, 2), x)
+    case("flatten", "f32", lambda a: torch.flatten(a, 1), x)
+    case("unflatten", "f32", lambda a: a.unflatten(2, (2, 2)), x)
+    case("squeeze", "dim", lambda a: a.squeeze(1), randn(2, 1, 3))
+    case("squeeze", "all", lambda a: a.squeeze(), randn(1, 2, 1, 3))
+    case("unsqueeze", "neg", lambda a: a.unsqueeze(-1) + 1, x)
+    case("permute", "f32", lambda a: a.permute(2, 0, 1), x)
+    case("transpose", "f32", lambda a: a.transpose(-1, 0), x)
+    case("t", "f32", lambda a: a.t(), randn(3, 5))
+    case("expand", "f32", lambda a: a.expand(2, 3, 4) + 0, randn(3, 1))
+    case("expand", "new_dims", lambda a: a.expand(4, 2, 3) * 1, randn(2, 3))
+    case("contiguous", "f32", lambda a: a.transpose(0, 1).contiguous(), x)
+    case("clone", "f32", lambda a: a.clone(), x)
+    case("slice", "step", lambda a: a[:, 1:, ::2], x)
+    case("slice", "negative", lambda a: a[..., -3:-1], x)
+    case("slice", "clamped_end", lambda a: a[:, :100], x)
+    case("select", "f32", lambda a: a[:, 1], x)
+    case("select", "negative", lambda a: a[-1], x)
+    case("narrow", "f32", lambda a: a.narrow(2, 1, 2), x)
+    case("split", "tensor", lambda a: torch.split(a, 2, dim=2), x)
+    case("split", "sizes", lambda a: torch.split(a, [1, 2], dim=1), x)
+    case("chunk", "uneven", lambda a: torch.chunk(a, 3, dim=-1), randn(2, 7))
+    case("unbind", "f32", lambda a: torch.unbind(a, 1), x)
+    case("cat", "dim1", lambda a, b: torch.cat([a, b], 1), x, randn(2, 2, 4))
+    case("cat", "mixed_dtypes", lambda a, b: torch.cat([a, b]), randn(2, 3), randint(1, 3))
+    case("stack", "new_dim", lambda a, b: torch.stack([a, b], 1), x, x * 2)
+    case("repeat", "f32", lambda a: a.repeat(2, 1, 3), randn(3, 2))
+    case("flip", "f32", lambda a: torch.flip(a, (0, 2)), x)
+    case("roll", "dims", lambda a: torch.roll(a, (1, -2), (1, 2)), x)
+    case("roll", "flat", lambda a: torch.roll(a, 5), x)
+    case("diagonal", "offset", lambda a: torch.diagonal(a, 1, 1, 2), randn(2, 4, 5))
+    case("as_strided", "overlap", lambda a: torch.as_strided(a, (3, 3), (2, 1), 1), randn(12))
+    case("triu", "f32", lambda a: torch.triu(a, 1), randn(2, 4, 5))
+    case("tril", "int", lambda a: torch.tril(a, -1), randint(4, 4))
+    case("constant_pad_nd", "f32", lambda a: F.pad(a, (1, 2, 0, 1), value=0.5), x)
+    case("constant_pad_nd", "negative", lambda a: F.pad(a, (-1, 2)), x)
+    case("reflection_pad2d", "f32", lambda a: F.pad(a, (2, 1, 1, 2), mode="reflect"), randn(1, 2, 4, 5))
+    case("reflection_pad1d", "f32", lambda a: F.pad(a, (2, 3), mode="reflect"), randn(1, 2, 5))
+    case("replication_pad2d", "f32", lambda a: F.pad(a, (2, 1, 1, 2), mode="replicate"), randn(1, 2, 4, 5))
+    case("replication_pad3d", "f32", lambda a: F.pad(a, (1, 1, 1, 0, 0, 1), mode="replicate"), randn(1, 1, 2, 3, 3))
+    case("to", "f32_to_i32", lambda a: (a * 10).to(torch.int32), x)
+    case("to", "i64_to_f16", lambda a: a.to(torch.float16), randint(5))
+    case("to", "f32_to_bool", lambda a: a.round().bool(), x)
+    case("to", "f32_to_u8", lambda a: (a.abs() * 50).to(torch.uint8), x)
+    case("to", "u8_to_f32", lambda a: a.float(), randint(6, low=0, high=255, dtype=torch.uint8))
+    case("to", "f16_to_bf16_to_f32", lambda a: a.to(torch.bfloat16).float(), randn(6, dtype=torch.float16))
+    case("type_as", "f32", lambda a, b: a.type_as(b), randint(4), randn(4, dtype=torch.float64))
+    case("slice_scatter", "f32", lambda a, b: torch.slice_scatter(a, b, 1, 0, 3, 2), randn(3, 5), randn(3, 2))
+    case("select_scatter", "f32", lambda a, b: torch.select_scatter(a, b, 0, 1), randn(3, 5), randn(5))
+
+
+def creation_cases():
+    x = randn(2, 3)
+    case("full", "f32", lambda a: a + torch.full((2, 3), 2.5), x)
+    case("zeros", "i64", lambda a: torch.zeros(2, 3, dtype=torch.int64) + a, randint(2, 3))
+    case("ones", "f32", lambda a: torch.ones(3) + a, x)
+    case("zeros_like", "f32", lambda a: torch.zeros_like(a) + 1, x)
+    case("ones_like", "i32", lambda a: torch.ones_like(a) * a, randint(4, dtype=torch.int32))
+    case("full_like", "f32", lambda a: torch.full_like(a, 7.0) - a, x)
+    case("empty_like", "fill", lambda a: torch.empty_like(a).fill_(3.0) * a, x)
+    case("new_zeros", "f32", lambda a: a.new_zeros(4) + 1, x)
+    case("new_ones", "f32", lambda a: a.new_ones((2, 2)) * 3, x)
+    case("arange", "end", lambda a: torch.arange(6) * a, randint(6))
+    case("arange", "start_step_float", lambda a: torch.arange(0.5, 3.0, 0.25) + a, randn(10))
+    case("arange", "negative_step", lambda a: torch.arange(10, 0, -3) + a, randint(4))
+    case("scalar_tensor", "f32", lambda a: a * torch.tensor(2.0), x)
+    case("fill", "tensor", lambda a, v: a.clone().fill_(v), x, torch.tensor(4.0))
+    case("no_inputs", "constant_program", None, module=NoInputs())
+
+
+class NoInputs(torch.nn.Module):
+    def forward(self):
+        return torch.arange(5, dtype=torch.float32) * 2 + torch.ones(5)
+
+
+def index_cases():
+    w = randn(10, 4)
+    case("embedding", "f32", lambda i: F.embedding(i, w), torch.tensor([[0, 3, 9], [1, 1, 2]]))
+    case("embedding", "module", None, torch.tensor([[0, 3, 9, 2]]), module=torch.nn.Embedding(10, 6))
+    x = randn(5, 6)
+    case("index_select", "dim1", lambda a, i: torch.index_select(a, 1, i), x, torch.tensor([4, 0, 2, 2]))
+    case("gather", "dim1", lambda a, i: torch.gather(a, 1, i), x, randint(5, 3, low=0, high=6))
+    case("gather", "dim0", lambda a, i: torch.gather(a, 0, i), x, randint(2, 6, low=0, high=5))
+    case("index", "one_tensor", lambda a, i: a[i], x, torch.tensor([3, 0, 3]))
+    case("index", "two_adjacent", lambda a, i, j: a[i, j], x, torch.tensor([0, 4]), torch.tensor([5, 1]))
+    case("index", "middle", lambda a, i: a[:, i], randn(3, 5, 2), torch.tensor([[0, 4], [2, 2]]))
+    case("index", "broadcast_separated", lambda a, i, j: a[i, :, j], randn(4, 3, 5), torch.tensor([[0], [3]]), torch.tensor([1, 4, 2]))
+    case("index_put", "assign", lambda a, i, v: torch.index_put(a, (i,), v), x, torch.tensor([1, 3]), randn(2, 6))
+    case("index_put", "accumulate", lambda a, i, v: torch.index_put(a, (i,), v, accumulate=True), x, torch.tensor([1, 1, 4]), randn(3, 6))
+    case("index_put", "two_indices_scalar", lambda a, i, j: a.index_put((i, j), torch.tensor(9.0)), x, torch.tensor([0, 2]), torch.tensor([1, 5]))
+    case("scatter", "src", lambda a, i, s: torch.scatter(a, 1, i, s), x, torch.tensor([[0, 1], [2, 3], [4, 5], [0, 0], [1, 1]]), randn(5, 2))
+    case("scatter", "value", lambda a, i: torch.scatter(a, 0, i, 2.5), x, torch.tensor([[0, 1, 2, 3, 4, 0]]))
+    case("scatter_add", "dim0", lambda a, i, s: torch.scatter_add(a, 0, i, s), x, randint(3, 6, low=0, high=5), randn(3, 6))
+    for r in ["sum", "prod", "amax", "amin", "mean"]:
+        case("scatter_reduce", r, lambda a, i, s, r=r: torch.scatter_reduce(a, 1, i, s, r), x, randint(5, 4, low=0, high=6), randn(5, 4))
+    case("scatter_reduce", "amax_exclude_self", lambda a, i, s: torch.scatter_reduce(a, 1, i, s, "amax", include_self=False), x, randint(5, 4, low=0, high=6), randn(5, 4))
+
+
+def programs():
+    for group in [unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
+                  pool_cases, norm_cases, attention_cases, shape_cases, creation_cases, index_cases]:
+        group()
+    return CASES
+
+
+def targets(ep):
+    return sorted({str(n.target).replace("aten::", "aten.") for n in ep.graph.nodes if n.op == "call_function"})
+
+
+def save(directory, ep, inputs, outputs):
+    os.makedirs(directory, exist_ok=True)
+    torch.export.save(ep, os.path.join(directory, "model.pt2"))
+    for k, t in enumerate(inputs):
+        np.save(os.path.join(directory, f"input_{k}.npy"), t.numpy())
+    for k, t in enumerate(outputs):
+        t = t.detach()
+        if t.dtype == torch.bfloat16:
+            raise ValueError("bfloat16 outputs cannot be stored as .npy; convert them in the program")
+        np.save(os.path.join(directory, f"output_{k}.npy"), t.numpy())
+
+
+def flatten(outputs):
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    flat = []
+    for o in outputs:
+        flat.extend(flatten(o))
+    return flat
+
+
+def export(out_dir):
+    included, excluded = core_ops.split_inference(core_ops.core_ops())
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "core_ops.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "included": included, "excluded": excluded}, f, indent=1)
+    seen = {}
+    for op, variant, module, inputs, tol in programs():
+        name = re.sub(r"[^A-Za-z0-9_]", "_", f"{op}__{variant}")
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name += f"_{seen[name]}"
+        module = module.eval()
+        with torch.no_grad():
+            outputs = flatten(module(*inputs))
+        meta = {"op": op, "variant": variant, "tolerance": tol, "targets": {}}
+        ep = torch.export.export(module, tuple(inputs))
+        for form, program in [("default", ep), ("core", ep.run_decompositions())]:
+            save(os.path.join(out_dir, "ops", name, form), program, inputs, outputs)
+            meta["targets"][form] = targets(program)
+        with open(os.path.join(out_dir, "ops", name, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    export(sys.argv[1])
