@@ -165,7 +165,7 @@ def zoo(fixtures, aotc, jobs, only):
     results = run_all(aotc, jobs, work)
     failures = []
     print("\n## Model zoo (random weights, fixed inputs)\n")
-    print(f"{'model':24} {'form':8} {'compile s':>9} {'run s':>8} {'max err':>9} {'tol':>7}  result")
+    print(f"{'model':24} {'form':8} {'compile s':>9} {'run s':>8} {'max|ref|':>9} {'max err':>9} {'tol':>7}  result")
     for m in models:
         meta = json.load(open(os.path.join(root, m, "meta.json")))
         for form in ("default", "core"):
@@ -176,7 +176,8 @@ def zoo(fixtures, aotc, jobs, only):
             comp = f"{r['compile']:.1f}" if r.get("compile") is not None else "-"
             run = f"{r['run']:.3f}" if r.get("run") is not None else "-"
             err = f"{r['max_error']:.1e}" if "max_error" in r else "-"
-            print(f"{m:24} {form:8} {comp:>9} {run:>8} {err:>9} {meta['tolerance']:>7.0e}  {'pass' if ok else 'FAIL: ' + why}")
+            scale = f"{meta.get('max_abs_reference', 0):.2g}"
+            print(f"{m:24} {form:8} {comp:>9} {run:>8} {scale:>9} {err:>9} {meta['tolerance']:>7.0e}  {'pass' if ok else 'FAIL: ' + why}")
     return failures
 
 

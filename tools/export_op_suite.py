@@ -435,8 +435,45 @@ def index_cases():
     case("scatter_reduce", "amax_exclude_self", lambda a, i, s: torch.scatter_reduce(a, 1, i, s, "amax", include_self=False), x, randint(5, 4, low=0, high=6), randn(5, 4))
 
 
+def overload_cases():
+    """Core overloads that Python code rarely reaches, called directly."""
+    aten = torch.ops.aten
+    x = randn(3, 4)
+    case("div", "scalar_overload", lambda a: aten.div.Scalar(a, 2.0), x)
+    case("div", "scalar_mode_overload", lambda a: aten.div.Scalar_mode(a, 2.0, rounding_mode="floor"), x * 5)
+    case("sub", "scalar_overload", lambda a: aten.sub.Scalar(a, 1.5), x)
+    case("empty", "memory_format", lambda a: aten.fill.Scalar(aten.empty.memory_format([3, 4]), 2.0) + a, x)
+    case("empty_strided", "f32", lambda a: aten.fill.Scalar(aten.empty_strided([3, 4], [4, 1]), 2.0) * a, x)
+    case("reflection_pad1d", "overload", lambda a: aten.reflection_pad1d(a, [2, 1]), randn(1, 2, 5))
+    case("reflection_pad2d", "overload", lambda a: aten.reflection_pad2d(a, [1, 2, 2, 1]), randn(1, 2, 4, 5))
+    case("reflection_pad3d", "overload", lambda a: aten.reflection_pad3d(a, [1, 1, 1, 0, 0, 1]), randn(1, 1, 3, 3, 3))
+    case("replication_pad2d", "overload", lambda a: aten.replication_pad2d(a, [1, 2, 2, 1]), randn(1, 2, 4, 5))
+    case("replication_pad3d", "overload", lambda a: aten.replication_pad3d(a, [1, 1, 1, 0, 0, 1]), randn(1, 1, 3, 3, 3))
+    case("select_scatter", "overload", lambda a, b: aten.select_scatter(a, b, 1, -1), randn(3, 5), randn(3))
+    case("squeeze", "dim_overload", lambda a: aten.squeeze.dim(a, 1), randn(2, 1, 3))
+    case("var", "dim_overload", lambda a: aten.var.dim(a, [1], True, False), x)
+
+
+def sort_cases():
+    x = randn(3, 6)
+    case("sort", "last", lambda a: torch.sort(a), x)
+    case("sort", "dim0_descending", lambda a: torch.sort(a, 0, descending=True), x)
+    case("sort", "ties_nan", lambda a: torch.sort(a, stable=True), torch.tensor([2.0, float("nan"), 1.0, 2.0, -1.0, 1.0]))
+    case("sort", "int", lambda a: torch.sort(a, stable=True), randint(9))
+    case("topk", "largest", lambda a: torch.topk(a, 3), x)
+    case("topk", "smallest_dim0", lambda a: torch.topk(a, 2, dim=0, largest=False), x)
+
+
+def recurrent_cases():
+    case("lstm", "bidirectional", None, randn(7, 2, 5),
+         module=torch.nn.LSTM(5, 6, bidirectional=True))
+    case("gru", "batch_first_2layers", None, randn(2, 7, 5), module=torch.nn.GRU(5, 6, num_layers=2, batch_first=True))
+    case("diff", "f32", lambda a: torch.diff(a, dim=1), randn(3, 6))
+    case("diff", "prepend_n2", lambda a, p: torch.diff(a, n=2, prepend=p), randn(3, 6), randn(3, 2))
+
+
 def programs():
-    for group in [unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
+    for group in [overload_cases, sort_cases, recurrent_cases, unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
                   pool_cases, norm_cases, attention_cases, shape_cases, creation_cases, index_cases]:
         group()
     return CASES

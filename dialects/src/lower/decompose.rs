@@ -201,7 +201,7 @@ pub fn dropout(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     if op.bool("train", false)? && op.float("p", 0.0)? > 0.0 {
         return Err(format!("{}: dropout in training mode is random; export the model in eval() mode", op.name));
     }
-    let x: Val = op.input("input")?.into();
+    let x: Val = op.input("input").or_else(|_| op.input("self"))?.into();
     let mut out = vec![x.ssa.clone()];
     if op.results.len() == 2 {
         let mut b = Builder::new(e, op);
@@ -531,4 +531,218 @@ pub fn narrow(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         &[("dim", Attr::Int(op.int("dim", 0)?)), ("start", Attr::Int(start)), ("end", Attr::Int(start + length)), ("step", Attr::Int(1))],
         op.result().clone(),
     )?)
+}
+
+/// A slice of one dim: x[.., start:start+len, ..].
+fn slice(b: &mut Builder, x: &Val, dim: usize, start: i64, len: i64) -> Result<Val, String> {
+    let mut shape = x.ty.shape.clone();
+    shape[dim] = len;
+    let attrs = [("dim", Attr::Int(dim as i64)), ("start", Attr::Int(start)), ("end", Attr::Int(start + len)), ("step", Attr::Int(1))];
+    b.call1("aten.slice_tensor", &[("self", x)], &attrs, x.ty.with_shape(shape))
+}
+
+/// x[.., i, ..] without the dim.
+fn select(b: &mut Builder, x: &Val, dim: usize, i: i64) -> Result<Val, String> {
+    let mut shape = x.ty.shape.clone();
+    shape.remove(dim);
+    b.call1("aten.select_int", &[("self", x)], &[("dim", Attr::Int(dim as i64)), ("index", Attr::Int(i))], x.ty.with_shape(shape))
+}
+
+fn cat(b: &mut Builder, parts: &[Val], dim: usize) -> Result<Val, String> {
+    let mut shape = parts[0].ty.shape.clone();
+    shape[dim] = parts.iter().map(|p| p.ty.shape[dim]).sum();
+    let tensors: Vec<(&str, &Val)> = parts.iter().map(|p| ("tensors", p)).collect();
+    b.call1("aten.cat", &tensors, &[("dim", Attr::Int(dim as i64))], parts[0].ty.with_shape(shape))
+}
+
+fn stack(b: &mut Builder, parts: &[Val], dim: usize) -> Result<Val, String> {
+    let mut shape = parts[0].ty.shape.clone();
+    shape.insert(dim, parts.len() as i64);
+    let tensors: Vec<(&str, &Val)> = parts.iter().map(|p| ("tensors", p)).collect();
+    b.call1("aten.stack", &tensors, &[("dim", Attr::Int(dim as i64))], parts[0].ty.with_shape(shape))
+}
+
+/// x @ w^T + bias for x: [B, K], w: [N, K].
+fn linear(b: &mut Builder, x: &Val, w: &Val, bias: Option<&Val>) -> Result<Val, String> {
+    let ty = x.ty.with_shape(vec![x.ty.shape[0], w.ty.shape[0]]);
+    let mut tensors = vec![("input", x), ("weight", w)];
+    if let Some(bias) = bias {
+        tensors.push(("bias", bias));
+    }
+    b.call1("aten.linear", &tensors, &[], ty)
+}
+
+/// diff(self, n, dim, prepend?, append?): x[1:] - x[:-1] along dim, n times.
+pub fn diff(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let mut b = Builder::new(e, op);
+    let mut x: Val = op.input("self")?.into();
+    let dim = super::shape::normalize_dim(op.int("dim", -1)?, x.ty.rank())?;
+    let mut parts = Vec::new();
+    if let Some(p) = op.opt_input("prepend") {
+        parts.push(Val::from(p));
+    }
+    parts.push(x.clone());
+    if let Some(a) = op.opt_input("append") {
+        parts.push(Val::from(a));
+    }
+    if parts.len() > 1 {
+        x = cat(&mut b, &parts, dim)?;
+    }
+    for _ in 0..op.int("n", 1)? {
+        let len = x.ty.shape[dim] - 1;
+        let hi = slice(&mut b, &x, dim, 1, len)?;
+        let lo = slice(&mut b, &x, dim, 0, len)?;
+        x = if x.ty.elem == "i1" {
+            b.binary("aten.ne_tensor", &hi, &lo, "i1")?
+        } else {
+            b.binary("aten.sub_tensor", &hi, &lo, &x.ty.elem)?
+        };
+    }
+    only_result(x)
+}
+
+/// The recurrent layers' shared structure: params per layer and direction,
+/// the time loop, layer stacking, bidirectional concatenation.
+struct Recurrence {
+    layers: usize,
+    directions: usize,
+    batch_first: bool,
+    has_biases: bool,
+}
+
+impl Recurrence {
+    fn of(op: &AtenOp) -> Result<Self, String> {
+        if op.bool("train", false)? && op.float("dropout", 0.0)? > 0.0 {
+            return Err(format!("{}: dropout between layers in training mode is random", op.name));
+        }
+        Ok(Recurrence {
+            layers: op.int("num_layers", 1)? as usize,
+            directions: if op.bool("bidirectional", false)? { 2 } else { 1 },
+            batch_first: op.bool("batch_first", false)?,
+            has_biases: op.bool("has_biases", true)?,
+        })
+    }
+
+    /// (w_ih, w_hh, b_ih?, b_hh?) of a layer and direction.
+    fn weights(&self, params: &[Val], layer: usize, dir: usize) -> Result<(Val, Val, Option<Val>, Option<Val>), String> {
+        let per = if self.has_biases { 4 } else { 2 };
+        let base = (layer * self.directions + dir) * per;
+        let p = |i: usize| params.get(base + i).cloned().ok_or_else(|| "recurrent layer: too few parameters".to_string());
+        Ok(if self.has_biases { (p(0)?, p(1)?, Some(p(2)?), Some(p(3)?)) } else { (p(0)?, p(1)?, None, None) })
+    }
+
+    /// Runs every layer; `step(b, x_t, state, weights) -> state` where the
+    /// state's first element is h. Returns (output, final states per layer*dir).
+    #[allow(clippy::type_complexity)]
+    fn run(
+        &self,
+        b: &mut Builder,
+        input: &Val,
+        params: &[Val],
+        initial: &dyn Fn(&mut Builder, usize) -> Result<Vec<Val>, String>,
+        step: &dyn Fn(&mut Builder, &Val, &[Val], &(Val, Val, Option<Val>, Option<Val>)) -> Result<Vec<Val>, String>,
+    ) -> Result<(Val, Vec<Vec<Val>>), String> {
+        let time_dim = if self.batch_first { 1 } else { 0 };
+        let steps = input.ty.shape[time_dim];
+        let mut x = input.clone();
+        let mut finals = Vec::new();
+        for layer in 0..self.layers {
+            let mut outputs = Vec::new();
+            for dir in 0..self.directions {
+                let w = self.weights(params, layer, dir)?;
+                let mut state = initial(b, layer * self.directions + dir)?;
+                let mut hs = vec![None; steps as usize];
+                let order: Vec<i64> = if dir == 0 { (0..steps).collect() } else { (0..steps).rev().collect() };
+                for t in order {
+                    let xt = select(b, &x, time_dim, t)?;
+                    state = step(b, &xt, &state, &w)?;
+                    hs[t as usize] = Some(state[0].clone());
+                }
+                let hs: Vec<Val> = hs.into_iter().map(|h| h.expect("every step ran")).collect();
+                outputs.push(stack(b, &hs, time_dim)?);
+                finals.push(state);
+            }
+            x = if outputs.len() == 1 { outputs.remove(0) } else { cat(b, &outputs, 2)? };
+        }
+        Ok((x, finals))
+    }
+}
+
+fn gate(b: &mut Builder, gates: &Val, k: i64, hidden: i64) -> Result<Val, String> {
+    slice(b, gates, 1, k * hidden, hidden)
+}
+
+/// `activation(gates[:, k*hidden:(k+1)*hidden])`
+fn activated_gate(b: &mut Builder, gates: &Val, k: i64, hidden: i64, activation: &str) -> Result<Val, String> {
+    let g = gate(b, gates, k, hidden)?;
+    b.unary(activation, &g)
+}
+
+/// lstm.input(input, hx=[h0, c0], params, has_biases, num_layers, dropout,
+/// train, bidirectional, batch_first) -> (output, h_n, c_n), unrolled over time.
+pub fn lstm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let r = Recurrence::of(op)?;
+    let mut b = Builder::new(e, op);
+    let input: Val = op.input("input")?.into();
+    let hx: Vec<Val> = op.operands.iter().filter(|o| o.arg == "hx").map(Val::from).collect();
+    let params: Vec<Val> = op.operands.iter().filter(|o| o.arg == "params").map(Val::from).collect();
+    let [h0, c0] = hx.as_slice() else { return Err("lstm: expected hx = [h0, c0]".into()) };
+    let initial = |b: &mut Builder, i: usize| Ok(vec![select(b, h0, 0, i as i64)?, select(b, c0, 0, i as i64)?]);
+    let step = |b: &mut Builder, x: &Val, s: &[Val], w: &(Val, Val, Option<Val>, Option<Val>)| {
+        let hidden = s[0].ty.shape[1];
+        let gi = linear(b, x, &w.0, w.2.as_ref())?;
+        let gh = linear(b, &s[0], &w.1, w.3.as_ref())?;
+        let g = b.binary("aten.add_tensor", &gi, &gh, &gi.ty.elem)?;
+        let i = activated_gate(b, &g, 0, hidden, "aten.sigmoid")?;
+        let f = activated_gate(b, &g, 1, hidden, "aten.sigmoid")?;
+        let c_in = activated_gate(b, &g, 2, hidden, "aten.tanh")?;
+        let o = activated_gate(b, &g, 3, hidden, "aten.sigmoid")?;
+        let elem = g.ty.elem.clone();
+        let fc = b.binary("aten.mul_tensor", &f, &s[1], &elem)?;
+        let ic = b.binary("aten.mul_tensor", &i, &c_in, &elem)?;
+        let c = b.binary("aten.add_tensor", &fc, &ic, &elem)?;
+        let tc = b.unary("aten.tanh", &c)?;
+        let h = b.binary("aten.mul_tensor", &o, &tc, &elem)?;
+        Ok(vec![h, c])
+    };
+    let (out, finals) = r.run(&mut b, &input, &params, &initial, &step)?;
+    let hn: Vec<Val> = finals.iter().map(|s| s[0].clone()).collect();
+    let cn: Vec<Val> = finals.iter().map(|s| s[1].clone()).collect();
+    let hn = stack(&mut b, &hn, 0)?;
+    let cn = stack(&mut b, &cn, 0)?;
+    Ok(vec![out.ssa, hn.ssa, cn.ssa])
+}
+
+/// gru.input(input, hx, params, has_biases, num_layers, dropout, train,
+/// bidirectional, batch_first) -> (output, h_n), unrolled over time.
+pub fn gru(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let r = Recurrence::of(op)?;
+    let mut b = Builder::new(e, op);
+    let input: Val = op.input("input")?.into();
+    let h0: Val = op.input("hx")?.into();
+    let params: Vec<Val> = op.operands.iter().filter(|o| o.arg == "params").map(Val::from).collect();
+    let initial = |b: &mut Builder, i: usize| Ok(vec![select(b, &h0, 0, i as i64)?]);
+    let step = |b: &mut Builder, x: &Val, s: &[Val], w: &(Val, Val, Option<Val>, Option<Val>)| {
+        let hidden = s[0].ty.shape[1];
+        let gi = linear(b, x, &w.0, w.2.as_ref())?;
+        let gh = linear(b, &s[0], &w.1, w.3.as_ref())?;
+        let elem = gi.ty.elem.clone();
+        let (ir, iz, in_) = (gate(b, &gi, 0, hidden)?, gate(b, &gi, 1, hidden)?, gate(b, &gi, 2, hidden)?);
+        let (hr, hz, hn) = (gate(b, &gh, 0, hidden)?, gate(b, &gh, 1, hidden)?, gate(b, &gh, 2, hidden)?);
+        let rs = b.binary("aten.add_tensor", &ir, &hr, &elem)?;
+        let zs = b.binary("aten.add_tensor", &iz, &hz, &elem)?;
+        let rg = b.unary("aten.sigmoid", &rs)?;
+        let z = b.unary("aten.sigmoid", &zs)?;
+        let hn = b.binary("aten.mul_tensor", &rg, &hn, &elem)?;
+        let ns = b.binary("aten.add_tensor", &in_, &hn, &elem)?;
+        let n = b.unary("aten.tanh", &ns)?;
+        // h' = n + z * (h - n)
+        let d = b.binary("aten.sub_tensor", &s[0], &n, &elem)?;
+        let zd = b.binary("aten.mul_tensor", &z, &d, &elem)?;
+        Ok(vec![b.binary("aten.add_tensor", &n, &zd, &elem)?])
+    };
+    let (out, finals) = r.run(&mut b, &input, &params, &initial, &step)?;
+    let hn: Vec<Val> = finals.iter().map(|s| s[0].clone()).collect();
+    let hn = stack(&mut b, &hn, 0)?;
+    Ok(vec![out.ssa, hn.ssa])
 }

@@ -300,24 +300,35 @@ pub fn scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let summed = generic(e, &[(k_dummy.clone(), k_ty.clone(), k_map.clone())], &base, &out, Some(out_map.clone()), &iterators, "", move |e, a| {
         contribution(e, &a[1], &el, false)
     });
-    if reduce != "mean" {
+    if reduce != "mean" && (include_self || reduce == "none") {
         return Ok(vec![summed]);
     }
+    // How many sources land on each element: the mean's divisor, and where
+    // include_self=False found none, the element keeps self's value.
     let count_ty = out.with_elem(&elem);
-    let zeros = filled(e, &count_ty, &scalar::literal(if include_self { 1.0 } else { 0.0 }, &elem));
+    let zeros = filled(e, &count_ty, &scalar::literal(0.0, &elem));
     let el = elem.clone();
     let counts = generic(e, &[(k_dummy, k_ty, k_map)], &zeros, &count_ty, Some(out_map), &iterators, "", move |e, a| {
         c2(e, &a[1], &el, true)
     });
     let el = elem.clone();
-    let r = super::elementwise::map(e, &[(&summed, &out), (&counts, &count_ty)], &out, |e, a| {
+    let mean = reduce == "mean";
+    let r = super::elementwise::map(e, &[(&summed, &out), (&counts, &count_ty), (&x.ssa, &x.ty)], &out, |e, a| {
         let one = constant(e, 1.0, &el);
-        let c = scalar::max(e, &a[1], &one, &el);
-        if crate::types::is_float(&el) {
-            scalar::div(e, &a[0], &c, &el)
+        let zero = constant(e, 0.0, &el);
+        let n = if include_self { scalar::add(e, &a[1], &one, &el) } else { a[1].clone() };
+        let value = if mean {
+            let c = scalar::max(e, &n, &one, &el);
+            if crate::types::is_float(&el) {
+                scalar::div(e, &a[0], &c, &el)
+            } else {
+                e.assign(format!("arith.floordivsi {}, {c} : {el}", a[0]))
+            }
         } else {
-            e.assign(format!("arith.floordivsi {}, {c} : {el}", a[0]))
-        }
+            a[0].clone()
+        };
+        let none = scalar::compare(e, "eq", &n, &zero, &el);
+        scalar::select(e, &none, &a[2], &value, &el)
     });
     Ok(vec![r])
 }

@@ -138,6 +138,9 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.bitwise_or_scalar", operands: SELF, results: 1, lower: elementwise::bitwise_or },
     Rule { op: "aten.bitwise_xor_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::bitwise_xor },
     Rule { op: "aten.bitwise_xor_scalar", operands: SELF, results: 1, lower: elementwise::bitwise_xor },
+    Rule { op: "aten.and_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::bitwise_and },
+    Rule { op: "aten.or_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::bitwise_or },
+    Rule { op: "aten.xor_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::bitwise_xor },
     Rule { op: "aten.logical_and", operands: SELF_OTHER, results: 1, lower: elementwise::logical },
     Rule { op: "aten.logical_or", operands: SELF_OTHER, results: 1, lower: elementwise::logical },
     Rule { op: "aten.logical_xor", operands: SELF_OTHER, results: 1, lower: elementwise::logical },
@@ -190,6 +193,9 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.log_softmax", operands: SELF, results: 1, lower: reduction::softmax },
     Rule { op: "aten.softmax_int", operands: SELF, results: 1, lower: decompose::softmax },
     Rule { op: "aten.log_softmax_int", operands: SELF, results: 1, lower: decompose::softmax },
+    Rule { op: "aten.sort", operands: SELF, results: 2, lower: reduction::sort },
+    Rule { op: "aten.sort_stable", operands: SELF, results: 2, lower: reduction::sort },
+    Rule { op: "aten.topk", operands: SELF, results: 2, lower: reduction::sort },
     Rule { op: "aten.logsumexp", operands: SELF, results: 1, lower: reduction::logsumexp },
     Rule { op: "aten.cumsum", operands: SELF, results: 1, lower: reduction::cumsum },
     Rule { op: "aten.linalg_vector_norm", operands: SELF, results: 1, lower: reduction::vector_norm },
@@ -262,6 +268,10 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.clamp_min_tensor", operands: &[One("self"), One("min")], results: 1, lower: decompose::clamp_bound },
     Rule { op: "aten.clamp_max_tensor", operands: &[One("self"), One("max")], results: 1, lower: decompose::clamp_bound },
     Rule { op: "aten.dropout", operands: &[One("input")], results: 1, lower: decompose::dropout },
+    Rule { op: "aten.dropout_inplace", operands: SELF, results: 1, lower: decompose::dropout },
+    Rule { op: "aten.diff", operands: &[One("self"), Optional("prepend"), Optional("append")], results: 1, lower: decompose::diff },
+    Rule { op: "aten.lstm_input", operands: &[One("input"), Variadic("hx"), Variadic("params")], results: 3, lower: decompose::lstm },
+    Rule { op: "aten.gru_input", operands: &[One("input"), One("hx"), Variadic("params")], results: 2, lower: decompose::gru },
     Rule { op: "aten.native_dropout", operands: &[One("input")], results: 2, lower: decompose::dropout },
     // creation
     Rule { op: "aten.full", operands: NONE, results: 1, lower: creation::full },
@@ -379,7 +389,10 @@ pub fn aten_name(target: &str) -> String {
     let mut parts = target.splitn(3, '.');
     let (namespace, op, overload) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
     let mut name = op.trim_start_matches('_').to_string();
-    if name.ends_with('_') {
+    if op.starts_with("__") && op.ends_with("__") {
+        // Python operators: __and__ is and, not an in-place op
+        name = op.trim_matches('_').to_string();
+    } else if name.ends_with('_') {
         name = format!("{}_inplace", name.trim_end_matches('_'));
     }
     if let Some(o) = overload {
@@ -765,6 +778,8 @@ mod tests {
         assert_eq!(aten_name("aten.conv2d.default"), "aten.conv2d");
         assert_eq!(aten_name("aten.mul.Tensor"), "aten.mul_tensor");
         assert_eq!(aten_name("aten.flatten.using_ints"), "aten.flatten_using_ints");
+        assert_eq!(aten_name("aten.add_.Tensor"), "aten.add_inplace_tensor");
+        assert_eq!(aten_name("aten.__and__.Tensor"), "aten.and_tensor");
     }
 
     #[test]

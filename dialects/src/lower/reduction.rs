@@ -418,3 +418,112 @@ pub fn vector_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> 
 pub fn keepdim_map(ty: &Ty, dims: &[usize]) -> String {
     broadcast_map(&keepdim_shape(ty, dims), &ty.shape)
 }
+
+/// sort(self, dim, descending) and topk(self, k, dim, largest, sorted):
+/// each element's rank is the number of elements ordered before it (ties
+/// by index, NaN as the largest value, as torch orders them), and output
+/// position r takes the element of rank r. Quadratic in the sorted dim.
+pub fn sort(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let rank = x.ty.rank();
+    if rank == 0 {
+        let zero = filled(e, &op.results[1], "0");
+        return Ok(vec![x.ssa.clone(), zero]);
+    }
+    let dim = normalize_dim(op.int("dim", -1)?, rank)?;
+    let topk = op.name == "aten.topk";
+    let descending = if topk { op.bool("largest", true)? } else { op.bool("descending", false)? };
+    // work with the sorted dim last
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != dim).collect();
+    perm.push(dim);
+    let inverse: Vec<usize> = (0..rank).map(|d| perm.iter().position(|&p| p == d).unwrap()).collect();
+    let xt = super::shape::transpose_value(e, &x.ssa, &x.ty, &perm);
+    let xt_ty = x.ty.with_shape(perm.iter().map(|&p| x.ty.shape[p]).collect());
+    let n = xt_ty.shape[rank - 1];
+    let k = if topk { op.int("k", n)? } else { n };
+    let elem = x.ty.elem.clone();
+    let lead = dim_list(rank - 1);
+    let sep = if rank > 1 { ", " } else { "" };
+    // ranks: iteration (lead.., i, j)
+    let rank_ty = xt_ty.with_elem("i64");
+    let zeros = filled(e, &rank_ty, "0");
+    let all = dim_list(rank + 1);
+    let xi = format!("affine_map<({all}) -> ({lead}{sep}d{})>", rank - 1);
+    let xj = format!("affine_map<({all}) -> ({lead}{sep}d{rank})>");
+    let mut iterators = vec!["parallel"; rank];
+    iterators.push("reduction");
+    let el = elem.clone();
+    let ranks = generic(
+        e,
+        &[(xt.clone(), xt_ty.clone(), xi.clone()), (xt.clone(), xt_ty.clone(), xj)],
+        &zeros,
+        &rank_ty,
+        Some(xi.clone()),
+        &iterators,
+        "",
+        |e, a| {
+            let (vi, vj) = (&a[0], &a[1]);
+            let i = e.assign(format!("linalg.index {} : index", rank - 1));
+            let j = e.assign(format!("linalg.index {rank} : index"));
+            let before = scalar::compare(e, if descending { "gt" } else { "lt" }, vj, vi, &el);
+            let before = if is_float(&el) {
+                // NaN sorts as the largest value
+                let (ni, nj) = (scalar::is_nan(e, vi, &el), scalar::is_nan(e, vj, &el));
+                let one = constant(e, 1.0, "i1");
+                let (big, small) = if descending { (&nj, &ni) } else { (&ni, &nj) };
+                let not_small = e.assign(format!("arith.xori {small}, {one} : i1"));
+                let nan_order = e.assign(format!("arith.andi {big}, {not_small} : i1"));
+                e.assign(format!("arith.ori {before}, {nan_order} : i1"))
+            } else {
+                before
+            };
+            let equal = if is_float(&el) {
+                let both_nan = {
+                    let (ni, nj) = (scalar::is_nan(e, vi, &el), scalar::is_nan(e, vj, &el));
+                    e.assign(format!("arith.andi {ni}, {nj} : i1"))
+                };
+                let eq = scalar::compare(e, "eq", vj, vi, &el);
+                e.assign(format!("arith.ori {eq}, {both_nan} : i1"))
+            } else {
+                scalar::compare(e, "eq", vj, vi, &el)
+            };
+            let earlier = e.assign(format!("arith.cmpi ult, {j}, {i} : index"));
+            let tie = e.assign(format!("arith.andi {equal}, {earlier} : i1"));
+            let counts = e.assign(format!("arith.ori {before}, {tie} : i1"));
+            let one = constant(e, 1.0, "i64");
+            let inc = e.assign(format!("arith.addi {}, {one} : i64", a[2]));
+            scalar::select(e, &counts, &inc, &a[2], "i64")
+        },
+    );
+    // gather: iteration (lead.., r, i) with reduction over i
+    let mut out_shape = xt_ty.shape.clone();
+    out_shape[rank - 1] = k;
+    let val_ty = xt_ty.with_shape(out_shape.clone());
+    let idx_ty = rank_ty.with_shape(out_shape);
+    let init_v = filled(e, &val_ty, &literal(0.0, &elem));
+    let init_i = filled(e, &idx_ty, "0");
+    let by_i = format!("affine_map<({all}) -> ({lead}{sep}d{rank})>");
+    let by_r = format!("affine_map<({all}) -> ({lead}{sep}d{})>", rank - 1);
+    let r = e.fresh();
+    let (av, ar, ov, oi) = (e.fresh(), e.fresh(), e.fresh(), e.fresh());
+    let t = crate::types::mlir_elem(&elem).to_string();
+    e.line(format!(
+        "{r}:2 = linalg.generic {{indexing_maps = [{by_i}, {by_i}, {by_r}, {by_r}], iterator_types = [{}]}} ins({xt}, {ranks} : {xt_ty}, {rank_ty}) outs({init_v}, {init_i} : {val_ty}, {idx_ty}) {{",
+        iterators.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")
+    ));
+    e.line(format!("^bb0({av}: {t}, {ar}: i64, {ov}: {t}, {oi}: i64):"));
+    e.indented(|e| {
+        let pos = e.assign(format!("linalg.index {} : index", rank - 1));
+        let pos = e.assign(format!("arith.index_cast {pos} : index to i64"));
+        let i = e.assign(format!("linalg.index {rank} : index"));
+        let i = e.assign(format!("arith.index_cast {i} : index to i64"));
+        let hit = scalar::compare(e, "eq", &ar, &pos, "i64");
+        let v = scalar::select(e, &hit, &av, &ov, &elem);
+        let idx = scalar::select(e, &hit, &i, &oi, "i64");
+        e.line(format!("linalg.yield {v}, {idx} : {t}, i64"));
+    });
+    e.line(format!("}} -> ({val_ty}, {idx_ty})"));
+    let values = super::shape::transpose_value(e, &format!("{r}#0"), &val_ty, &inverse);
+    let indices = super::shape::transpose_value(e, &format!("{r}#1"), &idx_ty, &inverse);
+    Ok(vec![values, indices])
+}
