@@ -303,6 +303,18 @@ def pool_cases():
     case("upsample_bilinear2d", "downscale", lambda a: F.interpolate(a, size=(3, 2), mode="bilinear"), randn(1, 2, 7, 5))
 
 
+class TrainingBatchNorm(torch.nn.Module):
+    """Batch statistics with running-stat updates (buffer mutations)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("running_mean", torch.zeros(6))
+        self.register_buffer("running_var", torch.ones(6))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, training=True, momentum=0.1)
+
+
 def norm_cases():
     x = randn(2, 6, 5, 4)
     case("layer_norm", "affine", None, randn(2, 3, 8), module=torch.nn.LayerNorm(8))
@@ -317,6 +329,7 @@ def norm_cases():
     bn1 = torch.nn.BatchNorm1d(6).eval()
     case("batch_norm", "1d_eval", None, randn(4, 6, 3), module=bn1)
     case("batch_norm", "batch_stats", lambda a: F.batch_norm(a, None, None, training=True), x)
+    case("batch_norm", "training_running_stats", None, x, module=TrainingBatchNorm())
     case("group_norm", "affine", None, x, module=torch.nn.GroupNorm(3, 6))
     case("group_norm", "3d_input", lambda a: F.group_norm(a, 2), randn(2, 4, 7))
     case("instance_norm", "f32", lambda a: F.instance_norm(a), x)

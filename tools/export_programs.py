@@ -97,6 +97,20 @@ class Aliases(torch.nn.Module):
         return y, y, x
 
 
+class BufferMutation(torch.nn.Module):
+    """A buffer the program updates: its new value persists between runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("total", torch.zeros(3))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x):
+        self.total.add_(x)
+        self.calls += 1
+        return x * self.total, self.calls.clone()
+
+
 def programs():
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
@@ -125,6 +139,22 @@ def save(directory, ep, inputs, outputs):
         np.save(os.path.join(directory, f"output_{k}.npy"), t.detach().numpy())
 
 
+def export_buffer_mutation(out_dir):
+    """Exported from a fresh module; the reference is the second call's
+    outputs (compiled code is run twice on one handle: `runs` file)."""
+    x = torch.randn(3)
+    ep = torch.export.export(BufferMutation(), (x,))
+    module = BufferMutation()
+    with torch.no_grad():
+        module(x)
+        outputs = module(x)
+    for form, program in [("", ep), ("_core", ep.run_decompositions())]:
+        directory = os.path.join(out_dir, "programs", "buffer_mutation_two_runs" + form)
+        save(directory, program, (x,), outputs)
+        with open(os.path.join(directory, "runs"), "w") as f:
+            f.write("2\n")
+
+
 def export(out_dir):
     torch.manual_seed(0)
     for name, (module, inputs) in programs().items():
@@ -136,6 +166,7 @@ def export(out_dir):
         ep = torch.export.export(module, inputs)
         save(os.path.join(out_dir, "programs", name), ep, inputs, outputs)
         save(os.path.join(out_dir, "programs", name + "_core"), ep.run_decompositions(), inputs, outputs)
+    export_buffer_mutation(out_dir)
 
 
 if __name__ == "__main__":

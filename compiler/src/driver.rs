@@ -42,6 +42,7 @@ pub fn load(path: &Path, prefix: &str) -> Result<ExportedProgram> {
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));
     }
+    crate::graph::functionalize(&mut program);
     Ok(program)
 }
 

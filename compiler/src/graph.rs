@@ -1,7 +1,7 @@
 //! The program's dataflow graph (petgraph): node order, dead-code removal and
 //! the last use of every tensor.
 
-use crate::program::{Arg, ExportedProgram, Node};
+use crate::program::{Arg, ExportedProgram, GraphOutput, InputKind, Node, OutputKind};
 use anyhow::{bail, Result};
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -74,4 +74,82 @@ pub fn schedule(program: &ExportedProgram) -> Result<Vec<Node>> {
         }
     }
     Ok(order)
+}
+
+/// Whether a node's op writes into its `self` argument (`aten.add_.Tensor`).
+fn is_in_place(target: &str) -> bool {
+    let op = target.split('.').nth(1).unwrap_or("");
+    op.ends_with('_') && !op.starts_with("__")
+}
+
+/// The default export keeps in-place ops (`add_`, `copy_`, ...) on buffers
+/// instead of `BUFFER_MUTATION` outputs. Rewrites them into values: later
+/// reads of a mutated tensor read the op's result, and the last value of
+/// every mutated buffer becomes a `BufferMutation` output, so it persists
+/// in the model handle like the core form's mutations do.
+pub fn functionalize(program: &mut ExportedProgram) {
+    let mut current: HashMap<String, String> = HashMap::new();
+    for node in &mut program.nodes {
+        for (_, arg) in &mut node.args {
+            match arg {
+                Arg::Tensor(t) => {
+                    if let Some(c) = current.get(t.as_str()) {
+                        *t = c.clone();
+                    }
+                }
+                Arg::Tensors(ts) => {
+                    for t in ts.iter_mut() {
+                        if let Some(c) = current.get(t.as_str()) {
+                            *t = c.clone();
+                        }
+                    }
+                }
+                Arg::OptionalTensors(ts) => {
+                    for t in ts.iter_mut().flatten() {
+                        if let Some(c) = current.get(t.as_str()) {
+                            *t = c.clone();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !is_in_place(&node.target) {
+            continue;
+        }
+        let target = node.args.iter().find(|(n, _)| n == "self").and_then(|(_, a)| match a {
+            Arg::Tensor(t) => Some(t.clone()),
+            _ => None,
+        });
+        if let (Some(target), Some(Some(result))) = (target, node.outputs.first()) {
+            // the original name, not an earlier rewrite of it
+            let original = current.iter().find(|(_, v)| **v == target).map(|(k, _)| k.clone()).unwrap_or(target);
+            current.insert(original, result.clone());
+        }
+    }
+    let already: Vec<String> = program
+        .outputs
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OutputKind::BufferMutation { fqn } => Some(fqn.clone()),
+            OutputKind::User => None,
+        })
+        .collect();
+    for input in &program.inputs {
+        let InputKind::Buffer { fqn, .. } = &input.kind else { continue };
+        let Some(value) = current.get(&input.name) else { continue };
+        if already.contains(fqn) {
+            continue;
+        }
+        let ty = program.tensor_types.get(value).cloned().unwrap_or_else(|| input.ty.clone());
+        program.outputs.push(GraphOutput { name: value.clone(), kind: OutputKind::BufferMutation { fqn: fqn.clone() }, ty });
+    }
+    // user outputs that named a mutated tensor read its final value
+    for output in &mut program.outputs {
+        if output.kind == OutputKind::User {
+            if let Some(c) = current.get(&output.name) {
+                output.name = c.clone();
+            }
+        }
+    }
 }

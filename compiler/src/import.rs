@@ -4,7 +4,7 @@
 //! and its Python source line become the op's location.
 
 use crate::graph;
-use crate::program::{Arg, ExportedProgram, Node, OutputKind};
+use crate::program::{Arg, ExportedProgram, InputKind, Node, OutputKind};
 use aotc_dialects::lower::{aten_name, float_literal, rule_for};
 use anyhow::{bail, Result};
 use std::fmt::Write;
@@ -134,8 +134,15 @@ pub fn import(program: &ExportedProgram) -> Result<String> {
         bail!("{}", unsupported.join("\n"));
     }
     let nodes = graph::schedule(program)?;
-    if let Some(o) = program.outputs.iter().find(|o| matches!(o.kind, OutputKind::BufferMutation { .. })) {
-        bail!("output '{}' mutates a buffer; buffer mutation is not supported yet", o.name);
+    for o in &program.outputs {
+        if let OutputKind::BufferMutation { fqn } = &o.kind {
+            let buffer = program.inputs.iter().find(|i| matches!(&i.kind, InputKind::Buffer { fqn: f, .. } if f == fqn));
+            match buffer {
+                Some(b) if b.ty == o.ty => {}
+                Some(b) => bail!("output '{}' updates buffer '{fqn}' ({}) with a {}", o.name, b.ty, o.ty),
+                None => bail!("output '{}' updates '{fqn}', which is not a buffer input of the graph", o.name),
+            }
+        }
     }
     let model = sanitize(&program.name);
     let mut s = String::new();

@@ -2,7 +2,7 @@
 //! runtime and exports the `<prefix>_*` C API, the header, and the system
 //! linker run that produces a `.so`, `.a` or `.o`.
 
-use crate::program::{DType, ExportedProgram, InputKind, TensorType};
+use crate::program::{self, DType, ExportedProgram, InputKind, TensorType};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -212,10 +212,30 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
             input.ty.shape.len()
         ));
     }
+    // A user output is written into the caller's buffer (role 3); a buffer
+    // mutation (role 4) into staging in the handle, then copied into the
+    // buffer it updates (its argument index), so the next run sees it.
+    let mut user_output = 0;
+    let mut user_output_args = Vec::new();
     for (i, output) in program.outputs.iter().enumerate() {
         let k = program.inputs.len() + i;
         shape_array(&mut c, &format!("arg_shape_{k}"), &output.ty);
-        arg_rows.push(format!("{{3, {i}, 0, {}, {}, arg_shape_{k}}}", output.ty.size_bytes(), output.ty.shape.len()));
+        let (role, index) = match &output.kind {
+            program::OutputKind::User => {
+                user_output += 1;
+                user_output_args.push(k);
+                (3, user_output - 1)
+            }
+            program::OutputKind::BufferMutation { fqn } => {
+                let buffer = program
+                    .inputs
+                    .iter()
+                    .position(|i| matches!(&i.kind, InputKind::Buffer { fqn: f, .. } if f == fqn))
+                    .expect("a mutated buffer is an input of the graph (checked on import)");
+                (4, buffer)
+            }
+        };
+        arg_rows.push(format!("{{{role}, {index}, 0, {}, {}, arg_shape_{k}}}", output.ty.size_bytes(), output.ty.shape.len()));
     }
     writeln!(c, "static const ArgDesc args[] = {{\n  {}\n}};", arg_rows.join(",\n  ")).unwrap();
     let info_rows = |c: &mut String, name: &str, items: Vec<(String, TensorType)>, first_arg: Vec<usize>| {
@@ -241,8 +261,8 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
     info_rows(
         &mut c,
         "outputs",
-        program.outputs.iter().enumerate().map(|(i, o)| (format!("output_{i}"), o.ty.clone())).collect(),
-        (0..program.outputs.len()).map(|i| program.inputs.len() + i).collect(),
+        program.user_outputs().enumerate().map(|(i, o)| (format!("output_{i}"), o.ty.clone())).collect(),
+        user_output_args,
     );
     writeln!(
         c,
@@ -250,7 +270,7 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
         program.name,
         arg_rows.len(),
         user_inputs.len(),
-        program.outputs.len()
+        user_output
     )
     .unwrap();
     let p = prefix;

@@ -85,6 +85,10 @@ enum Command {
         /// Print the compile and run times (seconds) on stderr.
         #[arg(long)]
         timings: bool,
+        /// Run this many times on one model handle (buffers the program
+        /// mutates carry over) and write the last run's outputs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -120,8 +124,8 @@ enum OptPass {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Run { input, inputs, output_dir, timings, target }) => {
-            run(&input, &inputs, output_dir.as_deref(), timings, &target)
+        Some(Command::Run { input, inputs, output_dir, timings, runs, target }) => {
+            run(&input, &inputs, output_dir.as_deref(), timings, runs, &target)
         }
         Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(&input, pass, pipeline.as_deref(), vector_registers),
         None => compile(&cli.compile),
@@ -174,7 +178,14 @@ fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], sources: &[St
     Ok(())
 }
 
-fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, timings: bool, target: &TargetArgs) -> Result<()> {
+fn run(
+    archive: &Path,
+    input_files: &[PathBuf],
+    output_dir: Option<&Path>,
+    timings: bool,
+    runs: u32,
+    target: &TargetArgs,
+) -> Result<()> {
     let start = std::time::Instant::now();
     let prefix = "aotc_run";
     let mut program = driver::load(archive, prefix)?;
@@ -196,7 +207,7 @@ fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, timin
     let library = dir.path().join(format!("lib{prefix}.so"));
     driver::build(&mut program, &library, OutputKind::Shared, &target.options())?;
     let compiled = std::time::Instant::now();
-    let outputs = unsafe { run_library(&library, prefix, &tensors)? };
+    let outputs = unsafe { run_library(&library, prefix, &tensors, runs)? };
     if timings {
         let (compile, run) = (compiled - start, compiled.elapsed());
         eprintln!("timings: compile {:.3} s, run {:.4} s", compile.as_secs_f64(), run.as_secs_f64());
@@ -216,7 +227,7 @@ fn run(archive: &Path, input_files: &[PathBuf], output_dir: Option<&Path>, timin
 }
 
 /// Loads a library built by `driver::build` and runs it once.
-unsafe fn run_library(library: &Path, prefix: &str, inputs: &[HostTensor]) -> Result<Vec<Vec<u8>>> {
+unsafe fn run_library(library: &Path, prefix: &str, inputs: &[HostTensor], runs: u32) -> Result<Vec<Vec<u8>>> {
     let lib = libloading::Library::new(library).map_err(|e| anyhow!("cannot load {}: {e}", library.display()))?;
     let api: libloading::Symbol<unsafe extern "C" fn() -> *const aotc_runtime::safe::Api> =
         lib.get(format!("{prefix}_api").as_bytes()).map_err(|e| anyhow!("{}: {e}", library.display()))?;
@@ -224,7 +235,9 @@ unsafe fn run_library(library: &Path, prefix: &str, inputs: &[HostTensor]) -> Re
     let in_bytes: Vec<&[u8]> = inputs.iter().map(|t| t.data.as_slice()).collect();
     let mut outs: Vec<Vec<u8>> = model.outputs.iter().map(|o| vec![0u8; o.bytes]).collect();
     let mut out_refs: Vec<&mut [u8]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
-    model.run_bytes(&in_bytes, &mut out_refs).map_err(|e| anyhow!("{e}"))?;
+    for _ in 0..runs {
+        model.run_bytes(&in_bytes, &mut out_refs).map_err(|e| anyhow!("{e}"))?;
+    }
     drop(model);
     Ok(outs)
 }

@@ -26,6 +26,9 @@ pub const ROLE_WEIGHT: u32 = 0;
 pub const ROLE_BUFFER: u32 = 1;
 pub const ROLE_INPUT: u32 = 2;
 pub const ROLE_OUTPUT: u32 = 3;
+/// The new value of a buffer (`BUFFER_MUTATION`): written to staging in the
+/// handle, then copied into the buffer argument `index` after the run.
+pub const ROLE_MUTATION: u32 = 4;
 
 /// Public description of one input or output (`AotcTensorInfo` in C).
 #[repr(C)]
@@ -207,7 +210,7 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
     let args = std::slice::from_raw_parts(desc.args, desc.num_args as usize);
     let mut buffers = Vec::with_capacity(args.len());
     for arg in args {
-        if arg.role != ROLE_BUFFER {
+        if arg.role != ROLE_BUFFER && arg.role != ROLE_MUTATION {
             buffers.push(None);
             continue;
         }
@@ -215,8 +218,10 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
             set_create_error("aotc create: out of memory for buffers");
             return AOTC_ERROR_OUT_OF_MEMORY;
         };
-        let initial = std::slice::from_raw_parts(desc.weights.add(arg.offset as usize), arg.bytes as usize);
-        copy.as_mut_slice().copy_from_slice(initial);
+        if arg.role == ROLE_BUFFER {
+            let initial = std::slice::from_raw_parts(desc.weights.add(arg.offset as usize), arg.bytes as usize);
+            copy.as_mut_slice().copy_from_slice(initial);
+        }
         buffers.push(Some(copy));
     }
     let mut descriptors: Vec<Vec<i64>> = args
@@ -329,7 +334,7 @@ pub unsafe extern "C" fn aotc_rt_run(
     for (k, arg) in args.iter().enumerate() {
         let data = match arg.role {
             ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
-            ROLE_BUFFER => m.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
+            ROLE_BUFFER | ROLE_MUTATION => m.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
             ROLE_INPUT => *inputs.add(arg.index as usize) as *mut u8,
             _ => *outputs.add(arg.index as usize) as *mut u8,
         };
@@ -339,6 +344,16 @@ pub unsafe extern "C" fn aotc_rt_run(
     let last = m.descriptors.len() - 1;
     set_data(&mut m.descriptors[last], arena);
     (m.desc.entry)(m.descriptor_pointers.as_ptr());
+    // Mutated buffers take their new values for the next run.
+    for (k, arg) in args.iter().enumerate() {
+        if arg.role == ROLE_MUTATION {
+            let staging = m.buffers[k].as_mut().map(|b| b.as_mut_ptr());
+            let target = m.buffers[arg.index as usize].as_mut().map(|b| b.as_mut_ptr());
+            if let (Some(src), Some(dst)) = (staging, target) {
+                ptr::copy_nonoverlapping(src, dst, arg.bytes as usize);
+            }
+        }
+    }
     AOTC_OK
 }
 
