@@ -7,7 +7,8 @@ and tools/export_zoo.py (FIXTURES/zoo). Floats pass when
 max |got - want| <= tol * max(1, max |want|); integers and bools must match
 exactly. Exits with 1 if anything fails.
 
-Usage: python tools/conformance.py FIXTURES [--aotc PATH] [--only ops|zoo] [-j N] [--filter SUBSTR]
+Usage: python tools/conformance.py [--ops DIR] [--zoo DIR] [--aotc PATH] [-j N] [--filter SUBSTR]
+(DIR as printed by `tools/fixtures.sh ops` and `tools/fixtures.sh zoo`)
 """
 import argparse
 import concurrent.futures
@@ -183,17 +184,17 @@ def zoo(fixtures, aotc, jobs, only):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("fixtures")
+    parser.add_argument("--ops", help="op-suite fixtures (with ops/ and core_ops.json)")
+    parser.add_argument("--zoo", help="zoo fixtures (with zoo/)")
     parser.add_argument("--aotc", default=os.environ.get("AOTC_BIN", "aotc"))
-    parser.add_argument("--only", choices=["ops", "zoo"])
     parser.add_argument("--filter")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     failures = []
-    if args.only in (None, "ops"):
-        failures += op_suite(args.fixtures, args.aotc, args.jobs, args.filter)
-    if args.only in (None, "zoo"):
-        failures += zoo(args.fixtures, args.aotc, max(1, args.jobs // 2), args.filter)
+    if args.ops:
+        failures += op_suite(args.ops, args.aotc, args.jobs, args.filter)
+    if args.zoo:
+        failures += zoo(args.zoo, args.aotc, args.jobs, args.filter)
     if failures:
         print(f"\n{len(failures)} failures:")
         for f in failures:

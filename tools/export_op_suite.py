@@ -485,8 +485,28 @@ def recurrent_cases():
     case("diff", "prepend_n2", lambda a, p: torch.diff(a, n=2, prepend=p), randn(3, 6), randn(3, 2))
 
 
+def spatial_cases():
+    x = randn(2, 6)
+    case("masked_scatter", "f32", lambda a, m, s: a.masked_scatter(m, s), x, mask(2, 6), randn(12))
+    case("masked_scatter", "broadcast_mask", lambda a, m, s: a.masked_scatter(m, s), randn(3, 4), mask(4), randn(20))
+    w = randn(10, 3)
+    offsets = torch.tensor([0, 2, 2, 5])
+    idx = torch.tensor([1, 2, 4, 5, 4, 3, 2, 9])
+    for mode in ["sum", "mean", "max"]:
+        case("embedding_bag", mode, lambda i, o, mode=mode: F.embedding_bag(i, w, o, mode=mode), idx, offsets)
+    case("embedding_bag", "per_sample_weights", lambda i, o, p: F.embedding_bag(i, w, o, mode="sum", per_sample_weights=p), idx, offsets, randn(8))
+    grid = rand(1, 4, 5, 2, low=-1.2, high=1.2)
+    img = randn(1, 2, 6, 7)
+    case("grid_sample", "bilinear_zeros", lambda a, g: F.grid_sample(a, g, align_corners=False), img, grid)
+    case("grid_sample", "nearest_border_align", lambda a, g: F.grid_sample(a, g, mode="nearest", padding_mode="border", align_corners=True), img, grid)
+    case("fold", "col2im", lambda a: F.fold(a, (5, 6), (2, 3), padding=1, stride=(1, 2)), randn(2, 3 * 6, 12))
+    case("cdist", "p2", lambda a, b: torch.cdist(a, b), randn(2, 4, 3), randn(2, 5, 3))
+    case("cdist", "p1", lambda a, b: torch.cdist(a, b, p=1.0), randn(4, 3), randn(6, 3))
+    case("pdist", "p2", lambda a: F.pdist(a), randn(5, 3))
+
+
 def programs():
-    for group in [overload_cases, sort_cases, recurrent_cases, unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
+    for group in [spatial_cases, overload_cases, sort_cases, recurrent_cases, unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
                   pool_cases, norm_cases, attention_cases, shape_cases, creation_cases, index_cases]:
         group()
     return CASES

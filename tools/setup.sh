@@ -4,7 +4,8 @@
 #
 #   LLVM/MLIR 22 from Debian (bookworm-security): llvm-22-dev libmlir-22-dev
 #     mlir-22-tools llvm-22-tools (FileCheck) libclang-22-dev (bindgen)
-#   Python venv with torch 2.15 (the reference), numpy and lit, cached in
+#   Python venv with torch 2.15 (the reference), numpy, lit, and torchvision
+#   and transformers (the model zoo's architectures), cached in
 #     $AOTC_CACHE (default ~/.cache/aotc), outside the clone, with pip's cache.
 #   Cargo's target dir in $AOTC_CACHE/target unless CARGO_TARGET_DIR is set.
 set -euo pipefail
@@ -30,6 +31,10 @@ if ! "$venv/bin/python" -c "import torch, numpy, lit" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --cache-dir "$AOTC_CACHE/pip" --upgrade pip
   "$venv/bin/pip" install -q --cache-dir "$AOTC_CACHE/pip" "torch==2.15.*" numpy lit
+fi
+if ! "$venv/bin/python" -c "import torchvision, transformers" 2>/dev/null; then
+  echo "setup: installing torchvision and transformers into $venv"
+  "$venv/bin/pip" install -q --cache-dir "$AOTC_CACHE/pip" "torch==2.15.*" "torchvision==0.29.2" "transformers==5.24.0"
 fi
 export PATH="$venv/bin:/usr/lib/llvm-22/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$AOTC_CACHE/target}"

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 source tools/setup.sh
 
 export AOTC_FIXTURES="$(tools/fixtures.sh)"
-echo "fixtures: $AOTC_FIXTURES"
+ops_fixtures="$(tools/fixtures.sh ops)"
+zoo_fixtures="$(tools/fixtures.sh zoo)"
+echo "fixtures: $AOTC_FIXTURES $ops_fixtures $zoo_fixtures"
 
 cargo build --release --workspace
 cargo test --release --workspace --exclude aotc-benches
@@ -19,4 +21,7 @@ passed=$(grep -c '^PASS:' "$lit_log" || true)
 failed=$(grep -cE '^(FAIL|XPASS|UNRESOLVED):' "$lit_log" || true)
 rm -f "$lit_log"
 echo "lit: $passed passed, $failed failed"
+
+# The op suite and the model zoo against torch, with their tables.
+python tools/conformance.py --aotc "$AOTC_BIN" --ops "$ops_fixtures" --zoo "$zoo_fixtures" || status=$?
 exit $status

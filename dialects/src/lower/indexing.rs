@@ -332,3 +332,183 @@ pub fn scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     });
     Ok(vec![r])
 }
+
+/// masked_scatter(self, mask, source): the elements of self where mask is
+/// true are replaced, in order, by consecutive elements of source. The
+/// position in source is the number of true mask elements before (a
+/// triangular count, quadratic in the element count).
+pub fn masked_scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (x, m, src) = (op.input("self")?, op.input("mask")?, op.input("source")?);
+    let out = op.result().clone();
+    let n = out.numel();
+    let mask_full_ty = out.with_elem(&m.ty.elem);
+    let mask_full = super::elementwise::map(e, &[(&m.ssa, &m.ty)], &mask_full_ty, |_, a| a[0].clone());
+    let flat_mask_ty = mask_full_ty.with_shape(vec![n]);
+    let flat_mask = super::shape::reshape_value(e, &mask_full, &mask_full_ty, &flat_mask_ty);
+    let count_ty = Ty::new(vec![n], "i64");
+    let zeros = filled(e, &count_ty, "0");
+    let before = generic(
+        e,
+        &[(flat_mask.clone(), flat_mask_ty.clone(), "affine_map<(d0, d1) -> (d1)>".into())],
+        &zeros,
+        &count_ty,
+        Some("affine_map<(d0, d1) -> (d0)>".into()),
+        &["parallel", "reduction"],
+        "",
+        |e, a| {
+            let (q, j) = (e.assign("linalg.index 0 : index"), e.assign("linalg.index 1 : index"));
+            let earlier = e.assign(format!("arith.cmpi ult, {j}, {q} : index"));
+            let set = scalar::cast(e, &a[0], &m.ty.elem, "i1");
+            let counts = e.assign(format!("arith.andi {earlier}, {set} : i1"));
+            let inc = scalar::cast(e, &counts, "i1", "i64");
+            e.assign(format!("arith.addi {}, {inc} : i64", a[1]))
+        },
+    );
+    let flat_x_ty = x.ty.with_shape(vec![n]);
+    let flat_x = super::shape::reshape_value(e, &x.ssa, &x.ty, &flat_x_ty);
+    let src_flat_ty = src.ty.with_shape(vec![src.ty.numel()]);
+    let src_flat = super::shape::reshape_value(e, &src.ssa, &src.ty, &src_flat_ty);
+    let flat_out = out.with_shape(vec![n]);
+    let (se, oe) = (src.ty.elem.clone(), out.elem.clone());
+    let r = super::elementwise::map(e, &[(&flat_x, &flat_x_ty), (&flat_mask, &flat_mask_ty), (&before, &count_ty)], &flat_out, |e, a| {
+        let pos = to_index(e, &a[2], "i64", src_flat_ty.numel());
+        let v = extract(e, &src_flat, &src_flat_ty, &[pos]);
+        let v = scalar::cast(e, &v, &se, &oe);
+        let set = scalar::cast(e, &a[1], &m.ty.elem, "i1");
+        scalar::select(e, &set, &v, &a[0], &oe)
+    });
+    Ok(vec![super::shape::reshape_value(e, &r, &flat_out, &out)])
+}
+
+/// _embedding_bag(weight, indices, offsets, ..., mode, ..., per_sample_weights?,
+/// include_last_offset, padding_idx): bag b reduces the rows
+/// indices[offsets[b] .. offsets[b+1]] (sum, mean or max). Only the first
+/// result is computed; the other three serve the backward pass.
+pub fn embedding_bag(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (w, idx, offsets) = (op.input("weight")?, op.input("indices")?, op.input("offsets")?);
+    if op.results_used.iter().skip(1).any(|&u| u) {
+        return Err(format!("{}: only the bag values (result 0) are supported, not the backward bookkeeping", op.name));
+    }
+    let mode = op.int("mode", 0)?;
+    let padding_idx = op.int("padding_idx", -1)?;
+    let weights = op.opt_input("per_sample_weights");
+    let out = op.result().clone();
+    let (bags, n) = (out.shape[0], idx.ty.numel());
+    let acc = super::scalar::compute_elem(&out.elem).to_string();
+    let acc_ty = out.with_elem(&acc);
+    let init = if mode == 2 { scalar::lowest(&acc) } else { 0.0 };
+    let sums = filled(e, &acc_ty, &scalar::literal(init, &acc));
+    let counts_ty = Ty::new(vec![bags], &acc);
+    let k_ty = Ty::new(vec![n], "i1");
+    let k = filled(e, &k_ty, "0");
+    let (wt, it, ot) = (w.clone(), idx.clone(), offsets.clone());
+    let n_offsets = offsets.ty.numel();
+    let we = w.ty.elem.clone();
+    let psw = weights.cloned();
+    // in_bag(b, i): offsets[b] <= i < (b + 1 < len(offsets) ? offsets[b + 1] : n)
+    let in_bag = move |e: &mut Emitter, b: &str, i: &str| -> String {
+        let start = extract(e, &ot.ssa, &ot.ty, &[b.to_string()]);
+        let start = scalar::cast(e, &start, &ot.ty.elem, "i64");
+        let one = super::shape::index_const(e, 1);
+        let next = e.assign(format!("arith.addi {b}, {one} : index"));
+        let len = super::shape::index_const(e, n_offsets);
+        let has_next = e.assign(format!("arith.cmpi ult, {next}, {len} : index"));
+        let last = super::shape::index_const(e, n_offsets - 1);
+        let safe = e.assign(format!("arith.minui {next}, {last} : index"));
+        let end = extract(e, &ot.ssa, &ot.ty, &[safe]);
+        let end = scalar::cast(e, &end, &ot.ty.elem, "i64");
+        let total = constant(e, n as f64, "i64");
+        let end = scalar::select(e, &has_next, &end, &total, "i64");
+        let i = e.assign(format!("arith.index_cast {i} : index to i64"));
+        let after_start = scalar::compare(e, "ge", &i, &start, "i64");
+        let before_end = scalar::compare(e, "lt", &i, &end, "i64");
+        e.assign(format!("arith.andi {after_start}, {before_end} : i1"))
+    };
+    let in_bag2 = in_bag.clone();
+    let a = acc.clone();
+    let reduced = generic(
+        e,
+        &[(k.clone(), k_ty.clone(), "affine_map<(d0, d1, d2) -> (d2)>".into())],
+        &sums,
+        &acc_ty,
+        Some("affine_map<(d0, d1, d2) -> (d0, d1)>".into()),
+        &["parallel", "parallel", "reduction"],
+        "",
+        move |e, v| {
+            let (b, d, i) = (e.assign("linalg.index 0 : index"), e.assign("linalg.index 1 : index"), e.assign("linalg.index 2 : index"));
+            let inside = in_bag(e, &b, &i);
+            let row = extract(e, &it.ssa, &it.ty, &[i.clone()]);
+            let row64 = scalar::cast(e, &row, &it.ty.elem, "i64");
+            let pad = constant(e, padding_idx as f64, "i64");
+            let not_pad = scalar::compare(e, "ne", &row64, &pad, "i64");
+            let take = e.assign(format!("arith.andi {inside}, {not_pad} : i1"));
+            let r = to_index(e, &row, &it.ty.elem, wt.ty.shape[0]);
+            let x = extract(e, &wt.ssa, &wt.ty, &[r, d]);
+            let mut x = scalar::cast(e, &x, &we, &a);
+            if let Some(p) = &psw {
+                let s = extract(e, &p.ssa, &p.ty, &[i]);
+                let s = scalar::cast(e, &s, &p.ty.elem, &a);
+                x = scalar::mul(e, &x, &s, &a);
+            }
+            let combined = if mode == 2 { scalar::max(e, &v[1], &x, &a) } else { scalar::add(e, &v[1], &x, &a) };
+            scalar::select(e, &take, &combined, &v[1], &a)
+        },
+    );
+    let result = if mode == 1 {
+        // mean: divide by the bag's size (empty bags stay 0)
+        let zeros = filled(e, &counts_ty, &scalar::literal(0.0, &acc));
+        let a = acc.clone();
+        let it = idx.clone();
+        let counts = generic(
+            e,
+            &[(k, k_ty, "affine_map<(d0, d1) -> (d1)>".into())],
+            &zeros,
+            &counts_ty,
+            Some("affine_map<(d0, d1) -> (d0)>".into()),
+            &["parallel", "reduction"],
+            "",
+            move |e, v| {
+                let (b, i) = (e.assign("linalg.index 0 : index"), e.assign("linalg.index 1 : index"));
+                let inside = in_bag2(e, &b, &i);
+                let row = extract(e, &it.ssa, &it.ty, &[i]);
+                let row = scalar::cast(e, &row, &it.ty.elem, "i64");
+                let pad = constant(e, padding_idx as f64, "i64");
+                let not_pad = scalar::compare(e, "ne", &row, &pad, "i64");
+                let take = e.assign(format!("arith.andi {inside}, {not_pad} : i1"));
+                let one = constant(e, 1.0, &a);
+                let inc = scalar::add(e, &v[1], &one, &a);
+                scalar::select(e, &take, &inc, &v[1], &a)
+            },
+        );
+        let a = acc.clone();
+        let init = super::elementwise::empty(e, &acc_ty);
+        super::elementwise::generic(
+            e,
+            &[(reduced.clone(), acc_ty.clone(), super::elementwise::identity_map(2)), (counts, counts_ty, "affine_map<(d0, d1) -> (d0)>".into())],
+            &init,
+            &acc_ty,
+            None,
+            &["parallel", "parallel"],
+            "",
+            |e, v| {
+                let one = constant(e, 1.0, &a);
+                let c = scalar::max(e, &v[1], &one, &a);
+                scalar::div(e, &v[0], &c, &a)
+            },
+        )
+    } else if mode == 2 {
+        // an empty bag gives 0, not -inf
+        let a = acc.clone();
+        super::elementwise::map(e, &[(&reduced, &acc_ty)], &acc_ty, |e, v| {
+            let lowest = constant(e, scalar::lowest(&a), &a);
+            let empty = scalar::compare(e, "eq", &v[0], &lowest, &a);
+            let zero = constant(e, 0.0, &a);
+            scalar::select(e, &empty, &zero, &v[0], &a)
+        })
+    } else {
+        reduced
+    };
+    let mut results = vec![convert(e, &result, &acc_ty, &out.elem)];
+    results.extend(std::iter::repeat_n(super::UNUSED_RESULT.to_string(), op.results.len() - 1));
+    Ok(results)
+}

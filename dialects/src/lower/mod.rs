@@ -242,6 +242,13 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.upsample_bilinear2d_vec", operands: &[One("input")], results: 1, lower: pooling::upsample_linear },
     Rule { op: "aten.upsample_bilinear2d", operands: SELF, results: 1, lower: pooling::upsample_linear },
     Rule { op: "aten.upsample_linear1d_vec", operands: &[One("input")], results: 1, lower: pooling::upsample_linear },
+    Rule { op: "aten.grid_sampler_2d", operands: &[One("input"), One("grid")], results: 1, lower: pooling::grid_sample },
+    Rule { op: "aten.col2im", operands: SELF, results: 1, lower: pooling::col2im },
+    // distances
+    Rule { op: "aten.cdist_forward", operands: &[One("x1"), One("x2")], results: 1, lower: reduction::cdist },
+    Rule { op: "aten.pdist_forward", operands: SELF, results: 1, lower: reduction::pdist },
+    Rule { op: "aten.cdist", operands: &[One("x1"), One("x2")], results: 1, lower: reduction::cdist },
+    Rule { op: "aten.pdist", operands: SELF, results: 1, lower: reduction::pdist },
     // normalization
     Rule { op: "aten.native_layer_norm", operands: NORM, results: 3, lower: normalization::layer_norm },
     Rule { op: "aten.layer_norm", operands: NORM, results: 1, lower: decompose::layer_norm },
@@ -357,6 +364,8 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.index_tensor", operands: &[One("self"), Variadic("indices")], results: 1, lower: indexing::index },
     Rule { op: "aten.index_put", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
     Rule { op: "aten.index_put_inplace", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
+    Rule { op: "aten.masked_scatter", operands: &[One("self"), One("mask"), One("source")], results: 1, lower: indexing::masked_scatter },
+    Rule { op: "aten.embedding_bag", operands: &[One("weight"), One("indices"), One("offsets"), Optional("per_sample_weights")], results: 4, lower: indexing::embedding_bag },
     Rule { op: "aten.scatter_src", operands: &[One("self"), One("index"), One("src")], results: 1, lower: indexing::scatter },
     Rule { op: "aten.scatter_value", operands: &[One("self"), One("index")], results: 1, lower: indexing::scatter },
     Rule { op: "aten.scatter_reduce", operands: &[One("self"), One("index"), One("src")], results: 1, lower: indexing::scatter },

@@ -467,3 +467,173 @@ pub fn upsample_linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, Stri
     Ok(vec![super::elementwise::convert(e, &cur, &cur_ty, &out.elem)])
 }
 
+
+/// grid_sampler_2d(input [N, C, H, W], grid [N, Ho, Wo, 2], interpolation_mode,
+/// padding_mode, align_corners): bilinear (0) or nearest (1) sampling with
+/// zeros (0) or border (1) padding.
+pub fn grid_sample(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (x, grid) = (op.input("input")?, op.input("grid")?);
+    let mode = op.int("interpolation_mode", 0)?;
+    let padding = op.int("padding_mode", 0)?;
+    let align = op.bool("align_corners", false)?;
+    if mode > 1 || padding > 1 {
+        return Err(format!("{}: only bilinear/nearest sampling with zeros/border padding is supported", op.name));
+    }
+    let out = op.result().clone();
+    let acc = compute_elem(&out.elem).to_string();
+    let (h, w) = (x.ty.shape[2], x.ty.shape[3]);
+    let (xs, xt, gs, gt) = (x.ssa.clone(), x.ty.clone(), grid.ssa.clone(), grid.ty.clone());
+    let out_elem = out.elem.clone();
+    let r = indexed(e, &out, |e, i| {
+        let (n, c, oy, ox) = (&i[0], &i[1], &i[2], &i[3]);
+        // source coordinates in pixels
+        let coord = |e: &mut Emitter, k: i64, size: i64| {
+            let kk = super::shape::index_const(e, k);
+            let g = extract(e, &gs, &gt, &[n.clone(), oy.clone(), ox.clone(), kk]);
+            let g = scalar::cast(e, &g, &gt.elem, &acc);
+            let one = constant(e, 1.0, &acc);
+            let half = constant(e, 0.5, &acc);
+            let gp = scalar::add(e, &g, &one, &acc);
+            let p = if align {
+                let s = constant(e, (size - 1) as f64, &acc);
+                let t = scalar::mul(e, &gp, &s, &acc);
+                scalar::mul(e, &t, &half, &acc)
+            } else {
+                let s = constant(e, size as f64, &acc);
+                let t = scalar::mul(e, &gp, &s, &acc);
+                let t = scalar::sub(e, &t, &one, &acc);
+                scalar::mul(e, &t, &half, &acc)
+            };
+            if padding == 1 {
+                let lo = constant(e, 0.0, &acc);
+                let hi = constant(e, (size - 1) as f64, &acc);
+                let p = scalar::max(e, &p, &lo, &acc);
+                scalar::min(e, &p, &hi, &acc)
+            } else {
+                p
+            }
+        };
+        let px = coord(e, 0, w);
+        let py = coord(e, 1, h);
+        // value at integer (yy, xx) as f64-free i64 coords, zero outside
+        let sample = |e: &mut Emitter, yy: &str, xx: &str| {
+            let zero = constant(e, 0.0, "i64");
+            let (hm, wm) = (constant(e, (h - 1) as f64, "i64"), constant(e, (w - 1) as f64, "i64"));
+            let y_ok1 = scalar::compare(e, "ge", yy, &zero, "i64");
+            let y_ok2 = scalar::compare(e, "le", yy, &hm, "i64");
+            let x_ok1 = scalar::compare(e, "ge", xx, &zero, "i64");
+            let x_ok2 = scalar::compare(e, "le", xx, &wm, "i64");
+            let ok = e.assign(format!("arith.andi {y_ok1}, {y_ok2} : i1"));
+            let ok = e.assign(format!("arith.andi {ok}, {x_ok1} : i1"));
+            let ok = e.assign(format!("arith.andi {ok}, {x_ok2} : i1"));
+            let yc = e.assign(format!("arith.maxsi {yy}, {zero} : i64"));
+            let yc = e.assign(format!("arith.minsi {yc}, {hm} : i64"));
+            let xc = e.assign(format!("arith.maxsi {xx}, {zero} : i64"));
+            let xc = e.assign(format!("arith.minsi {xc}, {wm} : i64"));
+            let yi = e.assign(format!("arith.index_cast {yc} : i64 to index"));
+            let xi = e.assign(format!("arith.index_cast {xc} : i64 to index"));
+            let v = extract(e, &xs, &xt, &[n.clone(), c.clone(), yi, xi]);
+            let v = scalar::cast(e, &v, &xt.elem, &acc);
+            let z = constant(e, 0.0, &acc);
+            scalar::select(e, &ok, &v, &z, &acc)
+        };
+        let v = if mode == 1 {
+            let ry = scalar::math(e, "roundeven", &[&py], &acc);
+            let rx = scalar::math(e, "roundeven", &[&px], &acc);
+            let yy = scalar::cast(e, &ry, &acc, "i64");
+            let xx = scalar::cast(e, &rx, &acc, "i64");
+            sample(e, &yy, &xx)
+        } else {
+            let fy = scalar::math(e, "floor", &[&py], &acc);
+            let fx = scalar::math(e, "floor", &[&px], &acc);
+            let ly = scalar::sub(e, &py, &fy, &acc);
+            let lx = scalar::sub(e, &px, &fx, &acc);
+            let y0 = scalar::cast(e, &fy, &acc, "i64");
+            let x0 = scalar::cast(e, &fx, &acc, "i64");
+            let one = constant(e, 1.0, "i64");
+            let y1 = scalar::add(e, &y0, &one, "i64");
+            let x1 = scalar::add(e, &x0, &one, "i64");
+            let onef = constant(e, 1.0, &acc);
+            let hy = scalar::sub(e, &onef, &ly, &acc);
+            let hx = scalar::sub(e, &onef, &lx, &acc);
+            let mut total = constant(e, 0.0, &acc);
+            for (yy, xx, wy, wx) in [(&y0, &x0, &hy, &hx), (&y0, &x1, &hy, &lx), (&y1, &x0, &ly, &hx), (&y1, &x1, &ly, &lx)] {
+                let v = sample(e, yy, xx);
+                let wgt = scalar::mul(e, wy, wx, &acc);
+                let t = scalar::mul(e, &v, &wgt, &acc);
+                total = scalar::add(e, &total, &t, &acc);
+            }
+            total
+        };
+        scalar::cast(e, &v, &acc, &out_elem)
+    });
+    Ok(vec![r])
+}
+
+/// col2im(self [N, C*kh*kw, L], output_size, kernel_size, dilation, padding,
+/// stride): the inverse of im2col, summing overlapping windows.
+pub fn col2im(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let out = op.result().clone();
+    let kernel = op.ints("kernel_size", 2, &[])?;
+    let dilation = op.ints("dilation", 2, &[1, 1])?;
+    let padding = op.ints("padding", 2, &[0, 0])?;
+    let stride = op.ints("stride", 2, &[1, 1])?;
+    let (hh, ww) = (out.shape[out.rank() - 2], out.shape[out.rank() - 1]);
+    let blocks: Vec<i64> =
+        (0..2).map(|d| ([hh, ww][d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1).collect();
+    let batched = x.ty.rank() == 3;
+    let acc = compute_elem(&out.elem).to_string();
+    let (xs, xt) = (x.ssa.clone(), x.ty.clone());
+    let out_elem = out.elem.clone();
+    let r = indexed(e, &out, |e, i| {
+        let (lead, spatial) = i.split_at(i.len() - 3);
+        let (c, y, xx) = (&spatial[0], &spatial[1], &spatial[2]);
+        let y = e.assign(format!("arith.index_cast {y} : index to i64"));
+        let xx = e.assign(format!("arith.index_cast {xx} : index to i64"));
+        let mut total = constant(e, 0.0, &acc);
+        for ki in 0..kernel[0] {
+            for kj in 0..kernel[1] {
+                // block (by, bx) with by*stride - pad + ki*dil = y
+                let mut ok = constant(e, 1.0, "i1");
+                let mut block = Vec::new();
+                for (d, (pos, k)) in [(&y, ki), (&xx, kj)].into_iter().enumerate() {
+                    let off = constant(e, (padding[d] - k * dilation[d]) as f64, "i64");
+                    let t = scalar::add(e, pos, &off, "i64");
+                    let s = constant(e, stride[d] as f64, "i64");
+                    let zero = constant(e, 0.0, "i64");
+                    let rem = e.assign(format!("arith.remsi {t}, {s} : i64"));
+                    let aligned = scalar::compare(e, "eq", &rem, &zero, "i64");
+                    let nonneg = scalar::compare(e, "ge", &t, &zero, "i64");
+                    let b = e.assign(format!("arith.divsi {t}, {s} : i64"));
+                    let limit = constant(e, blocks[d] as f64, "i64");
+                    let inside = scalar::compare(e, "lt", &b, &limit, "i64");
+                    ok = e.assign(format!("arith.andi {ok}, {aligned} : i1"));
+                    ok = e.assign(format!("arith.andi {ok}, {nonneg} : i1"));
+                    ok = e.assign(format!("arith.andi {ok}, {inside} : i1"));
+                    let b = e.assign(format!("arith.maxsi {b}, {zero} : i64"));
+                    let last = constant(e, (blocks[d] - 1) as f64, "i64");
+                    block.push(e.assign(format!("arith.minsi {b}, {last} : i64")));
+                }
+                let bw = constant(e, blocks[1] as f64, "i64");
+                let l = scalar::mul(e, &block[0], &bw, "i64");
+                let l = scalar::add(e, &l, &block[1], "i64");
+                let l = e.assign(format!("arith.index_cast {l} : i64 to index"));
+                let kk = super::shape::index_const(e, kernel[0] * kernel[1]);
+                let row = e.assign(format!("arith.muli {c}, {kk} : index"));
+                let kidx = super::shape::index_const(e, ki * kernel[1] + kj);
+                let row = e.assign(format!("arith.addi {row}, {kidx} : index"));
+                let mut idx: Vec<String> = if batched { lead.to_vec() } else { vec![] };
+                idx.push(row);
+                idx.push(l);
+                let v = extract(e, &xs, &xt, &idx);
+                let v = scalar::cast(e, &v, &xt.elem, &acc);
+                let z = constant(e, 0.0, &acc);
+                let v = scalar::select(e, &ok, &v, &z, &acc);
+                total = scalar::add(e, &total, &v, &acc);
+            }
+        }
+        scalar::cast(e, &total, &acc, &out_elem)
+    });
+    Ok(vec![r])
+}

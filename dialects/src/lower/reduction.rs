@@ -527,3 +527,124 @@ pub fn sort(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let indices = super::shape::transpose_value(e, &format!("{r}#1"), &idx_ty, &inverse);
     Ok(vec![values, indices])
 }
+
+/// The p-norm of a difference, reduced over the last iteration dim:
+/// sum |d|^p then ^(1/p); p = inf is max |d|, p = 0 counts nonzeros.
+fn distance_step(e: &mut Emitter, a: &str, b: &str, acc_v: &str, p: f64, t: &str) -> String {
+    let d = scalar::sub(e, a, b, t);
+    let ad = scalar::math(e, "absf", &[&d], t);
+    if p == f64::INFINITY {
+        return scalar::max(e, acc_v, &ad, t);
+    }
+    let term = if p == 0.0 {
+        let zero = constant(e, 0.0, t);
+        let nz = scalar::compare(e, "ne", &ad, &zero, t);
+        scalar::cast(e, &nz, "i1", t)
+    } else if p == 1.0 {
+        ad
+    } else if p == 2.0 {
+        scalar::mul(e, &ad, &ad, t)
+    } else {
+        let pc = constant(e, p, t);
+        scalar::math(e, "powf", &[&ad, &pc], t)
+    };
+    scalar::add(e, acc_v, &term, t)
+}
+
+fn distance_root(e: &mut Emitter, s: &str, p: f64, t: &str) -> String {
+    if p == 0.0 || p == 1.0 || p == f64::INFINITY {
+        s.to_string()
+    } else if p == 2.0 {
+        scalar::math(e, "sqrt", &[s], t)
+    } else {
+        let inv = constant(e, 1.0 / p, t);
+        scalar::math(e, "powf", &[s, &inv], t)
+    }
+}
+
+/// _cdist_forward(x1 [.., P, M], x2 [.., R, M], p, compute_mode) -> [.., P, R]
+pub fn cdist(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let (a, b) = (op.input("x1")?, op.input("x2")?);
+    let p = op.float("p", 2.0)?;
+    let out = op.result().clone();
+    let acc = compute_elem(&out.elem).to_string();
+    let rank = out.rank();
+    let lead = dim_list(rank - 2);
+    let sep = if rank > 2 { ", " } else { "" };
+    let all = dim_list(rank + 1);
+    let (i, j, m) = (rank - 2, rank - 1, rank);
+    // batch dims broadcast: a batch dim of size 1 reads index 0
+    let batch = |t: &Ty| -> String {
+        (0..rank - 2).map(|d| if t.shape[d] == 1 && out.shape[d] != 1 { "0".to_string() } else { format!("d{d}") }).collect::<Vec<_>>().join(", ")
+    };
+    let _ = lead;
+    let a_map = format!("affine_map<({all}) -> ({}{sep}d{i}, d{m})>", batch(&a.ty));
+    let b_map = format!("affine_map<({all}) -> ({}{sep}d{j}, d{m})>", batch(&b.ty));
+    let acc_ty = out.with_elem(&acc);
+    let init = filled(e, &acc_ty, &literal(0.0, &acc));
+    let mut iterators = vec!["parallel"; rank];
+    iterators.push("reduction");
+    let (ae, be, t) = (a.ty.elem.clone(), b.ty.elem.clone(), acc.clone());
+    let s = generic(
+        e,
+        &[(a.ssa.clone(), a.ty.clone(), a_map), (b.ssa.clone(), b.ty.clone(), b_map)],
+        &init,
+        &acc_ty,
+        Some(format!("affine_map<({all}) -> ({})>", dim_list(rank))),
+        &iterators,
+        "",
+        |e, v| {
+            let x = scalar::cast(e, &v[0], &ae, &t);
+            let y = scalar::cast(e, &v[1], &be, &t);
+            distance_step(e, &x, &y, &v[2], p, &t)
+        },
+    );
+    let t = acc.clone();
+    let out_elem = out.elem.clone();
+    Ok(vec![map(e, &[(&s, &acc_ty)], &out, |e, v| {
+        let r = distance_root(e, &v[0], p, &t);
+        scalar::cast(e, &r, &t, &out_elem)
+    })])
+}
+
+/// _pdist_forward(self [N, M], p) -> [N(N-1)/2]: distances of row pairs
+/// i < j in row-major order; the pairs are tables computed here.
+pub fn pdist(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let p = op.float("p", 2.0)?;
+    let out = op.result().clone();
+    let n = x.ty.shape[0];
+    let acc = compute_elem(&out.elem).to_string();
+    let pairs: Vec<(i64, i64)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+    let table = |e: &mut Emitter, v: Vec<i64>| {
+        let items: Vec<String> = v.iter().map(i64::to_string).collect();
+        e.assign(format!("arith.constant dense<[{}]> : tensor<{}xi64>", items.join(", "), v.len()))
+    };
+    let acc_ty = out.with_elem(&acc);
+    if pairs.is_empty() {
+        return Ok(vec![super::elementwise::empty(e, &out)]);
+    }
+    let ti = table(e, pairs.iter().map(|p| p.0).collect());
+    let tj = table(e, pairs.iter().map(|p| p.1).collect());
+    let pt = Ty::new(vec![pairs.len() as i64], "i64");
+    let m = x.ty.shape[1];
+    let (xs, xt, t) = (x.ssa.clone(), x.ty.clone(), acc.clone());
+    let out_elem = out.elem.clone();
+    let r = super::shape::indexed(e, &acc_ty, |e, k| {
+        let i = super::shape::extract(e, &ti, &pt, &[k[0].clone()]);
+        let j = super::shape::extract(e, &tj, &pt, &[k[0].clone()]);
+        let i = e.assign(format!("arith.index_cast {i} : i64 to index"));
+        let j = e.assign(format!("arith.index_cast {j} : i64 to index"));
+        let mut s = constant(e, 0.0, &t);
+        for c in 0..m {
+            let cc = super::shape::index_const(e, c);
+            let a = super::shape::extract(e, &xs, &xt, &[i.clone(), cc.clone()]);
+            let b = super::shape::extract(e, &xs, &xt, &[j.clone(), cc]);
+            let a = scalar::cast(e, &a, &xt.elem, &t);
+            let b = scalar::cast(e, &b, &xt.elem, &t);
+            s = distance_step(e, &a, &b, &s, p, &t);
+        }
+        distance_root(e, &s, p, &t)
+    });
+    Ok(vec![convert(e, &r, &acc_ty, &out_elem)])
+}
