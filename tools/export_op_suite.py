@@ -499,7 +499,7 @@ def spatial_cases():
     img = randn(1, 2, 6, 7)
     case("grid_sample", "bilinear_zeros", lambda a, g: F.grid_sample(a, g, align_corners=False), img, grid)
     case("grid_sample", "nearest_border_align", lambda a, g: F.grid_sample(a, g, mode="nearest", padding_mode="border", align_corners=True), img, grid)
-    case("fold", "col2im", lambda a: F.fold(a, (5, 6), (2, 3), padding=1, stride=(1, 2)), randn(2, 3 * 6, 12))
+    case("fold", "col2im", lambda a: F.fold(a, (5, 6), (2, 3), padding=1, stride=(1, 2)), randn(2, 3 * 6, 18))
     case("cdist", "p2", lambda a, b: torch.cdist(a, b), randn(2, 4, 3), randn(2, 5, 3))
     case("cdist", "p1", lambda a, b: torch.cdist(a, b, p=1.0), randn(4, 3), randn(6, 3))
     case("pdist", "p2", lambda a: F.pdist(a), randn(5, 3))

@@ -243,6 +243,7 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.upsample_bilinear2d", operands: SELF, results: 1, lower: pooling::upsample_linear },
     Rule { op: "aten.upsample_linear1d_vec", operands: &[One("input")], results: 1, lower: pooling::upsample_linear },
     Rule { op: "aten.grid_sampler_2d", operands: &[One("input"), One("grid")], results: 1, lower: pooling::grid_sample },
+    Rule { op: "aten.grid_sampler", operands: &[One("input"), One("grid")], results: 1, lower: pooling::grid_sample },
     Rule { op: "aten.col2im", operands: SELF, results: 1, lower: pooling::col2im },
     // distances
     Rule { op: "aten.cdist_forward", operands: &[One("x1"), One("x2")], results: 1, lower: reduction::cdist },
@@ -255,6 +256,7 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.native_batch_norm_legit_no_training", operands: BATCH_NORM, results: 3, lower: normalization::batch_norm },
     Rule { op: "aten.native_batch_norm_legit", operands: BATCH_NORM, results: 3, lower: normalization::batch_norm },
     Rule { op: "aten.native_batch_norm_legit_no_stats", operands: NORM, results: 3, lower: normalization::batch_norm },
+    Rule { op: "aten.native_batch_norm_legit_functional", operands: BATCH_NORM, results: 5, lower: normalization::batch_norm },
     Rule { op: "aten.batch_norm", operands: BATCH_NORM, results: 1, lower: decompose::batch_norm },
     Rule { op: "aten.instance_norm", operands: BATCH_NORM, results: 1, lower: normalization::batch_norm },
     Rule { op: "aten.native_group_norm", operands: NORM, results: 3, lower: normalization::group_norm },
@@ -365,7 +367,9 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.index_put", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
     Rule { op: "aten.index_put_inplace", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
     Rule { op: "aten.masked_scatter", operands: &[One("self"), One("mask"), One("source")], results: 1, lower: indexing::masked_scatter },
-    Rule { op: "aten.embedding_bag", operands: &[One("weight"), One("indices"), One("offsets"), Optional("per_sample_weights")], results: 4, lower: indexing::embedding_bag },
+    Rule { op: "aten.embedding_bag", operands: EMBEDDING_BAG, results: 4, lower: indexing::embedding_bag },
+    Rule { op: "aten.embedding_bag_padding_idx", operands: EMBEDDING_BAG, results: 4, lower: indexing::embedding_bag },
+    Rule { op: "aten.embedding_bag_forward_only", operands: EMBEDDING_BAG, results: 4, lower: indexing::embedding_bag },
     Rule { op: "aten.scatter_src", operands: &[One("self"), One("index"), One("src")], results: 1, lower: indexing::scatter },
     Rule { op: "aten.scatter_value", operands: &[One("self"), One("index")], results: 1, lower: indexing::scatter },
     Rule { op: "aten.scatter_reduce", operands: &[One("self"), One("index"), One("src")], results: 1, lower: indexing::scatter },
@@ -381,6 +385,7 @@ const CONV: &[OperandSpec] = &[One("input"), One("weight"), Optional("bias")];
 const NORM: &[OperandSpec] = &[One("input"), Optional("weight"), Optional("bias")];
 const BATCH_NORM: &[OperandSpec] =
     &[One("input"), Optional("weight"), Optional("bias"), Optional("running_mean"), Optional("running_var")];
+const EMBEDDING_BAG: &[OperandSpec] = &[One("weight"), One("indices"), One("offsets"), Optional("per_sample_weights")];
 /// `results` of an op that returns a list of tensors.
 pub const VARIADIC: usize = usize::MAX;
 

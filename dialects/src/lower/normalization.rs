@@ -128,7 +128,9 @@ pub fn batch_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let instance = op.name == "aten.instance_norm";
     let training = match op.name.as_str() {
         "aten.native_batch_norm_legit_no_training" => false,
-        "aten.native_batch_norm_legit" | "aten.native_batch_norm_legit_no_stats" => op.bool("training", true)?,
+        "aten.native_batch_norm_legit" | "aten.native_batch_norm_legit_no_stats" | "aten.native_batch_norm_legit_functional" => {
+            op.bool("training", true)?
+        }
         _ if instance => op.bool("use_input_stats", true)?,
         _ => op.bool("training", false)?,
     };
@@ -142,7 +144,7 @@ pub fn batch_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         normalize(e, x, &dims, running, op.opt_input("weight"), op.opt_input("bias"), &[1], eps, op.result());
     let mut results = vec![out];
     // save_mean / save_invstd: [C] in training, empty in evaluation
-    for (k, r) in op.results.iter().enumerate().skip(1) {
+    for (k, r) in op.results.iter().enumerate().skip(1).take(2) {
         if r.numel() == 0 {
             results.push(super::elementwise::empty(e, r));
             continue;
@@ -150,6 +152,34 @@ pub fn batch_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         let v = if k == 1 { &mean } else { &rstd };
         let c = super::elementwise::convert(e, v, &kept, &r.elem);
         results.push(reshape_value(e, &c, &kept.with_elem(&r.elem), r));
+    }
+    if op.results.len() == 5 {
+        // _native_batch_norm_legit_functional also returns the updated
+        // running statistics (the variance with Bessel's correction)
+        let (rm, rv) = (op.input("running_mean")?, op.input("running_var")?);
+        let momentum = op.float("momentum", 0.1)?;
+        let acc = kept.elem.clone();
+        let (ss, _, _) = squared_deviation(e, &x.ssa, &x.ty, &dims, &acc);
+        let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
+        let rm_k = reshape_value(e, &rm.ssa, &rm.ty, &kept.with_elem(&rm.ty.elem));
+        let rv_k = reshape_value(e, &rv.ssa, &rv.ty, &kept.with_elem(&rv.ty.elem));
+        for (old, old_ty, stat, unbias, r) in [
+            (&rm_k, &rm.ty, &mean, 1.0, &op.results[3]),
+            (&rv_k, &rv.ty, &ss, 1.0 / (count - 1).max(1) as f64, &op.results[4]),
+        ] {
+            let old_kept = kept.with_elem(&old_ty.elem);
+            let (from, a) = (old_ty.elem.clone(), acc.clone());
+            let updated = super::elementwise::map(e, &[(old, &old_kept), (stat, &kept)], &kept, |e, v| {
+                let o = scalar::cast(e, &v[0], &from, &a);
+                let keep = constant(e, 1.0 - momentum, &a);
+                let take = constant(e, momentum * unbias, &a);
+                let o = scalar::mul(e, &o, &keep, &a);
+                let s = scalar::mul(e, &v[1], &take, &a);
+                scalar::add(e, &o, &s, &a)
+            });
+            let c = super::elementwise::convert(e, &updated, &kept, &r.elem);
+            results.push(reshape_value(e, &c, &kept.with_elem(&r.elem), r));
+        }
     }
     Ok(results)
 }

@@ -1,0 +1,26 @@
+// RUN: aotc-opt %s --pass lower-aten | FileCheck %s
+
+// softmax: max, exp(x - max), sum, divide; reductions are "reduction" iterators.
+// CHECK-LABEL: func.func @aotc_t_forward
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.addf
+// CHECK: arith.divf
+// argmax keeps the first maximum and lets NaN win: two outputs, value and index
+// CHECK: linalg.generic {{.*}}outs({{.*}} : tensor<4xf32>, tensor<4xi64>)
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf uno
+// CHECK: linalg.yield {{.*}} : f32, i64
+// float16 sums accumulate in f32
+// CHECK: arith.extf {{.*}} : f16 to f32
+// CHECK: arith.truncf {{.*}} : f32 to f16
+module attributes {aotc.model = "t"} {
+  func.func @forward(%x: tensor<4x10xf32>, %h: tensor<4x33xf16>) -> (tensor<4x10xf32>, tensor<4xi64>, tensor<4xf16>) {
+    %s = "aten.softmax"(%x) {operand_names = ["self"], dim = -1 : i64, half_to_float = false} : (tensor<4x10xf32>) -> tensor<4x10xf32>
+    %a = "aten.argmax"(%x) {operand_names = ["self"], dim = 1 : i64, keepdim = false} : (tensor<4x10xf32>) -> tensor<4xi64>
+    %m = "aten.sum_dim_intlist"(%h) {operand_names = ["self"], dim = array<i64: -1>} : (tensor<4x33xf16>) -> tensor<4xf16>
+    return %s, %a, %m : tensor<4x10xf32>, tensor<4xi64>, tensor<4xf16>
+  }
+}
