@@ -315,6 +315,14 @@ class TrainingBatchNorm(torch.nn.Module):
         return F.batch_norm(x, self.running_mean, self.running_var, training=True, momentum=0.1)
 
 
+class LegitBatchNorm(TrainingBatchNorm):
+    """The core op itself, which updates the running statistics in place."""
+
+    def forward(self, x):
+        out = torch.ops.aten._native_batch_norm_legit(x, None, None, self.running_mean, self.running_var, True, 0.1, 1e-5)[0]
+        return out, self.running_mean.clone()
+
+
 def norm_cases():
     x = randn(2, 6, 5, 4)
     case("layer_norm", "affine", None, randn(2, 3, 8), module=torch.nn.LayerNorm(8))
@@ -418,6 +426,7 @@ def creation_cases():
     case("scalar_tensor", "f32", lambda a: a * torch.tensor(2.0), x)
     case("fill", "tensor", lambda a, v: a.clone().fill_(v), x, torch.tensor(4.0))
     case("no_inputs", "constant_program", None, module=NoInputs())
+    case("outputs", "nested_and_repeated", lambda a, b: (a + b, (a * b, [a - b, a + b]), a + b), x, randn(3))
 
 
 class NoInputs(torch.nn.Module):
@@ -465,6 +474,8 @@ def overload_cases():
     case("select_scatter", "overload", lambda a, b: aten.select_scatter(a, b, 1, -1), randn(3, 5), randn(3))
     case("squeeze", "dim_overload", lambda a: aten.squeeze.dim(a, 1), randn(2, 1, 3))
     case("var", "dim_overload", lambda a: aten.var.dim(a, [1], True, False), x)
+    case("embedding_bag", "core_overload", lambda w, i, o: aten._embedding_bag(w, i, o, False, 1)[0], randn(10, 3), torch.tensor([1, 2, 4, 5, 4, 3]), torch.tensor([0, 2, 2]))
+    case("batch_norm", "legit_running_stats", None, randn(4, 6, 3), module=LegitBatchNorm())
 
 
 def sort_cases():
@@ -549,10 +560,11 @@ def export(out_dir):
         if seen[name] > 1:
             name += f"_{seen[name]}"
         module = module.eval()
+        # export first: the reference run may update buffers the program mutates
+        ep = torch.export.export(module, tuple(inputs))
         with torch.no_grad():
             outputs = flatten(module(*inputs))
         meta = {"op": op, "variant": variant, "tolerance": tol, "targets": {}}
-        ep = torch.export.export(module, tuple(inputs))
         for form, program in [("default", ep), ("core", ep.run_decompositions())]:
             save(os.path.join(out_dir, "ops", name, form), program, inputs, outputs)
             meta["targets"][form] = targets(program)

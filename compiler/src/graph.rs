@@ -82,12 +82,53 @@ fn is_in_place(target: &str) -> bool {
     op.ends_with('_') && !op.starts_with("__")
 }
 
+const FUNCTIONAL_BATCH_NORM: &str = "aten._native_batch_norm_legit_functional.default";
+
+/// `batch_norm` in training mode and `_native_batch_norm_legit` update their
+/// running statistics in place (the default export keeps them so). Both
+/// become `_native_batch_norm_legit_functional`, whose last two results are
+/// the new statistics; `functionalize` then treats those as the buffers'
+/// new values.
+fn functional_batch_norms(program: &mut ExportedProgram) {
+    for node in &mut program.nodes {
+        let training = node.args.iter().any(|(n, a)| n == "training" && *a == Arg::Bool(true));
+        let stats: Vec<String> = node
+            .args
+            .iter()
+            .filter(|(n, _)| n == "running_mean" || n == "running_var")
+            .filter_map(|(_, a)| if let Arg::Tensor(t) = a { Some(t.clone()) } else { None })
+            .collect();
+        let rewrites = matches!(node.target.as_str(), "aten.batch_norm.default" | "aten._native_batch_norm_legit.default");
+        if !rewrites || !training || stats.len() != 2 {
+            continue;
+        }
+        let Some(Some(out)) = node.outputs.first().cloned() else { continue };
+        let Some(input_ty) = program.tensor_types.get(&out).cloned() else { continue };
+        let channels = input_ty.shape.get(1).copied().unwrap_or(1);
+        let mut outputs = vec![Some(out)];
+        for (k, suffix) in ["save_mean", "save_invstd", "running_mean", "running_var"].iter().enumerate() {
+            let name = format!("{}_{suffix}", node.name);
+            let ty = if k < 2 {
+                crate::program::TensorType { dtype: crate::program::DType::F32, shape: vec![channels] }
+            } else {
+                program.tensor_types.get(&stats[k - 2]).cloned().unwrap_or_else(|| input_ty.clone())
+            };
+            program.tensor_types.insert(name.clone(), ty);
+            outputs.push(Some(name));
+        }
+        node.args.retain(|(n, _)| n != "cudnn_enabled");
+        node.target = FUNCTIONAL_BATCH_NORM.to_string();
+        node.outputs = outputs;
+    }
+}
+
 /// The default export keeps in-place ops (`add_`, `copy_`, ...) on buffers
 /// instead of `BUFFER_MUTATION` outputs. Rewrites them into values: later
 /// reads of a mutated tensor read the op's result, and the last value of
 /// every mutated buffer becomes a `BufferMutation` output, so it persists
 /// in the model handle like the core form's mutations do.
 pub fn functionalize(program: &mut ExportedProgram) {
+    functional_batch_norms(program);
     let mut current: HashMap<String, String> = HashMap::new();
     for node in &mut program.nodes {
         for (_, arg) in &mut node.args {
@@ -113,6 +154,20 @@ pub fn functionalize(program: &mut ExportedProgram) {
                 }
                 _ => {}
             }
+        }
+        // batch norm in training mode writes its running statistics
+        if node.target == FUNCTIONAL_BATCH_NORM {
+            for (arg, k) in [("running_mean", 3), ("running_var", 4)] {
+                let stat = node.args.iter().find(|(n, _)| n == arg).and_then(|(_, a)| match a {
+                    Arg::Tensor(t) => Some(t.clone()),
+                    _ => None,
+                });
+                if let (Some(stat), Some(Some(new))) = (stat, node.outputs.get(k)) {
+                    let original = current.iter().find(|(_, v)| **v == stat).map(|(k, _)| k.clone()).unwrap_or(stat);
+                    current.insert(original, new.clone());
+                }
+            }
+            continue;
         }
         if !is_in_place(&node.target) {
             continue;
