@@ -10,6 +10,7 @@ tools/conformance.py compiles and compares them and prints the coverage.
 
 Usage: python tools/export_op_suite.py OUT_DIR
 """
+import copy
 import json
 import os
 import re
@@ -560,10 +561,12 @@ def export(out_dir):
         if seen[name] > 1:
             name += f"_{seen[name]}"
         module = module.eval()
-        # export first: the reference run may update buffers the program mutates
+        # the reference runs on a copy: the exported program shares the
+        # module's buffers, which a program that mutates them would change
+        reference = copy.deepcopy(module)
         ep = torch.export.export(module, tuple(inputs))
         with torch.no_grad():
-            outputs = flatten(module(*inputs))
+            outputs = flatten(reference(*inputs))
         meta = {"op": op, "variant": variant, "tolerance": tol, "targets": {}}
         for form, program in [("default", ep), ("core", ep.run_decompositions())]:
             save(os.path.join(out_dir, "ops", name, form), program, inputs, outputs)

@@ -175,7 +175,6 @@ pub fn index_put(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let accumulate = op.bool("accumulate", false)?;
     let out = op.result().clone();
     // The values are indexed like the result of x[indices].
-    let nb = adv.broadcast.len();
     let mut vshape: Vec<i64> = Vec::new();
     let unindexed: Vec<i64> =
         (0..x.ty.rank()).filter(|&d| adv.list.get(d).copied().flatten().is_none()).map(|d| x.ty.shape[d]).collect();
@@ -207,7 +206,6 @@ pub fn index_put(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
             let eq = e.assign(format!("arith.cmpi eq, {}, {} : index", src[d], q[d]));
             hit = e.assign(format!("arith.andi {hit}, {eq} : i1"));
         }
-        let _ = nb;
         let new = if accumulate { scalar::add(e, &a[1], &a[0], &elem) } else { a[0].clone() };
         scalar::select(e, &hit, &new, &a[1], &elem)
     });

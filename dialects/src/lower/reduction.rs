@@ -569,7 +569,6 @@ pub fn cdist(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let out = op.result().clone();
     let acc = compute_elem(&out.elem).to_string();
     let rank = out.rank();
-    let lead = dim_list(rank - 2);
     let sep = if rank > 2 { ", " } else { "" };
     let all = dim_list(rank + 1);
     let (i, j, m) = (rank - 2, rank - 1, rank);
@@ -577,7 +576,6 @@ pub fn cdist(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let batch = |t: &Ty| -> String {
         (0..rank - 2).map(|d| if t.shape[d] == 1 && out.shape[d] != 1 { "0".to_string() } else { format!("d{d}") }).collect::<Vec<_>>().join(", ")
     };
-    let _ = lead;
     let a_map = format!("affine_map<({all}) -> ({}{sep}d{i}, d{m})>", batch(&a.ty));
     let b_map = format!("affine_map<({all}) -> ({}{sep}d{j}, d{m})>", batch(&b.ty));
     let acc_ty = out.with_elem(&acc);
