@@ -230,6 +230,7 @@ def reduction_cases():
     case("cumsum", "dim", lambda a: torch.cumsum(a, 1), x)
     case("cumsum", "int", lambda a: torch.cumsum(a, 0), randint(7))
     case("cumsum", "neg_dim", lambda a: torch.cumsum(a, -1), x)
+    case("cumsum", "long", lambda a: torch.cumsum(a, 1), rand(2, 20000))
     case("norm", "l2", lambda a: torch.linalg.vector_norm(a, dim=-1), x)
     case("norm", "l1_keepdim", lambda a: torch.linalg.vector_norm(a, 1, dim=(0, 1), keepdim=True), x)
     case("norm", "inf", lambda a: torch.linalg.vector_norm(a, float("inf")), x)
@@ -487,6 +488,8 @@ def sort_cases():
     case("sort", "int", lambda a: torch.sort(a, stable=True), randint(9))
     case("topk", "largest", lambda a: torch.topk(a, 3), x)
     case("topk", "smallest_dim0", lambda a: torch.topk(a, 2, dim=0, largest=False), x)
+    case("topk", "vocabulary", lambda a: torch.topk(a, 5), randn(2, 20000))
+    case("topk", "vocabulary_smallest_nan", lambda a: torch.topk(a, 4, largest=False), torch.cat([randn(3000), torch.tensor([float("nan")])]))
 
 
 def recurrent_cases():

@@ -330,38 +330,59 @@ pub fn logsumexp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     Ok(vec![finish(e, &r, &kept, op.result())])
 }
 
-/// cumsum(self, dim): out[.., i, ..] = sum over k <= i, as a triangular
-/// reduction (quadratic in the scanned dim, which stays small in practice).
+/// cumsum(self, dim): a scan, one `scf.for` step per position along dim:
+/// out[.., i, ..] = out[.., i - 1, ..] + x[.., i, ..], in the accumulator dtype.
 pub fn cumsum(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
     let out = op.result().clone();
-    if x.ty.rank() == 0 {
-        return Ok(vec![convert(e, &x.ssa, &x.ty, &out.elem)]);
+    let acc = compute_elem(&out.elem).to_string();
+    let wide = convert(e, &x.ssa, &x.ty, &acc);
+    let acc_ty = out.with_elem(&acc);
+    if x.ty.rank() == 0 || x.ty.shape[normalize_dim(op.int("dim", 0)?, x.ty.rank())?] <= 1 {
+        return Ok(vec![convert(e, &wide, &acc_ty, &out.elem)]);
     }
     let dim = normalize_dim(op.int("dim", 0)?, x.ty.rank())?;
-    let acc = compute_elem(&out.elem).to_string();
-    let rank = x.ty.rank();
-    let acc_ty = out.with_elem(&acc);
-    let init = filled(e, &acc_ty, &literal(0.0, &acc));
-    // iteration (d0..d{r-1}, k): reads x[.., k, ..], writes out[.., d_dim, ..]
-    let all = dim_list(rank + 1);
-    let in_exprs: Vec<String> = (0..rank).map(|d| if d == dim { format!("d{rank}") } else { format!("d{d}") }).collect();
-    let in_map = format!("affine_map<({all}) -> ({})>", in_exprs.join(", "));
-    let out_map = format!("affine_map<({all}) -> ({})>", dim_list(rank));
-    let mut iterators = vec!["parallel"; rank];
-    iterators.push("reduction");
-    let from = x.ty.elem.clone();
-    let a = acc.clone();
-    let r = generic(e, &[(x.ssa.clone(), x.ty.clone(), in_map)], &init, &acc_ty, Some(out_map), &iterators, "", |e, v| {
-        let i = e.assign(format!("linalg.index {dim} : index"));
-        let k = e.assign(format!("linalg.index {rank} : index"));
-        let included = e.assign(format!("arith.cmpi ule, {k}, {i} : index"));
-        let xv = scalar::cast(e, &v[0], &from, &a);
-        let zero = constant(e, 0.0, &a);
-        let term = scalar::select(e, &included, &xv, &zero, &a);
-        scalar::add(e, &v[1], &term, &a)
-    });
+    let r = scan(e, &wide, &acc_ty, dim, scalar::add);
     Ok(vec![convert(e, &r, &acc_ty, &out.elem)])
+}
+
+/// An inclusive scan of `x` along `dim` with `combine`. The running value
+/// is carried in its own slice-sized tensor: reading the previous slice of
+/// the result while writing the next would make bufferization copy (it
+/// cannot prove that slices i - 1 and i do not overlap).
+fn scan(e: &mut Emitter, x: &str, ty: &Ty, dim: usize, combine: fn(&mut Emitter, &str, &str, &str) -> String) -> String {
+    let rank = ty.rank();
+    let slice_ty = ty.with_shape(ty.shape.iter().enumerate().map(|(d, &s)| if d == dim { 1 } else { s }).collect());
+    let sizes = slice_ty.shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let ones = vec!["1"; rank].join(", ");
+    let at = |i: &str| -> String { (0..rank).map(|d| if d == dim { i.to_string() } else { "0".into() }).collect::<Vec<_>>().join(", ") };
+    let iterators = vec!["parallel"; rank];
+    let identity = super::elementwise::identity_map(rank);
+    let copy_into = |e: &mut Emitter, from: &str, into: &str| {
+        generic(e, &[(from.to_string(), slice_ty.clone(), identity.clone())], into, &slice_ty, None, &iterators, "", |_, v| v[0].clone())
+    };
+    let first = e.assign(format!("tensor.extract_slice {x}[{}] [{sizes}] [{ones}] : {ty} to {slice_ty}", at("0")));
+    let carry_init = super::elementwise::empty(e, &slice_ty);
+    let carry_init = copy_into(e, &first, &carry_init);
+    let one = super::shape::index_const(e, 1);
+    let n = super::shape::index_const(e, ty.shape[dim]);
+    let (r, i, acc_arg, carry) = (e.fresh(), e.fresh(), e.fresh(), e.fresh());
+    e.line(format!(
+        "{r}:2 = scf.for {i} = {one} to {n} step {one} iter_args({acc_arg} = {x}, {carry} = {carry_init}) -> ({ty}, {slice_ty}) {{"
+    ));
+    e.indented(|e| {
+        let cur = e.assign(format!("tensor.extract_slice {acc_arg}[{}] [{sizes}] [{ones}] : {ty} to {slice_ty}", at(&i)));
+        let elem = ty.elem.clone();
+        // the carry is updated in place, then copied into the result's slice:
+        // no allocation inside the loop
+        let next_carry = generic(e, &[(cur, slice_ty.clone(), identity.clone())], &carry, &slice_ty, None, &iterators, "", |e, v| {
+            combine(e, &v[1], &v[0], &elem)
+        });
+        let next = e.assign(format!("tensor.insert_slice {next_carry} into {acc_arg}[{}] [{sizes}] [{ones}] : {slice_ty} into {ty}", at(&i)));
+        e.line(format!("scf.yield {next}, {next_carry} : {ty}, {slice_ty}"));
+    });
+    e.line("}");
+    format!("{r}#0")
 }
 
 /// linalg_vector_norm(self, ord, dim, keepdim): (sum |x|^p)^(1/p), max |x|
@@ -419,6 +440,107 @@ pub fn keepdim_map(ty: &Ty, dims: &[usize]) -> String {
     broadcast_map(&keepdim_shape(ty, dims), &ty.shape)
 }
 
+/// The first k elements of `x` (sorted dim last) in sort order, by k passes
+/// of an argmax-like reduction, each taking the best element after the one
+/// the previous pass found: O(n k) instead of the rank method's O(n^2).
+/// The passes are unrolled (k is small when this is used).
+fn select_top(e: &mut Emitter, x: &str, ty: &Ty, k: i64, descending: bool) -> (String, String) {
+    let rank = ty.rank();
+    let elem = ty.elem.clone();
+    let t = crate::types::mlir_elem(&elem).to_string();
+    let lead_ty = ty.with_shape(ty.shape[..rank - 1].to_vec());
+    let lead_idx = Ty::new(lead_ty.shape.clone(), "i64");
+    let worst = literal(if descending { scalar::lowest(&elem) } else { scalar::highest(&elem) }, &elem);
+    let all = dim_list(rank);
+    let by_lead = format!("affine_map<({all}) -> ({})>", dim_list(rank - 1));
+    let mut iterators: Vec<String> = (0..rank - 1).map(|_| "\"parallel\"".to_string()).collect();
+    iterators.push("\"reduction\"".into());
+    let mut passes: Vec<(String, String)> = Vec::new();
+    for _ in 0..k {
+        let (init_v, init_i) = (filled(e, &lead_ty, &worst), filled(e, &lead_idx, "-1"));
+        let r = e.fresh();
+        let (xa, acc_v, acc_i) = (e.fresh(), e.fresh(), e.fresh());
+        let prev = passes.last().cloned();
+        let (ins, types, maps, prev_args) = match &prev {
+            Some((pv, pi)) => {
+                let (a, b) = (e.fresh(), e.fresh());
+                (format!("{x}, {pv}, {pi}"), format!("{ty}, {lead_ty}, {lead_idx}"), format!("{by_lead}, {by_lead}, "), Some((a, b)))
+            }
+            None => (x.to_string(), ty.to_string(), String::new(), None),
+        };
+        e.line(format!(
+            "{r}:2 = linalg.generic {{indexing_maps = [affine_map<({all}) -> ({all})>, {maps}{by_lead}, {by_lead}], iterator_types = [{}]}} ins({ins} : {types}) outs({init_v}, {init_i} : {lead_ty}, {lead_idx}) {{",
+            iterators.join(", ")
+        ));
+        let block_args = match &prev_args {
+            Some((a, b)) => format!("{xa}: {t}, {a}: {t}, {b}: i64, {acc_v}: {t}, {acc_i}: i64"),
+            None => format!("{xa}: {t}, {acc_v}: {t}, {acc_i}: i64"),
+        };
+        e.line(format!("^bb0({block_args}):"));
+        e.indented(|e| {
+            let j = e.assign(format!("linalg.index {} : index", rank - 1));
+            let j = e.assign(format!("arith.index_cast {j} : index to i64"));
+            let zero64 = constant(e, 0.0, "i64");
+            let empty = scalar::compare(e, "lt", &acc_i, &zero64, "i64");
+            let better = precedes(e, (&xa, &j), (&acc_v, &acc_i), &elem, descending);
+            let mut take = e.assign(format!("arith.ori {empty}, {better} : i1"));
+            if let Some((pv, pi)) = &prev_args {
+                // only elements after the previous pass's
+                let after = precedes(e, (pv, pi), (&xa, &j), &elem, descending);
+                take = e.assign(format!("arith.andi {take}, {after} : i1"));
+            }
+            let v = scalar::select(e, &take, &xa, &acc_v, &elem);
+            let i = scalar::select(e, &take, &j, &acc_i, "i64");
+            e.line(format!("linalg.yield {v}, {i} : {t}, i64"));
+        });
+        e.line(format!("}} -> ({lead_ty}, {lead_idx})"));
+        passes.push((format!("{r}#0"), format!("{r}#1")));
+    }
+    // the passes side by side along the last dim
+    let mut slot_shape = lead_ty.shape.clone();
+    slot_shape.push(1);
+    let gather = |e: &mut Emitter, which: usize, lt: &Ty| -> String {
+        let slot = lt.with_shape(slot_shape.clone());
+        let parts: Vec<String> = passes.iter().map(|p| super::shape::reshape_value(e, if which == 0 { &p.0 } else { &p.1 }, lt, &slot)).collect();
+        let mut out_shape = slot_shape.clone();
+        out_shape[rank - 1] = k;
+        let out = lt.with_shape(out_shape);
+        let mut acc = super::elementwise::empty(e, &out);
+        let sizes = slot_shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let ones = vec!["1"; rank].join(", ");
+        for (c, part) in parts.iter().enumerate() {
+            let at = (0..rank).map(|d| if d == rank - 1 { c.to_string() } else { "0".into() }).collect::<Vec<_>>().join(", ");
+            acc = e.assign(format!("tensor.insert_slice {part} into {acc}[{at}] [{sizes}] [{ones}] : {slot} into {out}"));
+        }
+        acc
+    };
+    let values = gather(e, 0, &lead_ty);
+    let indices = gather(e, 1, &lead_idx);
+    (values, indices)
+}
+
+/// Whether element (value a, index ia) comes before (b, ib) in torch's
+/// sort order: by value (NaN as the largest), ties by index.
+fn precedes(e: &mut Emitter, (a, ia): (&str, &str), (b, ib): (&str, &str), elem: &str, descending: bool) -> String {
+    let better = scalar::compare(e, if descending { "gt" } else { "lt" }, a, b, elem);
+    let (better, equal) = if is_float(elem) {
+        let (na, nb) = (scalar::is_nan(e, a, elem), scalar::is_nan(e, b, elem));
+        let one = constant(e, 1.0, "i1");
+        let (big, small) = if descending { (&na, &nb) } else { (&nb, &na) };
+        let not_small = e.assign(format!("arith.xori {small}, {one} : i1"));
+        let nan_order = e.assign(format!("arith.andi {big}, {not_small} : i1"));
+        let better = e.assign(format!("arith.ori {better}, {nan_order} : i1"));
+        let both_nan = e.assign(format!("arith.andi {na}, {nb} : i1"));
+        let eq = scalar::compare(e, "eq", a, b, elem);
+        (better, e.assign(format!("arith.ori {eq}, {both_nan} : i1")))
+    } else {
+        (better, scalar::compare(e, "eq", a, b, elem))
+    };
+    let earlier = scalar::compare(e, "lt", ia, ib, "i64");
+    let tie = e.assign(format!("arith.andi {equal}, {earlier} : i1"));
+    e.assign(format!("arith.ori {better}, {tie} : i1"))
+}
+
 /// sort(self, dim, descending) and topk(self, k, dim, largest, sorted):
 /// each element's rank is the number of elements ordered before it (ties
 /// by index, NaN as the largest value, as torch orders them), and output
@@ -442,6 +564,15 @@ pub fn sort(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let n = xt_ty.shape[rank - 1];
     let k = if topk { op.int("k", n)? } else { n };
     let elem = x.ty.elem.clone();
+    if k * 8 <= n && k <= 64 {
+        // a few out of many (top-k over a vocabulary): k selection passes
+        let (values, indices) = select_top(e, &xt, &xt_ty, k, descending);
+        let mut shape = xt_ty.shape.clone();
+        shape[rank - 1] = k;
+        let values = super::shape::transpose_value(e, &values, &xt_ty.with_shape(shape.clone()), &inverse);
+        let indices = super::shape::transpose_value(e, &indices, &Ty::new(shape, "i64"), &inverse);
+        return Ok(vec![values, indices]);
+    }
     let lead = dim_list(rank - 1);
     let sep = if rank > 1 { ", " } else { "" };
     // ranks: iteration (lead.., i, j)
@@ -465,31 +596,9 @@ pub fn sort(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
             let (vi, vj) = (&a[0], &a[1]);
             let i = e.assign(format!("linalg.index {} : index", rank - 1));
             let j = e.assign(format!("linalg.index {rank} : index"));
-            let before = scalar::compare(e, if descending { "gt" } else { "lt" }, vj, vi, &el);
-            let before = if is_float(&el) {
-                // NaN sorts as the largest value
-                let (ni, nj) = (scalar::is_nan(e, vi, &el), scalar::is_nan(e, vj, &el));
-                let one = constant(e, 1.0, "i1");
-                let (big, small) = if descending { (&nj, &ni) } else { (&ni, &nj) };
-                let not_small = e.assign(format!("arith.xori {small}, {one} : i1"));
-                let nan_order = e.assign(format!("arith.andi {big}, {not_small} : i1"));
-                e.assign(format!("arith.ori {before}, {nan_order} : i1"))
-            } else {
-                before
-            };
-            let equal = if is_float(&el) {
-                let both_nan = {
-                    let (ni, nj) = (scalar::is_nan(e, vi, &el), scalar::is_nan(e, vj, &el));
-                    e.assign(format!("arith.andi {ni}, {nj} : i1"))
-                };
-                let eq = scalar::compare(e, "eq", vj, vi, &el);
-                e.assign(format!("arith.ori {eq}, {both_nan} : i1"))
-            } else {
-                scalar::compare(e, "eq", vj, vi, &el)
-            };
-            let earlier = e.assign(format!("arith.cmpi ult, {j}, {i} : index"));
-            let tie = e.assign(format!("arith.andi {equal}, {earlier} : i1"));
-            let counts = e.assign(format!("arith.ori {before}, {tie} : i1"));
+            let i = e.assign(format!("arith.index_cast {i} : index to i64"));
+            let j = e.assign(format!("arith.index_cast {j} : index to i64"));
+            let counts = precedes(e, (vj, &j), (vi, &i), &el, descending);
             let one = constant(e, 1.0, "i64");
             let inc = e.assign(format!("arith.addi {}, {one} : i64", a[2]));
             scalar::select(e, &counts, &inc, &a[2], "i64")
