@@ -129,57 +129,40 @@ fn functional_batch_norms(program: &mut ExportedProgram) {
 /// in the model handle like the core form's mutations do.
 pub fn functionalize(program: &mut ExportedProgram) {
     functional_batch_norms(program);
+    // the tensor that holds each mutated tensor's current value
     let mut current: HashMap<String, String> = HashMap::new();
     for node in &mut program.nodes {
         for (_, arg) in &mut node.args {
-            match arg {
-                Arg::Tensor(t) => {
-                    if let Some(c) = current.get(t.as_str()) {
-                        *t = c.clone();
-                    }
-                }
-                Arg::Tensors(ts) => {
-                    for t in ts.iter_mut() {
-                        if let Some(c) = current.get(t.as_str()) {
-                            *t = c.clone();
-                        }
-                    }
-                }
-                Arg::OptionalTensors(ts) => {
-                    for t in ts.iter_mut().flatten() {
-                        if let Some(c) = current.get(t.as_str()) {
-                            *t = c.clone();
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        // batch norm in training mode writes its running statistics
-        if node.target == FUNCTIONAL_BATCH_NORM {
-            for (arg, k) in [("running_mean", 3), ("running_var", 4)] {
-                let stat = node.args.iter().find(|(n, _)| n == arg).and_then(|(_, a)| match a {
-                    Arg::Tensor(t) => Some(t.clone()),
-                    _ => None,
-                });
-                if let (Some(stat), Some(Some(new))) = (stat, node.outputs.get(k)) {
-                    let original = current.iter().find(|(_, v)| **v == stat).map(|(k, _)| k.clone()).unwrap_or(stat);
-                    current.insert(original, new.clone());
+            let names: Vec<&mut String> = match arg {
+                Arg::Tensor(t) => vec![t],
+                Arg::Tensors(ts) => ts.iter_mut().collect(),
+                Arg::OptionalTensors(ts) => ts.iter_mut().flatten().collect(),
+                _ => vec![],
+            };
+            for t in names {
+                if let Some(c) = current.get(t.as_str()) {
+                    *t = c.clone();
                 }
             }
-            continue;
         }
-        if !is_in_place(&node.target) {
-            continue;
-        }
-        let target = node.args.iter().find(|(n, _)| n == "self").and_then(|(_, a)| match a {
-            Arg::Tensor(t) => Some(t.clone()),
-            _ => None,
-        });
-        if let (Some(target), Some(Some(result))) = (target, node.outputs.first()) {
-            // the original name, not an earlier rewrite of it
-            let original = current.iter().find(|(_, v)| **v == target).map(|(k, _)| k.clone()).unwrap_or(target);
-            current.insert(original, result.clone());
+        // (argument written, result holding its new value)
+        let writes: Vec<(&str, usize)> = if node.target == FUNCTIONAL_BATCH_NORM {
+            vec![("running_mean", 3), ("running_var", 4)]
+        } else if is_in_place(&node.target) {
+            vec![("self", 0)]
+        } else {
+            vec![]
+        };
+        for (arg, k) in writes {
+            let written = node.args.iter().find(|(n, _)| n == arg).and_then(|(_, a)| match a {
+                Arg::Tensor(t) => Some(t.clone()),
+                _ => None,
+            });
+            if let (Some(written), Some(Some(result))) = (written, node.outputs.get(k)) {
+                // keyed by the original name, not by an earlier rewrite of it
+                let original = current.iter().find(|(_, v)| **v == written).map(|(k, _)| k.clone()).unwrap_or(written);
+                current.insert(original, result.clone());
+            }
         }
     }
     let already: Vec<String> = program
