@@ -175,8 +175,17 @@ pub fn highest(elem: &str) -> f64 {
 /// A constant literal for `linalg.fill`/`tensor.pad` of `elem`.
 pub fn literal(v: f64, elem: &str) -> String {
     if is_float(elem) {
+        // A value beyond the type's range rounds to infinity, as torch's cast
+        // does (a -1e9 mask fill in float16 is -inf); MLIR rejects such
+        // literals, so they are written as the infinity's bits.
+        let max = match elem {
+            "f16" => 65504.0,
+            "bf16" => 3.3895313892515355e38,
+            "f32" => f32::MAX as f64,
+            _ => f64::MAX,
+        };
+        let v = if v.abs() > max { v.signum() * f64::INFINITY } else { v };
         match elem {
-            // f16/bf16 cannot print f64-precision literals exactly; large values round.
             "f16" if v.is_infinite() => if v > 0.0 { "0x7C00".into() } else { "0xFC00".into() },
             "bf16" if v.is_infinite() => if v > 0.0 { "0x7F80".into() } else { "0xFF80".into() },
             "f32" if v.is_infinite() => if v > 0.0 { "0x7F800000".into() } else { "0xFF800000".into() },
@@ -190,5 +199,19 @@ pub fn literal(v: f64, elem: &str) -> String {
         let wrapped = (v as i64) as i128 & ((1i128 << bit_width(elem)) - 1);
         let signed = if wrapped >= 1i128 << (bit_width(elem) - 1) { wrapped - (1i128 << bit_width(elem)) } else { wrapped };
         signed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_saturate_to_infinity_and_wrap_integers() {
+        assert_eq!(literal(-1e9, "f16"), "0xFC00");
+        assert_eq!(literal(1e39, "f32"), "0x7F800000");
+        assert_eq!(literal(255.0, "ui8"), "-1");
+        assert_eq!(literal(1.0, "i1"), "1");
+        assert_eq!(literal(-3.0, "i64"), "-3");
     }
 }
