@@ -9,7 +9,7 @@
 //!   elements) and padded, the weight is flipped with in/out channels
 //!   swapped, and a stride-1 convolution follows.
 
-use super::elementwise::{cast_scalar, dim_list, empty, filled, generic, identity_map};
+use super::elementwise::{dim_list, empty, filled, generic, identity_map};
 use super::linear::matmul;
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
@@ -57,7 +57,7 @@ fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty, channel: usize) 
                 Some(identity_map(out.rank())),
                 &vec!["parallel"; out.rank()],
                 "",
-                |e, a| cast_scalar(e, &a[0], &from, &to),
+                |e, a| scalar::cast(e, &a[0], &from, &to),
             )
         }
         None => filled(e, out, zero(out)),
@@ -183,15 +183,15 @@ fn grouped(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p:
             let acc = empty(e, &og_ty);
             let bias_map = format!("affine_map<({}) -> (d1, d2)>", dim_list(out_rank));
             generic(e, &[(bg, bg_ty, bias_map)], &acc, &og_ty, None, &vec!["parallel"; out_rank], "", |e, a| {
-                cast_scalar(e, &a[0], &from, &to)
+                scalar::cast(e, &a[0], &from, &to)
             })
         }
         None => filled(e, &og_ty, zero(out)),
     };
     let (xe, we, oe) = (x.ty.elem.clone(), w.ty.elem.clone(), out.elem.clone());
     let r = generic(e, &[(xg, xg_ty, x_map), (wg, wg_ty, w_map)], &init, &og_ty, Some(out_map), &iterators, "", |e, a| {
-        let xv = cast_scalar(e, &a[0], &xe, &oe);
-        let wv = cast_scalar(e, &a[1], &we, &oe);
+        let xv = scalar::cast(e, &a[0], &xe, &oe);
+        let wv = scalar::cast(e, &a[1], &we, &oe);
         let m = scalar::mul(e, &xv, &wv, &oe);
         scalar::add(e, &a[2], &m, &oe)
     });

@@ -109,11 +109,6 @@ pub fn map(
     generic(e, &ins, &init, out, None, &iterators, "", body)
 }
 
-/// Converts a scalar between element types (see [`scalar::cast`]).
-pub fn cast_scalar(e: &mut Emitter, value: &str, from: &str, to: &str) -> String {
-    scalar::cast(e, value, from, to)
-}
-
 /// Converts a whole tensor to another element type.
 pub fn convert(e: &mut Emitter, value: &str, ty: &Ty, to: &str) -> String {
     if ty.elem == to {

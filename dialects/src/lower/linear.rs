@@ -1,7 +1,8 @@
 //! Matrix products. Every product becomes a `linalg.matmul` (2-D, row-major
 //! operands), which the optimizer tiles and vectorizes into FMA micro-kernels.
 
-use super::elementwise::{cast_scalar, filled, map};
+use super::elementwise::{filled, map};
+use super::scalar;
 use super::shape::{reshape_value, transpose_value};
 use super::{AtenOp, Emitter, Operand};
 use crate::types::Ty;
@@ -18,7 +19,7 @@ pub fn initial_accumulator(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) ->
         None => filled(e, out, if out.is_float() { "0.0" } else { "0" }),
         Some(b) => {
             let (from, to) = (b.ty.elem.clone(), out.elem.clone());
-            map(e, &[(&b.ssa, &b.ty)], out, |e, a| cast_scalar(e, &a[0], &from, &to))
+            map(e, &[(&b.ssa, &b.ty)], out, |e, a| scalar::cast(e, &a[0], &from, &to))
         }
     }
 }
@@ -56,11 +57,11 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
     let r = map(e, &[(&bias.ssa, &bias.ty), (&mm, &out)], &out, |e, v| {
-        let s = cast_scalar(e, &v[0], &bias_elem, &elem);
-        let (kb, ka) = (super::scalar::constant(e, beta, &elem), super::scalar::constant(e, alpha, &elem));
-        let s = super::scalar::mul(e, &s, &kb, &elem);
-        let p = super::scalar::mul(e, &v[1], &ka, &elem);
-        super::scalar::add(e, &s, &p, &elem)
+        let s = scalar::cast(e, &v[0], &bias_elem, &elem);
+        let (kb, ka) = (scalar::constant(e, beta, &elem), scalar::constant(e, alpha, &elem));
+        let s = scalar::mul(e, &s, &kb, &elem);
+        let p = scalar::mul(e, &v[1], &ka, &elem);
+        scalar::add(e, &s, &p, &elem)
     });
     Ok(vec![r])
 }
@@ -81,8 +82,8 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
     let (m, k) = (a_ty.shape[ra - 2], a_ty.shape[ra - 1]);
     let n = b_ty.shape[rb - 1];
     let acc_elem = out.elem.clone();
-    let a = convert_to(e, a, a_ty, &acc_elem);
-    let b = convert_to(e, b, b_ty, &acc_elem);
+    let a = super::elementwise::convert(e, a, a_ty, &acc_elem);
+    let b = super::elementwise::convert(e, b, b_ty, &acc_elem);
     let (a_ty, b_ty) = (a_ty.with_elem(&acc_elem), b_ty.with_elem(&acc_elem));
     if rb == 2 {
         let rows = a_ty.numel() / k.max(1);
@@ -115,10 +116,6 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
         "linalg.batch_matmul ins({a3}, {b3} : {a3_ty}, {b3_ty}) outs({init} : {o3_ty}) -> {o3_ty}"
     ));
     reshape_value(e, &r, &o3_ty, out)
-}
-
-fn convert_to(e: &mut Emitter, v: &str, ty: &Ty, elem: &str) -> String {
-    super::elementwise::convert(e, v, ty, elem)
 }
 
 /// bmm(self [B, M, K], mat2 [B, K, N])
@@ -165,11 +162,11 @@ pub fn baddbmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
     Ok(vec![map(e, &[(&bias.ssa, &bias.ty), (&prod, &out)], &out, |e, v| {
-        let s = cast_scalar(e, &v[0], &bias_elem, &elem);
-        let kb = super::scalar::constant(e, beta, &elem);
-        let ka = super::scalar::constant(e, alpha, &elem);
-        let s = super::scalar::mul(e, &s, &kb, &elem);
-        let p = super::scalar::mul(e, &v[1], &ka, &elem);
-        super::scalar::add(e, &s, &p, &elem)
+        let s = scalar::cast(e, &v[0], &bias_elem, &elem);
+        let kb = scalar::constant(e, beta, &elem);
+        let ka = scalar::constant(e, alpha, &elem);
+        let s = scalar::mul(e, &s, &kb, &elem);
+        let p = scalar::mul(e, &v[1], &ka, &elem);
+        scalar::add(e, &s, &p, &elem)
     })])
 }

@@ -27,32 +27,23 @@ fn normalize(
 ) -> (String, String, String, Ty) {
     let acc = compute_elem(&out.elem).to_string();
     // mean and variance: given (running stats) or computed over dims
-    let (mean, var, kept) = match stats {
+    // the variance, or (with a count) the sum of squared deviations
+    let (mean, var, kept, count) = match stats {
         Some((m, m_ty, v, v_ty)) => {
             let kept = Ty::new(x.ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect(), &acc);
             let m = super::elementwise::convert(e, m, m_ty, &acc);
             let m = reshape_value(e, &m, &m_ty.with_elem(&acc), &kept);
             let v = super::elementwise::convert(e, v, v_ty, &acc);
             let v = reshape_value(e, &v, &v_ty.with_elem(&acc), &kept);
-            (m, v, kept)
+            (m, v, kept, None)
         }
         None => {
             let (ss, mean, kept) = squared_deviation(e, &x.ssa, &x.ty, dims, &acc);
             let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
-            let a = acc.clone();
-            let var = super::elementwise::map(e, &[(&ss, &kept)], &kept, |e, v| {
-                let n = constant(e, count as f64, &a);
-                scalar::div(e, &v[0], &n, &a)
-            });
-            (mean, var, kept)
+            (mean, ss, kept, Some(count))
         }
     };
-    let a = acc.clone();
-    let rstd = super::elementwise::map(e, &[(&var, &kept)], &kept, |e, v| {
-        let eps = constant(e, eps, &a);
-        let s = scalar::add(e, &v[0], &eps, &a);
-        scalar::math(e, "rsqrt", &[&s], &a)
-    });
+    let rstd = inverse_deviation(e, &var, &kept, count, eps);
     let rank = x.ty.rank();
     let stat_map = keepdim_map(&x.ty, dims);
     let affine_map = format!(
@@ -60,36 +51,75 @@ fn normalize(
         dim_list(rank),
         affine_dims.iter().map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ")
     );
-    let mut inputs = vec![
-        (x.ssa.clone(), x.ty.clone(), identity_map(rank)),
-        (mean.clone(), kept.clone(), stat_map.clone()),
-        (rstd.clone(), kept.clone(), stat_map),
-    ];
-    for t in [weight, bias].into_iter().flatten() {
-        let m = if t.ty.rank() == affine_dims.len() { affine_map.clone() } else { super::elementwise::broadcast_map(&t.ty.shape, &x.ty.shape) };
+    let param_map = |t: &Operand| {
+        if t.ty.rank() == affine_dims.len() { affine_map.clone() } else { super::elementwise::broadcast_map(&t.ty.shape, &x.ty.shape) }
+    };
+    let r = scale_and_shift(
+        e,
+        x,
+        [(&mean, &kept, stat_map.clone()), (&rstd, &kept, stat_map)],
+        [weight.map(|w| (w, param_map(w))), bias.map(|b| (b, param_map(b)))],
+        &acc,
+        out,
+    );
+    (r, mean, rstd, kept)
+}
+
+/// rsqrt(var + eps), where var is `v`, or `v / count` when v is a sum of
+/// squared deviations over `count` elements.
+fn inverse_deviation(e: &mut Emitter, v: &str, ty: &Ty, count: Option<i64>, eps: f64) -> String {
+    let a = ty.elem.clone();
+    super::elementwise::map(e, &[(v, ty)], ty, |e, x| {
+        let var = match count {
+            Some(n) => {
+                let n = constant(e, n as f64, &a);
+                scalar::div(e, &x[0], &n, &a)
+            }
+            None => x[0].clone(),
+        };
+        let eps = constant(e, eps, &a);
+        let s = scalar::add(e, &var, &eps, &a);
+        scalar::math(e, "rsqrt", &[&s], &a)
+    })
+}
+
+/// `(x - mean) * rstd * weight + bias` computed in `acc`, each statistic and
+/// parameter read through its own indexing map over `out`'s dims.
+fn scale_and_shift(
+    e: &mut Emitter,
+    x: &Operand,
+    stats: [(&String, &Ty, String); 2],
+    params: [Option<(&Operand, String)>; 2],
+    acc: &str,
+    out: &Ty,
+) -> String {
+    let rank = x.ty.rank();
+    let mut inputs = vec![(x.ssa.clone(), x.ty.clone(), identity_map(rank))];
+    for (v, t, m) in stats {
+        inputs.push((v.clone(), t.clone(), m));
+    }
+    let present: Vec<bool> = params.iter().map(Option::is_some).collect();
+    for (t, m) in params.into_iter().flatten() {
         inputs.push((t.ssa.clone(), t.ty.clone(), m));
     }
     let init = super::elementwise::empty(e, out);
     let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
-    let (has_w, has_b) = (weight.is_some(), bias.is_some());
     let types: Vec<String> = inputs.iter().map(|(_, t, _)| t.elem.clone()).collect();
-    let r = generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, v| {
-        let xv = scalar::cast(e, &v[0], &from, &acc);
-        let c = scalar::sub(e, &xv, &v[1], &acc);
-        let mut y = scalar::mul(e, &c, &v[2], &acc);
+    generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, acc);
+        let c = scalar::sub(e, &xv, &v[1], acc);
+        let mut y = scalar::mul(e, &c, &v[2], acc);
         let mut next = 3;
-        if has_w {
-            let w = scalar::cast(e, &v[next], &types[next], &acc);
-            y = scalar::mul(e, &y, &w, &acc);
+        for (k, here) in present.iter().enumerate() {
+            if !here {
+                continue;
+            }
+            let p = scalar::cast(e, &v[next], &types[next], acc);
+            y = if k == 0 { scalar::mul(e, &y, &p, acc) } else { scalar::add(e, &y, &p, acc) };
             next += 1;
         }
-        if has_b {
-            let b = scalar::cast(e, &v[next], &types[next], &acc);
-            y = scalar::add(e, &y, &b, &acc);
-        }
-        scalar::cast(e, &y, &acc, &out_elem)
-    });
-    (r, mean, rstd, kept)
+        scalar::cast(e, &y, acc, &out_elem)
+    })
 }
 
 /// native_layer_norm(input, normalized_shape, weight?, bias?, eps) -> (out, mean, rstd)
@@ -199,16 +229,7 @@ pub fn group_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let acc = compute_elem(&op.result().elem).to_string();
     let g = Operand { ssa: grouped, ty: grouped_ty.clone(), arg: "input".into() };
     let (ss, mean, kept) = squared_deviation(e, &g.ssa, &g.ty, &[2], &acc);
-    let count = grouped_ty.shape[2];
-    let eps = op.float("eps", 1e-5)?;
-    let a = acc.clone();
-    let rstd = super::elementwise::map(e, &[(&ss, &kept)], &kept, |e, v| {
-        let n = constant(e, count as f64, &a);
-        let var = scalar::div(e, &v[0], &n, &a);
-        let eps = constant(e, eps, &a);
-        let s = scalar::add(e, &var, &eps, &a);
-        scalar::math(e, "rsqrt", &[&s], &a)
-    });
+    let rstd = inverse_deviation(e, &ss, &kept, Some(grouped_ty.shape[2]), op.float("eps", 1e-5)?);
     // Broadcast the [N, G, 1] stats back over [N, C, *] by the channel's group.
     let stat_ty = Ty::new(vec![n, groups], &acc);
     let mean2 = reshape_value(e, &mean, &kept, &stat_ty);
@@ -217,37 +238,15 @@ pub fn group_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let per_group = c / groups;
     let stat_map = format!("affine_map<({}) -> (d0, d1 floordiv {per_group})>", dim_list(rank));
     let channel_map = format!("affine_map<({}) -> (d1)>", dim_list(rank));
-    let mut inputs = vec![
-        (x.ssa.clone(), x.ty.clone(), identity_map(rank)),
-        (mean2.clone(), stat_ty.clone(), stat_map.clone()),
-        (rstd2.clone(), stat_ty.clone(), stat_map),
-    ];
     let (w, b) = (op.opt_input("weight"), op.opt_input("bias"));
-    for t in [w, b].into_iter().flatten() {
-        inputs.push((t.ssa.clone(), t.ty.clone(), channel_map.clone()));
-    }
-    let out = op.result().clone();
-    let init = super::elementwise::empty(e, &out);
-    let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
-    let (has_w, has_b) = (w.is_some(), b.is_some());
-    let types: Vec<String> = inputs.iter().map(|(_, t, _)| t.elem.clone()).collect();
-    let a = acc.clone();
-    let r = generic(e, &inputs, &init, &out, None, &vec!["parallel"; rank], "", |e, v| {
-        let xv = scalar::cast(e, &v[0], &from, &a);
-        let d = scalar::sub(e, &xv, &v[1], &a);
-        let mut y = scalar::mul(e, &d, &v[2], &a);
-        let mut next = 3;
-        if has_w {
-            let wv = scalar::cast(e, &v[next], &types[next], &a);
-            y = scalar::mul(e, &y, &wv, &a);
-            next += 1;
-        }
-        if has_b {
-            let bv = scalar::cast(e, &v[next], &types[next], &a);
-            y = scalar::add(e, &y, &bv, &a);
-        }
-        scalar::cast(e, &y, &a, &out_elem)
-    });
+    let r = scale_and_shift(
+        e,
+        x,
+        [(&mean2, &stat_ty, stat_map.clone()), (&rstd2, &stat_ty, stat_map)],
+        [w.map(|w| (w, channel_map.clone())), b.map(|b| (b, channel_map.clone()))],
+        &acc,
+        op.result(),
+    );
     let mut results = vec![r];
     for (k, rt) in op.results.iter().enumerate().skip(1) {
         let v = if k == 1 { &mean2 } else { &rstd2 };
@@ -280,12 +279,7 @@ pub fn rms_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         scalar::mul(e, &xv, &xv, &a)
     });
     let (ms, kept) = mean_keepdim(e, &squares, &wide, &dims, &acc);
-    let a = acc.clone();
-    let rstd = super::elementwise::map(e, &[(&ms, &kept)], &kept, |e, v| {
-        let eps = constant(e, eps, &a);
-        let s = scalar::add(e, &v[0], &eps, &a);
-        scalar::math(e, "rsqrt", &[&s], &a)
-    });
+    let rstd = inverse_deviation(e, &ms, &kept, None, eps);
     let mut inputs: Vec<(&str, &Ty)> = vec![(&x.ssa, &x.ty), (&rstd, &kept)];
     let w = op.opt_input("weight");
     if let Some(w) = w {

@@ -199,16 +199,7 @@ pub fn avg_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         scalar::add(e, &v[2], &xv, &a)
     });
     // divisor per output position, as torch's kernel computes it
-    let out_spatial: Vec<i64> = out.shape[lead..].to_vec();
-    let positions: i64 = out_spatial.iter().product();
-    let mut divisors = Vec::with_capacity(positions as usize);
-    for flat in 0..positions {
-        let mut rem = flat;
-        let mut idx = vec![0; k];
-        for d in (0..k).rev() {
-            idx[d] = rem % out_spatial[d];
-            rem /= out_spatial[d];
-        }
+    let divisor = |idx: &[i64]| {
         let mut div = 1i64;
         for d in 0..k {
             let input = x.ty.shape[lead + d];
@@ -218,17 +209,37 @@ pub fn avg_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
             let (s, e2) = (start.max(0), end.min(input));
             div *= if count_include_pad { pool } else { e2 - s };
         }
-        divisors.push(divisor_override.unwrap_or(div) as f64);
-    }
-    let div_ty = Ty::new(out_spatial.clone(), &acc);
-    let flat_div = dense(e, &divisors, &div_ty);
-    let div = super::shape::reshape_value(e, &flat_div, &div_ty.with_shape(vec![positions]), &div_ty);
+        divisor_override.unwrap_or(div) as f64
+    };
+    Ok(vec![divide_by_window(e, &sums, &sum_ty, &out, lead, divisor)])
+}
+
+/// `sums / divisor(position)`, converted to `out`'s dtype. The divisors are
+/// a constant over the pooled output dims (from `lead` on), computed here
+/// from each position's index, since shapes are static.
+fn divide_by_window(e: &mut Emitter, sums: &str, sums_ty: &Ty, out: &Ty, lead: usize, divisor: impl Fn(&[i64]) -> f64) -> String {
+    let spatial: Vec<i64> = out.shape[lead..].to_vec();
+    let positions: i64 = spatial.iter().product();
+    let divisors: Vec<f64> = (0..positions)
+        .map(|flat| {
+            let mut rem = flat;
+            let mut idx = vec![0; spatial.len()];
+            for d in (0..spatial.len()).rev() {
+                idx[d] = rem % spatial[d];
+                rem /= spatial[d];
+            }
+            divisor(&idx)
+        })
+        .collect();
+    let acc = sums_ty.elem.clone();
+    let div_ty = Ty::new(spatial, &acc);
+    let flat = dense(e, &divisors, &div_ty);
+    let div = super::shape::reshape_value(e, &flat, &div_ty.with_shape(vec![positions]), &div_ty);
     let out_elem = out.elem.clone();
-    let r = super::elementwise::map(e, &[(&sums, &sum_ty), (&div, &div_ty)], &out, |e, v| {
+    super::elementwise::map(e, &[(sums, sums_ty), (&div, &div_ty)], out, |e, v| {
         let q = scalar::div(e, &v[0], &v[1], &acc);
         scalar::cast(e, &q, &acc, &out_elem)
-    });
-    Ok(vec![r])
+    })
 }
 
 /// adaptive_{avg,max}_pool{1,2,3}d and _adaptive_avg_pool{2,3}d: output
@@ -305,27 +316,8 @@ pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
         return Ok(r);
     }
     // divide by the window sizes
-    let positions: i64 = outs.iter().product();
-    let mut sizes = Vec::with_capacity(positions as usize);
-    for flat in 0..positions {
-        let mut rem = flat;
-        let mut n = 1;
-        for d in (0..k).rev() {
-            let o = (rem % outs[d]) as usize;
-            rem /= outs[d];
-            n *= ends[d][o] - starts[d][o];
-        }
-        sizes.push(n as f64);
-    }
-    let size_ty = Ty::new(outs.clone(), &acc);
-    let flat = dense(e, &sizes, &size_ty);
-    let size = super::shape::reshape_value(e, &flat, &size_ty.with_shape(vec![positions]), &size_ty);
-    let out_elem = out.elem.clone();
-    let r = super::elementwise::map(e, &[(&result, &acc_ty), (&size, &size_ty)], &out, |e, v| {
-        let q = scalar::div(e, &v[0], &v[1], &acc);
-        scalar::cast(e, &q, &acc, &out_elem)
-    });
-    Ok(vec![r])
+    let window_size = |idx: &[i64]| (0..k).map(|d| ends[d][idx[d] as usize] - starts[d][idx[d] as usize]).product::<i64>() as f64;
+    Ok(vec![divide_by_window(e, &result, &acc_ty, &out, lead, window_size)])
 }
 
 /// The scale torch uses for output dim `d` of an upsample: from

@@ -301,31 +301,30 @@ pub fn logsumexp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max);
     let kept = Ty::new(keepdim_shape(&x.ty, &dims), &acc);
     let m = reshape_value(e, &m, &m_ty, &kept);
+    // an infinite max (a row of -inf) is replaced by 0, so the result is
+    // -inf (or inf), not NaN
+    let a = acc.clone();
+    let m = map(e, &[(&m, &kept)], &kept, |e, v| {
+        let inf = constant(e, f64::INFINITY, &a);
+        let ma = scalar::math(e, "absf", &[&v[0]], &a);
+        let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
+        let zero = constant(e, 0.0, &a);
+        scalar::select(e, &is_inf, &zero, &v[0], &a)
+    });
     let wide = x.ty.with_elem(&acc);
     let from = x.ty.elem.clone();
     let a = acc.clone();
     let exps = map(e, &[(&x.ssa, &x.ty), (&m, &kept)], &wide, |e, v| {
         let xv = scalar::cast(e, &v[0], &from, &a);
-        // an all -inf row: use 0 as its max so the result is -inf, not NaN
-        let inf = constant(e, f64::INFINITY, &a);
-        let ma = scalar::math(e, "absf", &[&v[1]], &a);
-        let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
-        let zero = constant(e, 0.0, &a);
-        let mm = scalar::select(e, &is_inf, &zero, &v[1], &a);
-        let d = scalar::sub(e, &xv, &mm, &a);
+        let d = scalar::sub(e, &xv, &v[1], &a);
         scalar::math(e, "exp", &[&d], &a)
     });
     let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
     let s = reshape_value(e, &s, &s_ty, &kept);
     let a = acc.clone();
     let r = map(e, &[(&s, &kept), (&m, &kept)], &kept, |e, v| {
-        let inf = constant(e, f64::INFINITY, &a);
-        let ma = scalar::math(e, "absf", &[&v[1]], &a);
-        let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
-        let zero = constant(e, 0.0, &a);
-        let mm = scalar::select(e, &is_inf, &zero, &v[1], &a);
         let l = scalar::math(e, "log", &[&v[0]], &a);
-        scalar::add(e, &l, &mm, &a)
+        scalar::add(e, &l, &v[1], &a)
     });
     Ok(vec![finish(e, &r, &kept, op.result())])
 }
