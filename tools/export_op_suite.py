@@ -16,12 +16,12 @@ import os
 import re
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import core_ops  # noqa: E402
+import fixture_io  # noqa: E402
 
 G = torch.Generator().manual_seed(0)
 CASES = []
@@ -527,22 +527,6 @@ def programs():
     return CASES
 
 
-def targets(ep):
-    return sorted({str(n.target).replace("aten::", "aten.") for n in ep.graph.nodes if n.op == "call_function"})
-
-
-def save(directory, ep, inputs, outputs):
-    os.makedirs(directory, exist_ok=True)
-    torch.export.save(ep, os.path.join(directory, "model.pt2"))
-    for k, t in enumerate(inputs):
-        np.save(os.path.join(directory, f"input_{k}.npy"), t.numpy())
-    for k, t in enumerate(outputs):
-        t = t.detach()
-        if t.dtype == torch.bfloat16:
-            raise ValueError("bfloat16 outputs cannot be stored as .npy; convert them in the program")
-        np.save(os.path.join(directory, f"output_{k}.npy"), t.numpy())
-
-
 def flatten(outputs):
     if isinstance(outputs, torch.Tensor):
         return [outputs]
@@ -570,12 +554,8 @@ def export(out_dir):
         ep = torch.export.export(module, tuple(inputs))
         with torch.no_grad():
             outputs = flatten(reference(*inputs))
-        meta = {"op": op, "variant": variant, "tolerance": tol, "targets": {}}
-        for form, program in [("default", ep), ("core", ep.run_decompositions())]:
-            save(os.path.join(out_dir, "ops", name, form), program, inputs, outputs)
-            meta["targets"][form] = targets(program)
-        with open(os.path.join(out_dir, "ops", name, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
+        meta = {"op": op, "variant": variant, "tolerance": tol}
+        fixture_io.save_both_forms(os.path.join(out_dir, "ops", name), ep, inputs, outputs, meta)
 
 
 if __name__ == "__main__":

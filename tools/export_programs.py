@@ -10,9 +10,11 @@ Usage: python tools/export_programs.py OUT_DIR
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_io  # noqa: E402
 
 
 class Conv(torch.nn.Module):
@@ -130,15 +132,6 @@ def programs():
     }
 
 
-def save(directory, ep, inputs, outputs):
-    os.makedirs(directory, exist_ok=True)
-    torch.export.save(ep, os.path.join(directory, "model.pt2"))
-    for k, t in enumerate(inputs):
-        np.save(os.path.join(directory, f"input_{k}.npy"), t.numpy())
-    for k, t in enumerate(outputs):
-        np.save(os.path.join(directory, f"output_{k}.npy"), t.detach().numpy())
-
-
 def export_buffer_mutation(out_dir):
     """Exported from a fresh module; the reference is the second call's
     outputs (compiled code is run twice on one handle: `runs` file)."""
@@ -150,7 +143,7 @@ def export_buffer_mutation(out_dir):
         outputs = module(x)
     for form, program in [("", ep), ("_core", ep.run_decompositions())]:
         directory = os.path.join(out_dir, "programs", "buffer_mutation_two_runs" + form)
-        save(directory, program, (x,), outputs)
+        fixture_io.save(directory, program, (x,), outputs)
         with open(os.path.join(directory, "runs"), "w") as f:
             f.write("2\n")
 
@@ -164,8 +157,8 @@ def export(out_dir):
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
         ep = torch.export.export(module, inputs)
-        save(os.path.join(out_dir, "programs", name), ep, inputs, outputs)
-        save(os.path.join(out_dir, "programs", name + "_core"), ep.run_decompositions(), inputs, outputs)
+        fixture_io.save(os.path.join(out_dir, "programs", name), ep, inputs, outputs)
+        fixture_io.save(os.path.join(out_dir, "programs", name + "_core"), ep.run_decompositions(), inputs, outputs)
     export_buffer_mutation(out_dir)
 
 

@@ -7,13 +7,14 @@ aten targets of each form). tools/conformance.py compiles and compares them.
 
 Usage: python tools/export_zoo.py OUT_DIR [NAME...]
 """
-import json
 import os
 import sys
 import time
 
-import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_io  # noqa: E402
 
 # max abs error <= TOL * max(1, max |reference|) for float32 models
 TOL = 1e-4
@@ -178,19 +179,6 @@ MODELS = {
 }
 
 
-def targets(ep):
-    return sorted({str(n.target).replace("aten::", "aten.") for n in ep.graph.nodes if n.op == "call_function"})
-
-
-def save(directory, ep, inputs, outputs):
-    os.makedirs(directory, exist_ok=True)
-    torch.export.save(ep, os.path.join(directory, "model.pt2"))
-    for k, t in enumerate(inputs):
-        np.save(os.path.join(directory, f"input_{k}.npy"), t.numpy())
-    for k, t in enumerate(outputs):
-        np.save(os.path.join(directory, f"output_{k}.npy"), t.detach().numpy())
-
-
 def export(out_dir, names):
     for name in names:
         build, make_inputs = MODELS[name]
@@ -200,12 +188,8 @@ def export(out_dir, names):
             out = model(*inputs)
             ep = torch.export.export(model, inputs)
         outputs = [out] if isinstance(out, torch.Tensor) else list(out)
-        meta = {"tolerance": TOL, "targets": {}, "max_abs_reference": max(float(o.abs().max()) for o in outputs)}
-        for form, program in [("default", ep), ("core", ep.run_decompositions())]:
-            save(os.path.join(out_dir, "zoo", name, form), program, inputs, outputs)
-            meta["targets"][form] = targets(program)
-        with open(os.path.join(out_dir, "zoo", name, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
+        meta = {"tolerance": TOL, "max_abs_reference": max(float(o.abs().max()) for o in outputs)}
+        fixture_io.save_both_forms(os.path.join(out_dir, "zoo", name), ep, inputs, outputs, meta)
         print(f"zoo: {name} exported in {time.time() - start:.0f} s", file=sys.stderr)
 
 
