@@ -13,7 +13,7 @@ set -euo pipefail
 export AOTC_CACHE="${AOTC_CACHE:-${HOME:-/root}/.cache/aotc}"
 mkdir -p "$AOTC_CACHE"
 
-packages="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libclang-22-dev zlib1g-dev libzstd-dev build-essential binutils"
+packages="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libclang-22-dev libpolly-22-dev zlib1g-dev libzstd-dev build-essential binutils"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -99,7 +99,8 @@ fn top_level_ancestor(op: MlirOperation, body: MlirBlock) -> Option<MlirOperatio
 }
 
 /// The index of the last top-level op that uses `value` or any memref
-/// derived from it (views, reshapes, casts).
+/// derived from it (views, reshapes, casts, and the results of the region
+/// op that a branch or loop body yields it to).
 fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) -> usize {
     let mut last = 0;
     let mut work = vec![value];
@@ -111,8 +112,14 @@ fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) ->
                 if let Some(top) = top_level_ancestor(owner, body) {
                     last = last.max(index.get(&(top.ptr as usize)).copied().unwrap_or(0));
                 }
-                for r in 0..mlirOperationGetNumResults(owner) {
-                    let result = mlirOperationGetResult(owner, r);
+                // a yielded buffer lives on in the region op's results
+                let terminator = matches!(
+                    OperationRef::from_raw(owner).name().as_string_ref().as_str(),
+                    Ok("scf.yield") | Ok("scf.condition")
+                );
+                let produces = if terminator { mlirBlockGetParentOperation(mlirOperationGetBlock(owner)) } else { owner };
+                for r in 0..mlirOperationGetNumResults(produces) {
+                    let result = mlirOperationGetResult(produces, r);
                     if mlirTypeIsAMemRef(mlirValueGetType(result)) {
                         work.push(result);
                     }
@@ -124,6 +131,35 @@ fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) ->
     last
 }
 
+/// Moves every allocation inside a region (a branch of `scf.if`, the body
+/// of `scf.while`) to the function's body, just before the op that holds
+/// it, so that it gets an arena slot like any other. Sizes are static, so
+/// this is always possible; and it is right: what a loop iteration
+/// allocates is only used within that iteration (a loop's carried values
+/// are updated in place, see the lowering of `scf.while`), so one buffer
+/// serves every iteration, and a branch's buffers are simply reserved
+/// whichever branch runs.
+fn hoist_nested_allocations(function: OperationRef, block: BlockRef) -> Result<()> {
+    let mut nested = Vec::new();
+    function.walk(melior::ir::operation::WalkOrder::PreOrder, |o| {
+        if o.name().as_string_ref().as_str() == Ok("memref.alloc") && o.block().map(|b| b.to_raw().ptr) != Some(block.to_raw().ptr) {
+            nested.push(o.to_raw());
+        }
+        melior::ir::operation::WalkResult::Advance
+    });
+    for alloc in nested {
+        unsafe {
+            if mlirOperationGetNumOperands(alloc) != 0 {
+                bail!("internal error: an allocation of dynamic size after bufferization");
+            }
+            let top = top_level_ancestor(alloc, block.to_raw())
+                .ok_or_else(|| anyhow::anyhow!("internal error: an allocation outside the function body"))?;
+            mlirOperationMoveBefore(alloc, top);
+        }
+    }
+    Ok(())
+}
+
 /// Replaces every allocation in the entry function with a view of the
 /// arena and returns the arena's size in bytes.
 pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
@@ -132,6 +168,7 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
     let block: BlockRef = region.first_block().ok_or_else(|| anyhow::anyhow!("function has no body"))?;
     let arena: Value = block.argument(block.argument_count() - 1)?.into();
 
+    hoist_nested_allocations(function, block)?;
     let mut tops: Vec<OperationRef> = Vec::new();
     let mut op = block.first_operation();
     while let Some(o) = op {
@@ -139,18 +176,6 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
         op = o.next_in_block();
     }
     let index: HashMap<usize, usize> = tops.iter().enumerate().map(|(i, o)| (o.to_raw().ptr as usize, i)).collect();
-
-    // Nested allocations would be allocated per loop iteration: refuse them.
-    let mut nested = 0;
-    function.walk(melior::ir::operation::WalkOrder::PreOrder, |o| {
-        if o.name().as_string_ref().as_str() == Ok("memref.alloc") && o.block().map(|b| b.to_raw().ptr) != Some(block.to_raw().ptr) {
-            nested += 1;
-        }
-        melior::ir::operation::WalkResult::Advance
-    });
-    if nested > 0 {
-        bail!("internal error: {nested} allocation(s) inside loops after bufferization");
-    }
 
     let mut allocs = Vec::new();
     let mut intervals = Vec::new();

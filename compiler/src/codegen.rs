@@ -114,6 +114,30 @@ fn limit_vector_width(llvm: &LlvmContext, ir: &LlvmModule, bits: u32) {
     }
 }
 
+/// Writes an object file that defines one hidden, read-only, 64-byte
+/// aligned symbol holding `bytes` (the weights blob), for the target of
+/// `machine`. The bytes are data in an LLVM constant: nothing about them,
+/// nor the symbol name (a C identifier built from the sanitized prefix), is
+/// read by an assembler.
+pub fn write_data_object(symbol: &str, bytes: &[u8], machine: &TargetMachine, path: &Path) -> Result<()> {
+    let llvm = LlvmContext::create();
+    let module = llvm.create_module("weights");
+    module.set_triple(&machine.get_triple());
+    module.set_data_layout(&machine.get_target_data().get_data_layout());
+    // One trailing byte keeps the symbol valid (and distinct) when there are no weights.
+    let mut data = Vec::with_capacity(bytes.len() + 1);
+    data.extend_from_slice(bytes);
+    data.push(0);
+    let value = llvm.const_string(&data, false);
+    let global = module.add_global(value.get_type(), None, symbol);
+    global.set_initializer(&value);
+    global.set_constant(true);
+    global.set_alignment(64);
+    global.set_linkage(inkwell::module::Linkage::External);
+    global.set_visibility(inkwell::GlobalVisibility::Hidden);
+    write_object(&module, machine, path)
+}
+
 pub fn write_object(ir: &LlvmModule, machine: &TargetMachine, path: &Path) -> Result<()> {
     machine
         .write_to_file(ir, FileType::Object, path)

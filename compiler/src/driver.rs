@@ -35,14 +35,17 @@ pub struct Options {
 }
 
 /// Reads an archive and renames the model to the library's symbol prefix.
-pub fn load(path: &Path, prefix: &str) -> Result<ExportedProgram> {
-    let mut program = pt2::read_archive(path)?;
+/// `unpack_limit` bounds the bytes read out of the archive (see
+/// [`pt2::default_unpack_limit`]).
+pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<ExportedProgram> {
+    let mut program = pt2::read_archive(path, unpack_limit)?;
     program.name = prefix.to_string();
+    crate::higher_order::unroll_maps(&mut program)?;
+    crate::functionalize::functionalize(&mut program)?;
     let unsupported = crate::import::unsupported_nodes(&program);
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));
     }
-    crate::graph::functionalize(&mut program);
     Ok(program)
 }
 
@@ -130,6 +133,7 @@ pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, opt
             model_object: &object,
             arena_bytes: arena,
             entry: &entry,
+            machine: &machine,
         },
         output,
         kind,

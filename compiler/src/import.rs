@@ -4,19 +4,12 @@
 //! and its Python source line become the op's location.
 
 use crate::graph;
-use crate::program::{Arg, ExportedProgram, InputKind, Node, OutputKind};
+use crate::program::{Arg, ExportedProgram, InputKind, Node, OutputKind, Subgraph, TensorType};
 use aotc_dialects::lower::{aten_name, float_literal, rule_for};
+use crate::text::{mlir_string, sanitize, shown, shown_max};
 use anyhow::{bail, Result};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-
-/// A C-identifier version of a name (model names become symbol prefixes).
-pub fn sanitize(name: &str) -> String {
-    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, '_');
-    }
-    s
-}
 
 /// Why an op without a rule is not supported, when the reason is a
 /// category aotc leaves out on purpose.
@@ -47,53 +40,335 @@ fn reason_not_supported(target: &str) -> Option<&'static str> {
 pub fn unsupported_nodes(program: &ExportedProgram) -> Vec<String> {
     let mut lines = Vec::new();
     let mut bookkeeping = Vec::new();
-    for n in &program.nodes {
-        if n.target.starts_with("aten._assert_tensor_metadata") {
-            // a check of dtype and shape that static types already guarantee
-            continue;
-        }
-        let source = n.source_line().map(|s| format!(" at {s}")).unwrap_or_default();
-        let is_aten = n.target.starts_with("aten.");
-        let problem = if !is_aten || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
-            Some(format!("{}: symbolic shape computations are not supported; export with static shapes", n.target))
-        } else if rule_for(&aten_name(&n.target)).is_none() {
-            let why = reason_not_supported(&n.target).unwrap_or("no lowering rule");
-            Some(format!("unsupported op {} ({why})", n.target))
-        } else if let Some(p) = &n.problem {
-            Some(format!("unsupported op {}: {p}", n.target))
-        } else {
-            n.outputs.iter().flatten().find_map(|o| program.bad_tensors.get(o)).map(|why| format!("unsupported op {}: result {why}", n.target))
-        };
-        let Some(problem) = problem else { continue };
-        let line = format!("{problem} (node '{}'){source}", n.name);
-        if !is_aten || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
-            bookkeeping.push(line);
-        } else {
-            lines.push(line);
-        }
-    }
+    check_nodes(&program.nodes, program, &mut lines, &mut bookkeeping);
     if lines.is_empty() {
         return bookkeeping;
     }
     lines
 }
 
-fn ssa(name: &str) -> String {
-    format!("%{}", sanitize(name))
-}
+/// The higher-order ops aotc compiles (their subgraphs are checked too).
+const HIGHER_ORDER: &[&str] = &["higher_order.cond", "higher_order.while_loop"];
 
-fn location(node: &Node) -> String {
-    let name = node.name.replace('"', "'");
-    if let Some(trace) = &node.stack_trace {
-        if let Some(line) = crate::program::source_line_of(trace) {
-            let mut parts = line.splitn(3, ':');
-            if let (Some(file), Some(number)) = (parts.next(), parts.next()) {
-                let file = file.replace('\\', "\\\\").replace('"', "'");
-                return format!("loc(\"{name}\"(\"{file}\":{number}:0))");
+fn check_nodes(nodes: &[Node], program: &ExportedProgram, lines: &mut Vec<String>, bookkeeping: &mut Vec<String>) {
+    for n in nodes {
+        if n.target.starts_with("aten._assert_tensor_metadata") {
+            // a check of dtype and shape that static types already guarantee
+            continue;
+        }
+        let source = n.source_line().map(|s| format!(" at {}", shown(&s))).unwrap_or_default();
+        let is_aten = n.target.starts_with("aten.");
+        let higher_order = HIGHER_ORDER.contains(&n.target.as_str());
+        let target = shown(&n.target);
+        let problem = if higher_order {
+            for arg in &n.args {
+                if let (_, Arg::Graph(g)) = arg {
+                    check_nodes(&g.nodes, program, lines, bookkeeping);
+                }
             }
+            n.problem.as_ref().map(|p| format!("unsupported op {target}: {}", shown_max(p, 300)))
+        } else if n.target.starts_with("higher_order.") {
+            Some(format!("unsupported op {target} (aotc compiles the higher-order ops cond, while_loop and map)"))
+        } else if !is_aten || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
+            Some(format!("{target}: symbolic shape computations are not supported; export with static shapes"))
+        } else if rule_for(&aten_name(&n.target)).is_none() {
+            let why = reason_not_supported(&n.target).unwrap_or("no lowering rule");
+            Some(format!("unsupported op {target} ({why})"))
+        } else if let Some(p) = &n.problem {
+            Some(format!("unsupported op {target}: {}", shown_max(p, 300)))
+        } else {
+            n.outputs
+                .iter()
+                .flatten()
+                .find_map(|o| program.bad_tensors.get(o))
+                .map(|why| format!("unsupported op {target}: result {}", shown_max(why, 300)))
+        };
+        let Some(problem) = problem else { continue };
+        let line = format!("{problem} (node '{}'){source}", shown(&n.name));
+        if !is_aten && !n.target.starts_with("higher_order.") || n.target.starts_with("aten.sym_") || n.target.starts_with("aten._assert") {
+            bookkeeping.push(line);
+        } else {
+            lines.push(line);
         }
     }
-    format!("loc(\"{name}\")")
+}
+
+/// The tensors a graph (or subgraph) can name: their SSA values and types.
+/// SSA names are numbered in the order tensors are defined, so no archive
+/// name reaches the MLIR text as a value name and distinct names never
+/// collide; a subgraph has its own scope, whose inputs are bound to the
+/// values the higher-order op passes.
+struct Scope<'p> {
+    types: &'p BTreeMap<String, TensorType>,
+    values: HashMap<&'p str, String>,
+}
+
+impl<'p> Scope<'p> {
+    fn new(types: &'p BTreeMap<String, TensorType>) -> Self {
+        Scope { types, values: HashMap::new() }
+    }
+
+    fn type_of(&self, name: &str, node: &Node) -> Result<&'p TensorType> {
+        self.types.get(name).ok_or_else(|| anyhow::anyhow!("node '{}': tensor '{}' has no type", shown(&node.name), shown(name)))
+    }
+
+    /// The SSA name and MLIR type of a tensor read by `node`.
+    fn operand(&self, name: &str, node: &Node) -> Result<(String, String)> {
+        let (Some(v), Some(ty)) = (self.values.get(name), self.types.get(name)) else {
+            bail!("node '{}' reads tensor '{}', which has no type or producer", shown(&node.name), shown(name));
+        };
+        Ok((v.clone(), ty.mlir()))
+    }
+}
+
+/// Writes the imported function's body.
+struct Writer {
+    text: String,
+    next: usize,
+    indent: usize,
+}
+
+impl Writer {
+    fn fresh(&mut self) -> String {
+        self.next += 1;
+        format!("%t{}", self.next - 1)
+    }
+
+    /// Defines tensor `name` in `scope` as a fresh SSA value.
+    fn define<'p>(&mut self, scope: &mut Scope<'p>, name: &'p str) -> Result<String> {
+        let v = self.fresh();
+        if scope.values.insert(name, v.clone()).is_some() {
+            bail!("tensor '{}' is defined twice in the graph", shown(name));
+        }
+        Ok(v)
+    }
+
+    fn line(&mut self, line: impl AsRef<str>) {
+        for _ in 0..self.indent {
+            self.text.push_str("  ");
+        }
+        self.text.push_str(line.as_ref());
+        self.text.push('\n');
+    }
+
+    fn node<'p>(&mut self, scope: &mut Scope<'p>, node: &'p Node) -> Result<()> {
+        match node.target.as_str() {
+            "higher_order.cond" => self.cond(scope, node),
+            "higher_order.while_loop" => self.while_loop(scope, node),
+            _ => self.aten_op(scope, node),
+        }
+    }
+
+    /// The results of `node` (names and MLIR types), defined in `scope`.
+    fn results<'p>(&mut self, scope: &mut Scope<'p>, node: &'p Node) -> Result<(Vec<String>, Vec<String>)> {
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        for (i, out) in node.outputs.iter().enumerate() {
+            let Some(name) = out else {
+                bail!("node '{}': result {i} has no tensor type", shown(&node.name));
+            };
+            types.push(scope.type_of(name, node)?.mlir());
+            names.push(self.define(scope, name)?);
+        }
+        Ok((names, types))
+    }
+
+    fn aten_op<'p>(&mut self, scope: &mut Scope<'p>, node: &'p Node) -> Result<()> {
+        let mut operands = Vec::new();
+        let mut operand_names = Vec::new();
+        let mut attrs = Vec::new();
+        for (name, arg) in &node.args {
+            check_argument_name(name, node)?;
+            match arg {
+                Arg::Tensor(t) => {
+                    operands.push(scope.operand(t, node)?);
+                    operand_names.push(name.clone());
+                }
+                Arg::Tensors(ts) => {
+                    for t in ts {
+                        operands.push(scope.operand(t, node)?);
+                        operand_names.push(name.clone());
+                    }
+                }
+                Arg::OptionalTensors(ts) => {
+                    // present tensors become operands; the positions of the Nones an attribute
+                    let mut nones = Vec::new();
+                    for (i, t) in ts.iter().enumerate() {
+                        match t {
+                            Some(t) => {
+                                operands.push(scope.operand(t, node)?);
+                                operand_names.push(name.clone());
+                            }
+                            None => nones.push(i as i64),
+                        }
+                    }
+                    attrs.push(format!("{name}_none = {}", attribute(&Arg::Ints(nones)).expect("ints are attributes")));
+                }
+                other => {
+                    if let Some(a) = attribute(other) {
+                        attrs.push(format!("{name} = {a}"));
+                    }
+                }
+            }
+        }
+        let names: Vec<String> = operand_names.iter().map(|n| mlir_string(n)).collect();
+        attrs.insert(0, format!("operand_names = [{}]", names.join(", ")));
+        let (result_names, result_types) = self.results(scope, node)?;
+        let Some(rule) = rule_for(&aten_name(&node.target)) else {
+            bail!("node '{}': no lowering rule for {}", shown(&node.name), shown(&node.target));
+        };
+        let segments = aotc_dialects::segment_attributes(rule, &operand_names, result_names.len())
+            .map_err(|e| anyhow::anyhow!("node '{}': {e}", shown(&node.name)))?;
+        attrs.extend(segments);
+        let lhs = if result_names.is_empty() { String::new() } else { format!("{} = ", result_names.join(", ")) };
+        self.line(format!(
+            "{lhs}\"{}\"({}) {{{}}} : ({}) -> ({}) {}",
+            rule.op,
+            operands.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(", "),
+            attrs.join(", "),
+            operands.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(", "),
+            result_types.join(", "),
+            location(node)
+        ));
+        Ok(())
+    }
+
+    /// A subgraph's nodes with its inputs bound to `inputs`; returns the
+    /// SSA values of its outputs, checked against `types`.
+    fn subgraph(&mut self, graph: &Subgraph, inputs: &[String], types: &[String], node: &Node) -> Result<Vec<String>> {
+        if graph.inputs.len() != inputs.len() || graph.outputs.len() != types.len() {
+            bail!(
+                "node '{}': subgraph '{}' takes {} inputs and gives {} outputs, but is passed {} and must give {}",
+                shown(&node.name),
+                shown(&graph.name),
+                graph.inputs.len(),
+                graph.outputs.len(),
+                inputs.len(),
+                types.len()
+            );
+        }
+        let mut scope = Scope::new(&graph.tensor_types);
+        for (name, value) in graph.inputs.iter().zip(inputs) {
+            scope.values.insert(name, value.clone());
+        }
+        for inner in &graph.nodes {
+            self.node(&mut scope, inner)?;
+        }
+        graph
+            .outputs
+            .iter()
+            .zip(types)
+            .map(|(o, want)| {
+                let (v, ty) = scope.operand(o, node)?;
+                if &ty != want {
+                    bail!("node '{}': subgraph '{}' gives {ty} where {want} is expected", shown(&node.name), shown(&graph.name));
+                }
+                Ok(v)
+            })
+            .collect()
+    }
+
+    /// The boolean in a 0-d bool tensor, as an `i1` value.
+    fn predicate(&mut self, scope: &Scope, name: &str, node: &Node) -> Result<String> {
+        let (pred, ty) = scope.operand(name, node)?;
+        if ty != "tensor<i1>" {
+            bail!("node '{}': the predicate is a {ty}; aotc needs a 0-d bool tensor (a data-dependent condition)", shown(&node.name));
+        }
+        let c = self.fresh();
+        self.line(format!("{c} = tensor.extract {pred}[] : tensor<i1>"));
+        Ok(c)
+    }
+
+    /// `cond(pred, true_graph, false_graph, operands)`: both branches are
+    /// compiled into an `scf.if`; the predicate chooses one at run time.
+    fn cond<'p>(&mut self, scope: &mut Scope<'p>, node: &'p Node) -> Result<()> {
+        let (pred, branches, operands) = match node.args.as_slice() {
+            [(_, Arg::Tensor(p)), (_, Arg::Graph(t)), (_, Arg::Graph(f)), (_, Arg::Tensors(ops))] => (p, [t, f], ops),
+            _ => bail!("node '{}': cond takes (pred, true_fn, false_fn, operands)", shown(&node.name)),
+        };
+        let c = self.predicate(scope, pred, node)?;
+        let inputs = operands.iter().map(|o| scope.operand(o, node).map(|(v, _)| v)).collect::<Result<Vec<_>>>()?;
+        let (names, types) = self.results(scope, node)?;
+        let types_text = types.join(", ");
+        let lhs = if names.is_empty() { String::new() } else { format!("{} = ", names.join(", ")) };
+        self.line(format!("{lhs}scf.if {c} -> ({types_text}) {{"));
+        for (k, branch) in branches.iter().enumerate() {
+            if k == 1 {
+                self.line("} else {");
+            }
+            self.indent += 1;
+            let outs = self.subgraph(branch, &inputs, &types, node)?;
+            self.line(format!("scf.yield {} : {types_text}", outs.join(", ")));
+            self.indent -= 1;
+        }
+        self.line(format!("}} {}", location(node)));
+        Ok(())
+    }
+
+    /// `while_loop(cond_graph, body_graph, carried, additional)`: an
+    /// `scf.while` whose values are the carried tensors.
+    fn while_loop<'p>(&mut self, scope: &mut Scope<'p>, node: &'p Node) -> Result<()> {
+        let (cond, body, carried, additional) = match node.args.as_slice() {
+            [(_, Arg::Graph(c)), (_, Arg::Graph(b)), (_, Arg::Tensors(carried)), (_, Arg::Tensors(extra))] => (c, b, carried, extra),
+            _ => bail!("node '{}': while_loop takes (cond_fn, body_fn, carried_inputs, additional_inputs)", shown(&node.name)),
+        };
+        let inits = carried.iter().map(|o| scope.operand(o, node).map(|(v, _)| v)).collect::<Result<Vec<_>>>()?;
+        let extra = additional.iter().map(|o| scope.operand(o, node).map(|(v, _)| v)).collect::<Result<Vec<_>>>()?;
+        let (names, types) = self.results(scope, node)?;
+        if names.len() != inits.len() {
+            bail!("node '{}': while_loop carries {} tensors but gives {}", shown(&node.name), inits.len(), names.len());
+        }
+        let types_text = types.join(", ");
+        let before: Vec<String> = inits.iter().map(|_| self.fresh()).collect();
+        let header: Vec<String> = before.iter().zip(&inits).map(|(b, i)| format!("{b} = {i}")).collect();
+        self.line(format!("{} = scf.while ({}) : ({types_text}) -> ({types_text}) {{", names.join(", "), header.join(", ")));
+        self.indent += 1;
+        let mut cond_inputs = before.clone();
+        cond_inputs.extend(extra.iter().cloned());
+        let flag = self.subgraph(cond, &cond_inputs, &["tensor<i1>".to_string()], node)?;
+        let c = self.fresh();
+        self.line(format!("{c} = tensor.extract {}[] : tensor<i1>", flag[0]));
+        self.line(format!("scf.condition({c}) {} : {types_text}", before.join(", ")));
+        self.indent -= 1;
+        self.line("} do {");
+        let after: Vec<String> = inits.iter().map(|_| self.fresh()).collect();
+        let args: Vec<String> = after.iter().zip(&types).map(|(a, t)| format!("{a}: {t}")).collect();
+        self.line(format!("^bb0({}):", args.join(", ")));
+        self.indent += 1;
+        let mut body_inputs = after.clone();
+        body_inputs.extend(extra.iter().cloned());
+        let outs = self.subgraph(body, &body_inputs, &types, node)?;
+        self.line(format!("scf.yield {} : {types_text}", outs.join(", ")));
+        self.indent -= 1;
+        self.line(format!("}} {}", location(node)));
+        Ok(())
+    }
+}
+
+/// The node's location: its name and, when its stack trace has one, the
+/// Python file and line, as escaped MLIR string literals.
+fn location(node: &Node) -> String {
+    let name = mlir_string(&node.name);
+    if let Some(line) = node.source_line() {
+        let mut parts = line.splitn(3, ':');
+        if let (Some(file), Some(number)) = (parts.next(), parts.next().and_then(|n| n.parse::<u32>().ok())) {
+            return format!("loc({name}({}:{number}:0))", mlir_string(file));
+        }
+    }
+    format!("loc({name})")
+}
+
+/// Argument names become attribute names: only plain identifiers (torch's
+/// schema names are) may do so.
+fn check_argument_name(name: &str, node: &Node) -> Result<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain {
+        bail!("node '{}': argument name '{}' is not an identifier", shown(&node.name), shown(name));
+    }
+    Ok(())
 }
 
 fn attribute(arg: &Arg) -> Option<String> {
@@ -120,9 +395,9 @@ fn attribute(arg: &Arg) -> Option<String> {
             let items: Vec<String> = v.iter().map(bool::to_string).collect();
             format!("array<i1: {}>", items.join(", "))
         }
-        Arg::Str(s) => format!("\"{}\"", s.replace('"', "'")),
+        Arg::Str(s) => mlir_string(s),
         Arg::ScalarType(d) => format!("\"{}\"", d.torch_name()),
-        Arg::None | Arg::Ignored(_) | Arg::Tensor(_) | Arg::Tensors(_) | Arg::OptionalTensors(_) => return None,
+        Arg::None | Arg::Ignored(_) | Arg::Tensor(_) | Arg::Tensors(_) | Arg::OptionalTensors(_) | Arg::Graph(_) => return None,
     })
 }
 
@@ -139,85 +414,30 @@ pub fn import(program: &ExportedProgram) -> Result<String> {
             let buffer = program.inputs.iter().find(|i| matches!(&i.kind, InputKind::Buffer { fqn: f, .. } if f == fqn));
             match buffer {
                 Some(b) if b.ty == o.ty => {}
-                Some(b) => bail!("output '{}' updates buffer '{fqn}' ({}) with a {}", o.name, b.ty, o.ty),
-                None => bail!("output '{}' updates '{fqn}', which is not a buffer input of the graph", o.name),
+                Some(b) => bail!("output '{}' updates buffer '{}' ({}) with a {}", shown(&o.name), shown(fqn), b.ty, o.ty),
+                None => bail!("output '{}' updates '{}', which is not a buffer input of the graph", shown(&o.name), shown(fqn)),
             }
         }
     }
     let model = sanitize(&program.name);
+    let mut scope = Scope::new(&program.tensor_types);
+    let mut w = Writer { text: String::new(), next: 0, indent: 2 };
+    let params: Vec<String> =
+        program.inputs.iter().map(|i| Ok(format!("{}: {}", w.define(&mut scope, &i.name)?, i.ty.mlir()))).collect::<Result<_>>()?;
+    let results: Vec<String> = program.outputs.iter().map(|o| o.ty.mlir()).collect();
+    for node in &nodes {
+        w.node(&mut scope, node)?;
+    }
+    let outs: Vec<String> = program
+        .outputs
+        .iter()
+        .map(|o| scope.values.get(o.name.as_str()).cloned())
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow::anyhow!("an output of the graph is not produced by any node or input"))?;
     let mut s = String::new();
     writeln!(s, "module attributes {{aotc.model = \"{model}\"}} {{").unwrap();
-    let params: Vec<String> = program.inputs.iter().map(|i| format!("{}: {}", ssa(&i.name), i.ty.mlir())).collect();
-    let results: Vec<String> = program.outputs.iter().map(|o| o.ty.mlir()).collect();
     writeln!(s, "  func.func @forward({}) -> ({}) {{", params.join(", "), results.join(", ")).unwrap();
-    for node in &nodes {
-        let mut operands = Vec::new();
-        let mut operand_names = Vec::new();
-        let mut attrs = Vec::new();
-        for (name, arg) in &node.args {
-            match arg {
-                Arg::Tensor(t) => {
-                    operands.push(t.clone());
-                    operand_names.push(name.clone());
-                }
-                Arg::Tensors(ts) => {
-                    for t in ts {
-                        operands.push(t.clone());
-                        operand_names.push(name.clone());
-                    }
-                }
-                Arg::OptionalTensors(ts) => {
-                    // present tensors become operands; the positions of the Nones an attribute
-                    let mut nones = Vec::new();
-                    for (i, t) in ts.iter().enumerate() {
-                        match t {
-                            Some(t) => {
-                                operands.push(t.clone());
-                                operand_names.push(name.clone());
-                            }
-                            None => nones.push(i as i64),
-                        }
-                    }
-                    attrs.push(format!("{name}_none = {}", attribute(&Arg::Ints(nones)).expect("ints are attributes")));
-                }
-                other => {
-                    if let Some(a) = attribute(other) {
-                        attrs.push(format!("{name} = {a}"));
-                    }
-                }
-            }
-        }
-        let names: Vec<String> = operand_names.iter().map(|n| format!("\"{n}\"")).collect();
-        attrs.insert(0, format!("operand_names = [{}]", names.join(", ")));
-        let operand_types: Vec<String> = operands.iter().map(|t| program.tensor_types[t].mlir()).collect();
-        let mut result_names = Vec::new();
-        let mut result_types = Vec::new();
-        for (i, out) in node.outputs.iter().enumerate() {
-            let name = out.clone().unwrap_or_else(|| format!("{}_unused_{i}", node.name));
-            let ty = program.tensor_types.get(&name).map(|t| t.mlir());
-            let Some(ty) = ty else { bail!("node '{}': result '{name}' has no tensor type", node.name) };
-            result_names.push(ssa(&name));
-            result_types.push(ty);
-        }
-        if let Some(rule) = rule_for(&aten_name(&node.target)) {
-            let segments = aotc_dialects::segment_attributes(rule, &operand_names, result_names.len())
-                .map_err(|e| anyhow::anyhow!("node '{}': {e}", node.name))?;
-            attrs.extend(segments);
-        }
-        let lhs = if result_names.is_empty() { String::new() } else { format!("{} = ", result_names.join(", ")) };
-        writeln!(
-            s,
-            "    {lhs}\"{}\"({}) {{{}}} : ({}) -> ({}) {}",
-            aten_name(&node.target),
-            operands.iter().map(|o| ssa(o)).collect::<Vec<_>>().join(", "),
-            attrs.join(", "),
-            operand_types.join(", "),
-            result_types.join(", "),
-            location(node)
-        )
-        .unwrap();
-    }
-    let outs: Vec<String> = program.outputs.iter().map(|o| ssa(&o.name)).collect();
+    s += &w.text;
     writeln!(s, "    return {} : {}", outs.join(", "), results.join(", ")).unwrap();
     s += "  }\n}\n";
     Ok(s)

@@ -4,11 +4,15 @@
 pub mod arena;
 pub mod codegen;
 pub mod graph;
+pub mod higher_order;
 pub mod import;
 pub mod pipeline;
 pub mod program;
 pub mod pt2;
 pub mod driver;
+pub mod functionalize;
+pub mod error;
 pub mod link;
 pub mod pack;
 pub mod npy;
+pub mod text;

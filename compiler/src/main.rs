@@ -24,6 +24,33 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     compile: CompileArgs,
+    /// After an error, also print the diagnostics behind it (MLIR verifier
+    /// output, a linker's messages).
+    #[arg(long, global = true)]
+    verbose: bool,
+}
+
+#[derive(clap::Args, Clone)]
+struct ArchiveArgs {
+    /// The most bytes aotc unpacks from the archive (decompressed entries
+    /// and tensors materialized from strided views), e.g. 8G or 512M.
+    /// Default: 256M plus four times the archive's size.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_unpacked_bytes: Option<u64>,
+}
+
+/// A byte count with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&text[..text.len() - 1], 10),
+        Some('M') => (&text[..text.len() - 1], 20),
+        Some('G') => (&text[..text.len() - 1], 30),
+        Some('T') => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("'{text}' is not a size (a number with an optional K, M, G or T)"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("'{text}' is too large"))
 }
 
 #[derive(clap::Args)]
@@ -41,6 +68,8 @@ struct CompileArgs {
     emit: Option<Stage>,
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    archive: ArchiveArgs,
 }
 
 #[derive(clap::Args, Clone)]
@@ -91,6 +120,8 @@ enum Command {
         runs: u32,
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        archive: ArchiveArgs,
     },
     /// aotc-opt: run one pipeline stage on an .mlir file and print the result
     /// (for lit tests and debugging).
@@ -121,19 +152,37 @@ enum OptPass {
     ToLlvm,
 }
 
+/// The last panic's message: a bug in aotc is reported as one error line,
+/// never as a panic dump.
+static PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Run { input, inputs, output_dir, timings, runs, target }) => {
-            run(&input, &inputs, output_dir.as_deref(), timings, runs, &target)
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut p) = PANIC.lock() {
+            *p = info.to_string();
         }
-        Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(&input, pass, pipeline.as_deref(), vector_registers),
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
+        Some(Command::Run { input, inputs, output_dir, timings, runs, target, archive }) => {
+            run(input, inputs, output_dir.as_deref(), *timings, *runs, target, archive)
+        }
+        Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(input, *pass, pipeline.as_deref(), *vector_registers),
         None => compile(&cli.compile),
-    };
+    }))
+    .unwrap_or_else(|_| {
+        let message = PANIC.lock().map(|p| p.clone()).unwrap_or_default();
+        Err(anyhow!("internal error (a bug in aotc, please report it): {}", aotc::text::shown_max(&message, 400)))
+    });
     if let Err(e) = result {
         // One line per problem (several when many ops are unsupported).
         for line in format!("{e:#}").lines() {
             eprintln!("error: {line}");
+        }
+        if cli.verbose {
+            for d in aotc::error::details_of(&e) {
+                eprintln!("{d}");
+            }
         }
         std::process::exit(1);
     }
@@ -146,7 +195,7 @@ fn compile(args: &CompileArgs) -> Result<()> {
         PathBuf::from(format!("lib{stem}.so"))
     });
     let prefix = link::symbol_prefix(&output);
-    let mut program = driver::load(input, &prefix)?;
+    let mut program = driver::load(input, &prefix, args.archive.max_unpacked_bytes)?;
     let options = args.target.options();
     if let Some(stage) = args.emit {
         print!("{}", driver::emit(&mut program, stage, &options)?);
@@ -161,21 +210,54 @@ fn compile(args: &CompileArgs) -> Result<()> {
     driver::build(&mut program, &output, kind, &options)
 }
 
-/// Checks run inputs against the program: count, dtype and shape.
-fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], sources: &[String]) -> Result<()> {
-    let expected: Vec<_> = program.user_inputs().collect();
-    if tensors.len() != expected.len() {
-        bail!("the program takes {} input(s) ({}), got {}", expected.len(), expected.iter().map(|i| format!("{} {}", i.name, i.ty)).collect::<Vec<_>>().join(", "), tensors.len());
+/// The program's user inputs, as (name, type).
+fn expected_inputs(program: &ExportedProgram) -> Vec<(String, TensorType)> {
+    program.user_inputs().map(|i| (i.name.clone(), i.ty.clone())).collect()
+}
+
+fn count_error(expected: &[(String, TensorType)], given: usize) -> anyhow::Error {
+    let list: Vec<String> = expected.iter().map(|(n, t)| format!("{} {t}", aotc::text::shown(n))).collect();
+    anyhow!("the program takes {} input(s) ({}), got {given}", expected.len(), list.join(", "))
+}
+
+/// Checks that input `i` (from `source`) has the dtype and shape the program expects.
+fn check_input(i: usize, (name, want): &(String, TensorType), got: &TensorType, source: &str) -> Result<()> {
+    let name = aotc::text::shown(name);
+    if got.dtype != want.dtype {
+        bail!("input {i} ('{name}') from {source}: dtype is {} but the program expects {}", got.dtype, want.dtype);
     }
-    for (i, (t, want)) in tensors.iter().zip(&expected).enumerate() {
-        if t.ty.dtype != want.ty.dtype {
-            bail!("input {i} ('{}') from {}: dtype is {} but the program expects {}", want.name, sources[i], t.ty.dtype, want.ty.dtype);
-        }
-        if t.ty.shape != want.ty.shape {
-            bail!("input {i} ('{}') from {}: shape is {:?} but the program expects {:?}", want.name, sources[i], t.ty.shape, want.ty.shape);
-        }
+    if got.shape != want.shape {
+        bail!("input {i} ('{name}') from {source}: shape is {:?} but the program expects {:?}", got.shape, want.shape);
     }
     Ok(())
+}
+
+/// Checks run inputs against the program: count, dtype and shape.
+fn check_inputs(program: &ExportedProgram, tensors: &[HostTensor], source: &str) -> Result<()> {
+    let expected = expected_inputs(program);
+    if tensors.len() != expected.len() {
+        return Err(count_error(&expected, tensors.len()));
+    }
+    for (i, (t, want)) in tensors.iter().zip(&expected).enumerate() {
+        check_input(i, want, &t.ty, source)?;
+    }
+    Ok(())
+}
+
+/// Reads one `.npy` file per user input; each header is checked against
+/// the input's dtype and shape before its data is read, so a file never
+/// makes aotc read more than the input's size.
+fn read_inputs(program: &ExportedProgram, files: &[PathBuf]) -> Result<Vec<HostTensor>> {
+    let expected = expected_inputs(program);
+    if files.len() != expected.len() {
+        return Err(count_error(&expected, files.len()));
+    }
+    files
+        .iter()
+        .zip(&expected)
+        .enumerate()
+        .map(|(i, (path, want))| npy::read_checked(path, |ty| check_input(i, want, ty, &path.display().to_string())))
+        .collect()
 }
 
 fn run(
@@ -185,24 +267,23 @@ fn run(
     timings: bool,
     runs: u32,
     target: &TargetArgs,
+    archive_args: &ArchiveArgs,
 ) -> Result<()> {
     let start = std::time::Instant::now();
     let prefix = "aotc_run";
-    let mut program = driver::load(archive, prefix)?;
-    let (tensors, sources): (Vec<HostTensor>, Vec<String>) = if input_files.is_empty() && program.user_inputs().next().is_none() {
-        (Vec::new(), Vec::new())
+    let mut program = driver::load(archive, prefix, archive_args.max_unpacked_bytes)?;
+    let tensors: Vec<HostTensor> = if input_files.is_empty() && program.user_inputs().next().is_none() {
+        Vec::new()
     } else if input_files.is_empty() {
         let samples = program
             .sample_inputs
             .take()
             .ok_or_else(|| anyhow!("{}: the archive has no sample inputs; pass --input FILE.npy", archive.display()))?;
-        let n = samples.len();
-        (samples, vec!["the archive's sample inputs".to_string(); n])
+        check_inputs(&program, &samples, "the archive's sample inputs")?;
+        samples
     } else {
-        let tensors = input_files.iter().map(|p| npy::read(p)).collect::<Result<Vec<_>>>()?;
-        (tensors, input_files.iter().map(|p| p.display().to_string()).collect())
+        read_inputs(&program, input_files)?
     };
-    check_inputs(&program, &tensors, &sources)?;
     let dir = tempfile::tempdir()?;
     let library = dir.path().join(format!("lib{prefix}.so"));
     driver::build(&mut program, &library, OutputKind::Shared, &target.options())?;

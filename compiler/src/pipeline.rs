@@ -34,7 +34,7 @@ pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<
                     None => m.clone(),
                 })
                 .collect();
-            bail!("{what} does not parse or verify:\n{}", quoted.join("\n"))
+            Err(crate::error::detailed(format!("{what} does not parse or verify"), quoted.join("\n")))
         }
     }
 }
@@ -94,15 +94,30 @@ pub fn run_pipeline(context: &Context, module: &mut Module, pipeline: &str, what
     parse_pass_pipeline(pm.as_operation_pass_manager(), pipeline)
         .map_err(|e| anyhow!("{what}: bad pass pipeline: {e}"))?;
     if pm.run(module).is_err() || !module.as_operation().verify() {
-        bail!("{what} failed:\n{}", diagnostics.take().join("\n"));
+        return Err(crate::error::detailed(format!("{what} failed"), diagnostics.take().join("\n")));
     }
     Ok(())
 }
 
-/// aten -> linalg on tensors.
+/// aten -> linalg on tensors. When the lowered module does not verify,
+/// the error names the node whose lowering is at fault.
 pub fn lower_to_linalg<'c>(context: &'c Context, aten: &Module) -> Result<Module<'c>> {
-    let text = aotc_dialects::lower::lower_module(aten).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
-    parse(context, &text, "the lowered (linalg) module")
+    let lowered = aotc_dialects::lower::lower_module(aten).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+    parse(context, &lowered.text, "the lowered (linalg) module").map_err(|e| first_bad_node(context, &lowered).unwrap_or(e))
+}
+
+/// Verifies each node's lowering on its own and reports the first that
+/// fails (only run after the whole module failed).
+fn first_bad_node(context: &Context, lowered: &aotc_dialects::lower::Lowered) -> Option<anyhow::Error> {
+    lowered.nodes.iter().find_map(|node| {
+        let text = aotc_dialects::lower::node_module(lowered, node);
+        let error = parse(context, &text, "").err()?;
+        let details = crate::error::details_of(&error).join("\n");
+        Some(crate::error::detailed(
+            format!("{}: {}: its lowered code does not verify (are the graph's declared types consistent?)", node.location, node.op),
+            details,
+        ))
+    })
 }
 
 /// How one matmul `[M, K] x [K, N]` is tiled.
@@ -205,6 +220,10 @@ fn tag_matmuls(context: &Context, module: &Module, vector_registers: u32) -> Vec
         let mut op = unsafe { OperationRefMut::from_raw(raw) };
         let type_of = |i: usize| op.operand(i).ok().and_then(|v| aotc_dialects::types::Ty::parse(&v.r#type().to_string()));
         let (Some(a), Some(c)) = (type_of(0), type_of(2)) else { continue };
+        if a.numel() == 0 || c.numel() == 0 {
+            // nothing to tile: the plain loops run zero times (or fill the init)
+            continue;
+        }
         let tiling = matmul_tiling(c.shape[0], c.shape[1], a.shape[1], vector_registers);
         let attr = Attribute::parse(context, &tiling_attribute(&tiling)).expect("valid attribute");
         op.set_discardable_attribute("aotc.tile", attr);
@@ -268,7 +287,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<u6
     run_pipeline(
         context,
         module,
-        "builtin.module(one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting))",
+        "builtin.module(one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting, buffer-loop-hoisting))",
         "bufferization",
     )?;
     let size = arena::plan(context, module)?;

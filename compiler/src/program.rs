@@ -189,9 +189,23 @@ pub enum Arg {
     ScalarType(DType),
     /// Device, layout and memory format carry no meaning for CPU code generation.
     Ignored(&'static str),
+    /// A subgraph of a higher-order op (the branches of `cond`, the body of
+    /// `while_loop` and `map`).
+    Graph(Box<Subgraph>),
 }
 
-#[derive(Debug, Clone)]
+/// A graph passed to a higher-order op: its own tensor names and types;
+/// it reads only its inputs (torch.export passes everything explicitly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subgraph {
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub nodes: Vec<Node>,
+    pub tensor_types: BTreeMap<String, TensorType>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
     /// The op without the `torch.ops.` prefix: `aten.conv2d.default`.

@@ -5,22 +5,29 @@
 //! and the compiled entry point) and forwards its `<prefix>_*` C functions to
 //! the `aotc_rt_*` functions here. The runtime owns per-handle state: mutable
 //! buffer copies, the activation arena (one allocation per handle, reused by
-//! every run) and the last error. A handle is not safe to use from two
-//! threads at once; create one handle per thread.
+//! every run). A handle runs on one thread at a time: a run that starts
+//! while another thread is running the same handle returns
+//! `AOTC_ERROR_BUSY` (never a wrong result); create one handle per thread
+//! to run in parallel. Errors are kept per calling thread, like `errno`:
+//! `last_error(model)` is the message of this thread's last failed call on
+//! `model`, and a call on `model` that succeeds clears it.
 //!
 //! [`safe`] wraps the same C API for Rust programs.
 
 pub mod safe;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const AOTC_OK: i32 = 0;
 pub const AOTC_ERROR_NULL_POINTER: i32 = 1;
 pub const AOTC_ERROR_SIZE_MISMATCH: i32 = 2;
 pub const AOTC_ERROR_INDEX: i32 = 3;
 pub const AOTC_ERROR_OUT_OF_MEMORY: i32 = 4;
+/// Another thread is running the same handle.
+pub const AOTC_ERROR_BUSY: i32 = 5;
 
 pub const ROLE_WEIGHT: u32 = 0;
 pub const ROLE_BUFFER: u32 = 1;
@@ -102,6 +109,14 @@ impl AlignedBytes {
 
 pub struct Model {
     desc: &'static ModelDesc,
+    /// Set while a run uses `state`: a run that finds it set (another
+    /// thread is running this handle) returns AOTC_ERROR_BUSY.
+    busy: AtomicBool,
+    state: UnsafeCell<RunState>,
+}
+
+/// What a run writes; only the thread that holds `busy` touches it.
+struct RunState {
     arena: AlignedBytes,
     /// Mutable copies of buffers, by argument index.
     buffers: Vec<Option<AlignedBytes>>,
@@ -111,23 +126,49 @@ pub struct Model {
     /// The address of each descriptor, as the entry point takes them (the
     /// descriptors' heap storage never moves).
     descriptor_pointers: Vec<*mut c_void>,
-    last_error: CString,
 }
 
 thread_local! {
-    static CREATE_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// This thread's last error: the handle it concerns (0 for create and
+    /// for calls on a null handle) and the message.
+    static LAST_ERROR: RefCell<(usize, CString)> = RefCell::new((0, CString::default()));
 }
 
-fn set_create_error(message: &str) {
-    CREATE_ERROR.with(|e| *e.borrow_mut() = CString::new(message).unwrap_or_default());
+/// Records the error of a call on `model` (null for create) for this
+/// thread; returns `code`.
+fn fail(model: *const Model, code: i32, message: &str) -> i32 {
+    let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = (model as usize, message));
+    code
+}
+
+/// Clears this thread's error about `model` after a call that succeeded.
+fn succeed(model: *const Model) -> i32 {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        if e.0 == model as usize {
+            *e = (0, CString::default());
+        }
+    });
+    AOTC_OK
+}
+
+/// Holds a handle's `busy` flag for the length of one run.
+struct RunGuard<'a>(&'a AtomicBool);
+
+impl<'a> RunGuard<'a> {
+    fn acquire(flag: &'a AtomicBool) -> Option<RunGuard<'a>> {
+        flag.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok().map(|_| RunGuard(flag))
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Model {
-    fn fail(&mut self, code: i32, message: String) -> i32 {
-        self.last_error = CString::new(message).unwrap_or_default();
-        code
-    }
-
     fn args(&self) -> &'static [ArgDesc] {
         unsafe { std::slice::from_raw_parts(self.desc.args, self.desc.num_args as usize) }
     }
@@ -193,19 +234,17 @@ fn descriptor(ptr: *mut u8, shape: &[i64]) -> Vec<i64> {
 /// lives for the program's lifetime; `out` must be writable.
 #[no_mangle]
 pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut Model) -> i32 {
+    let none = ptr::null();
     if out.is_null() || desc.is_null() {
-        set_create_error("aotc create: null pointer");
-        return AOTC_ERROR_NULL_POINTER;
+        return fail(none, AOTC_ERROR_NULL_POINTER, "create: the output pointer is null");
     }
     *out = ptr::null_mut();
     let desc: &'static ModelDesc = &*desc;
     if desc.abi_version != ABI_VERSION {
-        set_create_error("aotc create: the library was built for another runtime ABI version");
-        return AOTC_ERROR_INDEX;
+        return fail(none, AOTC_ERROR_INDEX, "create: the library was built for another runtime ABI version");
     }
     let Some(arena) = AlignedBytes::zeroed(desc.arena_bytes as usize) else {
-        set_create_error(&format!("aotc create: cannot allocate the {}-byte arena", desc.arena_bytes));
-        return AOTC_ERROR_OUT_OF_MEMORY;
+        return fail(none, AOTC_ERROR_OUT_OF_MEMORY, &format!("create: cannot allocate the {}-byte arena", desc.arena_bytes));
     };
     let args = std::slice::from_raw_parts(desc.args, desc.num_args as usize);
     let mut buffers = Vec::with_capacity(args.len());
@@ -215,8 +254,7 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
             continue;
         }
         let Some(mut copy) = AlignedBytes::zeroed(arg.bytes as usize) else {
-            set_create_error("aotc create: out of memory for buffers");
-            return AOTC_ERROR_OUT_OF_MEMORY;
+            return fail(none, AOTC_ERROR_OUT_OF_MEMORY, &format!("create: cannot allocate a {}-byte buffer", arg.bytes));
         };
         if arg.role == ROLE_BUFFER {
             let initial = std::slice::from_raw_parts(desc.weights.add(arg.offset as usize), arg.bytes as usize);
@@ -230,13 +268,15 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
         .collect();
     descriptors.push(descriptor(ptr::null_mut(), &[desc.arena_bytes as i64]));
     let descriptor_pointers = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
-    let model = Box::new(Model { desc, arena, buffers, descriptors, descriptor_pointers, last_error: CString::default() });
+    let state = RunState { arena, buffers, descriptors, descriptor_pointers };
+    let model = Box::new(Model { desc, busy: AtomicBool::new(false), state: UnsafeCell::new(state) });
     *out = Box::into_raw(model);
-    AOTC_OK
+    succeed(none)
 }
 
 /// # Safety
-/// `model` must come from `aotc_rt_create` (or be null).
+/// `model` must come from `aotc_rt_create` (or be null), and no other
+/// thread may be using it.
 #[no_mangle]
 pub unsafe extern "C" fn aotc_rt_free(model: *mut Model) {
     if !model.is_null() {
@@ -258,19 +298,21 @@ pub unsafe extern "C" fn aotc_rt_num_outputs(model: *const Model) -> i32 {
     model.as_ref().map_or(-1, |m| m.desc.num_outputs as i32)
 }
 
-unsafe fn tensor_info(model: *mut Model, index: i32, info: *mut TensorInfo, outputs: bool) -> i32 {
-    let Some(m) = model.as_mut() else { return AOTC_ERROR_NULL_POINTER };
+unsafe fn tensor_info(model: *const Model, index: i32, info: *mut TensorInfo, outputs: bool) -> i32 {
+    let kind = if outputs { "output" } else { "input" };
+    let Some(m) = model.as_ref() else {
+        return fail(model, AOTC_ERROR_NULL_POINTER, &format!("{kind}_info: the model handle is null"));
+    };
     if info.is_null() {
-        return m.fail(AOTC_ERROR_NULL_POINTER, "info pointer is null".into());
+        return fail(model, AOTC_ERROR_NULL_POINTER, &format!("{kind}_info: the info pointer is null"));
     }
     let infos = m.infos(outputs);
-    let kind = if outputs { "output" } else { "input" };
     match usize::try_from(index).ok().and_then(|i| infos.get(i)) {
         Some(i) => {
             *info = *i;
-            AOTC_OK
+            succeed(model)
         }
-        None => m.fail(AOTC_ERROR_INDEX, format!("{kind} index {index} is out of range (the model has {})", infos.len())),
+        None => fail(model, AOTC_ERROR_INDEX, &format!("{kind}_info: index {index} is out of range (the model has {})", infos.len())),
     }
 }
 
@@ -288,6 +330,42 @@ pub unsafe extern "C" fn aotc_rt_output_info(model: *mut Model, index: i32, info
     tensor_info(model, index, info, true)
 }
 
+/// Checks the caller's buffers against the model: one pointer and the
+/// exact byte size per tensor. A tensor with no elements may be null.
+unsafe fn check_buffers(
+    m: &Model,
+    inputs: *const *const c_void,
+    input_bytes: *const usize,
+    outputs: *const *mut c_void,
+    output_bytes: *const usize,
+) -> Result<(), (i32, String)> {
+    let (n_in, n_out) = (m.desc.num_inputs as usize, m.desc.num_outputs as usize);
+    if (n_in > 0 && (inputs.is_null() || input_bytes.is_null())) || (n_out > 0 && (outputs.is_null() || output_bytes.is_null())) {
+        return Err((AOTC_ERROR_NULL_POINTER, "run: null inputs/outputs array".into()));
+    }
+    let checks = [(false, inputs as *const *mut c_void, input_bytes), (true, outputs, output_bytes)];
+    for (is_output, pointers, sizes) in checks {
+        let infos = m.infos(is_output);
+        let kind = if is_output { "output" } else { "input" };
+        for (i, info) in infos.iter().enumerate() {
+            let name = CStr::from_ptr(info.name).to_string_lossy();
+            let (given, expected) = (*sizes.add(i), info_bytes(info));
+            if (*pointers.add(i)).is_null() && expected > 0 {
+                return Err((AOTC_ERROR_NULL_POINTER, format!("run: {kind} {i} ('{name}') is a null pointer")));
+            }
+            if given != expected {
+                let shape = std::slice::from_raw_parts(info.shape, info.rank as usize);
+                let message = format!(
+                    "run: {kind} {i} ('{name}') has {given} bytes but {} {shape:?} needs {expected}",
+                    dtype_name(info.dtype)
+                );
+                return Err((AOTC_ERROR_SIZE_MISMATCH, message));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the model. `inputs[i]` points to `input_bytes[i]` bytes for input
 /// `i` (contiguous, row-major, the dtype and shape `input_info` reports);
 /// outputs likewise. Sizes must match exactly.
@@ -303,71 +381,62 @@ pub unsafe extern "C" fn aotc_rt_run(
     outputs: *const *mut c_void,
     output_bytes: *const usize,
 ) -> i32 {
-    let Some(m) = model.as_mut() else { return AOTC_ERROR_NULL_POINTER };
-    let (n_in, n_out) = (m.desc.num_inputs as usize, m.desc.num_outputs as usize);
-    if (n_in > 0 && (inputs.is_null() || input_bytes.is_null())) || (n_out > 0 && (outputs.is_null() || output_bytes.is_null())) {
-        return m.fail(AOTC_ERROR_NULL_POINTER, "run: null inputs/outputs array".into());
+    // Shared access only: another thread may hold the same pointer.
+    let Some(m) = (model as *const Model).as_ref() else {
+        return fail(model, AOTC_ERROR_NULL_POINTER, "run: the model handle is null");
+    };
+    if let Err((code, message)) = check_buffers(m, inputs, input_bytes, outputs, output_bytes) {
+        return fail(model, code, &message);
     }
-    let checks = [(false, inputs as *const *mut c_void, input_bytes), (true, outputs, output_bytes)];
-    for (is_output, pointers, sizes) in checks {
-        let infos = m.infos(is_output);
-        let kind = if is_output { "output" } else { "input" };
-        for (i, info) in infos.iter().enumerate() {
-            let name = CStr::from_ptr(info.name).to_string_lossy();
-            if (*pointers.add(i)).is_null() {
-                return m.fail(AOTC_ERROR_NULL_POINTER, format!("run: {kind} {i} ('{name}') is a null pointer"));
-            }
-            let (given, expected) = (*sizes.add(i), info_bytes(info));
-            if given != expected {
-                let shape = std::slice::from_raw_parts(info.shape, info.rank as usize);
-                return m.fail(
-                    AOTC_ERROR_SIZE_MISMATCH,
-                    format!(
-                        "run: {kind} {i} ('{name}') has {given} bytes but {} {shape:?} needs {expected}",
-                        dtype_name(info.dtype)
-                    ),
-                );
-            }
-        }
-    }
+    let Some(_guard) = RunGuard::acquire(&m.busy) else {
+        return fail(model, AOTC_ERROR_BUSY, "run: another thread is running this model handle (use one handle per thread)");
+    };
+    let state = &mut *m.state.get();
     let args = m.args();
     for (k, arg) in args.iter().enumerate() {
         let data = match arg.role {
             ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
-            ROLE_BUFFER | ROLE_MUTATION => m.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
+            ROLE_BUFFER | ROLE_MUTATION => state.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
             ROLE_INPUT => *inputs.add(arg.index as usize) as *mut u8,
             _ => *outputs.add(arg.index as usize) as *mut u8,
         };
-        set_data(&mut m.descriptors[k], data);
+        set_data(&mut state.descriptors[k], data);
     }
-    let arena = m.arena.as_mut_ptr();
-    let last = m.descriptors.len() - 1;
-    set_data(&mut m.descriptors[last], arena);
-    (m.desc.entry)(m.descriptor_pointers.as_ptr());
+    let arena = state.arena.as_mut_ptr();
+    let last = state.descriptors.len() - 1;
+    set_data(&mut state.descriptors[last], arena);
+    (m.desc.entry)(state.descriptor_pointers.as_ptr());
     // Mutated buffers take their new values for the next run.
     for (k, arg) in args.iter().enumerate() {
         if arg.role == ROLE_MUTATION {
-            let staging = m.buffers[k].as_mut().map(|b| b.as_mut_ptr());
-            let target = m.buffers[arg.index as usize].as_mut().map(|b| b.as_mut_ptr());
+            let staging = state.buffers[k].as_mut().map(|b| b.as_mut_ptr());
+            let target = state.buffers[arg.index as usize].as_mut().map(|b| b.as_mut_ptr());
             if let (Some(src), Some(dst)) = (staging, target) {
                 ptr::copy_nonoverlapping(src, dst, arg.bytes as usize);
             }
         }
     }
-    AOTC_OK
+    succeed(model)
 }
 
-/// The last error message of a handle, or of the last failed create on this
-/// thread when `model` is null. Never null.
+/// This thread's last error message for `model` (for `model` null: of the
+/// last failed create, or call on a null handle), or "" when the last call
+/// succeeded. Never null.
 ///
 /// # Safety
-/// `model` must come from `aotc_rt_create` or be null.
+/// `model` may be any pointer: it is only compared, never read.
 #[no_mangle]
 pub unsafe extern "C" fn aotc_rt_last_error(model: *const Model) -> *const c_char {
-    match model.as_ref() {
-        Some(m) => m.last_error.as_ptr(),
-        None => CREATE_ERROR.with(|e| e.borrow().as_ptr()),
-    }
+    static EMPTY: &[u8; 1] = b"\0";
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        if e.0 == model as usize {
+            // The CString lives in this thread's slot until the next error.
+            e.1.as_ptr()
+        } else {
+            EMPTY.as_ptr() as *const c_char
+        }
+    })
 }
 
 #[cfg(test)]

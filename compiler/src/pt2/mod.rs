@@ -14,6 +14,7 @@ mod pickle;
 pub mod schema;
 
 use crate::program::*;
+use crate::text::shown;
 use anyhow::{anyhow, bail, Context, Result};
 use schema::*;
 use serde_json::Value as Json;
@@ -21,18 +22,82 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// Opens and decodes a whole archive.
-pub fn read_archive(path: &Path) -> Result<ExportedProgram> {
+/// How many bytes aotc may unpack from one archive when the user does not
+/// say: 256 MiB plus four times the archive's size. Unpacking covers
+/// decompressed entries and tensors materialized from strided views
+/// (a stride-0 weight of a billion elements stored in 4 bytes). An honest
+/// archive, whose entries torch stores uncompressed, needs about twice its
+/// size; a decompression bomb or a view that claims gigabytes stops at the
+/// limit with an error, before anything that large is allocated.
+pub fn default_unpack_limit(archive_bytes: u64) -> u64 {
+    (256 << 20) + archive_bytes.saturating_mul(4)
+}
+
+/// Counts the bytes unpacked from an archive against its limit.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limit: u64,
+    used: u64,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        Budget { limit, used: 0 }
+    }
+
+    /// Reserves `bytes` for `what`, or fails (before anything is allocated).
+    pub fn take(&mut self, bytes: u64, what: impl FnOnce() -> String) -> Result<()> {
+        match self.used.checked_add(bytes).filter(|&total| total <= self.limit) {
+            Some(total) => {
+                self.used = total;
+                Ok(())
+            }
+            None => bail!(
+                "{} needs {bytes} bytes, which would pass the limit of {} bytes unpacked from one archive \
+                 (raise it with --max-unpacked-bytes)",
+                what(),
+                self.limit
+            ),
+        }
+    }
+}
+
+/// Reads a zip entry of `declared` uncompressed bytes, reserving them in
+/// `budget` first and never reading past them: the declared size (which
+/// the archive chooses) only bounds the read, it is not trusted for an
+/// allocation up front.
+pub fn read_entry(entry: &mut impl Read, declared: u64, budget: &mut Budget, what: &str) -> Result<Vec<u8>> {
+    budget.take(declared, || what.to_string())?;
+    let mut bytes = Vec::with_capacity(declared.min(1 << 24) as usize);
+    entry
+        .take(declared.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow!("{what}: cannot read (truncated or corrupt archive?): {e}"))?;
+    if bytes.len() as u64 != declared {
+        bail!("{what}: holds {} bytes but the archive's directory says {declared} (corrupt archive)", bytes.len());
+    }
+    Ok(bytes)
+}
+
+/// Opens and decodes a whole archive; `unpack_limit` bounds the bytes it
+/// may unpack (default: [`default_unpack_limit`]).
+pub fn read_archive(path: &Path, unpack_limit: Option<u64>) -> Result<ExportedProgram> {
     let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        bail!("{}: not a regular file", path.display());
+    }
     let zip = zip::ZipArchive::new(file)
         .map_err(|e| anyhow!("{}: not a readable .pt2 archive (truncated, or not a zip file: {e})", path.display()))?;
-    let mut archive = Archive { path: path.display().to_string(), zip };
+    let budget = Budget::new(unpack_limit.unwrap_or_else(|| default_unpack_limit(size)));
+    let mut archive = Archive { path: path.display().to_string(), zip, budget };
     archive.decode()
 }
 
 struct Archive {
     path: String,
     zip: zip::ZipArchive<std::fs::File>,
+    budget: Budget,
 }
 
 impl Archive {
@@ -40,12 +105,9 @@ impl Archive {
         let mut entry = self
             .zip
             .by_name(name)
-            .map_err(|e| anyhow!("{}: cannot read {name}: {e}", self.path))?;
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| anyhow!("{}: cannot read {name} (truncated or corrupt archive?): {e}", self.path))?;
-        Ok(bytes)
+            .map_err(|e| anyhow!("{}: cannot read {}: {e}", self.path, shown(name)))?;
+        let declared = entry.size();
+        read_entry(&mut entry, declared, &mut self.budget, &format!("{}: {}", self.path, shown(name)))
     }
 
     fn has(&self, name: &str) -> bool {
@@ -146,7 +208,7 @@ impl Archive {
         let sample_path = format!("{folder}/data/sample_inputs/{model}.pt");
         let sample_inputs = if self.has(&sample_path) {
             let bytes = self.read(&sample_path)?;
-            let tensors = pickle::read_torch_save(&bytes).with_context(|| format!("{}: {sample_path}", self.path))?;
+            let tensors = pickle::read_torch_save(&bytes, &mut self.budget).with_context(|| format!("{}: {sample_path}", self.path))?;
             Some(tensors)
         } else {
             None
@@ -172,7 +234,8 @@ impl Archive {
             let ty = tensor_type(meta).with_context(|| field.clone())?;
             let file = format!("{folder}/data/{kind}/{}", entry.path_name);
             let bytes = self.read(&file)?;
-            let data = gather_contiguous(&bytes, &ty, meta).with_context(|| format!("{}: {file} ('{fqn}')", self.path))?;
+            let data = gather_contiguous(&bytes, &ty, meta, &mut self.budget)
+                .with_context(|| format!("{}: {} ('{}')", self.path, shown(&file), shown(fqn)))?;
             out.insert(fqn.clone(), HostTensor { ty, data });
         }
         Ok(out)
@@ -211,41 +274,69 @@ pub fn check_shape(shape: &[i64], dtype: DType) -> Result<()> {
 
 /// Copies a stored tensor into contiguous row-major order, checking that the
 /// file holds every element its sizes, strides and storage offset address.
-fn gather_contiguous(bytes: &[u8], ty: &TensorType, meta: &TensorMetaJson) -> Result<Vec<u8>> {
-    let elem = ty.dtype.size_bytes();
+fn gather_contiguous(bytes: &[u8], ty: &TensorType, meta: &TensorMetaJson, budget: &mut Budget) -> Result<Vec<u8>> {
     let strides = meta.strides.iter().map(as_int).collect::<Result<Vec<_>>>()?;
     let offset = meta.storage_offset.as_ref().map(as_int).transpose()?.unwrap_or(0);
+    if !strides.is_empty() && strides.len() != ty.shape.len() {
+        bail!("has {} strides for {} dims", strides.len(), ty.shape.len());
+    }
+    let strides = if strides.is_empty() { contiguous_strides(&ty.shape) } else { strides };
+    gather_view(bytes, ty, &strides, offset, budget)
+}
+
+/// The elements of a strided view of `storage` as a contiguous tensor of
+/// type `ty`. The view's extent is computed with checked arithmetic and
+/// must lie inside the storage; the result's bytes are reserved in
+/// `budget` before they are allocated.
+pub fn gather_view(storage: &[u8], ty: &TensorType, strides: &[i64], offset: i64, budget: &mut Budget) -> Result<Vec<u8>> {
+    let elem = ty.dtype.size_bytes();
     let numel = ty.numel();
     if numel == 0 {
         return Ok(Vec::new());
     }
-    let contiguous = contiguous_strides(&ty.shape);
-    let strides = if strides.len() == ty.shape.len() { strides } else { contiguous.clone() };
-    if offset < 0 || strides.iter().any(|&s| !(0..=1 << 40).contains(&s)) {
-        bail!("storage offset {offset} or strides {strides:?} are not supported");
+    let end = view_end(&ty.shape, strides, offset)
+        .ok_or_else(|| anyhow!("storage offset {offset} and strides {strides:?} address elements outside any tensor"))?;
+    let needed = end.checked_mul(elem as u64).ok_or_else(|| anyhow!("strides {strides:?} are too large"))?;
+    if (storage.len() as u64) < needed {
+        let layout = if strides == contiguous_strides(&ty.shape).as_slice() && offset == 0 {
+            String::new()
+        } else {
+            format!(", strides {strides:?} and offset {offset}")
+        };
+        bail!("holds {} bytes but its shape {:?} ({}){layout} needs {needed}", storage.len(), ty.shape, ty.dtype);
     }
-    let last = offset + ty.shape.iter().zip(&strides).map(|(d, s)| (d - 1) * s).sum::<i64>();
-    let needed = (last as usize + 1) * elem;
-    if bytes.len() < needed {
-        bail!("holds {} bytes but its shape {:?} ({}) needs {needed}", bytes.len(), ty.shape, ty.dtype);
+    budget.take(ty.size_bytes() as u64, || format!("a {} tensor of shape {:?}", ty.dtype, ty.shape))?;
+    Ok(gather_strided(storage, &ty.shape, strides, offset, elem).expect("the view was checked to lie inside the storage"))
+}
+
+/// One past the last element a view addresses (in elements), or None if
+/// the offset or a stride is negative or the arithmetic overflows. Only
+/// called for views with at least one element.
+fn view_end(shape: &[i64], strides: &[i64], offset: i64) -> Option<u64> {
+    if offset < 0 || strides.len() != shape.len() {
+        return None;
     }
-    if strides == contiguous {
-        let start = offset as usize * elem;
-        if bytes.len() != needed && offset == 0 && bytes.len() != numel * elem {
-            bail!("holds {} bytes but its shape {:?} ({}) needs {}", bytes.len(), ty.shape, ty.dtype, numel * elem);
-        }
-        return Ok(bytes[start..start + numel * elem].to_vec());
+    let mut last = offset as u64;
+    for (&d, &s) in shape.iter().zip(strides) {
+        let (d, s) = (u64::try_from(d).ok()?, u64::try_from(s).ok()?);
+        last = last.checked_add(d.checked_sub(1)?.checked_mul(s)?)?;
     }
-    gather_strided(bytes, &ty.shape, &strides, offset, elem)
-        .ok_or_else(|| anyhow!("holds {} bytes, fewer than its strides address", bytes.len()))
+    last.checked_add(1)
 }
 
 /// The elements of a strided view (`shape`, `strides` and `offset` in
 /// elements of `elem` bytes) in row-major order; None if the view reaches
-/// past `bytes`.
+/// past `bytes`. Callers bound the view's size first.
 pub fn gather_strided(bytes: &[u8], shape: &[i64], strides: &[i64], offset: i64, elem: usize) -> Option<Vec<u8>> {
     let numel: i64 = shape.iter().product();
-    let mut out = Vec::with_capacity(numel.max(0) as usize * elem);
+    if numel <= 0 {
+        return Some(Vec::new());
+    }
+    if strides == contiguous_strides(shape).as_slice() {
+        let start = (offset as usize).checked_mul(elem)?;
+        return bytes.get(start..start.checked_add(numel as usize * elem)?).map(<[u8]>::to_vec);
+    }
+    let mut out = Vec::with_capacity(numel as usize * elem);
     let mut index = vec![0i64; shape.len()];
     for _ in 0..numel {
         let at = (offset + index.iter().zip(strides).map(|(i, s)| i * s).sum::<i64>()) as usize * elem;
@@ -418,10 +509,40 @@ fn decode_arg(value: &Json) -> Result<Arg> {
         "as_device" => Arg::Ignored("device"),
         "as_layout" => Arg::Ignored("layout"),
         "as_memory_format" => Arg::Ignored("memory_format"),
+        "as_graph" => Arg::Graph(Box::new(decode_subgraph(body)?)),
         "as_sym_int" | "as_sym_ints" | "as_sym_float" | "as_sym_bool" => {
             bail!("symbolic values ({kind}) are not supported; export with static shapes")
         }
         other => bail!("argument kind '{other}' is not supported"),
+    })
+}
+
+/// `{"name": ..., "graph": {inputs, outputs, nodes, tensor_values}}` of a
+/// higher-order op's argument. (serde_json's recursion limit bounds how
+/// deeply subgraphs can nest.)
+fn decode_subgraph(body: &Json) -> Result<Subgraph> {
+    let name = body.get("name").and_then(Json::as_str).unwrap_or("subgraph").to_string();
+    let graph: GraphJson = serde_json::from_value(body.get("graph").cloned().unwrap_or(Json::Null))
+        .map_err(|e| anyhow!("subgraph '{}': {e}", shown(&name)))?;
+    let names = |values: &[Json], what: &str| -> Result<Vec<String>> {
+        values
+            .iter()
+            .map(|v| match union(v)? {
+                ("as_tensor", t) => tensor_name(t),
+                (kind, _) => bail!("subgraph '{}': {what} of kind '{kind}' is not supported (only tensors)", shown(&name)),
+            })
+            .collect()
+    };
+    let mut tensor_types = BTreeMap::new();
+    for (t, meta) in &graph.tensor_values {
+        tensor_types.insert(t.clone(), tensor_type(meta).with_context(|| format!("subgraph '{}': tensor '{}'", shown(&name), shown(t)))?);
+    }
+    Ok(Subgraph {
+        inputs: names(&graph.inputs, "an input")?,
+        outputs: names(&graph.outputs, "an output")?,
+        nodes: graph.nodes.iter().map(decode_node).collect(),
+        tensor_types,
+        name,
     })
 }
 
@@ -457,14 +578,14 @@ mod tests {
             r#"{"dtype": 1, "sizes": [{"as_int": 2}, {"as_int": 3}], "strides": [{"as_int": 1}, {"as_int": 2}]}"#,
         )
         .unwrap();
-        assert_eq!(gather_contiguous(&bytes, &ty, &meta).unwrap(), vec![0, 2, 4, 1, 3, 5]);
+        assert_eq!(gather_contiguous(&bytes, &ty, &meta, &mut Budget::new(100)).unwrap(), vec![0, 2, 4, 1, 3, 5]);
     }
 
     #[test]
     fn short_weight_file_is_an_error() {
         let ty = TensorType { dtype: DType::F32, shape: vec![4] };
         let meta: TensorMetaJson = serde_json::from_str(r#"{"dtype": 7, "sizes": [{"as_int": 4}]}"#).unwrap();
-        let err = gather_contiguous(&[0u8; 12], &ty, &meta).unwrap_err().to_string();
+        let err = gather_contiguous(&[0u8; 12], &ty, &meta, &mut Budget::new(100)).unwrap_err().to_string();
         assert!(err.contains("holds 12 bytes"), "{err}");
     }
 
@@ -481,7 +602,9 @@ mod tests {
         assert_eq!(decode_arg(&arg).unwrap(), Arg::Ints(vec![2, 2]));
         let arg: Json = serde_json::from_str(r#"{"as_float": "-Infinity"}"#).unwrap();
         assert_eq!(decode_arg(&arg).unwrap(), Arg::Float(f64::NEG_INFINITY));
-        let arg: Json = serde_json::from_str(r#"{"as_graph": {}}"#).unwrap();
-        assert!(decode_arg(&arg).unwrap_err().to_string().contains("as_graph"));
+        let arg: Json = serde_json::from_str(r#"{"as_graph": {"name": "g"}}"#).unwrap();
+        assert!(decode_arg(&arg).unwrap_err().to_string().contains("subgraph 'g'"));
+        let arg: Json = serde_json::from_str(r#"{"as_custom_obj": {}}"#).unwrap();
+        assert!(decode_arg(&arg).unwrap_err().to_string().contains("as_custom_obj"));
     }
 }

@@ -5,10 +5,17 @@
 //! (plus `collections.OrderedDict`, which torch passes as empty hooks).
 //! Anything else is refused by name.
 
+use super::Budget;
 use crate::program::{DType, HostTensor, TensorType};
+use crate::text::shown;
 use anyhow::{anyhow, bail, Result};
-use std::io::{Cursor, Read};
+use std::cell::RefCell;
+use std::io::Cursor;
+use std::rc::Rc;
 
+/// A pickle value. Containers are reference counted: the memo and
+/// repeated references share them (never a deep copy), and lists and dicts
+/// stay shared when items are appended later, as in Python.
 #[derive(Debug, Clone)]
 enum Value {
     None,
@@ -16,20 +23,57 @@ enum Value {
     Bool,
     Int(i64),
     Float,
-    Str(String),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
-    Global(String),
+    Str(Rc<str>),
+    Tuple(Rc<Items>),
+    List(Rc<RefCell<Items>>),
+    /// Keys and values in turn.
+    Dict(Rc<RefCell<Items>>),
+    Global(Rc<str>),
     /// A persistent storage reference: (dtype, key).
-    Storage(DType, String),
+    Storage(DType, Rc<str>),
     Tensor(usize),
     Mark,
 }
 
+/// A container's items. Dropping it never recurses, however deeply
+/// containers nest (a pickle of a million nested tuples is a few MB).
+#[derive(Debug, Default)]
+struct Items(Vec<Value>);
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.0);
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Tuple(rc) => {
+                    if let Ok(mut items) = Rc::try_unwrap(rc) {
+                        pending.append(&mut items.0);
+                    }
+                }
+                Value::List(rc) | Value::Dict(rc) => {
+                    if let Ok(cell) = Rc::try_unwrap(rc) {
+                        pending.append(&mut cell.into_inner().0);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn tuple(items: Vec<Value>) -> Value {
+    Value::Tuple(Rc::new(Items(items)))
+}
+
+/// The most values a pickle may reach when its tensors are collected
+/// (shared references count each time they are reached, so a memo bomb
+/// that shares one container 2^40 times stops here).
+const MAX_VISITS: usize = 1 << 20;
+
 /// Returns the tensors of the saved object in the order they appear
-/// (for sample inputs `((x0, x1, ...), {kwargs})`, the positional inputs first).
-pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
+/// (for sample inputs `((x0, x1, ...), {kwargs})`, the positional inputs
+/// first). Every byte it unpacks is counted in `budget`.
+pub fn read_torch_save(bytes: &[u8], budget: &mut Budget) -> Result<Vec<HostTensor>> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a torch.save zip: {e}"))?;
     let pkl_name = zip
         .file_names()
@@ -37,50 +81,53 @@ pub fn read_torch_save(bytes: &[u8]) -> Result<Vec<HostTensor>> {
         .map(str::to_string)
         .ok_or_else(|| anyhow!("no data.pkl inside"))?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
-    let mut pkl = Vec::new();
-    zip.by_name(&pkl_name)?.read_to_end(&mut pkl)?;
+    let pkl = read(&mut zip, &pkl_name, budget)?;
     let mut machine = Machine { tensors: Vec::new(), stack: Vec::new(), memo: Default::default() };
     let root = machine.run(&pkl)?;
-    let mut order = Vec::new();
-    collect_tensors(&root, &mut order);
+    let order = collect_tensors(&root)?;
     let mut out = Vec::new();
     for index in order {
         let (dtype, key, offset, shape, strides) = machine.tensors[index].clone();
-        let mut storage = Vec::new();
-        zip.by_name(&format!("{prefix}data/{key}"))
-            .map_err(|e| anyhow!("storage data/{key}: {e}"))?
-            .read_to_end(&mut storage)?;
         super::check_shape(&shape, dtype)?;
-        if offset < 0 || strides.len() != shape.len() || strides.iter().any(|&s| !(0..=1 << 40).contains(&s)) {
-            bail!("tensor with offset {offset} and strides {strides:?} is not supported");
-        }
-        let ty = TensorType { dtype, shape: shape.clone() };
-        let elem = dtype.size_bytes();
-        let last = offset + shape.iter().zip(&strides).map(|(d, s)| (d - 1).max(0) * s).sum::<i64>();
-        if ty.numel() > 0 && (last as usize + 1) * elem > storage_len(&mut zip, &prefix, &key)? {
-            bail!("storage data/{key} is shorter than its tensor {ty}");
-        }
-        let data = super::gather_strided(&storage, &shape, &strides, offset, elem)
-            .ok_or_else(|| anyhow!("storage data/{key} is shorter than its tensor"))?;
+        let storage = read(&mut zip, &format!("{prefix}data/{key}"), budget)?;
+        let ty = TensorType { dtype, shape };
+        let data = super::gather_view(&storage, &ty, &strides, offset, budget)
+            .map_err(|e| anyhow!("storage data/{}: {e}", shown(&key)))?;
         out.push(HostTensor { ty, data });
     }
     Ok(out)
 }
 
-fn storage_len(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, prefix: &str, key: &str) -> Result<usize> {
-    Ok(zip.by_name(&format!("{prefix}data/{key}")).map_err(|e| anyhow!("storage data/{key}: {e}"))?.size() as usize)
+fn read(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, budget: &mut Budget) -> Result<Vec<u8>> {
+    let mut entry = zip.by_name(name).map_err(|e| anyhow!("{}: {e}", shown(name)))?;
+    let declared = entry.size();
+    super::read_entry(&mut entry, declared, budget, &shown(name))
 }
 
-fn collect_tensors(value: &Value, out: &mut Vec<usize>) {
-    match value {
-        Value::Tensor(i) => out.push(*i),
-        Value::Tuple(items) | Value::List(items) => items.iter().for_each(|v| collect_tensors(v, out)),
-        Value::Dict(items) => items.iter().for_each(|(_, v)| collect_tensors(v, out)),
-        _ => {}
+/// The tensors reachable from `root`, in order, without recursion; fails
+/// past MAX_VISITS values.
+fn collect_tensors(root: &Value) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    let mut visits = 0usize;
+    while let Some(value) = stack.pop() {
+        visits += 1;
+        if visits > MAX_VISITS {
+            bail!("the pickle reaches more than {MAX_VISITS} values (containers shared too many times, or a cycle)");
+        }
+        match value {
+            Value::Tensor(i) => out.push(i),
+            Value::Tuple(c) => stack.extend(c.0.iter().rev().cloned()),
+            Value::List(c) => stack.extend(c.borrow().0.iter().rev().cloned()),
+            // values only: a dict's items alternate key, value
+            Value::Dict(c) => stack.extend(c.borrow().0.iter().skip(1).step_by(2).rev().cloned()),
+            _ => {}
+        }
     }
+    Ok(out)
 }
 
-type TensorRecord = (DType, String, i64, Vec<i64>, Vec<i64>);
+type TensorRecord = (DType, Rc<str>, i64, Vec<i64>, Vec<i64>);
 
 struct Machine {
     tensors: Vec<TensorRecord>,
@@ -114,6 +161,9 @@ impl<'a> Reader<'a> {
         self.at += end + 1;
         Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
     }
+    fn string(&mut self, n: usize) -> Result<Rc<str>> {
+        Ok(String::from_utf8_lossy(self.take(n)?).into())
+    }
 }
 
 impl Machine {
@@ -145,9 +195,9 @@ impl Machine {
                 } // FRAME
                 b'.' => return self.pop(),
                 b'(' => self.stack.push(Value::Mark),
-                b')' => self.stack.push(Value::Tuple(vec![])),
-                b']' => self.stack.push(Value::List(vec![])),
-                b'}' => self.stack.push(Value::Dict(vec![])),
+                b')' => self.stack.push(tuple(vec![])),
+                b']' => self.stack.push(Value::List(Default::default())),
+                b'}' => self.stack.push(Value::Dict(Default::default())),
                 b'N' => self.stack.push(Value::None),
                 0x88 => self.stack.push(Value::Bool),
                 0x89 => self.stack.push(Value::Bool),
@@ -182,12 +232,12 @@ impl Machine {
                 }
                 b'X' => {
                     let n = r.u32()? as usize;
-                    let s = String::from_utf8_lossy(r.take(n)?).into_owned();
+                    let s = r.string(n)?;
                     self.stack.push(Value::Str(s))
                 }
                 0x8c => {
                     let n = r.u8()? as usize;
-                    let s = String::from_utf8_lossy(r.take(n)?).into_owned();
+                    let s = r.string(n)?;
                     self.stack.push(Value::Str(s))
                 }
                 b'q' => {
@@ -212,7 +262,7 @@ impl Machine {
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items))
+                    self.stack.push(tuple(items))
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -220,7 +270,7 @@ impl Machine {
                         bail!("pickle stack underflow");
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items))
+                    self.stack.push(tuple(items))
                 }
                 b'c' => {
                     let module = r.line()?;
@@ -247,32 +297,21 @@ impl Machine {
                 }
                 b'a' => {
                     let v = self.pop()?;
-                    if let Some(Value::List(l)) = self.stack.last_mut() {
-                        l.push(v)
-                    }
+                    self.extend_top(vec![v], false)?;
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
-                    if let Some(Value::List(l)) = self.stack.last_mut() {
-                        l.extend(items)
-                    }
+                    self.extend_top(items, false)?;
                 }
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
-                    if let Some(Value::Dict(d)) = self.stack.last_mut() {
-                        d.push((k, v))
-                    }
+                    self.extend_top(vec![k, v], true)?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
-                    if let Some(Value::Dict(d)) = self.stack.last_mut() {
-                        for pair in items.chunks(2) {
-                            if let [k, v] = pair {
-                                d.push((k.clone(), v.clone()))
-                            }
-                        }
-                    }
+                    let mut items = self.pop_mark()?;
+                    items.truncate(items.len() / 2 * 2);
+                    self.extend_top(items, true)?;
                 }
                 b'b' => {
                     // BUILD: state for an object we keep opaque; drop it.
@@ -283,11 +322,24 @@ impl Machine {
         }
     }
 
+    /// APPEND(S) and SETITEM(S): adds items to the list (or dict) on top of
+    /// the stack, which every other reference to it sees too.
+    fn extend_top(&mut self, items: Vec<Value>, dict: bool) -> Result<()> {
+        match (self.stack.last(), dict) {
+            (Some(Value::List(c)), false) | (Some(Value::Dict(c)), true) => {
+                c.borrow_mut().0.extend(items);
+                Ok(())
+            }
+            _ => bail!("the pickle adds items to something that is not a {}", if dict { "dict" } else { "list" }),
+        }
+    }
+
     fn reduce(&mut self, callable: Value, args: Value) -> Result<Value> {
         let Value::Global(name) = callable else { bail!("pickle REDUCE on a non-global") };
         let Value::Tuple(args) = args else { bail!("pickle REDUCE without a tuple") };
-        match name.as_str() {
-            "collections.OrderedDict" => Ok(Value::Dict(vec![])),
+        let args = &args.0;
+        match &*name {
+            "collections.OrderedDict" => Ok(Value::Dict(Default::default())),
             "torch._utils._rebuild_tensor_v2" => {
                 let (dtype, key) = match args.first() {
                     Some(Value::Storage(d, k)) => (*d, k.clone()),
@@ -299,7 +351,8 @@ impl Machine {
                 };
                 let ints = |v: Option<&Value>| -> Result<Vec<i64>> {
                     match v {
-                        Some(Value::Tuple(items)) => items
+                        Some(Value::Tuple(c)) => c
+                            .0
                             .iter()
                             .map(|x| match x {
                                 Value::Int(i) => Ok(*i),
@@ -322,9 +375,9 @@ impl Machine {
 fn global(module: &str, name: &str) -> Result<Value> {
     let full = format!("{module}.{name}");
     match full.as_str() {
-        "torch._utils._rebuild_tensor_v2" | "collections.OrderedDict" => Ok(Value::Global(full)),
-        _ if module == "torch" && name.ends_with("Storage") => Ok(Value::Global(full)),
-        _ => bail!("pickle refers to '{full}', which aotc does not load (only tensors are read)"),
+        "torch._utils._rebuild_tensor_v2" | "collections.OrderedDict" => Ok(Value::Global(full.into())),
+        _ if module == "torch" && name.ends_with("Storage") => Ok(Value::Global(full.into())),
+        _ => bail!("pickle refers to '{}', which aotc does not load (only tensors are read)", shown(&full)),
     }
 }
 
@@ -347,9 +400,9 @@ fn storage_dtype(name: &str) -> Option<DType> {
 /// `('storage', torch.FloatStorage, '0', 'cpu', numel)`
 fn persistent_load(pid: Value) -> Result<Value> {
     let Value::Tuple(items) = pid else { bail!("persistent id is not a tuple") };
-    match items.as_slice() {
-        [Value::Str(tag), Value::Global(ty), Value::Str(key), ..] if tag == "storage" => {
-            let dtype = storage_dtype(ty).ok_or_else(|| anyhow!("storage type '{ty}' is not supported"))?;
+    match items.0.as_slice() {
+        [Value::Str(tag), Value::Global(ty), Value::Str(key), ..] if &**tag == "storage" => {
+            let dtype = storage_dtype(ty).ok_or_else(|| anyhow!("storage type '{}' is not supported", shown(ty)))?;
             Ok(Value::Storage(dtype, key.clone()))
         }
         _ => bail!("unsupported persistent id in pickle"),
@@ -372,6 +425,6 @@ mod tests {
         let mut m = Machine { tensors: vec![], stack: vec![], memo: Default::default() };
         // ((1, 2), {}) in protocol 2
         let v = m.run(b"\x80\x02K\x01K\x02\x86q\x00}q\x01\x86q\x02.").unwrap();
-        assert!(matches!(v, Value::Tuple(ref t) if t.len() == 2));
+        assert!(matches!(v, Value::Tuple(ref t) if t.0.len() == 2));
     }
 }

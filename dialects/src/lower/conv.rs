@@ -288,10 +288,48 @@ fn params(op: &AtenOp, k: usize) -> Result<ConvParams, String> {
     })
 }
 
-/// conv1d/conv2d/conv3d(input, weight, bias?, stride, padding, dilation, groups)
+/// An unbatched input ([C, spatial..], one dim fewer than the weight) as a
+/// batch of one, and the result type to match; `None` when already batched.
+fn as_batch_of_one(e: &mut Emitter, x: &Operand, w: &Operand, out: &Ty) -> Option<(Operand, Ty)> {
+    if x.ty.rank() + 1 != w.ty.rank() || out.rank() != x.ty.rank() {
+        return None;
+    }
+    let with_batch = |t: &Ty| {
+        let mut shape = vec![1];
+        shape.extend(&t.shape);
+        t.with_shape(shape)
+    };
+    let xb_ty = with_batch(&x.ty);
+    let xb = reshape_value(e, &x.ssa, &x.ty, &xb_ty);
+    Some((Operand { ssa: xb, ty: xb_ty, arg: x.arg.clone() }, with_batch(out)))
+}
+
+/// Runs `f` on a batched input: unbatched inputs get a batch of one, which
+/// the result drops again.
+fn batched(
+    e: &mut Emitter,
+    op: &AtenOp,
+    f: impl FnOnce(&mut Emitter, &Operand, &Ty) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let (x, w, out) = (op.input("input")?, op.input("weight")?, op.result());
+    match as_batch_of_one(e, x, w, out) {
+        Some((xb, out_b)) => {
+            let r = f(e, &xb, &out_b)?;
+            Ok(vec![reshape_value(e, &r, &out_b, out)])
+        }
+        None => Ok(vec![f(e, x, out)?]),
+    }
+}
+
+/// The number of spatial dims: the weight's rank minus its two channel dims.
+fn spatial_dims(op: &AtenOp) -> Result<usize, String> {
+    Ok(op.input("weight")?.ty.rank().saturating_sub(2).max(1))
+}
+
+/// conv1d/conv2d/conv3d(input, weight, bias?, stride, padding, dilation, groups),
+/// batched ([N, C, spatial..]) or not ([C, spatial..]).
 pub fn conv(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    let x = op.input("input")?;
-    let k = x.ty.rank().saturating_sub(2).max(1);
+    let k = spatial_dims(op)?;
     let p = params(op, k)?;
     if let Some(Attr::Str(s)) = op.attrs.get("padding") {
         if s == "same" {
@@ -301,24 +339,24 @@ pub fn conv(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
             }
         }
     }
-    let r = conv_nd(e, x, op.input("weight")?, op.opt_input("bias"), &p, op.result())?;
-    Ok(vec![r])
+    let (w, bias) = (op.input("weight")?, op.opt_input("bias"));
+    batched(e, op, |e, x, out| conv_nd(e, x, w, bias, &p, out))
 }
 
 /// convolution(input, weight, bias?, stride, padding, dilation, transposed,
 /// output_padding, groups) and conv_transpose{1,2,3}d(input, weight, bias?,
-/// stride, padding, output_padding, groups, dilation).
+/// stride, padding, output_padding, groups, dilation), batched or not.
 pub fn convolution(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    let x = op.input("input")?;
-    let k = x.ty.rank().saturating_sub(2).max(1);
+    let k = spatial_dims(op)?;
     let p = params(op, k)?;
     let transposed = op.name.starts_with("aten.conv_transpose") || op.bool("transposed", false)?;
-    let (w, bias, out) = (op.input("weight")?, op.opt_input("bias"), op.result());
-    let r = if transposed {
-        let output_padding = op.ints("output_padding", k, &vec![0; k])?;
-        conv_transpose_nd(e, x, w, bias, &p, &output_padding, out)?
-    } else {
-        conv_nd(e, x, w, bias, &p, out)?
-    };
-    Ok(vec![r])
+    let (w, bias) = (op.input("weight")?, op.opt_input("bias"));
+    let output_padding = op.ints("output_padding", k, &vec![0; k])?;
+    batched(e, op, |e, x, out| {
+        if transposed {
+            conv_transpose_nd(e, x, w, bias, &p, &output_padding, out)
+        } else {
+            conv_nd(e, x, w, bias, &p, out)
+        }
+    })
 }

@@ -486,6 +486,7 @@ pub fn pad(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         }
         "reflect" => format!("aten.reflection_pad{k}d"),
         "replicate" => format!("aten.replication_pad{k}d"),
+        "circular" => "aten.pad_circular".to_string(),
         m => return Err(format!("{}: mode '{m}' is not supported", op.name)),
     };
     only_result(b.call1(&name, &[("self", &x)], &[("padding", Attr::Ints(pads))], op.result().clone())?)

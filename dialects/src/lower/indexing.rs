@@ -44,13 +44,18 @@ pub fn index_select(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String>
     let (x, idx) = (op.input("self")?, op.input("index")?);
     let dim = normalize_dim(op.int("dim", 0)?, x.ty.rank())?;
     let out = op.result().clone();
+    if x.ty.rank() == 0 {
+        // a 0-d source has one element, which every (in-range) index selects
+        return Ok(vec![super::elementwise::map(e, &[(&x.ssa, &x.ty)], &out, |_, a| a[0].clone())]);
+    }
+    if out.rank() != x.ty.rank() || idx.ty.rank() > 1 {
+        return Err(format!("{}: a rank-{} result from a rank-{} source and a rank-{} index", op.name, out.rank(), x.ty.rank(), idx.ty.rank()));
+    }
     let r = indexed(e, &out, |e, i| {
         let pos = if idx.ty.rank() == 0 { vec![] } else { vec![i[dim].clone()] };
         let k = extract(e, &idx.ssa, &idx.ty, &pos);
         let mut src = i.to_vec();
-        if x.ty.rank() > 0 {
-            src[dim] = to_index(e, &k, &idx.ty.elem, x.ty.shape[dim]);
-        }
+        src[dim] = to_index(e, &k, &idx.ty.elem, x.ty.shape[dim]);
         extract(e, &x.ssa, &x.ty, &src)
     });
     Ok(vec![r])

@@ -29,7 +29,7 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (x, w) = (op.input("input")?, op.input("weight")?);
     let out = op.result();
     let k = *x.ty.shape.last().ok_or("linear: input must have at least one dim")?;
-    let m = x.ty.numel() / k.max(1);
+    let m: i64 = x.ty.shape[..x.ty.rank() - 1].iter().product();
     let n = if w.ty.rank() == 2 { w.ty.shape[0] } else { 1 };
     let a_ty = x.ty.with_shape(vec![m, k]);
     let a = reshape_value(e, &x.ssa, &x.ty, &a_ty);
@@ -86,7 +86,7 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
     let b = super::elementwise::convert(e, b, b_ty, &acc_elem);
     let (a_ty, b_ty) = (a_ty.with_elem(&acc_elem), b_ty.with_elem(&acc_elem));
     if rb == 2 {
-        let rows = a_ty.numel() / k.max(1);
+        let rows: i64 = a_ty.shape[..ra - 1].iter().product();
         let a2_ty = a_ty.with_shape(vec![rows, k]);
         let a2 = reshape_value(e, &a, &a_ty, &a2_ty);
         let mm_ty = out.with_shape(vec![rows, n]);

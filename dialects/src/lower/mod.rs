@@ -95,10 +95,8 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.isnan", operands: SELF, results: 1, lower: elementwise::isnan },
     Rule { op: "aten.isinf", operands: SELF, results: 1, lower: elementwise::isinf },
     Rule { op: "aten.relu", operands: SELF, results: 1, lower: elementwise::relu },
-    Rule { op: "aten.relu_inplace", operands: SELF, results: 1, lower: elementwise::relu },
     Rule { op: "aten.gelu", operands: SELF, results: 1, lower: elementwise::gelu },
     Rule { op: "aten.hardtanh", operands: SELF, results: 1, lower: elementwise::hardtanh },
-    Rule { op: "aten.hardtanh_inplace", operands: SELF, results: 1, lower: elementwise::hardtanh },
     Rule { op: "aten.leaky_relu", operands: SELF, results: 1, lower: elementwise::leaky_relu },
     Rule { op: "aten.elu", operands: SELF, results: 1, lower: elementwise::elu },
     Rule { op: "aten.fill_scalar", operands: SELF, results: 1, lower: elementwise::fill_scalar },
@@ -107,14 +105,12 @@ pub static RULES: &[Rule] = &[
     // elementwise: binary (Tensor and Scalar overloads share a rule)
     Rule { op: "aten.add_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::add },
     Rule { op: "aten.add_scalar", operands: SELF, results: 1, lower: elementwise::add },
-    Rule { op: "aten.add_inplace_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::add },
     Rule { op: "aten.sub_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::sub },
     Rule { op: "aten.sub_scalar", operands: SELF, results: 1, lower: elementwise::sub },
     Rule { op: "aten.rsub_scalar", operands: SELF, results: 1, lower: decompose::rsub },
     Rule { op: "aten.rsub_tensor", operands: SELF_OTHER, results: 1, lower: decompose::rsub },
     Rule { op: "aten.mul_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::mul },
     Rule { op: "aten.mul_scalar", operands: SELF, results: 1, lower: elementwise::mul },
-    Rule { op: "aten.mul_inplace_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::mul },
     Rule { op: "aten.div_tensor", operands: SELF_OTHER, results: 1, lower: elementwise::div },
     Rule { op: "aten.div_scalar", operands: SELF, results: 1, lower: elementwise::div },
     Rule { op: "aten.div_tensor_mode", operands: SELF_OTHER, results: 1, lower: elementwise::div },
@@ -183,8 +179,10 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.all_dims", operands: SELF, results: 1, lower: reduction::any_all },
     Rule { op: "aten.var_correction", operands: SELF, results: 1, lower: reduction::var },
     Rule { op: "aten.var_dim", operands: SELF, results: 1, lower: reduction::var },
+    Rule { op: "aten.var", operands: SELF, results: 1, lower: reduction::var },
     Rule { op: "aten.std_correction", operands: SELF, results: 1, lower: decompose::std },
     Rule { op: "aten.std_dim", operands: SELF, results: 1, lower: decompose::std },
+    Rule { op: "aten.std", operands: SELF, results: 1, lower: decompose::std },
     Rule { op: "aten.argmax", operands: SELF, results: 1, lower: reduction::arg_extreme },
     Rule { op: "aten.argmin", operands: SELF, results: 1, lower: reduction::arg_extreme },
     Rule { op: "aten.max_dim", operands: SELF, results: 2, lower: reduction::arg_extreme },
@@ -223,6 +221,7 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.max_pool1d", operands: SELF, results: 1, lower: pooling::max_pool },
     Rule { op: "aten.max_pool2d", operands: SELF, results: 1, lower: pooling::max_pool },
     Rule { op: "aten.max_pool3d", operands: SELF, results: 1, lower: pooling::max_pool },
+    Rule { op: "aten.max_pool1d_with_indices", operands: SELF, results: 2, lower: pooling::max_pool },
     Rule { op: "aten.max_pool2d_with_indices", operands: SELF, results: 2, lower: pooling::max_pool },
     Rule { op: "aten.max_pool3d_with_indices", operands: SELF, results: 2, lower: pooling::max_pool },
     Rule { op: "aten.avg_pool1d", operands: SELF, results: 1, lower: pooling::avg_pool },
@@ -264,10 +263,8 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.rms_norm", operands: &[One("input"), Optional("weight")], results: 1, lower: normalization::rms_norm },
     // activations outside the core set
     Rule { op: "aten.silu", operands: SELF, results: 1, lower: decompose::silu },
-    Rule { op: "aten.silu_inplace", operands: SELF, results: 1, lower: decompose::silu },
     Rule { op: "aten.hardsigmoid", operands: SELF, results: 1, lower: decompose::hardsigmoid },
     Rule { op: "aten.hardswish", operands: SELF, results: 1, lower: decompose::hardswish },
-    Rule { op: "aten.hardswish_inplace", operands: SELF, results: 1, lower: decompose::hardswish },
     Rule { op: "aten.relu6", operands: SELF, results: 1, lower: decompose::relu6 },
     Rule { op: "aten.softplus", operands: SELF, results: 1, lower: decompose::softplus },
     Rule { op: "aten.mish", operands: SELF, results: 1, lower: decompose::mish },
@@ -277,7 +274,6 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.clamp_min_tensor", operands: &[One("self"), One("min")], results: 1, lower: decompose::clamp_bound },
     Rule { op: "aten.clamp_max_tensor", operands: &[One("self"), One("max")], results: 1, lower: decompose::clamp_bound },
     Rule { op: "aten.dropout", operands: &[One("input")], results: 1, lower: decompose::dropout },
-    Rule { op: "aten.dropout_inplace", operands: SELF, results: 1, lower: decompose::dropout },
     Rule { op: "aten.diff", operands: &[One("self"), Optional("prepend"), Optional("append")], results: 1, lower: decompose::diff },
     Rule { op: "aten.lstm_input", operands: &[One("input"), Variadic("hx"), Variadic("params")], results: 3, lower: decompose::lstm },
     Rule { op: "aten.gru_input", operands: &[One("input"), One("hx"), Variadic("params")], results: 2, lower: decompose::gru },
@@ -298,8 +294,7 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.new_empty", operands: SELF, results: 1, lower: creation::full },
     Rule { op: "aten.scalar_tensor", operands: NONE, results: 1, lower: creation::full },
     Rule { op: "aten.fill_tensor", operands: &[One("self"), One("value")], results: 1, lower: creation::fill_tensor },
-    Rule { op: "aten.fill_inplace_tensor", operands: &[One("self"), One("value")], results: 1, lower: creation::fill_tensor },
-    Rule { op: "aten.fill_inplace_scalar", operands: SELF, results: 1, lower: creation::full },
+    Rule { op: "aten.zero", operands: SELF, results: 1, lower: creation::full },
     Rule { op: "aten.empty_permuted", operands: NONE, results: 1, lower: creation::full },
     Rule { op: "aten.arange", operands: NONE, results: 1, lower: creation::arange },
     Rule { op: "aten.arange_start", operands: NONE, results: 1, lower: creation::arange },
@@ -317,7 +312,6 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.alias", operands: SELF, results: 1, lower: shape::reshape },
     Rule { op: "aten.lift_fresh_copy", operands: SELF, results: 1, lower: shape::reshape },
     Rule { op: "aten.detach", operands: SELF, results: 1, lower: shape::reshape },
-    Rule { op: "aten.detach_inplace", operands: SELF, results: 1, lower: shape::reshape },
     Rule { op: "aten.contiguous", operands: SELF, results: 1, lower: decompose::identity },
     Rule { op: "aten.view_as", operands: SELF_OTHER, results: 1, lower: decompose::identity },
     Rule { op: "aten.reshape_as", operands: SELF_OTHER, results: 1, lower: decompose::identity },
@@ -355,8 +349,10 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.replication_pad1d", operands: SELF, results: 1, lower: shape::edge_pad },
     Rule { op: "aten.replication_pad2d", operands: SELF, results: 1, lower: shape::edge_pad },
     Rule { op: "aten.replication_pad3d", operands: SELF, results: 1, lower: shape::edge_pad },
+    Rule { op: "aten.pad_circular", operands: SELF, results: 1, lower: shape::edge_pad },
+    Rule { op: "aten.pixel_shuffle", operands: SELF, results: 1, lower: shape::pixel_shuffle },
+    Rule { op: "aten.pixel_unshuffle", operands: SELF, results: 1, lower: shape::pixel_shuffle },
     Rule { op: "aten.copy", operands: &[One("self"), One("src")], results: 1, lower: shape::copy },
-    Rule { op: "aten.copy_inplace", operands: &[One("self"), One("src")], results: 1, lower: shape::copy },
     Rule { op: "aten.slice_scatter", operands: &[One("self"), One("src")], results: 1, lower: shape::slice_scatter },
     Rule { op: "aten.select_scatter", operands: &[One("self"), One("src")], results: 1, lower: shape::slice_scatter },
     // indexing
@@ -365,7 +361,6 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.gather", operands: &[One("self"), One("index")], results: 1, lower: indexing::gather },
     Rule { op: "aten.index_tensor", operands: &[One("self"), Variadic("indices")], results: 1, lower: indexing::index },
     Rule { op: "aten.index_put", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
-    Rule { op: "aten.index_put_inplace", operands: &[One("self"), Variadic("indices"), One("values")], results: 1, lower: indexing::index_put },
     Rule { op: "aten.masked_scatter", operands: &[One("self"), One("mask"), One("source")], results: 1, lower: indexing::masked_scatter },
     Rule { op: "aten.embedding_bag", operands: EMBEDDING_BAG, results: 4, lower: indexing::embedding_bag },
     Rule { op: "aten.embedding_bag_padding_idx", operands: EMBEDDING_BAG, results: 4, lower: indexing::embedding_bag },
@@ -513,6 +508,48 @@ pub struct Emitter {
     indent: usize,
 }
 
+/// Panics inside lowering rules: caught per rule, and kept off stderr.
+mod panics {
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Where the last caught panic happened (file:line), from the hook.
+        static WHERE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+
+    /// Runs `f` with a panic hook that records where a panic happens
+    /// instead of printing it; the previous hook is restored afterwards.
+    pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
+        type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+        /// Puts the previous hook back, even if `f` panics past the rules.
+        struct Restore(Option<Hook>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(hook) = self.0.take() {
+                    std::panic::set_hook(hook);
+                }
+            }
+        }
+        let _restore = Restore(Some(std::panic::take_hook()));
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            WHERE.with(|w| *w.borrow_mut() = at);
+        }));
+        f()
+    }
+
+    /// A caught panic's message, with where it happened.
+    pub fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+        let text = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".to_string());
+        let at = WHERE.with(|w| std::mem::take(&mut *w.borrow_mut()));
+        if at.is_empty() { text } else { format!("{text} at {at}") }
+    }
+}
+
 impl Emitter {
     pub fn fresh(&mut self) -> String {
         self.counter += 1;
@@ -542,9 +579,28 @@ impl Emitter {
     }
 }
 
+/// A lowered module: its text, and where each aten op's lowering is in it
+/// (to find the op whose code does not verify, when the module does not).
+pub struct Lowered {
+    pub text: String,
+    pub nodes: Vec<LoweredNode>,
+}
+
+/// The lowering of one aten op: `text[start..end]`, which reads `operands`
+/// and defines `results` (SSA name, the type the graph declares).
+pub struct LoweredNode {
+    pub location: String,
+    pub op: String,
+    pub start: usize,
+    pub end: usize,
+    pub operands: Vec<(String, Ty)>,
+    pub results: Vec<(String, Ty)>,
+}
+
 /// Lowers an aten module to linalg text. Every op without a rule, and every
-/// rule failure, is collected and reported together.
-pub fn lower_module(module: &Module) -> Result<String, Vec<String>> {
+/// rule failure, is collected and reported together; a rule that panics is
+/// reported as an internal error of that op, never a crash.
+pub fn lower_module(module: &Module) -> Result<Lowered, Vec<String>> {
     let body = module.body();
     let mut functions = Vec::new();
     let mut op = body.first_operation();
@@ -564,19 +620,289 @@ pub fn lower_module(module: &Module) -> Result<String, Vec<String>> {
         .and_then(|a| parse_attr(&a.to_string()))
         .and_then(|a| if let Attr::Str(s) = a { Some(s) } else { None })
         .unwrap_or_else(|| "model".to_string());
-    lower_function(function, &model)
+    panics::quietly(|| lower_function(function, &model))
 }
 
 fn value_key(v: &Value) -> usize {
     v.to_raw().ptr as usize
 }
 
-fn lower_function(function: &OperationRef, model: &str) -> Result<String, Vec<String>> {
+/// Runs one rule; a panic inside it becomes an error message.
+fn apply_rule(rule: &Rule, e: &mut Emitter, aten: &AtenOp) -> Result<Vec<String>, String> {
+    let start = e.text.len();
+    let counter = e.counter;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (rule.lower)(e, aten))) {
+        Ok(Ok(results)) if results.len() == aten.results.len() => Ok(results),
+        Ok(Ok(results)) => Err(format!(
+            "{}: internal error: the rule returned {} results for {} declared ones",
+            aten.name,
+            results.len(),
+            aten.results.len()
+        )),
+        Ok(Err(message)) => Err(message),
+        Err(payload) => {
+            // drop whatever the rule wrote before it panicked
+            e.text.truncate(start);
+            e.counter = counter;
+            Err(format!(
+                "{}: internal error in its lowering rule ({}); are the graph's declared types consistent?",
+                aten.name,
+                panics::message(payload)
+            ))
+        }
+    }
+}
+
+/// Walks the imported function: aten ops through their rules, and the
+/// control flow that `cond` and `while_loop` import as (`scf.if`,
+/// `scf.while` and the `tensor.extract` of their 0-d predicates), whose
+/// regions are lowered in place.
+struct Driver {
+    e: Emitter,
+    /// Lowered tensor values (SSA name, type) by aten-level value.
+    names: HashMap<usize, (String, Ty)>,
+    /// Lowered `i1` predicates by aten-level value.
+    scalars: HashMap<usize, String>,
+    errors: Vec<String>,
+    nodes: Vec<LoweredNode>,
+}
+
+/// The results of a region op: `%r` for one, `%r#k` for several.
+fn result_names(r: &str, n: usize) -> Vec<String> {
+    if n == 1 {
+        vec![r.to_string()]
+    } else {
+        (0..n).map(|k| format!("{r}#{k}")).collect()
+    }
+}
+
+impl Driver {
+    fn lowered(&self, v: &Value) -> Result<(String, Ty), String> {
+        self.names.get(&value_key(v)).cloned().ok_or_else(|| "operand defined outside the function body".to_string())
+    }
+
+    fn types_of(&self, op: &OperationRef) -> Result<Vec<Ty>, String> {
+        op.results()
+            .map(|r| {
+                let text = r.r#type().to_string();
+                Ty::parse(&text).ok_or_else(|| format!("result type {text} is not a static ranked tensor"))
+            })
+            .collect()
+    }
+
+    /// Lowers the ops of a block; returns the values its terminator passes
+    /// on (the function's outputs, or what `scf.yield`/`scf.condition` pass).
+    fn block(&mut self, block: melior::ir::BlockRef) -> Vec<Option<(String, Ty)>> {
+        self.block_into(block, None)
+    }
+
+    /// [`Self::block`]; with `carried`, an `scf.yield` first copies each
+    /// value into the loop's carried tensor of the same position, so that
+    /// what the loop yields is its own iteration argument, updated in place
+    /// (bufferization then keeps one buffer per carried value, and nothing
+    /// is allocated per iteration).
+    fn block_into(&mut self, block: melior::ir::BlockRef, carried: Option<&[String]>) -> Vec<Option<(String, Ty)>> {
+        let mut op = block.first_operation();
+        while let Some(o) = op {
+            op = o.next_in_block();
+            let name = o.name().as_string_ref().as_str().unwrap_or("?").to_string();
+            let result = match name.as_str() {
+                "func.return" => return o.operands().map(|v| self.names.get(&value_key(&v)).cloned()).collect(),
+                "scf.yield" => match carried {
+                    Some(args) => self.yield_in_place(&o, args),
+                    None => self.terminator(&o, "scf.yield", None),
+                },
+                "scf.condition" => {
+                    let c = o.operand(0).ok().and_then(|c| self.scalars.get(&value_key(&c)).cloned());
+                    match c {
+                        Some(c) => self.terminator(&o, "scf.condition", Some(c)),
+                        None => Err("scf.condition without a predicate".to_string()),
+                    }
+                }
+                "tensor.extract" => self.extract(&o),
+                "scf.if" => self.if_op(&o),
+                "scf.while" => self.while_op(&o),
+                _ => {
+                    self.aten_op(&o, &name);
+                    Ok(())
+                }
+            };
+            if let Err(err) = result {
+                self.errors.push(format!("{}: {name}: {err}", o.location()));
+            }
+        }
+        Vec::new()
+    }
+
+    /// `scf.yield` / `scf.condition(%c)` with the lowered operands.
+    fn terminator(&mut self, o: &OperationRef, op: &str, condition: Option<String>) -> Result<(), String> {
+        let start = usize::from(condition.is_some());
+        let values = o.operands().skip(start).map(|v| self.lowered(&v)).collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+        let types: Vec<String> = values.iter().map(|(_, t)| t.to_string()).collect();
+        let head = match condition {
+            Some(c) => format!("{op}({c})"),
+            None => op.to_string(),
+        };
+        if values.is_empty() {
+            self.e.line(head);
+        } else {
+            self.e.line(format!("{head} {} : {}", names.join(", "), types.join(", ")));
+        }
+        Ok(())
+    }
+
+    /// `scf.yield` of a loop body: each value copied into its carried tensor.
+    fn yield_in_place(&mut self, o: &OperationRef, carried: &[String]) -> Result<(), String> {
+        let values = o.operands().map(|v| self.lowered(&v)).collect::<Result<Vec<_>, _>>()?;
+        if values.len() != carried.len() {
+            return Err(format!("the loop body yields {} values for {} carried ones", values.len(), carried.len()));
+        }
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        for ((v, ty), arg) in values.iter().zip(carried) {
+            names.push(self.e.assign(format!("linalg.copy ins({v} : {ty}) outs({arg} : {ty}) -> {ty}")));
+            types.push(ty.to_string());
+        }
+        self.e.line(format!("scf.yield {} : {}", names.join(", "), types.join(", ")));
+        Ok(())
+    }
+
+    /// `tensor.extract %p[] : tensor<i1>`: the predicate of a cond or loop.
+    fn extract(&mut self, o: &OperationRef) -> Result<(), String> {
+        let t = o.operand(0).map_err(|e| e.to_string())?;
+        let (v, ty) = self.lowered(&t)?;
+        if ty.rank() != 0 || ty.elem != "i1" {
+            return Err(format!("a predicate must be a 0-d bool tensor, not {ty}"));
+        }
+        let c = self.e.assign(format!("tensor.extract {v}[] : {ty}"));
+        let r = o.result(0).map_err(|e| e.to_string())?;
+        self.scalars.insert(value_key(&r.into()), c);
+        Ok(())
+    }
+
+    fn if_op(&mut self, o: &OperationRef) -> Result<(), String> {
+        let c = o.operand(0).map_err(|e| e.to_string())?;
+        let c = self.scalars.get(&value_key(&c)).cloned().ok_or("scf.if without a predicate")?;
+        let types = self.types_of(o)?;
+        let types_text = types.iter().map(Ty::to_string).collect::<Vec<_>>().join(", ");
+        let r = self.e.fresh();
+        let lhs = if types.len() > 1 { format!("{r}:{}", types.len()) } else { r.clone() };
+        self.e.line(format!("{lhs} = scf.if {c} -> ({types_text}) {{"));
+        for k in 0..2 {
+            if k == 1 {
+                self.e.line("} else {");
+            }
+            let region = o.region(k).map_err(|e| e.to_string())?;
+            let block = region.first_block().ok_or("scf.if region without a block")?;
+            self.e.indent += 1;
+            self.block(block);
+            self.e.indent -= 1;
+        }
+        self.e.line("}");
+        for (i, (name, ty)) in result_names(&r, types.len()).into_iter().zip(types).enumerate() {
+            let result = o.result(i).map_err(|e| e.to_string())?;
+            self.names.insert(value_key(&result.into()), (name, ty));
+        }
+        Ok(())
+    }
+
+    fn while_op(&mut self, o: &OperationRef) -> Result<(), String> {
+        let inits = o.operands().map(|v| self.lowered(&v)).collect::<Result<Vec<_>, _>>()?;
+        let types = self.types_of(o)?;
+        let types_text = types.iter().map(Ty::to_string).collect::<Vec<_>>().join(", ");
+        let before = o.region(0).map_err(|e| e.to_string())?;
+        let before = before.first_block().ok_or("scf.while without a condition block")?;
+        let after = o.region(1).map_err(|e| e.to_string())?;
+        let after = after.first_block().ok_or("scf.while without a body block")?;
+        let r = self.e.fresh();
+        let mut header = Vec::new();
+        for (i, (init, _)) in inits.iter().enumerate() {
+            let arg = before.argument(i).map_err(|e| e.to_string())?;
+            let name = self.e.fresh();
+            header.push(format!("{name} = {init}"));
+            self.names.insert(value_key(&arg.into()), (name, types[i].clone()));
+        }
+        let lhs = if types.len() > 1 { format!("{r}:{}", types.len()) } else { r.clone() };
+        self.e.line(format!("{lhs} = scf.while ({}) : ({types_text}) -> ({types_text}) {{", header.join(", ")));
+        self.e.indent += 1;
+        self.block(before);
+        self.e.indent -= 1;
+        self.e.line("} do {");
+        let mut args = Vec::new();
+        let mut carried = Vec::new();
+        for (i, ty) in types.iter().enumerate() {
+            let arg = after.argument(i).map_err(|e| e.to_string())?;
+            let name = self.e.fresh();
+            args.push(format!("{name}: {ty}"));
+            carried.push(name.clone());
+            self.names.insert(value_key(&arg.into()), (name, ty.clone()));
+        }
+        self.e.line(format!("^bb0({}):", args.join(", ")));
+        self.e.indent += 1;
+        self.block_into(after, Some(&carried));
+        self.e.indent -= 1;
+        self.e.line("}");
+        for (i, (name, ty)) in result_names(&r, types.len()).into_iter().zip(types).enumerate() {
+            let result = o.result(i).map_err(|e| e.to_string())?;
+            self.names.insert(value_key(&result.into()), (name, ty));
+        }
+        Ok(())
+    }
+
+    fn aten_op(&mut self, o: &OperationRef, name: &str) {
+        let location = o.location().to_string();
+        let Some(rule) = rule_for(name) else {
+            self.errors.push(format!("{location}: no lowering rule for '{name}'"));
+            return;
+        };
+        let aten = match describe(o, &self.names) {
+            Ok(a) => a,
+            // an operand of a node that failed: that node's error says why
+            Err(_) if !self.errors.is_empty() && o.operands().any(|v| !self.names.contains_key(&value_key(&v))) => return,
+            Err(err) => {
+                self.errors.push(format!("{location}: {name}: {err}"));
+                return;
+            }
+        };
+        let e = &mut self.e;
+        let start = e.text.len();
+        // A result with no elements needs no computation (and no reads of
+        // the operands, whose slices may be out of range when empty).
+        let lowering = if !aten.results.is_empty() && aten.results.iter().all(|r| r.numel() == 0) {
+            Ok(aten.results.iter().map(|r| elementwise::empty(e, r)).collect())
+        } else {
+            apply_rule(rule, e, &aten)
+        };
+        match lowering {
+            Ok(results) => {
+                let mut defined = Vec::new();
+                for (i, r) in results.into_iter().enumerate() {
+                    let result = o.result(i).expect("rule returned one name per result");
+                    if r != UNUSED_RESULT {
+                        defined.push((r.clone(), aten.results[i].clone()));
+                    }
+                    self.names.insert(value_key(&result.into()), (r, aten.results[i].clone()));
+                }
+                let operands = aten.operands.iter().map(|o| (o.ssa.clone(), o.ty.clone())).collect();
+                let end = self.e.text.len();
+                self.nodes.push(LoweredNode { location, op: name.to_string(), start, end, operands, results: defined });
+            }
+            Err(err) => self.errors.push(format!("{location}: {err}")),
+        }
+    }
+}
+
+fn lower_function(function: &OperationRef, model: &str) -> Result<Lowered, Vec<String>> {
     let region = function.region(0).map_err(|e| vec![e.to_string()])?;
     let block = region.first_block().ok_or_else(|| vec!["function has no body".to_string()])?;
-    let mut e = Emitter { indent: 2, ..Default::default() };
-    let mut names: HashMap<usize, (String, Ty)> = HashMap::new();
-    let mut errors = Vec::new();
+    let mut d = Driver {
+        e: Emitter { indent: 2, ..Default::default() },
+        names: HashMap::new(),
+        scalars: HashMap::new(),
+        errors: Vec::new(),
+        nodes: Vec::new(),
+    };
 
     // Arguments: memrefs, brought into tensor land without copies.
     let mut params = Vec::new();
@@ -587,49 +913,19 @@ fn lower_function(function: &OperationRef, model: &str) -> Result<String, Vec<St
         let memref = format!("%in{i}");
         params.push(format!("{memref}: {}", ty.memref()));
         let abi = ty.abi_tensor();
-        let mut tensor = e.assign(format!("bufferization.to_tensor {memref} restrict : {} to {abi}", ty.memref()));
+        let mut tensor = d.e.assign(format!("bufferization.to_tensor {memref} restrict : {} to {abi}", ty.memref()));
         if abi.elem != ty.elem {
-            tensor = elementwise::convert(&mut e, &tensor, &abi, &ty.elem);
+            tensor = elementwise::convert(&mut d.e, &tensor, &abi, &ty.elem);
         }
-        names.insert(value_key(&arg.into()), (tensor, ty));
+        d.names.insert(value_key(&arg.into()), (tensor, ty));
     }
 
-    let mut returned = Vec::new();
-    let mut op = block.first_operation();
-    while let Some(o) = op {
-        op = o.next_in_block();
-        let name = o.name().as_string_ref().as_str().unwrap_or("?").to_string();
-        if name == "func.return" {
-            for v in o.operands() {
-                returned.push(names.get(&value_key(&v)).cloned());
-            }
-            continue;
-        }
-        let location = o.location().to_string();
-        let Some(rule) = rule_for(&name) else {
-            errors.push(format!("{location}: no lowering rule for '{name}'"));
-            continue;
-        };
-        let aten = match describe(&o, &names) {
-            Ok(a) => a,
-            Err(err) => {
-                errors.push(format!("{location}: {name}: {err}"));
-                continue;
-            }
-        };
-        match (rule.lower)(&mut e, &aten) {
-            Ok(results) => {
-                for (i, r) in results.into_iter().enumerate() {
-                    let result = o.result(i).expect("rule returned one name per result");
-                    names.insert(value_key(&result.into()), (r, aten.results[i].clone()));
-                }
-            }
-            Err(err) => errors.push(format!("{location}: {err}")),
-        }
+    let returned = d.block(block);
+    if !d.errors.is_empty() {
+        return Err(d.errors);
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    let mut e = d.e;
+    let mut nodes = d.nodes;
 
     // Results are written into caller-provided output memrefs.
     for (k, r) in returned.iter().enumerate() {
@@ -657,9 +953,36 @@ fn lower_function(function: &OperationRef, model: &str) -> Result<String, Vec<St
         params.join(", ")
     )
     .unwrap();
+    let offset = text.len();
     text += &e.text;
     text += "  }\n}\n";
-    Ok(text)
+    for n in &mut nodes {
+        n.start += offset;
+        n.end += offset;
+    }
+    Ok(Lowered { text, nodes })
+}
+
+/// The lowering of one node as a module of its own: a function of its
+/// operands that returns its results with the types the graph declares.
+/// It verifies exactly when the node's rule wrote consistent code.
+pub fn node_module(lowered: &Lowered, node: &LoweredNode) -> String {
+    let mut params: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (ssa, ty) in &node.operands {
+        if seen.insert(ssa.clone()) {
+            params.push(format!("{ssa}: {ty}"));
+        }
+    }
+    let returned: Vec<&str> = node.results.iter().map(|(v, _)| v.as_str()).collect();
+    let types: Vec<String> = node.results.iter().map(|(_, t)| t.to_string()).collect();
+    let ret = if returned.is_empty() { "return".to_string() } else { format!("return {} : {}", returned.join(", "), types.join(", ")) };
+    format!(
+        "func.func @node({}) -> ({}) {{\n{}    {ret}\n}}\n",
+        params.join(", "),
+        types.join(", "),
+        &lowered.text[node.start..node.end]
+    )
 }
 
 /// The symbol of a model's entry function.
@@ -712,7 +1035,7 @@ pub fn parse_attr(text: &str) -> Option<Attr> {
         return Some(Attr::Bool(text == "true"));
     }
     if let Some(s) = text.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return Some(Attr::Str(s.to_string()));
+        return Some(Attr::Str(unescape(s)));
     }
     if let Some(body) = text.strip_prefix("array<").and_then(|s| s.strip_suffix('>')) {
         let (elem, values) = body.split_once(':').unwrap_or((body, ""));
@@ -747,6 +1070,35 @@ pub fn parse_attr(text: &str) -> Option<Attr> {
     value.parse().ok().map(Attr::Int)
 }
 
+/// The bytes of a printed MLIR string literal's body: `\XX` hex escapes
+/// (and `\\`, `\"`, `\n`, `\t`) back to the bytes they stand for.
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            let next = bytes[i + 1];
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (next, hex) {
+                (_, Some(b)) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                (b'n', None) => out.push(b'\n'),
+                (b't', None) => out.push(b'\t'),
+                (other, None) => out.push(other),
+            }
+            i += 2;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn parse_float(text: &str) -> Option<f64> {
     if let Some(hex) = text.strip_prefix("0x") {
         return u64::from_str_radix(hex, 16).ok().map(f64::from_bits);
@@ -777,6 +1129,7 @@ mod tests {
         assert_eq!(parse_attr("0xFFF0000000000000 : f64"), Some(Attr::Float(f64::NEG_INFINITY)));
         assert_eq!(parse_attr("true"), Some(Attr::Bool(true)));
         assert_eq!(parse_attr("[\"a\", \"b\"]"), Some(Attr::Strs(vec!["a".into(), "b".into()])));
+        assert_eq!(parse_attr("\"a\\22b\\5C\\0A\""), Some(Attr::Str("a\"b\\\n".into())));
     }
 
     #[test]

@@ -307,7 +307,8 @@ pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
     });
     if is_max {
         if op.results.len() == 2 && op.results_used[1] {
-            return Err(format!("{}: returning the indices of adaptive max pooling is not supported", op.name));
+            let indices = adaptive_max_indices(e, &xs, &xt, &op.results[1], &ins, &outs, &kmax)?;
+            return Ok(vec![result, indices]);
         }
         let mut r = vec![result];
         if op.results.len() == 2 {
@@ -318,6 +319,80 @@ pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
     // divide by the window sizes
     let window_size = |idx: &[i64]| (0..k).map(|d| ends[d][idx[d] as usize] - starts[d][idx[d] as usize]).product::<i64>() as f64;
     Ok(vec![divide_by_window(e, &result, &acc_ty, &out, lead, window_size)])
+}
+
+/// The indices adaptive max pooling returns: for each output position, the
+/// flat index (within the pooled dims of the input) of its window's
+/// maximum; the first one on ties, a NaN wins (torch's kernel takes
+/// `value > max || isnan(value)`).
+fn adaptive_max_indices(e: &mut Emitter, xs: &str, xt: &Ty, idx_ty: &Ty, ins: &[i64], outs: &[i64], kmax: &[i64]) -> Result<String, String> {
+    let k = ins.len();
+    let rank = xt.rank();
+    let lead = rank - k;
+    let elem = xt.elem.clone();
+    let t = crate::types::mlir_elem(&elem).to_string();
+    let all = dim_list(rank + k);
+    let out_map = format!("affine_map<({all}) -> ({})>", dim_list(rank));
+    let win_ty = Ty::new(kmax.to_vec(), "i1");
+    let win = empty(e, &win_ty);
+    let win_map = format!("affine_map<({all}) -> ({})>", (0..k).map(|d| format!("d{}", rank + d)).collect::<Vec<_>>().join(", "));
+    let val_ty = idx_ty.with_elem(&elem);
+    let init_v = filled(e, &val_ty, &literal(scalar::lowest(&elem), &elem));
+    let init_i = filled(e, idx_ty, "-1");
+    let mut iterators: Vec<String> = (0..rank).map(|_| "\"parallel\"".to_string()).collect();
+    iterators.extend((0..k).map(|_| "\"reduction\"".to_string()));
+    let r = e.fresh();
+    let (w, acc, acc_i) = (e.fresh(), e.fresh(), e.fresh());
+    e.line(format!(
+        "{r}:2 = linalg.generic {{indexing_maps = [{win_map}, {out_map}, {out_map}], iterator_types = [{}]}} ins({win} : {win_ty}) outs({init_v}, {init_i} : {val_ty}, {idx_ty}) {{",
+        iterators.join(", ")
+    ));
+    e.line(format!("^bb0({w}: i1, {acc}: {t}, {acc_i}: i64):"));
+    e.indented(|e| {
+        let mut idx: Vec<String> = (0..lead).map(|d| e.assign(format!("linalg.index {d} : index"))).collect();
+        let mut inside = constant(e, 1.0, "i1");
+        let mut flat = constant(e, 0.0, "i64");
+        for d in 0..k {
+            let o = e.assign(format!("linalg.index {} : index", lead + d));
+            let tw = e.assign(format!("linalg.index {} : index", rank + d));
+            let n_in = super::shape::index_const(e, ins[d]);
+            let n_out = super::shape::index_const(e, outs[d]);
+            let on = e.assign(format!("arith.muli {o}, {n_in} : index"));
+            let start = e.assign(format!("arith.divui {on}, {n_out} : index"));
+            let o1 = e.assign(format!("arith.addi {on}, {n_in} : index"));
+            let nm1 = super::shape::index_const(e, outs[d] - 1);
+            let o1 = e.assign(format!("arith.addi {o1}, {nm1} : index"));
+            let end = e.assign(format!("arith.divui {o1}, {n_out} : index"));
+            let pos = e.assign(format!("arith.addi {start}, {tw} : index"));
+            let ok = e.assign(format!("arith.cmpi ult, {pos}, {end} : index"));
+            inside = e.assign(format!("arith.andi {inside}, {ok} : i1"));
+            let one = super::shape::index_const(e, 1);
+            let last = e.assign(format!("arith.subi {end}, {one} : index"));
+            let p = e.assign(format!("arith.minui {pos}, {last} : index"));
+            let p64 = e.assign(format!("arith.index_cast {p} : index to i64"));
+            let n = constant(e, ins[d] as f64, "i64");
+            let f = scalar::mul(e, &flat, &n, "i64");
+            flat = scalar::add(e, &f, &p64, "i64");
+            idx.push(p);
+        }
+        let v = extract(e, xs, xt, &idx);
+        let zero = constant(e, 0.0, "i64");
+        let first = scalar::compare(e, "lt", &acc_i, &zero, "i64");
+        let gt = scalar::compare(e, "gt", &v, &acc, &elem);
+        let better = if crate::types::is_float(&elem) {
+            let nan = scalar::is_nan(e, &v, &elem);
+            e.assign(format!("arith.ori {gt}, {nan} : i1"))
+        } else {
+            gt
+        };
+        let take = e.assign(format!("arith.ori {better}, {first} : i1"));
+        let take = e.assign(format!("arith.andi {take}, {inside} : i1"));
+        let nv = scalar::select(e, &take, &v, &acc, &elem);
+        let ni = scalar::select(e, &take, &flat, &acc_i, "i64");
+        e.line(format!("linalg.yield {nv}, {ni} : {t}, i64"));
+    });
+    e.line(format!("}} -> ({val_ty}, {idx_ty})"));
+    Ok(format!("{r}#1"))
 }
 
 /// The scale torch uses for output dim `d` of an upsample: from

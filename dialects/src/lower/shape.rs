@@ -132,6 +132,10 @@ pub fn slice_dim(e: &mut Emitter, x: &str, ty: &Ty, dim: usize, start: i64, len:
     if out.shape == ty.shape && start == 0 {
         return (x.to_string(), ty.clone());
     }
+    if out.numel() == 0 {
+        // an empty slice reads nothing (and its offset may be the dim's end)
+        return (super::elementwise::empty(e, &out), out);
+    }
     let offsets: Vec<String> = (0..ty.rank()).map(|d| if d == dim { start } else { 0 }.to_string()).collect();
     let sizes: Vec<String> = out.shape.iter().map(i64::to_string).collect();
     let strides: Vec<String> = (0..ty.rank()).map(|d| if d == dim { step } else { 1 }.to_string()).collect();
@@ -228,6 +232,11 @@ pub fn cat(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let mut offset = 0;
     for t in op.operands.iter().filter(|o| o.arg == "tensors") {
         if !stack && t.ty.rank() == 1 && t.ty.shape[0] == 0 && out.rank() != 1 {
+            continue;
+        }
+        if t.ty.numel() == 0 {
+            // an empty piece adds nothing; its offset may be the dim's end
+            offset += if stack { 1 } else { t.ty.shape.get(dim).copied().unwrap_or(0) };
             continue;
         }
         // stack inserts each input as a slice of size 1 along the new dim
@@ -432,12 +441,13 @@ pub fn pad_value(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64], v
     r
 }
 
-/// reflection_pad{1,2,3}d and replication_pad{1,2,3}d: each padded dim
-/// reads a reflected or clamped source index.
+/// reflection_pad{1,2,3}d, replication_pad{1,2,3}d and _pad_circular: each
+/// padded dim reads a reflected, clamped or wrapped-around source index.
 pub fn edge_pad(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
     let reflect = op.name.contains("reflection");
-    let pad = op.ints("padding", 1, &[])?;
+    let circular = op.name.contains("circular");
+    let pad = if op.attrs.contains_key("padding") { op.ints("padding", 1, &[])? } else { op.ints("pad", 1, &[])? };
     let (low, _) = pad_amounts(&pad, x.ty.rank(), &op.name)?;
     let out = op.result().clone();
     let (xs, xt) = (x.ssa.clone(), x.ty.clone());
@@ -455,7 +465,13 @@ pub fn edge_pad(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
                 let j = e.assign(format!("arith.subi {i64v}, {lo} : i64"));
                 let zero = super::scalar::constant(e, 0.0, "i64");
                 let last = super::scalar::constant(e, (n - 1) as f64, "i64");
-                let s = if reflect {
+                let s = if circular {
+                    // (j mod n + n) mod n: the source wraps around
+                    let nc = super::scalar::constant(e, n as f64, "i64");
+                    let r = e.assign(format!("arith.remsi {j}, {nc} : i64"));
+                    let r = e.assign(format!("arith.addi {r}, {nc} : i64"));
+                    e.assign(format!("arith.remsi {r}, {nc} : i64"))
+                } else if reflect {
                     // |j|, then mirror what passes the end: 2(n-1) - j
                     let a = e.assign(format!("math.absi {j} : i64"));
                     let two_last = super::scalar::constant(e, (2 * (n - 1)) as f64, "i64");
@@ -498,6 +514,9 @@ pub fn slice_scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
     } else {
         (slice_bound(op.attrs.get("start").and_then(as_int), 0, size), op.int("step", 1)?)
     };
+    if src.ty.numel() == 0 {
+        return Ok(vec![x.ssa.clone()]);
+    }
     let mut piece_shape = x.ty.shape.clone();
     piece_shape[dim] = if op.name == "aten.select_scatter" { 1 } else { src.ty.shape[dim] };
     let piece_ty = src.ty.with_shape(piece_shape);
@@ -516,4 +535,37 @@ pub fn slice_scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
         x.ty
     ));
     Ok(vec![r])
+}
+
+/// pixel_shuffle(self [*, C*r*r, H, W], upscale_factor r) -> [*, C, H*r, W*r] and
+/// pixel_unshuffle(self [*, C, H*r, W*r], downscale_factor r) -> [*, C*r*r, H, W]:
+/// a view that splits the dims, a permutation, and a view that merges them.
+pub fn pixel_shuffle(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let x = op.input("self")?;
+    let out = op.result().clone();
+    let rank = x.ty.rank();
+    if rank < 3 {
+        return Err(format!("{}: needs at least 3 dims, got {}", op.name, x.ty));
+    }
+    let lead: Vec<i64> = x.ty.shape[..rank - 3].to_vec();
+    let n = lead.len();
+    let shuffle = op.name == "aten.pixel_shuffle";
+    let r = op.int(if shuffle { "upscale_factor" } else { "downscale_factor" }, 1)?;
+    let [c, h, w] = [x.ty.shape[rank - 3], x.ty.shape[rank - 2], x.ty.shape[rank - 1]];
+    if r < 1 || (shuffle && c % (r * r) != 0) || (!shuffle && (h % r != 0 || w % r != 0)) {
+        return Err(format!("{}: factor {r} does not divide {}", op.name, x.ty));
+    }
+    // split: shuffle [*, C', r, r, H, W], unshuffle [*, C, H', r, W', r]
+    let split = if shuffle { [c / (r * r), r, r, h, w, 1] } else { [c, h / r, r, w / r, r, 1] };
+    let mut split_shape = lead.clone();
+    split_shape.extend(&split[..5]);
+    let split_ty = x.ty.with_shape(split_shape);
+    let v = reshape_value(e, &x.ssa, &x.ty, &split_ty);
+    // shuffle -> [*, C', H, r, W, r]; unshuffle -> [*, C, r, r, H', W']
+    let order: [usize; 5] = if shuffle { [0, 3, 1, 4, 2] } else { [0, 2, 4, 1, 3] };
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.extend(order.iter().map(|&d| n + d));
+    let t = transpose_value(e, &v, &split_ty, &perm);
+    let t_ty = split_ty.with_shape(perm.iter().map(|&p| split_ty.shape[p]).collect());
+    Ok(vec![reshape_value(e, &t, &t_ty, &out)])
 }
