@@ -40,6 +40,7 @@ pub struct Options {
 pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<ExportedProgram> {
     let mut program = pt2::read_archive(path, unpack_limit)?;
     program.name = prefix.to_string();
+    crate::graph::canonical_targets(&mut program.nodes);
     crate::higher_order::unroll_maps(&mut program)?;
     crate::functionalize::functionalize(&mut program)?;
     let unsupported = crate::import::unsupported_nodes(&program);

@@ -75,3 +75,58 @@ pub fn schedule(program: &ExportedProgram) -> Result<Vec<Node>> {
     }
     Ok(order)
 }
+
+/// torch's alias ops (`torch.divide` is `torch.div`, `clip` is `clamp`),
+/// which the default export keeps under their own names.
+const ALIASES: &[(&str, &str)] = &[
+    ("absolute", "abs"),
+    ("negative", "neg"),
+    ("divide", "div"),
+    ("true_divide", "div"),
+    ("multiply", "mul"),
+    ("subtract", "sub"),
+    ("greater", "gt"),
+    ("greater_equal", "ge"),
+    ("less", "lt"),
+    ("less_equal", "le"),
+    ("not_equal", "ne"),
+    ("clip", "clamp"),
+    ("fix", "trunc"),
+    ("arccos", "acos"),
+    ("arcsin", "asin"),
+    ("arctan", "atan"),
+    ("arctan2", "atan2"),
+    ("arccosh", "acosh"),
+    ("arcsinh", "asinh"),
+    ("arctanh", "atanh"),
+    ("concat", "cat"),
+    ("concatenate", "cat"),
+    ("swapaxes", "transpose"),
+    ("swapdims", "transpose"),
+    ("moveaxis", "movedim"),
+    ("special_expit", "sigmoid"),
+    ("special_erf", "erf"),
+];
+
+/// Renames alias ops (and their in-place forms) to the op they stand for,
+/// in the graph and its subgraphs: `aten.divide.Tensor` -> `aten.div.Tensor`.
+pub fn canonical_targets(nodes: &mut [Node]) {
+    for node in nodes {
+        let mut parts: Vec<String> = node.target.split('.').map(str::to_string).collect();
+        if parts.len() >= 2 && parts[0] == "aten" {
+            let (base, in_place) = match parts[1].strip_suffix('_') {
+                Some(b) if !parts[1].starts_with("__") => (b.to_string(), "_"),
+                _ => (parts[1].clone(), ""),
+            };
+            if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == base) {
+                parts[1] = format!("{to}{in_place}");
+                node.target = parts.join(".");
+            }
+        }
+        for (_, arg) in &mut node.args {
+            if let Arg::Graph(g) = arg {
+                canonical_targets(&mut g.nodes);
+            }
+        }
+    }
+}

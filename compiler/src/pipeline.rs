@@ -220,8 +220,9 @@ fn tag_matmuls(context: &Context, module: &Module, vector_registers: u32) -> Vec
         let mut op = unsafe { OperationRefMut::from_raw(raw) };
         let type_of = |i: usize| op.operand(i).ok().and_then(|v| aotc_dialects::types::Ty::parse(&v.r#type().to_string()));
         let (Some(a), Some(c)) = (type_of(0), type_of(2)) else { continue };
-        if a.numel() == 0 || c.numel() == 0 {
-            // nothing to tile: the plain loops run zero times (or fill the init)
+        if a.numel() == 0 || c.numel() == 0 || a.shape[1] == 1 {
+            // nothing to tile (the plain loops run zero times, or fill the
+            // init), or a single outer product
             continue;
         }
         let tiling = matmul_tiling(c.shape[0], c.shape[1], a.shape[1], vector_registers);

@@ -180,7 +180,9 @@ impl Archive {
         }
         let mut outputs = Vec::new();
         for (i, spec) in ep.graph_module.signature.output_specs.iter().enumerate() {
-            let (name, kind) = output_spec(spec).with_context(|| format!("{ctx}: signature.output_specs[{i}]"))?;
+            let Some((name, kind)) = output_spec(spec).with_context(|| format!("{ctx}: signature.output_specs[{i}]"))? else {
+                continue;
+            };
             let ty = type_of(&name)?;
             outputs.push(GraphOutput { name, kind, ty });
         }
@@ -405,7 +407,10 @@ fn input_spec(spec: &Json) -> Result<(String, InputKind)> {
     })
 }
 
-fn output_spec(spec: &Json) -> Result<(String, OutputKind)> {
+/// An output of the signature, or None for the new value of a user input
+/// (the C API's inputs are read-only: a program that writes into an input
+/// computes with the written value, but the caller's buffer is not changed).
+fn output_spec(spec: &Json) -> Result<Option<(String, OutputKind)>> {
     let (kind, body) = union(spec)?;
     let arg = body.get("arg").ok_or_else(|| anyhow!("{kind}: no arg"))?;
     let name = match arg.get("as_tensor") {
@@ -413,8 +418,9 @@ fn output_spec(spec: &Json) -> Result<(String, OutputKind)> {
         None if arg.get("name").is_some() => tensor_name(arg)?,
         None => bail!("{kind}: only tensor outputs are supported, found {arg}"),
     };
-    Ok(match kind {
+    Ok(Some(match kind {
         "user_output" => (name, OutputKind::User),
+        "user_input_mutation" => return Ok(None),
         "buffer_mutation" => {
             let fqn = body
                 .get("buffer_name")
@@ -422,8 +428,8 @@ fn output_spec(spec: &Json) -> Result<(String, OutputKind)> {
                 .ok_or_else(|| anyhow!("buffer_mutation: no buffer_name"))?;
             (name, OutputKind::BufferMutation { fqn: fqn.to_string() })
         }
-        other => bail!("output kind '{other}' is not supported (training outputs and input mutations are not compiled)"),
-    })
+        other => bail!("output kind '{}' is not supported (training outputs are not compiled)", shown(other)),
+    }))
 }
 
 /// A node; what cannot be decoded is kept as the node's `problem`.

@@ -205,16 +205,26 @@ pub fn pointwise(
     common: &str,
     out: &Ty,
     body: impl FnOnce(&mut Emitter, &[String], &str) -> (String, String),
-) -> String {
+) -> Result<String, String> {
     let tensors: Vec<(&str, &Ty)> = inputs
         .iter()
         .filter_map(|i| if let Input::Tensor(v, t) = i { Some((v.as_str(), t)) } else { None })
         .collect();
+    // the graph declares the result type: it must be the operands' broadcast
+    let shapes: Vec<&[i64]> = tensors.iter().map(|(_, t)| t.shape.as_slice()).collect();
+    match broadcast_shapes(&shapes) {
+        Some(shape) if shape == out.shape => {}
+        Some(shape) => return Err(format!("the graph declares a {out} result, but the operands broadcast to {shape:?}")),
+        None => {
+            let list: Vec<String> = tensors.iter().map(|(_, t)| t.to_string()).collect();
+            return Err(format!("operands {} do not broadcast together", list.join(", ")));
+        }
+    }
     let compute = compute_elem(common).to_string();
     let out_elem = out.elem.clone();
     let inputs = inputs.to_vec();
     let common = common.to_string();
-    map(e, &tensors, out, |e, args| {
+    Ok(map(e, &tensors, out, |e, args| {
         let mut next = args.iter();
         let values: Vec<String> = inputs
             .iter()
@@ -228,7 +238,25 @@ pub fn pointwise(
             .collect();
         let (value, elem) = body(e, &values, &compute);
         scalar::cast(e, &value, &elem, &out_elem)
-    })
+    }))
+}
+
+/// numpy's broadcast of shapes (aligned on the right), or None if two
+/// sizes differ and neither is 1.
+pub fn broadcast_shapes(shapes: &[&[i64]]) -> Option<Vec<i64>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1i64; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// A pointwise op whose common dtype is the result dtype (arithmetic).
@@ -240,7 +268,7 @@ pub fn arithmetic(
 ) -> Result<Vec<String>, String> {
     let inputs = args.iter().map(|a| Input::of(op, a)).collect::<Result<Vec<_>, _>>()?;
     let out = op.result().clone();
-    let r = pointwise(e, &inputs, &out.elem, &out, |e, v, t| (body(e, v, t, op), t.to_string()));
+    let r = pointwise(e, &inputs, &out.elem, &out, |e, v, t| (body(e, v, t, op), t.to_string())).map_err(|m| format!("{}: {m}", op.name))?;
     Ok(vec![r])
 }
 
@@ -254,7 +282,7 @@ pub fn promoted(
 ) -> Result<Vec<String>, String> {
     let inputs = args.iter().map(|a| Input::of(op, a)).collect::<Result<Vec<_>, _>>()?;
     let common = promote(&inputs);
-    Ok(vec![pointwise(e, &inputs, &common, op.result(), body)])
+    Ok(vec![pointwise(e, &inputs, &common, op.result(), body).map_err(|m| format!("{}: {m}", op.name))?])
 }
 
 /// Defines a one-input op computed in the result dtype.
@@ -628,10 +656,11 @@ pub fn where_self(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let out = op.result().clone();
     let Input::Tensor(c, c_ty) = cond else { return Err("where: condition must be a tensor".into()) };
     let inputs = [Input::Tensor(c, c_ty), a, b];
-    Ok(vec![pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
+    let r = pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
         let c = scalar::cast(e, &v[0], t, "i1");
         (scalar::select(e, &c, &v[1], &v[2], t), t.to_string())
-    })])
+    });
+    Ok(vec![r.map_err(|m| format!("{}: {m}", op.name))?])
 }
 
 /// clamp(self, min?, max?) with Scalar or Tensor bounds.
@@ -665,8 +694,9 @@ pub fn masked_fill(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> 
     let mask = op.input("mask")?;
     let out = op.result().clone();
     let inputs = [Input::Tensor(mask.ssa.clone(), mask.ty.clone()), x, value];
-    Ok(vec![pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
+    let r = pointwise(e, &inputs, &out.elem, &out, |e, v, t| {
         let c = scalar::cast(e, &v[0], t, "i1");
         (scalar::select(e, &c, &v[2], &v[1], t), t.to_string())
-    })])
+    });
+    Ok(vec![r.map_err(|m| format!("{}: {m}", op.name))?])
 }

@@ -66,12 +66,17 @@ pub fn gather(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (x, idx) = (op.input("self")?, op.input("index")?);
     let dim = normalize_dim(op.int("dim", 0)?, x.ty.rank())?;
     let out = op.result().clone();
+    if x.ty.rank() == 0 {
+        // a 0-d source has one element, which every (in-range) index gathers
+        return Ok(vec![super::elementwise::map(e, &[(&x.ssa, &x.ty)], &out, |_, a| a[0].clone())]);
+    }
+    if out.shape != idx.ty.shape || idx.ty.rank() != x.ty.rank() {
+        return Err(format!("{}: a {} index for a {} source gives {}", op.name, idx.ty, x.ty, out));
+    }
     let r = indexed(e, &out, |e, i| {
         let k = extract(e, &idx.ssa, &idx.ty, i);
         let mut src = i.to_vec();
-        if x.ty.rank() > 0 {
-            src[dim] = to_index(e, &k, &idx.ty.elem, x.ty.shape[dim]);
-        }
+        src[dim] = to_index(e, &k, &idx.ty.elem, x.ty.shape[dim]);
         extract(e, &x.ssa, &x.ty, &src)
     });
     Ok(vec![r])
@@ -367,8 +372,11 @@ pub fn masked_scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, Strin
             e.assign(format!("arith.addi {}, {inc} : i64", a[1]))
         },
     );
+    // self broadcast to the result (mask and self broadcast together)
+    let x_full_ty = out.with_elem(&x.ty.elem);
+    let x_full = super::elementwise::map(e, &[(&x.ssa, &x.ty)], &x_full_ty, |_, a| a[0].clone());
     let flat_x_ty = x.ty.with_shape(vec![n]);
-    let flat_x = super::shape::reshape_value(e, &x.ssa, &x.ty, &flat_x_ty);
+    let flat_x = super::shape::reshape_value(e, &x_full, &x_full_ty, &flat_x_ty);
     let src_flat_ty = src.ty.with_shape(vec![src.ty.numel()]);
     let src_flat = super::shape::reshape_value(e, &src.ssa, &src.ty, &src_flat_ty);
     let flat_out = out.with_shape(vec![n]);

@@ -48,6 +48,12 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (bias, a, b) = (op.input("self")?, op.input("mat1")?, op.input("mat2")?);
     let (beta, alpha) = (op.float("beta", 1.0)?, op.float("alpha", 1.0)?);
     let out = op.result().clone();
+    if beta == 0.0 {
+        // torch ignores self when beta is 0 (NaN and inf in it do not propagate)
+        let zeros = initial_accumulator(e, None, &out);
+        let mm = matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
+        return Ok(vec![scaled_by(e, &mm, &out, alpha)]);
+    }
     if beta == 1.0 && alpha == 1.0 {
         let init = initial_accumulator(e, Some(bias), &out);
         return Ok(vec![matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)]);
@@ -159,6 +165,10 @@ pub fn baddbmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (beta, alpha) = (op.float("beta", 1.0)?, op.float("alpha", 1.0)?);
     let out = op.result().clone();
     let prod = batched_matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &out);
+    if beta == 0.0 {
+        // torch ignores self when beta is 0 (NaN and inf in it do not propagate)
+        return Ok(vec![scaled_by(e, &prod, &out, alpha)]);
+    }
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
     Ok(vec![map(e, &[(&bias.ssa, &bias.ty), (&prod, &out)], &out, |e, v| {
@@ -169,4 +179,16 @@ pub fn baddbmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         let p = scalar::mul(e, &v[1], &ka, &elem);
         scalar::add(e, &s, &p, &elem)
     })])
+}
+
+/// `k * x` elementwise (`x` itself when k is 1).
+fn scaled_by(e: &mut Emitter, x: &str, ty: &Ty, k: f64) -> String {
+    if k == 1.0 {
+        return x.to_string();
+    }
+    let elem = ty.elem.clone();
+    map(e, &[(x, ty)], ty, |e, v| {
+        let c = scalar::constant(e, k, &elem);
+        scalar::mul(e, &v[0], &c, &elem)
+    })
 }

@@ -339,6 +339,8 @@ pub static RULES: &[Rule] = &[
     Rule { op: "aten.roll", operands: SELF, results: 1, lower: shape::roll },
     Rule { op: "aten.as_strided", operands: SELF, results: 1, lower: shape::as_strided },
     Rule { op: "aten.diagonal", operands: SELF, results: 1, lower: shape::diagonal },
+    // (IRDL names are lowercase; the schema calls the operand "A")
+    Rule { op: "aten.linalg_diagonal", operands: &[One("a")], results: 1, lower: shape::diagonal },
     Rule { op: "aten.triu", operands: SELF, results: 1, lower: shape::triangle },
     Rule { op: "aten.tril", operands: SELF, results: 1, lower: shape::triangle },
     Rule { op: "aten.constant_pad_nd", operands: SELF, results: 1, lower: shape::constant_pad },

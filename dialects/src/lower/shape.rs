@@ -109,12 +109,18 @@ pub fn index_const(e: &mut Emitter, v: i64) -> String {
 }
 
 /// Emits `out[..] = x[map(..)]` for an affine map from output to input indices.
+/// (Each source index is an `affine.apply` of the output index, read with
+/// `tensor.extract`: an input map would let linalg infer the loop bounds
+/// from the input, and reject views that read only part of it.)
 pub fn affine_view(e: &mut Emitter, x: &str, ty: &Ty, out: &Ty, exprs: &[String]) -> String {
-    let map = format!("affine_map<({}) -> ({})>", super::elementwise::dim_list(out.rank()), exprs.join(", "));
-    let init = super::elementwise::empty(e, out);
-    let iterators = vec!["parallel"; out.rank()];
-    super::elementwise::generic(e, &[(x.to_string(), ty.clone(), map)], &init, out, None, &iterators, "", |_, a| {
-        a[0].clone()
+    let dims = super::elementwise::dim_list(out.rank());
+    let (x, ty) = (x.to_string(), ty.clone());
+    indexed(e, out, |e, idx| {
+        let src: Vec<String> = exprs
+            .iter()
+            .map(|expr| e.assign(format!("affine.apply affine_map<({dims}) -> ({expr})>({})", idx.join(", "))))
+            .collect();
+        extract(e, &x, &ty, &src)
     })
 }
 
@@ -326,11 +332,17 @@ pub fn as_strided(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     Ok(vec![affine_view(e, &f, &flat, &out, &[expr])])
 }
 
-/// diagonal(self, offset, dim1, dim2): the other dims, then the diagonal.
+/// diagonal(self, offset, dim1=0, dim2=1) and linalg_diagonal(A, offset,
+/// dim1=-2, dim2=-1): the other dims, then the diagonal.
 pub fn diagonal(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
-    let x = op.input("self")?;
+    let linalg = op.name == "aten.linalg_diagonal";
+    let x = op.input(if linalg { "A" } else { "self" })?;
     let rank = x.ty.rank();
-    let (d1, d2) = (normalize_dim(op.int("dim1", 0)?, rank)?, normalize_dim(op.int("dim2", 1)?, rank)?);
+    let (first, second) = if linalg { (-2, -1) } else { (0, 1) };
+    let (d1, d2) = (normalize_dim(op.int("dim1", first)?, rank)?, normalize_dim(op.int("dim2", second)?, rank)?);
+    if d1 == d2 {
+        return Err(format!("{}: dim1 and dim2 are both {d1}", op.name));
+    }
     let offset = op.int("offset", 0)?;
     let out = op.result().clone();
     let diag = out.rank() - 1;
