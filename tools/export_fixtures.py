@@ -14,6 +14,8 @@ Writes into OUT_DIR:
   bad/not_a_zip.pt2, bad/truncated.pt2, bad/no_model_json.pt2,
   bad/schema_version_99.pt2, bad/weight_size_mismatch.pt2
       broken archives derived from simple_net.pt2
+  hostile/, limits/
+      archives with hostile names and with oversized claims (see export_hostile.py)
 """
 import json
 import os
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_hostile  # noqa: E402
 import export_programs  # noqa: E402
 import export_simple_net  # noqa: E402
 
@@ -82,6 +85,7 @@ def main():
     ep = torch.export.export(UnsupportedOps(), (x,))
     torch.export.save(ep, os.path.join(out_dir, "unsupported_ops.pt2"))
     bad_archives(out_dir)
+    export_hostile.main_into(out_dir)
 
 
 if __name__ == "__main__":

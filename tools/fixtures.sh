@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 kind="${1:-base}"
 case "$kind" in
-  base) scripts="export_fixtures.py export_programs.py export_simple_net.py fixture_io.py"; exporter=export_fixtures.py ;;
+  base) scripts="export_fixtures.py export_programs.py export_simple_net.py export_hostile.py fixture_io.py"; exporter=export_fixtures.py ;;
   ops) scripts="export_op_suite.py core_ops.py fixture_io.py"; exporter=export_op_suite.py ;;
   zoo) scripts="export_zoo.py fixture_io.py"; exporter=export_zoo.py ;;
   *) echo "fixtures.sh: unknown kind '$kind' (base, ops, zoo)" >&2; exit 2 ;;

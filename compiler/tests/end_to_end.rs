@@ -4,6 +4,8 @@
 //! `AOTC_FIXTURES` (tools/test.sh sets it). Tolerance: max abs error <= 1e-5
 //! for SimpleNet in float32.
 
+mod fuzz;
+
 use aotc::npy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -273,4 +275,253 @@ fn compare(got: &aotc::program::HostTensor, want: &aotc::program::HostTensor) ->
     let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     let err = g.iter().zip(&w).map(|(a, b)| if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() }).fold(0.0, f64::max);
     (err.is_nan() || err > 1e-5 * scale).then(|| format!("max abs error {err} > {}", 1e-5 * scale))
+}
+
+/// A C array initializer of an f32 tensor's values.
+fn c_floats(values: &[f32]) -> String {
+    let items: Vec<String> = values.iter().map(|v| format!("{v:e}f")).collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+/// Every name in these archives (input, nodes, parameters, the Python file
+/// of the stack trace) is hostile: quotes and C code, comment closers,
+/// assembler directives, newlines, %, NUL, non-ASCII, 64 KiB. Compiled
+/// through `aotc run`, into a .so and a .a, and with a C program that
+/// includes the generated header, each must compute what torch computed,
+/// and nothing of the names may run or pull in a host file.
+#[test]
+fn hostile_names_are_data() {
+    let dir = fixtures().join("hostile");
+    let marker = Path::new("/tmp/aotc-hostile-marker");
+    let _ = std::fs::remove_file(marker);
+    let input = npy::read(&dir.join("input.npy")).unwrap();
+    let want = as_f32(&npy::read(&dir.join("output_0.npy")).unwrap().data);
+    let hostname = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| h.len() >= 8);
+    let kinds = std::fs::read_to_string(dir.join("kinds.txt")).unwrap();
+    let program = format!(
+        r#"
+#include <stdio.h>
+#include <string.h>
+#include "hostile.h"
+int main(void) {{
+  AotcModel *m;
+  if (hostile_create(&m) != AOTC_OK) {{ puts(hostile_last_error(NULL)); return 1; }}
+  AotcTensorInfo info;
+  if (hostile_input_info(m, 0, &info) != AOTC_OK || strlen(info.name) == 0) return 2;
+  static const float x[] = {};
+  float y[6];
+  if (hostile_forward(m, x, y) != AOTC_OK) {{ puts(hostile_last_error(m)); return 3; }}
+  for (int i = 0; i < 6; i++) printf("output_0[%d] = %.9g\n", i, y[i]);
+  hostile_free(m);
+  return 0;
+}}
+"#,
+        c_floats(&as_f32(&input.data))
+    );
+    for kind in kinds.lines().filter(|k| !k.is_empty()) {
+        let archive = dir.join(format!("{kind}.pt2"));
+        let out = tempfile::tempdir().unwrap();
+        check(aotc().arg("run").arg(&archive).arg("--input").arg(dir.join("input.npy")).arg("--output-dir").arg(out.path()));
+        let got = as_f32(&npy::read(&out.path().join("output_0.npy")).unwrap().data);
+        assert!(max_abs_error(&got, &want) <= TOLERANCE, "{kind}: aotc run differs from torch");
+        for ext in ["so", "a"] {
+            let d = tempfile::tempdir().unwrap();
+            let lib = d.path().join(format!("libhostile.{ext}"));
+            check(aotc().arg(&archive).arg("-o").arg(&lib));
+            if let Some(h) = &hostname {
+                let bytes = std::fs::read(&lib).unwrap();
+                assert!(!bytes.windows(h.len()).any(|w| w == h.as_bytes()), "{kind}: /etc/hostname is inside the {ext}");
+            }
+            std::fs::write(d.path().join("main.c"), &program).unwrap();
+            let app = d.path().join("app");
+            let mut cc = Command::new("cc");
+            cc.args(["-Wall", "-Werror", "-std=c11"]).arg(d.path().join("main.c")).arg("-I").arg(d.path()).arg("-o").arg(&app);
+            if ext == "so" {
+                cc.arg("-L").arg(d.path()).arg("-lhostile");
+            } else {
+                cc.arg(&lib).args(["-lm", "-lpthread", "-ldl"]);
+            }
+            check(&mut cc);
+            let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d.path()));
+            let err = max_abs_error(&printed_outputs(&stdout, 0), &want);
+            assert!(err <= TOLERANCE, "{kind} ({ext}): the C program's outputs differ from torch by {err}");
+        }
+        assert!(!marker.exists(), "{kind}: a name ran code (it created {})", marker.display());
+    }
+    // Names that are not text, and weights that name a file outside the archive.
+    for (bad, why) in [("bad_utf8", "invalid unicode"), ("path_traversal", "not found in archive")] {
+        let out = aotc().arg(dir.join(format!("{bad}.pt2"))).arg("--emit").arg("aten").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(why) && stderr.lines().count() == 1, "{bad}: {stderr}");
+    }
+}
+
+/// One handle used by several threads at once: every run either succeeds
+/// with exactly the single-threaded result or returns AOTC_ERROR_BUSY,
+/// never a wrong output. And a handle's last error is this thread's last
+/// failed call on it, cleared by a call that succeeds.
+#[test]
+fn shared_handle_is_busy_never_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    build_simple(d);
+    let program = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include "simple.h"
+#define THREADS 4
+#define RUNS 300
+static AotcModel *shared;
+static float inputs[THREADS][3072], expected[THREADS][2][10];
+static int busy, wrong, failed;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *worker(void *arg) {
+  int t = (int)(long)arg;
+  for (int r = 0; r < RUNS; r++) {
+    float a[10], b[10];
+    int s = simple_forward(shared, inputs[t], a, b);
+    pthread_mutex_lock(&lock);
+    if (s == AOTC_ERROR_BUSY) busy++;
+    else if (s != AOTC_OK) failed++;
+    else if (memcmp(a, expected[t][0], sizeof a) || memcmp(b, expected[t][1], sizeof b)) wrong++;
+    pthread_mutex_unlock(&lock);
+  }
+  return NULL;
+}
+int main(void) {
+  if (simple_create(&shared)) return 1;
+  for (int t = 0; t < THREADS; t++) {
+    for (int i = 0; i < 3072; i++) inputs[t][i] = (float)((i * (t + 3)) % 11) / 11.0f - 0.3f;
+    if (simple_forward(shared, inputs[t], expected[t][0], expected[t][1])) return 2;
+  }
+  pthread_t th[THREADS];
+  for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, worker, (void *)(long)t);
+  for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
+  printf("busy %d wrong %d failed %d\n", busy, wrong, failed);
+  /* errors: set by a failed call, cleared by a successful one, per thread */
+  const void *in[1] = {inputs[0]};
+  size_t short_size[1] = {4}, ok_size[1] = {3072 * 4}, out_size[2] = {40, 40};
+  float a[10], b[10];
+  void *out[2] = {a, b};
+  int s = simple_run(shared, in, short_size, out, out_size);
+  printf("wrong size %d: %s\n", s, simple_last_error(shared));
+  s = simple_run(shared, in, ok_size, out, out_size);
+  printf("after success %d: [%s]\n", s, simple_last_error(shared));
+  s = simple_run(NULL, in, ok_size, out, out_size);
+  printf("null handle %d: %s\n", s, simple_last_error(NULL));
+  simple_free(shared);
+  return 0;
+}
+"#;
+    std::fs::write(d.join("main.c"), program).unwrap();
+    let app = d.join("app");
+    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lsimple", "-lpthread", "-o"]).arg(&app));
+    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d));
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(first.ends_with("wrong 0 failed 0"), "{stdout}");
+    assert!(stdout.contains("wrong size 2: run: input 0 ('x') has 4 bytes"), "{stdout}");
+    assert!(stdout.contains("after success 0: []"), "{stdout}");
+    assert!(stdout.contains("null handle 1: run: the model handle is null"), "{stdout}");
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The archives mutants are made from: SimpleNet in both forms, the small
+/// programs of every lowering rule, and the hostile and limits bases.
+fn fuzz_seeds() -> Vec<(String, Vec<u8>)> {
+    let root = fixtures();
+    let mut paths = vec![
+        root.join("simple_net.pt2"),
+        root.join("simple_net_core.pt2"),
+        root.join("hostile/base.pt2"),
+        root.join("limits/base.pt2"),
+        root.join("inconsistent/base.pt2"),
+    ];
+    let mut programs: Vec<PathBuf> = std::fs::read_dir(root.join("programs")).unwrap().map(|e| e.unwrap().path().join("model.pt2")).collect();
+    programs.sort();
+    paths.extend(programs);
+    paths.into_iter().map(|p| (p.display().to_string(), std::fs::read(&p).unwrap())).collect()
+}
+
+/// Mutated archives (tests/fuzz: bytes of the archive or of one entry, and
+/// the structure of model.json and the weights configs) through the reader,
+/// import, lowering and bufferization in this process: each gives an error
+/// (one line per problem) or compiles; none may panic, crash or allocate
+/// what the archive claims. Every 40th accepted mutant also runs through
+/// `aotc run`. AOTC_FUZZ_FIRST picks the first case, AOTC_FUZZ_TRACE=1 names
+/// each case before it runs. CI runs AOTC_FUZZ_ITERATIONS=600 (the default); a long run:
+///   AOTC_FUZZ_ITERATIONS=100000 AOTC_FUZZ_SEED=7 cargo test --release -p aotc \
+///     --test end_to_end fuzzed_archives -- --nocapture
+#[test]
+fn fuzzed_archives_never_panic() {
+    let iterations = env_number("AOTC_FUZZ_ITERATIONS", 600);
+    let seed = env_number("AOTC_FUZZ_SEED", 1);
+    let seeds = fuzz_seeds();
+    let dir = tempfile::tempdir().unwrap();
+    let failures = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target")).join("fuzz-failures");
+    let options = aotc::driver::Options { target: Default::default() };
+    let (mut accepted, mut rejected, mut ran) = (0u64, 0u64, 0u64);
+    let mut problems = Vec::new();
+    let start = std::time::Instant::now();
+    let first = env_number("AOTC_FUZZ_FIRST", 0);
+    // AOTC_FUZZ_TRACE=1 names each case before it runs (to find a crash)
+    let trace = std::env::var("AOTC_FUZZ_TRACE").is_ok();
+    for i in first..first + iterations {
+        // each case is reproducible on its own from (seed, i)
+        let mut rng = fuzz::Rng::new(seed.wrapping_mul(1_000_003).wrapping_add(i));
+        let (name, base) = &seeds[rng.below(seeds.len())];
+        let (what, bytes) = fuzz::mutate(base, &mut rng);
+        let path = dir.path().join("mutant.pt2");
+        std::fs::write(&path, &bytes).unwrap();
+        if trace {
+            eprintln!("case {i} ({name}; {})", what.chars().take(200).collect::<String>());
+            std::fs::write(dir.path().join("last.pt2"), &bytes).unwrap();
+        }
+        let outcome = std::panic::catch_unwind(|| -> anyhow::Result<()> {
+            let mut program = aotc::driver::load(&path, "fuzz", None)?;
+            aotc::driver::emit(&mut program, aotc::driver::Stage::Bufferized, &options)?;
+            Ok(())
+        });
+        let problem = match outcome {
+            Ok(Ok(())) => {
+                accepted += 1;
+                if accepted % 40 == 0 {
+                    ran += 1;
+                    let out = aotc().arg("run").arg(&path).output().unwrap();
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    match out.status.code() {
+                        Some(0) => None,
+                        Some(1) if stderr.starts_with("error: ") && !stderr.contains("panicked") => None,
+                        code => Some(format!("aotc run: exit {code:?}: {}", stderr.trim())),
+                    }
+                } else {
+                    None
+                }
+            }
+            Ok(Err(e)) => {
+                rejected += 1;
+                let text = format!("{e:#}");
+                text.lines().any(|l| l.trim().is_empty()).then(|| format!("an empty error line in: {text}"))
+            }
+            Err(_) => Some("panicked".to_string()),
+        };
+        if let Some(problem) = problem {
+            std::fs::create_dir_all(&failures).unwrap();
+            let saved = failures.join(format!("seed{seed}_case{i}.pt2"));
+            std::fs::write(&saved, &bytes).unwrap();
+            problems.push(format!("case {i} ({name}; {what}): {problem} [saved as {}]", saved.display()));
+        }
+    }
+    println!(
+        "fuzz: {iterations} mutated archives (seed {seed}) in {:.1} s: {rejected} rejected with an error, {accepted} compiled \
+         ({ran} of them run by aotc run), {} problems; peak memory {} MB",
+        start.elapsed().as_secs_f64(),
+        problems.len(),
+        fuzz::peak_memory_mb()
+    );
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }

@@ -298,7 +298,9 @@ pub fn gather_view(storage: &[u8], ty: &TensorType, strides: &[i64], offset: i64
     }
     let end = view_end(&ty.shape, strides, offset)
         .ok_or_else(|| anyhow!("storage offset {offset} and strides {strides:?} address elements outside any tensor"))?;
-    let needed = end.checked_mul(elem as u64).ok_or_else(|| anyhow!("strides {strides:?} are too large"))?;
+    let needed = end
+        .checked_mul(elem as u64)
+        .ok_or_else(|| anyhow!("storage offset {offset} and strides {strides:?} address elements outside any tensor"))?;
     if (storage.len() as u64) < needed {
         let layout = if strides == contiguous_strides(&ty.shape).as_slice() && offset == 0 {
             String::new()

@@ -270,21 +270,23 @@ fn params(op: &AtenOp, k: usize) -> Result<ConvParams, String> {
             return Err(format!("{}: padding='{s}' is not understood", op.name));
         }
     }
+    use super::MAX_WINDOW as MAX;
+    let dilation = op.ints_in("dilation", k, &vec![1; k], 1, MAX)?;
+    let w = op.input("weight")?;
+    if w.ty.rank() != k + 2 || dilation.len() != k {
+        return Err(format!("{}: weight {} and dilation {dilation:?} do not match {k} spatial dims", op.name, w.ty));
+    }
     Ok(ConvParams {
-        stride: op.ints("stride", k, &vec![1; k])?,
+        stride: op.ints_in("stride", k, &vec![1; k], 1, MAX)?,
         padding: match op.attrs.get("padding") {
             // 'same' (stride 1): total padding dilation*(K-1); torch puts the extra on the high side,
             // which the result type's size already accounts for when it is even.
-            Some(Attr::Str(s)) if s == "same" => {
-                let w = op.input("weight")?;
-                let dil = op.ints("dilation", k, &vec![1; k])?;
-                (0..k).map(|d| dil[d] * (w.ty.shape[2 + d] - 1) / 2).collect()
-            }
+            Some(Attr::Str(s)) if s == "same" => (0..k).map(|d| dilation[d] * (w.ty.shape[2 + d] - 1) / 2).collect(),
             Some(Attr::Str(_)) => vec![0; k],
-            _ => op.ints("padding", k, &vec![0; k])?,
+            _ => op.ints_in("padding", k, &vec![0; k], 0, MAX)?,
         },
-        dilation: op.ints("dilation", k, &vec![1; k])?,
-        groups: op.int("groups", 1)?,
+        dilation,
+        groups: op.int_in("groups", 1, 1, MAX)?,
     })
 }
 
@@ -321,6 +323,23 @@ fn batched(
     }
 }
 
+/// The result shape torch computes for a (transposed) convolution of `x`
+/// (batched or not) by `w`.
+fn output_shape(x: &Ty, w: &Ty, p: &ConvParams, transposed: Option<&[i64]>) -> Vec<i64> {
+    let k = w.rank().saturating_sub(2);
+    let spatial = &x.shape[x.rank().saturating_sub(k)..];
+    let mut shape = x.shape[..x.rank().saturating_sub(k + 1)].to_vec();
+    shape.push(if transposed.is_some() { w.shape[1] * p.groups } else { w.shape[0] });
+    for d in 0..k.min(spatial.len()) {
+        let window = p.dilation[d] * (w.shape[2 + d] - 1);
+        shape.push(match transposed {
+            Some(output_padding) => (spatial[d] - 1) * p.stride[d] - 2 * p.padding[d] + window + output_padding[d] + 1,
+            None => (spatial[d] + 2 * p.padding[d] - window - 1).div_euclid(p.stride[d].max(1)) + 1,
+        });
+    }
+    shape
+}
+
 /// The number of spatial dims: the weight's rank minus its two channel dims.
 fn spatial_dims(op: &AtenOp) -> Result<usize, String> {
     Ok(op.input("weight")?.ty.rank().saturating_sub(2).max(1))
@@ -340,6 +359,10 @@ pub fn conv(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         }
     }
     let (w, bias) = (op.input("weight")?, op.opt_input("bias"));
+    let same = matches!(op.attrs.get("padding"), Some(Attr::Str(s)) if s == "same");
+    if !same {
+        op.expect_shape(0, &output_shape(&op.input("input")?.ty, &w.ty, &p, None))?;
+    }
     batched(e, op, |e, x, out| conv_nd(e, x, w, bias, &p, out))
 }
 
@@ -351,7 +374,11 @@ pub fn convolution(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> 
     let p = params(op, k)?;
     let transposed = op.name.starts_with("aten.conv_transpose") || op.bool("transposed", false)?;
     let (w, bias) = (op.input("weight")?, op.opt_input("bias"));
-    let output_padding = op.ints("output_padding", k, &vec![0; k])?;
+    let output_padding = op.ints_in("output_padding", k, &vec![0; k], 0, super::MAX_WINDOW)?;
+    let transposed_by = if transposed { Some(output_padding.as_slice()) } else { None };
+    if [&p.stride, &p.padding, &p.dilation, &output_padding].iter().all(|v| v.len() == k) {
+        op.expect_shape(0, &output_shape(&op.input("input")?.ty, &w.ty, &p, transposed_by))?;
+    }
     batched(e, op, |e, x, out| {
         if transposed {
             conv_transpose_nd(e, x, w, bias, &p, &output_padding, out)

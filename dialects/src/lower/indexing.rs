@@ -225,6 +225,9 @@ pub fn index_put(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
 /// scatter.src / scatter.value / scatter_add / scatter_reduce.two:
 /// out[q] combines every src[p] with p[d] = k and index[p] = q[d], p = q elsewhere.
 pub fn scatter(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    if op.result().rank() == 0 {
+        return as_rank_one(e, op, scatter);
+    }
     let (x, idx) = (op.input("self")?, op.input("index")?);
     let dim = normalize_dim(op.int("dim", 0)?, x.ty.rank())?;
     let out = op.result().clone();
@@ -522,4 +525,23 @@ pub fn embedding_bag(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
     let mut results = vec![convert(e, &result, &acc_ty, &out.elem)];
     results.extend(std::iter::repeat_n(super::UNUSED_RESULT.to_string(), op.results.len() - 1));
     Ok(results)
+}
+
+/// A rule applied to an op whose tensors are all 0-d, as the same op on
+/// tensors of one element (dim 0), then viewed as 0-d again.
+fn as_rank_one(e: &mut Emitter, op: &AtenOp, rule: super::LowerFn) -> Result<Vec<String>, String> {
+    let mut one = op.clone();
+    for operand in &mut one.operands {
+        if operand.ty.rank() == 0 {
+            let ty = operand.ty.with_shape(vec![1]);
+            operand.ssa = super::shape::reshape_value(e, &operand.ssa, &operand.ty, &ty);
+            operand.ty = ty;
+        }
+    }
+    for r in &mut one.results {
+        *r = r.with_shape(vec![1]);
+    }
+    one.attrs.insert("dim".into(), Attr::Int(0));
+    let results = rule(e, &one)?;
+    Ok(results.iter().zip(&op.results).map(|(v, ty)| super::shape::reshape_value(e, v, &ty.with_shape(vec![1]), ty)).collect())
 }

@@ -31,6 +31,14 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let k = *x.ty.shape.last().ok_or("linear: input must have at least one dim")?;
     let m: i64 = x.ty.shape[..x.ty.rank() - 1].iter().product();
     let n = if w.ty.rank() == 2 { w.ty.shape[0] } else { 1 };
+    if w.ty.shape.last() != Some(&k) {
+        return Err(format!("{}: input {} and weight {} do not match", op.name, x.ty, w.ty));
+    }
+    let mut shape = x.ty.shape[..x.ty.rank() - 1].to_vec();
+    if w.ty.rank() == 2 {
+        shape.push(n);
+    }
+    op.expect_shape(0, &shape)?;
     let a_ty = x.ty.with_shape(vec![m, k]);
     let a = reshape_value(e, &x.ssa, &x.ty, &a_ty);
     let w2_ty = w.ty.with_shape(vec![n, k]);
@@ -46,6 +54,7 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
 /// addmm(self, mat1, mat2, beta=1, alpha=1) = beta * self + alpha * (mat1 @ mat2)
 pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (bias, a, b) = (op.input("self")?, op.input("mat1")?, op.input("mat2")?);
+    check_product(op, &a.ty, &b.ty)?;
     let (beta, alpha) = (op.float("beta", 1.0)?, op.float("alpha", 1.0)?);
     let out = op.result().clone();
     if beta == 0.0 {
@@ -72,9 +81,18 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     Ok(vec![r])
 }
 
+/// Checks `a [M, K] @ b [K, N]` against the declared result.
+fn check_product(op: &AtenOp, a: &Ty, b: &Ty) -> Result<(), String> {
+    if a.rank() != 2 || b.rank() != 2 || a.shape[1] != b.shape[0] {
+        return Err(format!("{}: cannot multiply {a} by {b}", op.name));
+    }
+    op.expect_shape(0, &[a.shape[0], b.shape[1]])
+}
+
 /// mm(self [M, K], mat2 [K, N])
 pub fn mm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (a, b) = (op.input("self")?, op.input("mat2")?);
+    check_product(op, &a.ty, &b.ty)?;
     let out = op.result().clone();
     let init = initial_accumulator(e, None, &out);
     Ok(vec![matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)])
@@ -124,9 +142,18 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
     reshape_value(e, &r, &o3_ty, out)
 }
 
+/// Checks `a [B, M, K] @ b [B, K, N]` against the declared result.
+fn check_batched_product(op: &AtenOp, a: &Ty, b: &Ty) -> Result<(), String> {
+    if a.rank() != 3 || b.rank() != 3 || a.shape[0] != b.shape[0] || a.shape[2] != b.shape[1] {
+        return Err(format!("{}: cannot multiply {a} by {b}", op.name));
+    }
+    op.expect_shape(0, &[a.shape[0], a.shape[1], b.shape[2]])
+}
+
 /// bmm(self [B, M, K], mat2 [B, K, N])
 pub fn bmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (a, b) = (op.input("self")?, op.input("mat2")?);
+    check_batched_product(op, &a.ty, &b.ty)?;
     Ok(vec![batched_matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, op.result())])
 }
 
@@ -154,6 +181,18 @@ pub fn matmul_op(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     }
     shape.push(a_ty.shape[a_ty.rank() - 2]);
     shape.push(b_ty.shape[b_ty.rank() - 1]);
+    if a_ty.shape[a_ty.rank() - 1] != b_ty.shape[b_ty.rank() - 2] {
+        return Err(format!("{}: cannot multiply {} by {}", op.name, a.ty, b.ty));
+    }
+    // the declared result drops the dims of 1-D operands
+    let mut declared = shape.clone();
+    if b.ty.rank() == 1 {
+        declared.pop();
+    }
+    if a.ty.rank() == 1 {
+        declared.remove(declared.len() - if b.ty.rank() == 1 { 1 } else { 2 });
+    }
+    op.expect_shape(0, &declared)?;
     let full = out.with_shape(shape);
     let r = batched_matmul(e, &a2, &a_ty, &b2, &b_ty, &full);
     Ok(vec![reshape_value(e, &r, &full, &out)])
@@ -162,6 +201,7 @@ pub fn matmul_op(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
 /// baddbmm(self, batch1, batch2, beta, alpha) = beta * self + alpha * (batch1 @ batch2)
 pub fn baddbmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (bias, a, b) = (op.input("self")?, op.input("batch1")?, op.input("batch2")?);
+    check_batched_product(op, &a.ty, &b.ty)?;
     let (beta, alpha) = (op.float("beta", 1.0)?, op.float("alpha", 1.0)?);
     let out = op.result().clone();
     let prod = batched_matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &out);

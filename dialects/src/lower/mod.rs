@@ -445,6 +445,9 @@ pub struct AtenOp {
     pub location: String,
 }
 
+/// The largest stride, padding, dilation or window size aotc accepts.
+pub const MAX_WINDOW: i64 = 1 << 24;
+
 /// The SSA name a rule returns for a result that nothing reads.
 pub const UNUSED_RESULT: &str = "%unused_result";
 
@@ -459,6 +462,16 @@ impl AtenOp {
 
     pub fn result(&self) -> &Ty {
         &self.results[0]
+    }
+
+    /// Checks the shape the graph declares for result `k` against the one
+    /// the op computes from its operands.
+    pub fn expect_shape(&self, k: usize, computed: &[i64]) -> Result<(), String> {
+        match self.results.get(k) {
+            Some(r) if r.shape == computed => Ok(()),
+            Some(r) => Err(format!("{}: the graph declares a {r} result, but the operands give shape {computed:?}", self.name)),
+            None => Err(format!("{}: result {k} is missing", self.name)),
+        }
     }
 
     pub fn int(&self, name: &str, default: i64) -> Result<i64, String> {
@@ -487,6 +500,26 @@ impl AtenOp {
             Some(Attr::Int(v)) => Ok(*v != 0),
             Some(other) => Err(format!("{}: attribute '{name}' should be a bool, is {other:?}", self.name)),
         }
+    }
+
+    /// [`Self::ints`] with every entry in `min..=max` (strides, paddings,
+    /// kernel sizes: a value outside the range torch accepts is an error
+    /// here, before it sizes anything).
+    pub fn ints_in(&self, name: &str, n: usize, default: &[i64], min: i64, max: i64) -> Result<Vec<i64>, String> {
+        let v = self.ints(name, n, default)?;
+        match v.iter().find(|x| !(min..=max).contains(*x)) {
+            Some(bad) => Err(format!("{}: {name} {v:?} has {bad}, outside {min}..={max}", self.name)),
+            None => Ok(v),
+        }
+    }
+
+    /// [`Self::int`] in `min..=max`.
+    pub fn int_in(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, String> {
+        let v = self.int(name, default)?;
+        if !(min..=max).contains(&v) {
+            return Err(format!("{}: {name} = {v} is outside {min}..={max}", self.name));
+        }
+        Ok(v)
     }
 
     /// An int list; a single int is repeated `n` times (as torch's `_pair` does).

@@ -31,15 +31,16 @@ struct Window {
 }
 
 fn window(op: &AtenOp, k: usize) -> Result<Window, String> {
-    let kernel = op.ints("kernel_size", k, &[])?;
+    use super::MAX_WINDOW as MAX;
+    let kernel = op.ints_in("kernel_size", k, &[], 1, MAX)?;
     if kernel.len() != k {
         return Err(format!("{}: kernel_size must have {k} entries", op.name));
     }
-    let stride = op.ints("stride", k, &kernel)?;
+    let stride = op.ints_in("stride", k, &kernel, 1, MAX)?;
     let w = Window {
         stride,
-        padding: op.ints("padding", k, &vec![0; k])?,
-        dilation: op.ints("dilation", k, &vec![1; k])?,
+        padding: op.ints_in("padding", k, &vec![0; k], 0, MAX)?,
+        dilation: op.ints_in("dilation", k, &vec![1; k], 1, MAX)?,
         kernel,
     };
     if [&w.stride, &w.padding, &w.dilation].iter().any(|v| v.len() != k) {

@@ -73,6 +73,19 @@ fn keepdim_shape(ty: &Ty, dims: &[usize]) -> Vec<i64> {
     ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
 }
 
+/// Checks the declared result of a reduction of `input` over `dims`: the
+/// kept dims, with the reduced ones as size 1 when `keepdim` is set.
+fn check_reduced(op: &AtenOp, input: &Ty, dims: &[usize]) -> Result<(), String> {
+    let keepdim = op.bool("keepdim", false)?;
+    let shape: Vec<i64> = input
+        .shape
+        .iter()
+        .enumerate()
+        .filter_map(|(d, &s)| if !dims.contains(&d) { Some(s) } else if keepdim { Some(1) } else { None })
+        .collect();
+    op.expect_shape(0, &shape)
+}
+
 /// Converts a reduced value to the op's result dtype and shape (keepdim or not).
 fn finish(e: &mut Emitter, value: &str, ty: &Ty, result: &Ty) -> String {
     let v = convert(e, value, ty, &result.elem);
@@ -87,6 +100,7 @@ fn reduction_op(
 ) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
     let dims = reduced_dims(op, x.ty.rank())?;
+    check_reduced(op, &x.ty, &dims)?;
     let acc = compute_elem(&op.result().elem).to_string();
     let (r, r_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, init(&acc), combine);
     Ok(vec![finish(e, &r, &r_ty, op.result())])

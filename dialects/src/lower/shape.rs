@@ -460,9 +460,21 @@ pub fn edge_pad(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let reflect = op.name.contains("reflection");
     let circular = op.name.contains("circular");
     let pad = if op.attrs.contains_key("padding") { op.ints("padding", 1, &[])? } else { op.ints("pad", 1, &[])? };
-    let (low, _) = pad_amounts(&pad, x.ty.rank(), &op.name)?;
+    let (mut low, high) = pad_amounts(&pad, x.ty.rank(), &op.name)?;
     let out = op.result().clone();
-    let (xs, xt) = (x.ssa.clone(), x.ty.clone());
+    let (mut xs, mut xt) = (x.ssa.clone(), x.ty.clone());
+    // negative amounts of circular padding crop first: it wraps within what
+    // is left (reflection and replication read the whole input)
+    for d in 0..xt.rank() {
+        if circular && (low[d] < 0 || high[d] < 0) {
+            let len = xt.shape[d] + low[d].min(0) + high[d].min(0);
+            if len < 0 {
+                return Err(format!("{}: padding {pad:?} crops more than {}", op.name, x.ty));
+            }
+            (xs, xt) = slice_dim(e, &xs, &xt, d, -low[d].min(0), len, 1);
+            low[d] = low[d].max(0);
+        }
+    }
     let r = indexed(e, &out, |e, idx| {
         let src: Vec<String> = idx
             .iter()
