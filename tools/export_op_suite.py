@@ -520,9 +520,232 @@ def spatial_cases():
     case("pdist", "p2", lambda a: F.pdist(a), randn(5, 3))
 
 
+def empty_cases():
+    """Size-0 dims in every family: the result is empty, or the identity of
+    its reduction (torch accepts them everywhere)."""
+    case("exp", "empty_rows", torch.exp, randn(0, 3))
+    case("add", "empty_broadcast", torch.add, randn(0, 3), randn(3))
+    case("mm", "empty_rows", torch.mm, randn(0, 5), randn(5, 3))
+    case("mm", "empty_inner", torch.mm, randn(4, 0), randn(0, 3))
+    case("linear", "empty_batch", None, randn(0, 5), module=torch.nn.Linear(5, 3))
+    case("linear", "empty_inner", lambda x, w, b: F.linear(x, w, b), randn(4, 0), randn(3, 0), randn(3))
+    case("bmm", "empty_inner", torch.bmm, randn(2, 3, 0), randn(2, 0, 4))
+    case("matmul", "empty_batch", torch.matmul, randn(0, 3, 4), randn(4, 2))
+    case("conv2d", "empty_batch", None, randn(0, 3, 8, 8), module=torch.nn.Conv2d(3, 4, 3))
+    case("conv2d", "empty_batch_groups", None, randn(0, 4, 8, 8), module=torch.nn.Conv2d(4, 4, 3, groups=2))
+    case("max_pool2d", "empty_batch", lambda a: F.max_pool2d(a, 2), randn(0, 2, 4, 4))
+    case("sum", "empty_dim", lambda a: a.sum(1), randn(3, 0))
+    case("sum", "empty_dim_keepdim", lambda a: a.sum(1, keepdim=True), randn(3, 0))
+    case("prod", "empty_dim", lambda a: a.prod(1), randn(3, 0))
+    case("mean", "empty_dim", lambda a: a.mean(0), randn(0, 3))
+    case("any", "empty_dim", lambda a: a.any(1), mask(3, 0))
+    case("all", "empty_dim", lambda a: a.all(1), mask(3, 0))
+    case("var", "empty_dim", lambda a: a.var(1), randn(3, 0))
+    case("logsumexp", "empty_dim", lambda a: torch.logsumexp(a, 1), randn(3, 0))
+    case("norm", "empty_dim", lambda a: torch.linalg.vector_norm(a, dim=1), randn(3, 0))
+    case("cumsum", "empty", lambda a: torch.cumsum(a, 1), randn(3, 0))
+    case("softmax", "empty_rows", lambda a: F.softmax(a, -1), randn(0, 5))
+    case("layer_norm", "empty_batch", lambda a: F.layer_norm(a, (4,)), randn(0, 4))
+    case("cat", "empty_piece", lambda a, b: torch.cat([a, b], 0), randn(0, 3), randn(2, 3))
+    case("cat", "partial_rotary", lambda x: torch.cat([x[..., :16] * 2, x[..., 16:]], -1), randn(2, 4, 3, 16))
+    case("slice", "to_empty", lambda a: a[:, 5:] + 1, randn(3, 5))
+    case("split", "empty_piece", lambda a: torch.split(a, [0, 3], 1), randn(2, 3))
+    case("stack", "empty", lambda a, b: torch.stack([a, b]), randn(0, 2), randn(0, 2))
+    case("constant_pad_nd", "empty", lambda a: F.pad(a, (1, 1)), randn(2, 0))
+    case("expand", "to_empty", lambda a: a.expand(0, 3) + 1, randn(1, 3))
+    case("index_select", "no_indices", lambda a, i: torch.index_select(a, 0, i), randn(4, 3), torch.zeros(0, dtype=torch.long))
+    case("embedding", "no_indices", lambda i, w: F.embedding(i, w), torch.zeros(0, dtype=torch.long), randn(5, 3))
+    case("gather", "empty_index", lambda a, i: torch.gather(a, 1, i), randn(4, 3), torch.zeros(4, 0, dtype=torch.long))
+    case("scaled_dot_product_attention", "no_queries", F.scaled_dot_product_attention, randn(1, 2, 0, 4), randn(1, 2, 3, 4), randn(1, 2, 3, 4))
+    case("arange", "empty", lambda a: torch.arange(0) + a, randn(0))
+
+
+def zero_d_cases():
+    """0-d sources, indices and results."""
+    case("index_select", "0d_source", lambda a, i: torch.index_select(a, 0, i), randn(()), torch.tensor([0]))
+    case("index_select", "0d_index", lambda a, i: torch.index_select(a, 1, i), randn(3, 4), torch.tensor(2))
+    case("gather", "0d_source", lambda a, i: torch.gather(a, 0, i), randn(()), torch.tensor([0]))
+    case("scatter_add", "0d", lambda a, i, s: torch.scatter_add(a, 0, i, s), randn(()), torch.tensor(0), randn(()))
+    case("sum", "0d", lambda a: (a * 2).sum(), randn(()))
+
+
+class SliceFill(torch.nn.Module):
+    """Swin's shifted-window mask: writes into slices of a new tensor."""
+
+    def forward(self, x):
+        m = x.new_zeros(6, 6)
+        count = 0
+        for h in (slice(0, 2), slice(2, 4), slice(4, None)):
+            for w in (slice(0, 3), slice(3, None)):
+                m[h, w] = count
+                count += 1
+        return x + m
+
+
+class KVCache(torch.nn.Module):
+    """A buffer written through a slice, as a key/value cache is."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("k", torch.zeros(2, 8, 4))
+
+    def forward(self, x):
+        self.k[:, 2:4].copy_(x)
+        return self.k.sum(1)
+
+
+class PaddedMHA(torch.nn.Module):
+    """nn.MultiheadAttention with key_padding_mask and need_weights: its
+    default export keeps masked_fill_."""
+
+    def __init__(self):
+        super().__init__()
+        self.mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x, m):
+        return self.mha(x, x, x, key_padding_mask=m, need_weights=True)
+
+
+def view_chain(x):
+    y = x.clone()
+    a = y[1:3]
+    b = a.t()
+    b[0].mul_(10)
+    c = y.view(-1)
+    return y, a * 1, c + 0
+
+
+def read_old_view(x):
+    y = x.clone()
+    v = y[0]
+    y.add_(1)
+    return v * 2
+
+
+def unbind_write(x):
+    y = x.clone()
+    a, b = y.unbind(0)
+    b.zero_()
+    return y
+
+
+def split_write(x):
+    y = x.clone()
+    p, q = torch.split(y, [2, 3], dim=1)
+    q.fill_(7)
+    p.add_(1)
+    return y
+
+
+def transpose_write(x):
+    y = x.clone()
+    y.transpose(0, 1)[2].fill_(3)
+    return y
+
+
+def index_put_(x, i, v):
+    y = x.clone()
+    y[i] = v
+    return y
+
+
+def in_place_cases():
+    """Writes through views and in-place ops of the default export."""
+    case("fill", "slice_writes_shifted_window_mask", None, randn(6, 6), module=SliceFill())
+    case("mul", "write_through_two_views", view_chain, randn(4, 3))
+    case("add", "view_read_after_base_write", read_old_view, randn(3, 4))
+    case("zero", "unbind_write", unbind_write, randn(2, 3))
+    case("fill", "split_write", split_write, randn(2, 5))
+    case("fill", "transpose_write", transpose_write, randn(4, 3))
+    case("index_put", "setitem", index_put_, randn(5, 3), torch.tensor([0, 3]), randn(2, 3))
+    case("masked_fill", "in_place", lambda a, m: (a * 2).masked_fill_(m, -1.0), randn(3, 4), mask(3, 4))
+    case("copy", "buffer_slice_cache", None, randn(2, 2, 4), module=KVCache())
+    case("masked_fill", "mha_key_padding_mask", None, randn(2, 5, 8), torch.tensor([[False] * 4 + [True], [False] * 5]),
+         module=PaddedMHA())
+
+
+class SwinBlock(torch.nn.Module):
+    """torchvision's shifted-window block: roll, window partition/reverse,
+    relative position bias gathered by a buffer of indices, masked window
+    attention, LayerNorm over the last dim."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models.swin_transformer import SwinTransformerBlock
+        self.block = SwinTransformerBlock(16, 2, window_size=[4, 4], shift_size=[2, 2], stochastic_depth_prob=0.0)
+        with torch.no_grad():
+            self.block.attn.relative_position_bias_table.normal_(0, 0.5, generator=G)
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class Cond(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(6, 6), torch.nn.Linear(6, 6)
+
+    def forward(self, x):
+        def inner(y):
+            return torch.cond(y.mean() > 0.1, lambda z: self.a(z).relu(), lambda z: self.b(z) * 2, (y,))
+
+        def other(y):
+            return torch.softmax(self.a(y) @ self.b(y).t(), -1) @ y
+
+        return torch.cond(x.sum() > 0, inner, other, (x,))
+
+
+class While(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(8, 8, generator=G) * 0.3)
+
+    def forward(self, x, n):
+        from torch._higher_order_ops.while_loop import while_loop
+        return while_loop(lambda i, h: i < n, lambda i, h: (i + 1, torch.tanh(h @ self.w + h.sum())),
+                          (torch.zeros((), dtype=torch.int64), x))
+
+
+class Map(torch.nn.Module):
+    def forward(self, xs, y):
+        from torch._higher_order_ops.map import map as hmap
+        return hmap(lambda x, y: x.sin() * y + x.sum(), xs, y)
+
+
+def new_op_cases():
+    case("pixel_shuffle", "r2", lambda a: F.pixel_shuffle(a, 2), randn(1, 8, 3, 4))
+    case("pixel_unshuffle", "r2", lambda a: F.pixel_unshuffle(a, 2), randn(2, 2, 6, 4))
+    case("var", "default_overload", lambda a: torch.ops.aten.var.default(a), randn(3, 4))
+    case("var", "default_unbiased_false", lambda a: torch.ops.aten.var.default(a, False), randn(3, 4))
+    case("std", "default_overload", lambda a: torch.ops.aten.std.default(a), randn(3, 4))
+    case("pad", "circular2d", lambda a: F.pad(a, (1, 2, 2, 1), mode="circular"), randn(1, 2, 4, 5))
+    case("pad", "circular1d", lambda a: F.pad(a, (2, 3), mode="circular"), randn(1, 2, 5))
+    case("pad", "circular_negative", lambda a: F.pad(a, (-1, 1, -2, 1), mode="circular"), randn(1, 3, 4, 4))
+    case("conv1d", "unbatched", None, randn(3, 10), module=torch.nn.Conv1d(3, 4, 3, padding=1))
+    case("conv2d", "unbatched", None, randn(3, 6, 7), module=torch.nn.Conv2d(3, 4, 3))
+    case("conv3d", "unbatched", None, randn(2, 5, 5, 5), module=torch.nn.Conv3d(2, 3, 3))
+    case("conv_transpose1d", "unbatched", None, randn(3, 6), module=torch.nn.ConvTranspose1d(3, 2, 3, stride=2))
+    case("conv_transpose2d", "unbatched", None, randn(3, 4, 5), module=torch.nn.ConvTranspose2d(3, 2, 3, stride=2))
+    case("adaptive_max_pool2d", "indices", lambda a: F.adaptive_max_pool2d(a, (3, 2), return_indices=True), randn(1, 2, 7, 5))
+    case("adaptive_max_pool1d", "indices", lambda a: F.adaptive_max_pool1d(a, 3, return_indices=True), randn(1, 2, 7))
+    case("max_pool1d", "indices", lambda a: F.max_pool1d(a, 3, 2, 1, return_indices=True), randn(2, 3, 11))
+    case("diagonal", "non_square_offset", lambda a: torch.diagonal(a, -1, 0, 1), randn(3, 5))
+    case("diagonal", "linalg", lambda a: torch.linalg.diagonal(a, offset=1), randn(2, 4, 5))
+    case("div", "alias_divide", lambda a, b: torch.divide(a, b), randn(3), randn(3))
+    case("clamp", "alias_clip", lambda a: torch.clip(a, -0.5, 0.5), randn(5))
+    case("addmm", "beta0_ignores_nan", lambda c, a, b: torch.addmm(c, a, b, beta=0.0), torch.full((2, 3), float("nan")),
+         randn(2, 4), randn(4, 3))
+    case("cond", "nested_true", None, rand(5, 6), module=Cond())
+    case("cond", "nested_false", None, -rand(5, 6), module=Cond())
+    case("while_loop", "matmul_body", None, randn(4, 8), torch.tensor(3), module=While())
+    case("map", "body", None, randn(3, 4), randn(4), module=Map())
+    case("swin_block", "shifted_window", None, randn(1, 8, 8, 16), module=SwinBlock())
+
+
 def programs():
     for group in [spatial_cases, overload_cases, sort_cases, recurrent_cases, unary_cases, binary_cases, select_cases, reduction_cases, linalg_cases, conv_cases,
-                  pool_cases, norm_cases, attention_cases, shape_cases, creation_cases, index_cases]:
+                  pool_cases, norm_cases, attention_cases, shape_cases, creation_cases, index_cases,
+                  empty_cases, zero_d_cases, in_place_cases, new_op_cases]:
         group()
     return CASES
 

@@ -200,19 +200,38 @@ impl Functionalizer<'_> {
     }
 
     /// The value holding `t`'s contents now, rebuilding it (and the views
-    /// it is made from) when its base was written after it was read.
+    /// it is made from) when its base was written after it was read. The
+    /// chain of views is walked in a loop: an archive's chain of a hundred
+    /// thousand views costs no stack.
     fn read(&mut self, t: &str, origin: &Node) -> Result<String> {
-        let Some(view) = self.views.get(t).cloned() else {
-            return Ok(self.current.get(t).cloned().unwrap_or_else(|| t.to_string()));
-        };
-        let base = self.base_of(t);
-        let version = self.version.get(&base).copied().unwrap_or(0);
-        if self.stamp.get(t).copied().unwrap_or(0) == version {
+        if !self.views.contains_key(t) {
             return Ok(self.current.get(t).cloned().unwrap_or_else(|| t.to_string()));
         }
-        let from = self.read(&view.base, origin)?;
+        let version = self.version.get(&self.base_of(t)).copied().unwrap_or(0);
+        // the stale views from `t` up to the first tensor whose value is current
+        let mut stale = Vec::new();
+        let mut at = t.to_string();
+        while let Some(view) = self.views.get(&at) {
+            if self.stamp.get(&at).copied().unwrap_or(0) == version || stale.len() > self.views.len() {
+                break;
+            }
+            stale.push(at.clone());
+            at = view.base.clone();
+        }
+        let mut value = self.current.get(&at).cloned().unwrap_or_else(|| at.clone());
+        for name in stale.into_iter().rev() {
+            value = self.rebuild(&name, value, origin)?;
+            self.current.insert(name.clone(), value.clone());
+            self.stamp.insert(name, version);
+        }
+        Ok(value)
+    }
+
+    /// View `t` of its base's value `from`, replaying the view op.
+    fn rebuild(&mut self, t: &str, from: String, origin: &Node) -> Result<String> {
+        let view = self.views[t].clone();
         let Some(ty) = self.types.get(t).cloned() else { bail!("tensor '{}' has no type", shown(t)) };
-        let value = match &view.kind {
+        Ok(match &view.kind {
             ViewKind::Identity => from,
             ViewKind::Reshape => {
                 let v = self.new_value(t, ty.clone());
@@ -238,12 +257,9 @@ impl Functionalizer<'_> {
                 self.emit("aten.permute.default", vec![("self".into(), Arg::Tensor(from)), ("dims".into(), Arg::Ints(dims))], &v, origin);
                 v
             }
-            // not written through (that is an error), so never stale
+            // never written through (that is an error), so never stale
             ViewKind::Opaque(_) => self.current.get(t).cloned().unwrap_or_else(|| t.to_string()),
-        };
-        self.current.insert(t.to_string(), value.clone());
-        self.stamp.insert(t.to_string(), version);
-        Ok(value)
+        })
     }
 
     /// Records that `t` now holds `value`: writes it back through every view
