@@ -113,6 +113,32 @@ class BufferMutation(torch.nn.Module):
         return x * self.total, self.calls.clone()
 
 
+class ControlFlow(torch.nn.Module):
+    """torch.cond choosing between two branches at run time, and a
+    while_loop whose trip count is an input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x, n):
+        from torch._higher_order_ops.while_loop import while_loop
+
+        y = torch.cond(x.sum() > 0, lambda v: self.fc(v).relu(), lambda v: v * 2 - 1, (x,))
+        _, z = while_loop(lambda i, h: i < n, lambda i, h: (i + 1, torch.tanh(self.fc(h))), (torch.zeros((), dtype=torch.int64), y))
+        return y, z
+
+
+class WriteThroughView(torch.nn.Module):
+    """A write into a slice of a new tensor reaches the tensor (Swin's mask)."""
+
+    def forward(self, x):
+        m = x.new_zeros(4, 6)
+        m[1:3, 2:] = 1.0
+        m[:, 0].fill_(-2.0)
+        return x + m
+
+
 def programs():
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
@@ -129,6 +155,8 @@ def programs():
         ),
         "aliased_outputs": (Aliases(), (r(2, 3),)),
         "buffers_and_constants": (BuffersAndConstants(), (r(3, 4),)),
+        "control_flow": (ControlFlow(), (r(3, 4), torch.tensor(3))),
+        "write_through_view": (WriteThroughView(), (r(4, 6),)),
     }
 
 
