@@ -1185,6 +1185,28 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_rule_is_an_error_naming_its_op() {
+        fn panics(_: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+            let empty: Vec<i64> = Vec::new();
+            Ok(vec![format!("{}", empty[op.operands.len()])])
+        }
+        let rule = Rule { op: "aten.test", operands: &[], results: 1, lower: panics };
+        let op = AtenOp {
+            name: "aten.test".into(),
+            operands: vec![],
+            attrs: BTreeMap::new(),
+            results: vec![Ty::new(vec![2], "f32")],
+            results_used: vec![true],
+            location: String::new(),
+        };
+        let mut e = Emitter::default();
+        e.line("%keep = arith.constant 0 : i64");
+        let err = panics::quietly(|| apply_rule(&rule, &mut e, &op)).unwrap_err();
+        assert!(err.starts_with("aten.test: internal error in its lowering rule (index out of bounds"), "{err}");
+        assert_eq!(e.text, "%keep = arith.constant 0 : i64\n", "what the rule wrote is dropped");
+    }
+
+    #[test]
     fn every_rule_is_registered_once() {
         for (i, r) in RULES.iter().enumerate() {
             assert!(RULES[i + 1..].iter().all(|o| o.op != r.op), "{} twice", r.op);
