@@ -163,7 +163,7 @@ fn hoist_nested_allocations(function: OperationRef, block: BlockRef) -> Result<(
 /// Replaces every allocation in the entry function with a view of the
 /// arena and returns the arena's size in bytes.
 pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
-    let function = crate::pipeline::entry_function(module)?;
+    let function = crate::mlir::entry_function(module)?;
     let region = function.region(0)?;
     let block: BlockRef = region.first_block().ok_or_else(|| anyhow::anyhow!("function has no body"))?;
     let arena: Value = block.argument(block.argument_count() - 1)?.into();

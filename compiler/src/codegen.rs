@@ -51,6 +51,11 @@ pub fn vector_registers(options: &TargetOptions) -> u32 {
     16
 }
 
+/// What the kernel strategies generate code for.
+pub fn kernel_target(options: &TargetOptions) -> crate::kernels::Target {
+    crate::kernels::Target { vector_bits: 256, vector_registers: vector_registers(options) }
+}
+
 pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
     Target::initialize_all(&InitializationConfig::default());
     let host = options.triple.is_none();

@@ -66,14 +66,14 @@ fn compile_mlir<'c>(
     if stop == Some(Stage::Aten) {
         return Ok(Err(aten_text));
     }
-    let aten = pipeline::parse(context, &aten_text, "the imported aten module")?;
+    let aten = crate::mlir::parse(context, &aten_text, "the imported aten module")?;
     let mut module = pipeline::lower_to_linalg(context, &aten)?;
     if stop == Some(Stage::Linalg) {
         return Ok(Err(print_module(&module)));
     }
     let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
     pack::apply(program, &packed)?;
-    pipeline::optimize(context, &mut module, codegen::vector_registers(&options.target))?;
+    pipeline::optimize(context, &mut module, &codegen::kernel_target(&options.target))?;
     if stop == Some(Stage::Optimized) {
         return Ok(Err(print_module(&module)));
     }

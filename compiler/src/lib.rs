@@ -6,6 +6,8 @@ pub mod codegen;
 pub mod graph;
 pub mod higher_order;
 pub mod import;
+pub mod kernels;
+pub mod mlir;
 pub mod pipeline;
 pub mod program;
 pub mod pt2;

@@ -134,9 +134,12 @@ enum Command {
         /// Or an upstream MLIR pass pipeline, e.g. "builtin.module(canonicalize)".
         #[arg(long)]
         pipeline: Option<String>,
-        /// Vector registers the matmul micro-kernel may use (16: AVX2, 32: AVX-512VL).
+        /// Vector registers the kernels may use (16: AVX2, 32: AVX-512).
         #[arg(long, default_value_t = 16)]
         vector_registers: u32,
+        /// Vector width in bits the kernels are written for (256 or 512).
+        #[arg(long, default_value_t = 256)]
+        vector_bits: u32,
     },
 }
 
@@ -167,7 +170,9 @@ fn main() {
         Some(Command::Run { input, inputs, output_dir, timings, runs, target, archive }) => {
             run(input, inputs, output_dir.as_deref(), *timings, *runs, target, archive)
         }
-        Some(Command::Opt { input, pass, pipeline, vector_registers }) => opt(input, *pass, pipeline.as_deref(), *vector_registers),
+        Some(Command::Opt { input, pass, pipeline, vector_registers, vector_bits }) => {
+            opt(input, *pass, pipeline.as_deref(), *vector_registers, *vector_bits)
+        }
         None => compile(&cli.compile),
     }))
     .unwrap_or_else(|_| {
@@ -329,20 +334,23 @@ fn format_values(t: &HostTensor) -> String {
     format!("[{}]", values.join(", "))
 }
 
-fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_registers: u32) -> Result<()> {
+fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_registers: u32, vector_bits: u32) -> Result<()> {
     let text = if input == Path::new("-") {
         std::io::read_to_string(std::io::stdin())?
     } else {
         std::fs::read_to_string(input).with_context(|| format!("{}: cannot read", input.display()))?
     };
     let context = aotc_dialects::new_context();
-    let mut module = pipeline::parse(&context, &text, &input.display().to_string())?;
+    let mut module = aotc::mlir::parse(&context, &text, &input.display().to_string())?;
     if let Some(p) = upstream {
-        pipeline::run_pipeline(&context, &mut module, p, "the pass pipeline")?;
+        aotc::mlir::run_pipeline(&context, &mut module, p, "the pass pipeline")?;
     }
     match pass {
         Some(OptPass::LowerAten) => module = pipeline::lower_to_linalg(&context, &module)?,
-        Some(OptPass::Optimize) => pipeline::optimize(&context, &mut module, vector_registers)?,
+        Some(OptPass::Optimize) => {
+            let target = aotc::kernels::Target { vector_bits, vector_registers };
+            pipeline::optimize(&context, &mut module, &target)?
+        }
         Some(OptPass::Bufferize) => {
             let arena = pipeline::bufferize(&context, &mut module)?;
             println!("// arena: {arena} bytes");

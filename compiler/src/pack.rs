@@ -50,7 +50,7 @@ fn permuted_type(ty: &str, perm: &[usize]) -> Option<String> {
 /// Folds transposes of weight arguments (`weights[i]`: argument i is a
 /// read-only weight) into the stored layout and returns what it permuted.
 pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &[bool]) -> Result<Vec<Packed>> {
-    let function = crate::pipeline::entry_function(module)?;
+    let function = crate::mlir::entry_function(module)?;
     let block: BlockRef = function.region(0)?.first_block().ok_or_else(|| anyhow!("function has no body"))?;
     let mut packed = Vec::new();
     for i in 0..block.argument_count().min(weights.len()) {

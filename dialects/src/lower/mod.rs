@@ -12,6 +12,7 @@
 //! Rules are grouped by op family, as torch-mlir's TorchToLinalg is:
 //! elementwise, linear algebra, convolution, pooling, shape/view ops.
 
+mod approx;
 mod conv;
 mod creation;
 pub mod decompose;

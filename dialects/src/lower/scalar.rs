@@ -115,9 +115,16 @@ pub fn is_nan(e: &mut Emitter, x: &str, elem: &str) -> String {
     e.assign(format!("arith.cmpf uno, {x}, {x} : {elem}"))
 }
 
-/// A `math` dialect op on one or more operands.
+/// A `math` dialect op on one or more operands. The float32 functions of
+/// hot elementwise code are polynomial approximations (see `approx`),
+/// which vectorize; the others are `math` ops (libm for the rarer ones).
 pub fn math(e: &mut Emitter, op: &str, args: &[&str], elem: &str) -> String {
-    e.assign(format!("math.{op} {} : {elem}", args.join(", ")))
+    match (op, elem, args) {
+        ("exp", "f32", [x]) => super::approx::exp(e, x),
+        ("tanh", "f32", [x]) => super::approx::tanh(e, x),
+        ("erf", "f32", [x]) => super::approx::erf(e, x),
+        _ => e.assign(format!("math.{op} {} : {elem}", args.join(", "))),
+    }
 }
 
 /// Converts a scalar between element types with torch's rules

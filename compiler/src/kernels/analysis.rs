@@ -1,0 +1,163 @@
+//! What the strategies need to know about a linalg op: its loop ranges,
+//! which loops are parallel, and how each operand is indexed.
+
+use aotc_dialects::types::Ty;
+use melior::ir::operation::{OperationLike, OperationRef, WalkOrder, WalkResult};
+use melior::ir::{Value, ValueLike};
+use mlir_sys::MlirOperation;
+
+/// The static tensor (or memref) type of a value.
+pub fn value_type(v: &Value) -> Option<Ty> {
+    Ty::parse(&v.r#type().to_string())
+}
+
+/// The math ops that lower to LLVM vector instructions or intrinsics.
+const VECTOR_MATH: &[&str] = &[
+    "fma", "absf", "absi", "floor", "ceil", "roundeven", "round", "trunc", "copysign", "sqrt", "rsqrt", "exp", "exp2", "log",
+    "log2", "log10", "sin", "cos", "powf", "ctlz", "cttz", "ctpop",
+];
+
+/// One result of an indexing map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// The loop `d<k>`.
+    Dim(usize),
+    /// A constant index (a broadcast unit dim).
+    Const(i64),
+    /// Anything else (`d0 * 2 + d3`): a window or a gather.
+    Other,
+}
+
+/// A `linalg.generic` as the strategies see it.
+#[derive(Debug, Clone)]
+pub struct Generic {
+    pub op: MlirOperation,
+    /// Per loop: true for parallel, false for reduction.
+    pub parallel: Vec<bool>,
+    /// Per loop: its trip count.
+    pub ranges: Vec<i64>,
+    /// Per operand (inputs, then outputs): its type and map results.
+    pub operands: Vec<(Ty, Vec<Expr>)>,
+    pub inputs: usize,
+    /// Whether the body reads tensors at computed positions (`tensor.extract`).
+    pub gathers: bool,
+    /// Whether the body calls a math function that has no vector lowering
+    /// (it becomes a libm call per element: acosh, atan2, erf in f64, ...).
+    pub scalar_math: bool,
+}
+
+impl Generic {
+    pub fn rank(&self) -> usize {
+        self.parallel.len()
+    }
+
+    pub fn all_parallel(&self) -> bool {
+        self.parallel.iter().all(|&p| p)
+    }
+
+    /// Every operand indexed by loops and constants only (no windows).
+    pub fn projected(&self) -> bool {
+        self.operands.iter().all(|(_, m)| m.iter().all(|e| *e != Expr::Other))
+    }
+
+    /// Every operand indexed by the identity map (a pure elementwise op).
+    pub fn identity(&self) -> bool {
+        let rank = self.rank();
+        self.operands.iter().all(|(_, m)| m.len() == rank && m.iter().enumerate().all(|(i, e)| *e == Expr::Dim(i)))
+    }
+
+    /// Some operand or result holds bools (`i1` in memory would be packed as
+    /// bits by vector stores, not one byte per element).
+    pub fn has_bool_operand(&self) -> bool {
+        self.operands.iter().any(|(t, _)| t.elem == "i1")
+    }
+
+    pub fn elements(&self) -> i64 {
+        self.ranges.iter().product()
+    }
+
+    /// Whether the op can be vectorized at all: static, non-empty loops,
+    /// no gathers, no bools in memory, only math that vectorizes.
+    pub fn vectorizable(&self) -> bool {
+        !self.gathers && !self.scalar_math && !self.has_bool_operand() && self.rank() > 0 && self.ranges.iter().all(|&r| r > 0)
+    }
+}
+
+fn parse_map(text: &str) -> Option<Vec<Expr>> {
+    let results = text.split("->").nth(1)?.trim();
+    let inner = results.strip_prefix('(')?.split(')').next()?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        inner
+            .split(',')
+            .map(str::trim)
+            .map(|r| {
+                if let Some(d) = r.strip_prefix('d').and_then(|d| d.parse().ok()) {
+                    Expr::Dim(d)
+                } else if let Ok(c) = r.parse() {
+                    Expr::Const(c)
+                } else {
+                    Expr::Other
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The facts about a `linalg.generic` with static shapes, or None.
+pub fn generic(raw: MlirOperation) -> Option<Generic> {
+    let op = unsafe { OperationRef::from_raw(raw) };
+    let iterators = op.attribute("iterator_types").ok()?.to_string();
+    let parallel: Vec<bool> = iterators
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.contains("parallel"))
+        .collect();
+    let maps_text = op.attribute("indexing_maps").ok()?.to_string();
+    let maps: Vec<Vec<Expr>> = maps_text.split("affine_map<").skip(1).map(parse_map).collect::<Option<_>>()?;
+    let mut operands = Vec::new();
+    for (i, v) in op.operands().enumerate() {
+        operands.push((value_type(&v)?, maps.get(i)?.clone()));
+    }
+    let inputs = op.operand_count() - op.result_count();
+    let mut ranges = vec![0i64; parallel.len()];
+    let mut known = vec![false; parallel.len()];
+    for (ty, map) in &operands {
+        for (pos, e) in map.iter().enumerate() {
+            if let Expr::Dim(d) = e {
+                if *d < ranges.len() && !known[*d] {
+                    ranges[*d] = *ty.shape.get(pos)?;
+                    known[*d] = true;
+                }
+            }
+        }
+    }
+    if known.iter().any(|k| !k) {
+        return None;
+    }
+    let (mut gathers, mut scalar_math) = (false, false);
+    op.walk(WalkOrder::PreOrder, |o| {
+        let name = o.name().as_string_ref().as_str().unwrap_or("").to_string();
+        gathers |= name == "tensor.extract";
+        scalar_math |= name.strip_prefix("math.").is_some_and(|f| !VECTOR_MATH.contains(&f));
+        WalkResult::Advance
+    });
+    Some(Generic { op: raw, parallel, ranges, operands, inputs, gathers, scalar_math })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_results() {
+        assert_eq!(parse_map("(d0, d1, d2) -> (d0, 0, d2)").unwrap(), vec![Expr::Dim(0), Expr::Const(0), Expr::Dim(2)]);
+        assert_eq!(parse_map("(d0, d1) -> (d0 * 2 + d1)").unwrap(), vec![Expr::Other]);
+        assert_eq!(parse_map("(d0) -> ()").unwrap(), vec![]);
+    }
+}

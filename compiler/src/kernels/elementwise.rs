@@ -1,0 +1,116 @@
+//! Elementwise kernels: all-parallel generics (one op or a fused chain),
+//! vectorized along their contiguous dim.
+//!
+//! An op whose operands are all read the same way is flattened to one dim
+//! and tiled by a few vectors (`tile`); otherwise (broadcast operands) the
+//! innermost dim is tiled, with enough of the next dim to fill a vector
+//! when the innermost is short (an NCHW image's 7 columns). A tile that
+//! does not divide the dim is masked. Generics that gather (`tensor.extract`
+//! in the body), read windows, or keep bools in memory are left to scalar
+//! loops.
+
+use super::analysis::{generic, Generic};
+use super::{ops_named, tag, Script, Target};
+use melior::ir::Module;
+use melior::Context;
+
+/// How many vectors one tile holds (independent operations per loop step).
+const VECTORS_PER_TILE: i64 = 4;
+
+/// The tile for a dim of `size`: the largest multiple of `lanes` up to
+/// VECTORS_PER_TILE vectors that divides it, else that many vectors,
+/// masked (true when masked).
+pub fn tile_for(size: i64, lanes: i64) -> (i64, bool) {
+    let most = lanes * VECTORS_PER_TILE;
+    if size <= most {
+        return (size, false);
+    }
+    match (1..=VECTORS_PER_TILE).rev().map(|v| v * lanes).find(|t| size % t == 0) {
+        Some(t) => (t, false),
+        None => (most, true),
+    }
+}
+
+/// The tiling of one elementwise op.
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    /// Flatten to one dim, tile it.
+    Flat { tile: i64, masked: bool },
+    /// Tile sizes per loop (the innermost, and the next when it is short).
+    Inner { sizes: Vec<i64>, masked: bool },
+}
+
+impl Plan {
+    fn tag(&self) -> String {
+        match self {
+            Plan::Flat { tile, masked } => format!("ew_flat_{tile}{}", if *masked { "_masked" } else { "" }),
+            Plan::Inner { sizes, masked } => {
+                let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
+                format!("ew_{}{}", s.join("x"), if *masked { "_masked" } else { "" })
+            }
+        }
+    }
+}
+
+fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
+    if !g.all_parallel() || !g.projected() || !g.vectorizable() || g.elements() < lanes {
+        return None;
+    }
+    if g.identity() {
+        let (tile, masked) = tile_for(g.elements(), lanes);
+        return (!masked).then_some(Plan::Flat { tile, masked });
+    }
+    let rank = g.rank();
+    let inner = g.ranges[rank - 1];
+    let mut sizes = vec![1i64; rank];
+    let (tile, masked) = tile_for(inner, lanes);
+    sizes[rank - 1] = tile;
+    if inner < lanes && rank >= 2 {
+        // a short innermost dim: take rows of the next dim too
+        let rows = (lanes * VECTORS_PER_TILE / inner.max(1)).max(1);
+        let next = g.ranges[rank - 2];
+        sizes[rank - 2] = (1..=rows.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
+    }
+    (!masked).then_some(Plan::Inner { sizes, masked })
+}
+
+/// Tags every elementwise generic with its plan and writes the script.
+pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
+    let mut plans: Vec<Plan> = Vec::new();
+    for raw in ops_named(module, "linalg.generic") {
+        let Some(p) = generic(raw).and_then(|g| plan_for(&g, target.lanes())) else { continue };
+        tag(context, raw, &p.tag());
+        if !plans.contains(&p) {
+            plans.push(p);
+        }
+    }
+    for p in plans {
+        let op = script.match_tagged("linalg.generic", &p.tag());
+        match &p {
+            Plan::Flat { tile, masked } => {
+                let flat = script.handle("flat");
+                script.line(format!("{flat} = transform.structured.flatten_elementwise {op} : (!transform.any_op) -> !transform.any_op"));
+                let (tiled, _) = script.tile(&flat, &[*tile]);
+                script.vectorize(&tiled, masked.then_some(&[*tile][..]));
+            }
+            Plan::Inner { sizes, masked } => {
+                let (tiled, _) = script.tile(&op, sizes);
+                script.vectorize(&tiled, masked.then_some(sizes.as_slice()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_divide_or_mask() {
+        assert_eq!(tile_for(1228800, 16), (64, false));
+        assert_eq!(tile_for(1000, 8), (8, false));
+        assert_eq!(tile_for(196, 8), (32, true));
+        assert_eq!(tile_for(49, 16), (49, false));
+        assert_eq!(tile_for(7, 16), (7, false));
+    }
+}

@@ -1,0 +1,126 @@
+//! Matrix products: every `linalg.matmul` (linear, addmm, mm, the GEMM of
+//! im2col convolutions) and every `linalg.batch_matmul` (bmm, attention's
+//! two products) becomes a register micro-kernel.
+//!
+//! The micro-kernel computes a `tile_m x tile_n` block of the result with
+//! its accumulators in vector registers for the whole K loop (one step of K
+//! at a time: broadcast one element of A per row, load one row of B,
+//! `vector.fma`): rows x 16 columns with up to 6 rows when the target has 16
+//! vector registers or 12 when it has 32, or 8 x 8 when N is not a multiple
+//! of 16. Around it, N and K are blocked so that the part of B the kernel
+//! sweeps (`block_k x block_n`, at most 256 x 256 floats) stays in L2 while
+//! every row tile of A passes over it. All sizes divide the problem, so no
+//! masking is needed. A batch matmul is the same kernel per batch element.
+
+use super::{ops_named, tag, Script, Target};
+use crate::kernels::analysis::value_type;
+use melior::ir::operation::{OperationLike, OperationRef};
+use melior::ir::Module;
+use melior::Context;
+
+/// How one matmul `[M, K] x [K, N]` is tiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulTiling {
+    pub block_n: i64,
+    pub block_k: i64,
+    pub tile_m: i64,
+    pub tile_n: i64,
+}
+
+fn largest_divisor(d: i64, limit: i64) -> i64 {
+    (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1)
+}
+
+pub fn matmul_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTiling {
+    let max_rows = if vector_registers >= 32 { 12 } else { 6 };
+    let (tile_m, tile_n) =
+        if n % 16 == 0 { (largest_divisor(m, max_rows), 16) } else { (largest_divisor(m, 8), largest_divisor(n, 8)) };
+    let block_n = tile_n * largest_divisor(n / tile_n, (256 / tile_n).max(1));
+    let block_k = largest_divisor(k, 256);
+    MatmulTiling { block_n, block_k, tile_m, tile_n }
+}
+
+impl MatmulTiling {
+    fn tag(&self, batched: bool) -> String {
+        let kind = if batched { "batch_matmul" } else { "matmul" };
+        format!("{kind}_{}_{}_{}_{}", self.block_n, self.block_k, self.tile_m, self.tile_n)
+    }
+}
+
+/// Tags every product with its tiling and writes the script: cache blocks,
+/// micro-kernel tiles (reduction tile 1), vectorization, the accumulators
+/// hoisted out of the K loop, the contraction lowered to outer products.
+pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
+    let mut tilings: Vec<(MatmulTiling, bool)> = Vec::new();
+    for (name, batched) in [("linalg.matmul", false), ("linalg.batch_matmul", true)] {
+        for raw in ops_named(module, name) {
+            let op = unsafe { OperationRef::from_raw(raw) };
+            let type_of = |i: usize| op.operand(i).ok().and_then(|v| value_type(&v));
+            let (Some(a), Some(c)) = (type_of(0), type_of(2)) else { continue };
+            let (m, n, k) = if batched { (c.shape[1], c.shape[2], a.shape[2]) } else { (c.shape[0], c.shape[1], a.shape[1]) };
+            if a.numel() == 0 || c.numel() == 0 || k == 1 {
+                // nothing to tile (the plain loops run zero times, or fill the
+                // init), or a single outer product
+                continue;
+            }
+            let tiling = matmul_tiling(m, n, k, target.vector_registers);
+            tag(context, raw, &tiling.tag(batched));
+            if !tilings.contains(&(tiling, batched)) {
+                tilings.push((tiling, batched));
+            }
+        }
+    }
+    if tilings.is_empty() {
+        return;
+    }
+    let mut k_loops = Vec::new();
+    for (t, batched) in &tilings {
+        let op = script.match_tagged(if *batched { "linalg.batch_matmul" } else { "linalg.matmul" }, &t.tag(*batched));
+        // batch elements one at a time, then the 2-D blocking of one matmul
+        let lead: &[i64] = if *batched { &[1] } else { &[] };
+        let blocks: Vec<i64> = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
+        let (blocked, _) = script.tile(&op, &blocks);
+        let tiles: Vec<i64> = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
+        let (tiled, loops) = script.tile(&blocked, &tiles);
+        script.vectorize(&tiled, None);
+        k_loops.push(loops[2].clone());
+    }
+    // The vectorizer emits mul + multi_reduction: fold that back into
+    // vector.contract, hoist the accumulator tile out of the K loop (it
+    // becomes a loop-carried vector in registers), then unroll the
+    // contraction into broadcast + vector.fma per row.
+    script.line("transform.apply_patterns to %func {");
+    script.line("  transform.apply_patterns.vector.reduction_to_contract");
+    script.line("  transform.apply_patterns.vector.transfer_permutation_patterns");
+    script.line("  transform.apply_patterns.canonicalization");
+    script.line("} : !transform.any_op");
+    for k_loop in k_loops {
+        script.line(format!("transform.loop.hoist_loop_invariant_subsets {k_loop} : !transform.any_op"));
+    }
+    script.line("transform.apply_patterns to %func {");
+    script.line("  transform.apply_patterns.vector.lower_contraction lowering_strategy = \"outerproduct\"");
+    script.line("  transform.apply_patterns.vector.lower_outerproduct");
+    script.line("} : !transform.any_op");
+    script.line("transform.apply_patterns to %func {");
+    script.line("  transform.apply_patterns.canonicalization");
+    script.line("} : !transform.any_op");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tilings_divide_the_problem() {
+        let t = |m, n, k| {
+            let t = matmul_tiling(m, n, k, 16);
+            (t.block_n, t.block_k, t.tile_m, t.tile_n)
+        };
+        assert_eq!(t(6, 784, 75), (112, 75, 6, 16));
+        assert_eq!(t(1, 10, 1176), (10, 196, 1, 5));
+        assert_eq!(t(64, 1024, 1024), (256, 256, 4, 16));
+        assert_eq!(t(64, 3136, 576), (224, 192, 4, 16));
+        assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
+        assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
+    }
+}

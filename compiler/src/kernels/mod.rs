@@ -1,0 +1,193 @@
+//! The kernel-strategy layer. After lowering, every linalg op is one of a
+//! few kinds of kernel; one module per kind chooses its configuration for
+//! each op (tile sizes, vector shapes, how the accumulators stay in
+//! registers) for the target, tags the op with it, and writes the
+//! transform-dialect script that realizes it:
+//!
+//! - `matmul`: every product (linear, addmm, bmm, attention's products, the
+//!   GEMM of im2col convolutions): register-tile micro-kernels of
+//!   broadcast + `vector.fma` with the accumulators hoisted into loop-carried
+//!   registers, cache-blocked over N and K;
+//! - `elementwise`: all-parallel generics (after fusion), flattened when
+//!   every operand is read the same way, tiled along the contiguous dim and
+//!   vectorized (math functions are polynomial approximations, see
+//!   `aotc_dialects::lower::approx`);
+//! - `reduction`: generics that reduce along their contiguous dim (softmax,
+//!   norms, means): each row reduced into a vector of partial results, one
+//!   vector step at a time, then once across the lanes.
+//!
+//! The strategies run in that order; elementwise fusion runs between the
+//! matmul strategy and the others (see [`optimize`]).
+
+pub mod analysis;
+pub mod elementwise;
+pub mod matmul;
+pub mod reduction;
+
+use crate::mlir::{run_pipeline, run_transform};
+use anyhow::Result;
+use melior::ir::operation::{OperationLike, OperationMutLike, OperationRefMut, WalkOrder, WalkResult};
+use melior::ir::{Attribute, Module};
+use melior::Context;
+use mlir_sys::MlirOperation;
+
+/// What the kernels are generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The widest vector registers worth using (256 for AVX2, 512 where
+    /// AVX-512 runs at full speed).
+    pub vector_bits: u32,
+    /// How many vector registers there are (16, or 32 with AVX-512).
+    pub vector_registers: u32,
+}
+
+impl Target {
+    /// f32 lanes of one vector register.
+    pub fn lanes(&self) -> i64 {
+        (self.vector_bits / 32) as i64
+    }
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target { vector_bits: 256, vector_registers: 16 }
+    }
+}
+
+/// Runs the strategies in order: matmuls become micro-kernels first (fusion
+/// would otherwise fold the im2col gather back into a generic
+/// convolution), then elementwise fusion, then the fused elementwise and
+/// reduction generics are vectorized.
+pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Result<()> {
+    run_pipeline(context, module, "builtin.module(canonicalize, cse)", "canonicalization")?;
+    let mut script = Script::new();
+    matmul::plan(context, module, target, &mut script);
+    if !script.is_empty() {
+        run_transform(context, module, &script.finish(), "matmul vectorization")?;
+    }
+    run_pipeline(
+        context,
+        module,
+        "builtin.module(func.func(linalg-fuse-elementwise-ops, cse, canonicalize))",
+        "elementwise fusion",
+    )?;
+    let mut script = Script::new();
+    elementwise::plan(context, module, target, &mut script);
+    reduction::plan(context, module, target, &mut script);
+    if !script.is_empty() {
+        script.cleanup();
+        run_transform(context, module, &script.finish(), "vectorization")?;
+    }
+    Ok(())
+}
+
+/// Every op named `name` in the module (raw handles: tagging mutates them).
+pub fn ops_named(module: &Module, name: &str) -> Vec<MlirOperation> {
+    let mut ops = Vec::new();
+    module.as_operation().walk(WalkOrder::PreOrder, |op| {
+        if op.name().as_string_ref().as_str() == Ok(name) {
+            ops.push(op.to_raw());
+        }
+        WalkResult::Advance
+    });
+    ops
+}
+
+/// Marks an op with the configuration a strategy chose for it, as the
+/// discardable attribute `aotc.kernel = "<value>"`, which its script
+/// matches.
+pub fn tag(context: &Context, op: MlirOperation, value: &str) {
+    let mut op = unsafe { OperationRefMut::from_raw(op) };
+    let attr = Attribute::parse(context, &format!("\"{value}\"")).expect("a string attribute");
+    op.set_discardable_attribute("aotc.kernel", attr);
+}
+
+/// A transform-dialect script under construction: `%root` is the module,
+/// `%func` its functions.
+pub struct Script {
+    body: String,
+    next: usize,
+    cleanup: bool,
+}
+
+impl Script {
+    pub fn new() -> Script {
+        Script { body: String::new(), next: 0, cleanup: false }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// A fresh handle name.
+    pub fn handle(&mut self, stem: &str) -> String {
+        self.next += 1;
+        format!("%{stem}{}", self.next)
+    }
+
+    pub fn line(&mut self, line: impl AsRef<str>) {
+        self.body.push_str("    ");
+        self.body.push_str(line.as_ref());
+        self.body.push('\n');
+    }
+
+    /// A handle to every `op` tagged `aotc.kernel = "<tag>"`.
+    pub fn match_tagged(&mut self, op: &str, tag: &str) -> String {
+        let h = self.handle("op");
+        self.line(format!(
+            "{h} = transform.structured.match ops{{[\"{op}\"]}} attributes{{aotc.kernel = \"{tag}\"}} in %root : (!transform.any_op) -> !transform.any_op"
+        ));
+        h
+    }
+
+    /// Tiles `op` with `sizes`; returns the tiled op and the loops (one per
+    /// non-zero size).
+    pub fn tile(&mut self, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
+        let tiled = self.handle("tiled");
+        let loops = sizes.iter().filter(|&&s| s != 0).count();
+        let names: Vec<String> = (0..loops).map(|_| self.handle("loop")).collect();
+        let results = std::iter::once(tiled.clone()).chain(names.iter().cloned()).collect::<Vec<_>>().join(", ");
+        let types = vec!["!transform.any_op"; loops + 1].join(", ");
+        let sizes_text = sizes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        self.line(format!(
+            "{results} = transform.structured.tile_using_for {op} tile_sizes [{sizes_text}] : (!transform.any_op) -> ({types})"
+        ));
+        (tiled, names)
+    }
+
+    /// Vectorizes `op` (static shapes; `vector_sizes` masks a partial tile).
+    pub fn vectorize(&mut self, op: &str, vector_sizes: Option<&[i64]>) {
+        match vector_sizes {
+            Some(sizes) => {
+                let sizes = sizes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+                self.line(format!("transform.structured.vectorize {op} vector_sizes [{sizes}] : !transform.any_op"));
+            }
+            None => self.line(format!("transform.structured.vectorize {op} : !transform.any_op")),
+        }
+    }
+
+    /// Ends the script with the vector cleanups the strategies rely on
+    /// (reductions to lane reductions, transfer permutations folded).
+    pub fn cleanup(&mut self) {
+        self.cleanup = true;
+    }
+
+    pub fn finish(self) -> String {
+        let mut s = String::from(
+            "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {\n",
+        );
+        s += "    %func = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n";
+        s += &self.body;
+        if self.cleanup {
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = \"innerreduction\"\n      transform.apply_patterns.vector.transfer_permutation_patterns\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
+        }
+        s += "    transform.yield\n  }\n}\n";
+        s
+    }
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script::new()
+    }
+}

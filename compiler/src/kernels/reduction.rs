@@ -1,0 +1,95 @@
+//! Reduction kernels: generics with reduction loops (sum, mean, max, the
+//! statistics of softmax and the norms, after fusion with what feeds them).
+//!
+//! Along the contiguous dim (a row of softmax or layer norm), each row is
+//! reduced into a vector of partial results, a few vectors per step (the
+//! accumulators stay in registers across the row), then once across the
+//! lanes. When the contiguous dim is parallel (a sum over rows), the
+//! reduced dims become outer loops and the contiguous dim a vector, like an
+//! elementwise op. Dims the vector tile does not divide, windows and
+//! gathers are left to scalar loops.
+
+use super::analysis::{generic, Generic};
+use super::elementwise::tile_for;
+use super::{ops_named, tag, Script, Target};
+use melior::ir::Module;
+use melior::Context;
+
+/// The tiling of one reduction.
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    /// Every loop but the innermost one at a time; the innermost (a
+    /// reduction) into `lanes`-partial accumulators, `tile` at a time.
+    Rows { outer: Vec<i64>, tile: i64 },
+    /// The innermost (parallel) dim `tile` at a time, every other loop one
+    /// at a time.
+    Columns { sizes: Vec<i64> },
+}
+
+impl Plan {
+    fn tag(&self) -> String {
+        match self {
+            Plan::Rows { outer, tile } => format!("red_rows_{}_{tile}", outer.len()),
+            Plan::Columns { sizes } => {
+                let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
+                format!("red_cols_{}", s.join("x"))
+            }
+        }
+    }
+}
+
+fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
+    if g.all_parallel() || !g.projected() || !g.vectorizable() || g.operands.len() - g.inputs != 1 {
+        return None;
+    }
+    let rank = g.rank();
+    let inner = g.ranges[rank - 1];
+    if !g.parallel[rank - 1] {
+        let (tile, masked) = tile_for(inner, lanes);
+        if masked || tile % lanes != 0 {
+            return None;
+        }
+        let outer: Vec<i64> = (0..rank).map(|d| if d == rank - 1 { 0 } else { 1 }).collect();
+        return Some(Plan::Rows { outer, tile });
+    }
+    let (tile, masked) = tile_for(inner, lanes);
+    if masked || inner < lanes {
+        return None;
+    }
+    let mut sizes = vec![1i64; rank];
+    sizes[rank - 1] = tile;
+    Some(Plan::Columns { sizes })
+}
+
+/// Tags every reduction with its plan and writes the script.
+pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
+    let mut plans: Vec<Plan> = Vec::new();
+    for raw in ops_named(module, "linalg.generic") {
+        let Some(p) = generic(raw).and_then(|g| plan_for(&g, target.lanes())) else { continue };
+        tag(context, raw, &p.tag());
+        if !plans.contains(&p) {
+            plans.push(p);
+        }
+    }
+    for p in plans {
+        let op = script.match_tagged("linalg.generic", &p.tag());
+        match &p {
+            Plan::Rows { outer, tile } => {
+                let (rows, _) = script.tile(&op, outer);
+                let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
+                let zeros = vec!["0"; outer.len() - 1].join(", ");
+                script.line(format!(
+                    "{fill}, {partial}, {combine}, {k_loop} = transform.structured.tile_reduction_using_for {rows} by tile_sizes = [{zeros}, {tile}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)"
+                ));
+                script.vectorize(&fill, None);
+                script.vectorize(&partial, None);
+                script.vectorize(&combine, None);
+                script.line(format!("transform.loop.hoist_loop_invariant_subsets {k_loop} : !transform.any_op"));
+            }
+            Plan::Columns { sizes } => {
+                let (tiled, _) = script.tile(&op, sizes);
+                script.vectorize(&tiled, None);
+            }
+        }
+    }
+}

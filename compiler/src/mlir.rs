@@ -1,0 +1,117 @@
+//! MLIR utilities shared by the pipeline stages: parsing with diagnostics,
+//! running pass pipelines and transform-dialect scripts, finding the entry
+//! function.
+
+use anyhow::{anyhow, bail, Result};
+use melior::{
+    ir::{block::BlockLike, operation::OperationLike, operation::OperationMutLike, Attribute, Module},
+    pass::PassManager,
+    utility::parse_pass_pipeline,
+    Context,
+};
+
+/// Parses MLIR text, with the verifier's diagnostics in the error.
+pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<'c>> {
+    let diagnostics = capture_diagnostics(context);
+    let module = Module::parse(context, text);
+    let messages = diagnostics.take();
+    match module {
+        Some(m) if m.as_operation().verify() => Ok(m),
+        _ => {
+            // A parse error points into the text: quote the line.
+            let quoted: Vec<String> = messages
+                .iter()
+                .map(|m| match m.strip_prefix("loc(\"-\":").and_then(|r| r.split(':').next()).and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) => format!("{m}\n  in: {}", text.lines().nth(n - 1).unwrap_or("").trim()),
+                    None => m.clone(),
+                })
+                .collect();
+            Err(crate::error::detailed(format!("{what} does not parse or verify"), quoted.join("\n")))
+        }
+    }
+}
+
+/// Collects diagnostics emitted on a context until dropped.
+pub struct Diagnostics<'c> {
+    context: &'c Context,
+    id: melior::diagnostic::DiagnosticHandlerId,
+    messages: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+}
+
+impl Diagnostics<'_> {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.messages.borrow_mut())
+    }
+}
+
+impl Drop for Diagnostics<'_> {
+    fn drop(&mut self) {
+        self.context.detach_diagnostic_handler(self.id);
+    }
+}
+
+pub fn capture_diagnostics(context: &Context) -> Diagnostics<'_> {
+    let messages = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = messages.clone();
+    let id = context.attach_diagnostic_handler(move |d| {
+        let mut text = format!("{}: {}", d.location(), d);
+        for i in 0..d.note_count() {
+            if let Ok(n) = d.note(i) {
+                text += &format!("\n  note: {n}");
+            }
+        }
+        sink.borrow_mut().push(text);
+        true
+    });
+    Diagnostics { context, id, messages }
+}
+
+/// The model's function: the module's first `func.func` (constants
+/// become `memref.global`s beside it).
+pub fn entry_function<'c, 'a>(module: &'a Module<'c>) -> Result<melior::ir::OperationRef<'c, 'a>> {
+    let mut op = module.body().first_operation();
+    while let Some(o) = op {
+        if o.name().as_string_ref().as_str() == Ok("func.func") {
+            return Ok(o);
+        }
+        op = o.next_in_block();
+    }
+    bail!("the module has no function")
+}
+
+/// Runs a textual pass pipeline (`builtin.module(...)`) on a module.
+pub fn run_pipeline(context: &Context, module: &mut Module, pipeline: &str, what: &str) -> Result<()> {
+    let diagnostics = capture_diagnostics(context);
+    let pm = PassManager::new(context);
+    parse_pass_pipeline(pm.as_operation_pass_manager(), pipeline)
+        .map_err(|e| anyhow!("{what}: bad pass pipeline: {e}"))?;
+    if pm.run(module).is_err() || !module.as_operation().verify() {
+        return Err(crate::error::detailed(format!("{what} failed"), diagnostics.take().join("\n")));
+    }
+    Ok(())
+}
+
+/// Runs a transform-dialect script (a module holding `@__transform_main`)
+/// on `module` with the transform interpreter; the script is appended to
+/// the payload for the run and removed afterwards.
+pub fn run_transform(context: &Context, module: &mut Module, script: &str, what: &str) -> Result<()> {
+    let strategy = parse(context, script, what)?;
+    let sequence = strategy.body().first_operation().ok_or_else(|| anyhow!("{what}: empty script"))?;
+    let sequence = unsafe { melior::ir::Operation::from_raw(mlir_sys::mlirOperationClone(sequence.to_raw())) };
+    module.body().append_operation(sequence);
+    let unit = Attribute::parse(context, "unit").expect("unit attribute");
+    module.as_operation_mut().set_attribute("transform.with_named_sequence", unit);
+    let result = run_pipeline(context, module, "builtin.module(transform-interpreter, canonicalize, cse)", what);
+    let mut op = module.body().first_operation();
+    while let Some(o) = op {
+        op = o.next_in_block();
+        if o.name().as_string_ref().as_str() == Ok("transform.named_sequence") {
+            unsafe {
+                mlir_sys::mlirOperationRemoveFromParent(o.to_raw());
+                mlir_sys::mlirOperationDestroy(o.to_raw());
+            }
+        }
+    }
+    let _ = module.as_operation_mut().remove_attribute("transform.with_named_sequence");
+    result
+}
