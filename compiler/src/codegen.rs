@@ -39,21 +39,46 @@ fn optimization_level(level: u8) -> OptimizationLevel {
     }
 }
 
-/// How many 256-bit vector registers the target has: 32 where AVX-512VL
-/// gives ymm16-31 (known for the host; other CPUs are assumed to have 16).
-pub fn vector_registers(options: &TargetOptions) -> u32 {
-    if options.triple.is_none() && options.cpu.is_none() {
-        let features = TargetMachine::get_host_cpu_features().to_string();
-        if features.split(',').any(|f| f == "+avx512vl") {
-            return 32;
+/// Whether the target runs 512-bit vectors at full speed with 32 vector
+/// registers (AVX-512F + VL): known for the host from its features, and for
+/// a named CPU from a list of those that do.
+fn has_avx512(options: &TargetOptions) -> bool {
+    const AVX512_CPUS: &[&str] = &[
+        "znver4", "znver5", "icelake-server", "sapphirerapids", "emeraldrapids", "graniterapids", "cooperlake",
+        "cascadelake", "tigerlake", "rocketlake", "skylake-avx512", "x86-64-v4",
+    ];
+    match (&options.triple, &options.cpu) {
+        (None, None) => {
+            let features = TargetMachine::get_host_cpu_features().to_string();
+            ["+avx512f", "+avx512vl"].iter().all(|f| features.split(',').any(|x| x == *f))
         }
+        (_, Some(cpu)) => AVX512_CPUS.contains(&cpu.as_str()),
+        _ => false,
     }
-    16
+}
+
+/// How many vector registers the target has: 32 with AVX-512, else 16.
+pub fn vector_registers(options: &TargetOptions) -> u32 {
+    if has_avx512(options) {
+        32
+    } else {
+        16
+    }
+}
+
+/// The vector width the generated code uses: 512 bits with AVX-512 (the
+/// 16-lane kernels map to one register), else 256.
+pub fn vector_bits(options: &TargetOptions) -> u32 {
+    if has_avx512(options) {
+        512
+    } else {
+        256
+    }
 }
 
 /// What the kernel strategies generate code for.
 pub fn kernel_target(options: &TargetOptions) -> crate::kernels::Target {
-    crate::kernels::Target { vector_bits: 256, vector_registers: vector_registers(options) }
+    crate::kernels::Target { vector_bits: vector_bits(options), vector_registers: vector_registers(options) }
 }
 
 pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
@@ -85,7 +110,8 @@ pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
 }
 
 /// Translates an LLVM-dialect module into LLVM IR and optimizes it.
-pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMachine, opt_level: u8) -> Result<LlvmModule<'l>> {
+pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMachine, options: &TargetOptions) -> Result<LlvmModule<'l>> {
+    let opt_level = options.opt_level;
     let raw = unsafe {
         mlir_sys::mlirTranslateModuleToLLVMIR(
             module.as_operation().to_raw(),
@@ -96,7 +122,7 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
         bail!("translation of the LLVM dialect to LLVM IR failed");
     }
     let ir = unsafe { LlvmModule::new(raw as *mut _) };
-    limit_vector_width(llvm, &ir, 256);
+    limit_vector_width(llvm, &ir, vector_bits(options));
     ir.set_triple(&machine.get_triple());
     ir.set_data_layout(&machine.get_target_data().get_data_layout());
     ir.verify().map_err(|e| anyhow!("invalid LLVM IR: {e}"))?;
@@ -106,10 +132,9 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
     Ok(ir)
 }
 
-/// Keeps vector code at `bits` wide registers, as clang does by default for
-/// AVX-512 CPUs: explicit wider vectors (the 16-lane micro-kernel rows) are
-/// split into 256-bit halves (ymm), avoiding the frequency drop that 512-bit
-/// instructions cause on many Xeons.
+/// Keeps vector code at `bits` wide registers: explicit wider vectors are
+/// split into registers of that width. 512 only where AVX-512 is known to
+/// run at full speed (see `has_avx512`).
 fn limit_vector_width(llvm: &LlvmContext, ir: &LlvmModule, bits: u32) {
     let width = bits.to_string();
     for function in ir.get_functions() {

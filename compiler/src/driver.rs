@@ -97,7 +97,7 @@ pub fn emit(program: &mut ExportedProgram, stage: Stage, options: &Options) -> R
     };
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
-    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, options.target.opt_level)?;
+    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, &options.target)?;
     Ok(match stage {
         Stage::LlvmIr => ir.print_to_string().to_string(),
         _ => codegen::assembly(&ir, &machine)?,
@@ -122,7 +122,7 @@ pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, opt
     let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
-    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, options.target.opt_level)?;
+    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, &options.target)?;
     let dir = tempfile::tempdir()?;
     let object = dir.path().join("model.o");
     codegen::write_object(&ir, &machine, &object)?;

@@ -17,4 +17,5 @@ pub mod error;
 pub mod link;
 pub mod pack;
 pub mod npy;
+pub mod outputs;
 pub mod text;

@@ -38,12 +38,11 @@ pub fn optimize(context: &Context, module: &mut Module, target: &kernels::Target
 }
 
 /// One-shot bufferization, then every intermediate is placed in the arena.
-/// (`eliminate-empty-tensors`, which would let results be computed in place
-/// in the output buffers, is not used: after CSE merges two identical
-/// `tensor.empty` + `linalg.fill` inits of different results, it writes one
-/// result into the other's output buffer. Results are copied out instead.)
-/// Returns the arena size in bytes.
+/// Results are computed in their output buffers where they can be (see
+/// `outputs`), else copied out of the arena. Returns the arena size in
+/// bytes.
 pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<u64> {
+    crate::outputs::compute_in_place(context, module)?;
     run_pipeline(
         context,
         module,
