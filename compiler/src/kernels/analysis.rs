@@ -1,10 +1,11 @@
 //! What the strategies need to know about a linalg op: its loop ranges,
-//! which loops are parallel, and how each operand is indexed.
+//! which loops are parallel, and how each operand is indexed; and the
+//! use-def links between the ops of a function body.
 
 use aotc_dialects::types::Ty;
 use melior::ir::operation::{OperationLike, OperationRef, WalkOrder, WalkResult};
-use melior::ir::{Value, ValueLike};
-use mlir_sys::MlirOperation;
+use melior::ir::{Module, Value, ValueLike};
+use mlir_sys::*;
 
 /// The static tensor (or memref) type of a value.
 pub fn value_type(v: &Value) -> Option<Ty> {
@@ -148,6 +149,65 @@ pub fn generic(raw: MlirOperation) -> Option<Generic> {
         WalkResult::Advance
     });
     Some(Generic { op: raw, parallel, ranges, operands, inputs, gathers, scalar_math })
+}
+
+/// The name of an op (`linalg.generic`).
+pub fn op_name(op: MlirOperation) -> String {
+    unsafe { OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
+}
+
+/// The ops that define each operand of `op` (None for a block argument).
+pub fn producers(op: MlirOperation) -> Vec<Option<MlirOperation>> {
+    unsafe {
+        (0..mlirOperationGetNumOperands(op))
+            .map(|i| {
+                let v = mlirOperationGetOperand(op, i);
+                mlirValueIsAOpResult(v).then(|| mlirOpResultGetOwner(v))
+            })
+            .collect()
+    }
+}
+
+/// The ops that use some result of `op` (each once, in use-list order).
+pub fn users(op: MlirOperation) -> Vec<MlirOperation> {
+    let mut out: Vec<MlirOperation> = Vec::new();
+    unsafe {
+        for r in 0..mlirOperationGetNumResults(op) {
+            let mut u = mlirValueGetFirstUse(mlirOperationGetResult(op, r));
+            while !u.ptr.is_null() {
+                let owner = mlirOpOperandGetOwner(u);
+                if !out.iter().any(|o| o.ptr == owner.ptr) {
+                    out.push(owner);
+                }
+                u = mlirOpOperandGetNextUse(u);
+            }
+        }
+    }
+    out
+}
+
+/// The ops of the first block of every function, in order.
+pub fn function_bodies(module: &Module) -> Vec<Vec<MlirOperation>> {
+    let mut bodies = Vec::new();
+    module.as_operation().walk(WalkOrder::PreOrder, |op| {
+        if op.name().as_string_ref().as_str() == Ok("func.func") {
+            let mut ops = Vec::new();
+            unsafe {
+                let region = mlirOperationGetRegion(op.to_raw(), 0);
+                let block = mlirRegionGetFirstBlock(region);
+                if !block.ptr.is_null() {
+                    let mut o = mlirBlockGetFirstOperation(block);
+                    while !o.ptr.is_null() {
+                        ops.push(o);
+                        o = mlirOperationGetNextInBlock(o);
+                    }
+                }
+            }
+            bodies.push(ops);
+        }
+        WalkResult::Advance
+    });
+    bodies
 }
 
 #[cfg(test)]

@@ -12,17 +12,21 @@
 //!   every operand is read the same way, tiled along the contiguous dim and
 //!   vectorized (math functions are polynomial approximations, see
 //!   `aotc_dialects::lower::approx`);
+//! - `rows`: chains around a reduction along the contiguous dim (softmax,
+//!   the norms) fused into one loop over rows, each row computed in L1;
 //! - `reduction`: generics that reduce along their contiguous dim (softmax,
 //!   norms, means): each row reduced into a vector of partial results, one
 //!   vector step at a time, then once across the lanes.
 //!
 //! The strategies run in that order; elementwise fusion runs between the
-//! matmul strategy and the others (see [`optimize`]).
+//! matmul strategy and the others, row fusion after it (see [`optimize`]).
 
 pub mod analysis;
 pub mod elementwise;
+pub mod finite_max;
 pub mod matmul;
 pub mod reduction;
+pub mod rows;
 
 use crate::mlir::{run_pipeline, run_transform};
 use anyhow::Result;
@@ -72,13 +76,17 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
         "elementwise fusion",
     )?;
     let mut script = Script::new();
+    if rows::plan(context, module, &mut script) {
+        run_transform(context, module, &script.finish(), "row fusion")?;
+    }
+    let mut script = Script::new();
     elementwise::plan(context, module, target, &mut script);
     reduction::plan(context, module, target, &mut script);
     if !script.is_empty() {
         script.cleanup();
         run_transform(context, module, &script.finish(), "vectorization")?;
     }
-    Ok(())
+    finite_max::lower(context, module)
 }
 
 /// Every op named `name` in the module (raw handles: tagging mutates them).
@@ -102,17 +110,22 @@ pub fn tag(context: &Context, op: MlirOperation, value: &str) {
     op.set_discardable_attribute("aotc.kernel", attr);
 }
 
+/// The annotation of loops whose accumulators are hoisted after cleanup.
+const HOIST: &str = "aotc.hoist";
+
 /// A transform-dialect script under construction: `%root` is the module,
 /// `%func` its functions.
 pub struct Script {
     body: String,
+    /// Whether loops were annotated for [`Script::hoist_after_cleanup`].
+    hoist: bool,
     next: usize,
     cleanup: bool,
 }
 
 impl Script {
     pub fn new() -> Script {
-        Script { body: String::new(), next: 0, cleanup: false }
+        Script { body: String::new(), hoist: false, next: 0, cleanup: false }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,6 +142,16 @@ impl Script {
         self.body.push_str("    ");
         self.body.push_str(line.as_ref());
         self.body.push('\n');
+    }
+
+    /// Hoists the loop-invariant subsets (accumulators read and written on
+    /// every iteration) out of `loop` into loop-carried values, after the
+    /// cleanups: the transfers only match once canonical. The loop is found
+    /// again by an annotation, since canonicalization may fold a one-trip
+    /// loop away (a handle held across it would then be invalid).
+    pub fn hoist_after_cleanup(&mut self, loop_handle: &str) {
+        self.line(format!("transform.annotate {loop_handle} \"{HOIST}\" : !transform.any_op"));
+        self.hoist = true;
     }
 
     /// A handle to every `op` tagged `aotc.kernel = "<tag>"`.
@@ -179,6 +202,11 @@ impl Script {
         s += "    %func = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n";
         s += &self.body;
         if self.cleanup {
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
+            if self.hoist {
+                s += &format!("    %hoist = transform.structured.match attributes{{{HOIST}}} in %func : (!transform.any_op) -> !transform.any_op\n");
+                s += "    transform.loop.hoist_loop_invariant_subsets %hoist : !transform.any_op\n";
+            }
             s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = \"innerreduction\"\n      transform.apply_patterns.vector.transfer_permutation_patterns\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
         }
         s += "    transform.yield\n  }\n}\n";

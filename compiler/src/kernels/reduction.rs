@@ -84,7 +84,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 script.vectorize(&fill, None);
                 script.vectorize(&partial, None);
                 script.vectorize(&combine, None);
-                script.line(format!("transform.loop.hoist_loop_invariant_subsets {k_loop} : !transform.any_op"));
+                script.hoist_after_cleanup(&k_loop);
             }
             Plan::Columns { sizes } => {
                 let (tiled, _) = script.tile(&op, sizes);

@@ -4,7 +4,8 @@
 //! manipulation, selects), so the loops around them vectorize like any
 //! other elementwise loop, where a libm call per element would not.
 //! Accuracy: a few ulps (the op suite compares with torch at 1e-5);
-//! inf, -inf and NaN give what torch gives. float64 keeps libm.
+//! inf, -inf and NaN give what torch gives (NaN passes through every step,
+//! no select needed). float64 keeps libm.
 
 use super::scalar::constant;
 use super::Emitter;
@@ -28,45 +29,47 @@ fn polynomial(e: &mut Emitter, x: &str, coefficients: &[f64]) -> String {
     acc
 }
 
-/// 2^n for an integer-valued f32 n in [-127, 127], built from its bits.
-fn exp2_integer(e: &mut Emitter, n: &str) -> String {
-    let i = e.assign(format!("arith.fptosi {n} : f32 to i32"));
-    let bias = constant(e, 127.0, "i32");
-    let biased = e.assign(format!("arith.addi {i}, {bias} : i32"));
-    let shift = constant(e, 23.0, "i32");
-    let bits = e.assign(format!("arith.shli {biased}, {shift} : i32"));
-    e.assign(format!("arith.bitcast {bits} : i32 to f32"))
+/// `x` clamped to `[lo, hi]` with compares and selects: NaN passes through
+/// (a compare with NaN is false), and the pattern is one `max`/`min`
+/// instruction on x86, where `maxnumf`/`minnumf` need extra NaN handling.
+fn clamp(e: &mut Emitter, x: &str, lo: f64, hi: f64) -> String {
+    let (lo, hi) = (f32c(e, lo), f32c(e, hi));
+    let below = e.assign(format!("arith.cmpf olt, {x}, {lo} : f32"));
+    let x = e.assign(format!("arith.select {below}, {lo}, {x} : f32"));
+    let above = e.assign(format!("arith.cmpf ogt, {x}, {hi} : f32"));
+    e.assign(format!("arith.select {above}, {hi}, {x} : f32"))
 }
 
-/// e^x: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite, two-part ln2),
-/// e^r by a degree-7 polynomial (Cephes' expf coefficients), times 2^n
-/// applied in two halves so that overflow and underflow round to inf and 0
-/// as they should.
+/// e^x = 2^n e^r with n = round(x / ln2) and |r| <= ln2 / 2.
+///
+/// - n comes from adding 1.5 * 2^23 + 126 (the "magic" constant): the sum
+///   rounds to an integer whose low mantissa bits are n + 126, so shifting
+///   its bits left by 23 gives the float 2^(n-1) with no conversion.
+/// - r = x - n ln2 with ln2 in two parts (Cody-Waite), so r is exact.
+/// - e^r is a degree-6 polynomial (a minimax fit by reweighted least squares,
+///   within 1 ulp), with every coefficient doubled to make up for 2^(n-1).
+/// - x is clamped to [-87.5, 89]: above, 2^(n-1) * e^r overflows to inf;
+///   below e^-87 (smaller than the least normal float) the result flushes
+///   to 0, as n + 126 reaches 0. NaN passes the clamp and stays NaN.
 pub fn exp(e: &mut Emitter, x: &str) -> String {
-    let (lo, hi) = (f32c(e, -104.0), f32c(e, 89.0));
-    let clamped = e.assign(format!("arith.maxnumf {x}, {lo} : f32"));
-    let clamped = e.assign(format!("arith.minnumf {clamped}, {hi} : f32"));
+    let x = clamp(e, x, -87.5, 89.0);
     let log2e = f32c(e, std::f64::consts::LOG2_E);
-    let scaled = e.assign(format!("arith.mulf {clamped}, {log2e} : f32"));
-    let n = e.assign(format!("math.roundeven {scaled} : f32"));
+    let magic = f32c(e, 12582912.0 + 126.0);
+    let shifted = fma(e, &x, &log2e, &magic);
+    let n = e.assign(format!("arith.subf {shifted}, {magic} : f32"));
     let (ln2_hi, ln2_lo) = (f32c(e, -0.693359375), f32c(e, 2.12194440e-4));
-    let r = fma(e, &n, &ln2_hi, &clamped);
+    let r = fma(e, &n, &ln2_hi, &x);
     let r = fma(e, &n, &ln2_lo, &r);
-    let p = polynomial(e, &r, &[1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
-    let r2 = e.assign(format!("arith.mulf {r}, {r} : f32"));
-    let one = f32c(e, 1.0);
-    let r1 = e.assign(format!("arith.addf {r}, {one} : f32"));
-    let er = fma(e, &p, &r2, &r1);
-    // 2^n = 2^(n - n/2) * 2^(n/2), each factor a normal float
-    let half = f32c(e, 0.5);
-    let nh = e.assign(format!("arith.mulf {n}, {half} : f32"));
-    let n1 = e.assign(format!("math.floor {nh} : f32"));
-    let n2 = e.assign(format!("arith.subf {n}, {n1} : f32"));
-    let (s1, s2) = (exp2_integer(e, &n1), exp2_integer(e, &n2));
-    let v = e.assign(format!("arith.mulf {er}, {s1} : f32"));
-    let v = e.assign(format!("arith.mulf {v}, {s2} : f32"));
-    let nan = e.assign(format!("arith.cmpf uno, {x}, {x} : f32"));
-    e.assign(format!("arith.select {nan}, {x}, {v} : f32"))
+    let twice: Vec<f64> = [1.390379387885332e-3, 8.366219699382782e-3, 4.166676476597786e-2, 0.1666654348373413, 0.5, 1.0, 1.0]
+        .iter()
+        .map(|c| 2.0 * c)
+        .collect();
+    let p = polynomial(e, &r, &twice);
+    let bits = e.assign(format!("arith.bitcast {shifted} : f32 to i32"));
+    let shift = constant(e, 23.0, "i32");
+    let bits = e.assign(format!("arith.shli {bits}, {shift} : i32"));
+    let scale = e.assign(format!("arith.bitcast {bits} : i32 to f32"));
+    e.assign(format!("arith.mulf {p}, {scale} : f32"))
 }
 
 /// tanh: an odd polynomial (Cephes' tanhf) below |x| = 0.625, else
@@ -89,17 +92,13 @@ pub fn tanh(e: &mut Emitter, x: &str) -> String {
     let large = e.assign(format!("math.copysign {t}, {x} : f32"));
     let bound = f32c(e, 0.625);
     let is_small = e.assign(format!("arith.cmpf olt, {ax}, {bound} : f32"));
-    let v = e.assign(format!("arith.select {is_small}, {small}, {large} : f32"));
-    let nan = e.assign(format!("arith.cmpf uno, {x}, {x} : f32"));
-    e.assign(format!("arith.select {nan}, {x}, {v} : f32"))
+    e.assign(format!("arith.select {is_small}, {small}, {large} : f32"))
 }
 
 /// erf: x * P(x^2) / Q(x^2) on x clamped to [-4, 4] (a rational minimax
 /// fit, the form Eigen and XLA use for float32).
 pub fn erf(e: &mut Emitter, x: &str) -> String {
-    let (lo, hi) = (f32c(e, -4.0), f32c(e, 4.0));
-    let c = e.assign(format!("arith.maxnumf {x}, {lo} : f32"));
-    let c = e.assign(format!("arith.minnumf {c}, {hi} : f32"));
+    let c = clamp(e, x, -4.0, 4.0);
     let c2 = e.assign(format!("arith.mulf {c}, {c} : f32"));
     let p = polynomial(
         e,
@@ -120,7 +119,5 @@ pub fn erf(e: &mut Emitter, x: &str) -> String {
         &c2,
         &[-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02],
     );
-    let v = e.assign(format!("arith.divf {p}, {q} : f32"));
-    let nan = e.assign(format!("arith.cmpf uno, {x}, {x} : f32"));
-    e.assign(format!("arith.select {nan}, {x}, {v} : f32"))
+    e.assign(format!("arith.divf {p}, {q} : f32"))
 }

@@ -30,9 +30,14 @@ pub fn broadcast_map(shape: &[i64], out: &[i64]) -> String {
     format!("affine_map<({}) -> ({})>", dim_list(out.len()), exprs.join(", "))
 }
 
-/// A `tensor.empty` of a type.
+/// A `tensor.empty` of a type. Each carries its own `aotc.id`, so that CSE
+/// never merges two of them: a result computed into its own empty tensor
+/// can then be computed straight into its output buffer.
 pub fn empty(e: &mut Emitter, ty: &Ty) -> String {
-    e.assign(format!("tensor.empty() : {ty}"))
+    let name = e.fresh();
+    let id = name.trim_start_matches("%v");
+    e.line(format!("{name} = tensor.empty() {{aotc.id = {id} : i64}} : {ty}"));
+    name
 }
 
 /// A tensor of `ty` filled with a scalar constant (an MLIR literal).
@@ -105,6 +110,21 @@ pub fn map(
         .iter()
         .map(|(v, t)| (v.to_string(), (*t).clone(), broadcast_map(&t.shape, &out.shape)))
         .collect();
+    let iterators = vec!["parallel"; out.rank()];
+    generic(e, &ins, &init, out, None, &iterators, "", body)
+}
+
+/// Like [`map`], with each input read through its own indexing map over
+/// `out`'s dims (a reduced statistic read along the dims it was reduced
+/// over, a parameter along its channel dim).
+pub fn map_indexed(
+    e: &mut Emitter,
+    inputs: &[(&str, &Ty, String)],
+    out: &Ty,
+    body: impl FnOnce(&mut Emitter, &[String]) -> String,
+) -> String {
+    let init = empty(e, out);
+    let ins: Vec<(String, Ty, String)> = inputs.iter().map(|(v, t, m)| (v.to_string(), (*t).clone(), m.clone())).collect();
     let iterators = vec!["parallel"; out.rank()];
     generic(e, &ins, &init, out, None, &iterators, "", body)
 }
@@ -446,23 +466,26 @@ fn hardsigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
 }
 
 fn gelu_scalar(e: &mut Emitter, x: &str, t: &str, tanh: bool) -> String {
-    let half = constant(e, 0.5, t);
     let one = constant(e, 1.0, t);
-    let inner = if tanh {
-        // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
-        let k = constant(e, (2.0 / std::f64::consts::PI).sqrt(), t);
+    if tanh {
+        // 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + e^(-2u)) with
+        // u = sqrt(2/pi) (x + 0.044715 x^3): one exp and one division
+        // instead of a tanh (inf and NaN give what torch's form gives).
+        let k = constant(e, -2.0 * (2.0 / std::f64::consts::PI).sqrt(), t);
         let c = constant(e, 0.044715, t);
         let x2 = scalar::mul(e, x, x, t);
-        let x3 = scalar::mul(e, &x2, x, t);
-        let cx3 = scalar::mul(e, &c, &x3, t);
-        let sum = scalar::add(e, x, &cx3, t);
-        let arg = scalar::mul(e, &k, &sum, t);
-        scalar::math(e, "tanh", &[&arg], t)
-    } else {
-        let k = constant(e, std::f64::consts::FRAC_1_SQRT_2, t);
-        let arg = scalar::mul(e, x, &k, t);
-        scalar::math(e, "erf", &[&arg], t)
-    };
+        let cx2 = scalar::mul(e, &c, &x2, t);
+        let factor = scalar::add(e, &one, &cx2, t);
+        let u = scalar::mul(e, x, &factor, t);
+        let arg = scalar::mul(e, &k, &u, t);
+        let ex = scalar::math(e, "exp", &[&arg], t);
+        let den = scalar::add(e, &one, &ex, t);
+        return scalar::div(e, x, &den, t);
+    }
+    let half = constant(e, 0.5, t);
+    let k = constant(e, std::f64::consts::FRAC_1_SQRT_2, t);
+    let arg = scalar::mul(e, x, &k, t);
+    let inner = scalar::math(e, "erf", &[&arg], t);
     let s = scalar::add(e, &one, &inner, t);
     let hx = scalar::mul(e, &half, x, t);
     scalar::mul(e, &hx, &s, t)

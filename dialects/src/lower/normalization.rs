@@ -4,7 +4,7 @@
 //! RMS norm differ only in which dims are reduced and how weight maps.
 
 use super::elementwise::{dim_list, generic, identity_map};
-use super::reduction::{keepdim_map, mean_keepdim, squared_deviation};
+use super::reduction::{mean_of, reduced_map, squared_deviation};
 use super::scalar::{self, compute_elem, constant};
 use super::shape::reshape_value;
 use super::{AtenOp, Emitter, Operand};
@@ -12,7 +12,7 @@ use crate::types::Ty;
 
 /// Normalizes `x` over `dims`, scaling by `weight`/`bias` indexed by the
 /// dims `affine_dims` of x. Returns (out, mean, rstd) with mean and rstd
-/// kept-dim shaped in `acc`.
+/// in `acc`, of the reduced shape (x's shape without `dims`).
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     e: &mut Emitter,
@@ -26,26 +26,26 @@ fn normalize(
     out: &Ty,
 ) -> (String, String, String, Ty) {
     let acc = compute_elem(&out.elem).to_string();
+    let reduced = Ty::new(x.ty.shape.iter().enumerate().filter(|(d, _)| !dims.contains(d)).map(|(_, &s)| s).collect(), &acc);
     // mean and variance: given (running stats) or computed over dims
     // the variance, or (with a count) the sum of squared deviations
-    let (mean, var, kept, count) = match stats {
+    let (mean, var, count) = match stats {
         Some((m, m_ty, v, v_ty)) => {
-            let kept = Ty::new(x.ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect(), &acc);
             let m = super::elementwise::convert(e, m, m_ty, &acc);
-            let m = reshape_value(e, &m, &m_ty.with_elem(&acc), &kept);
+            let m = reshape_value(e, &m, &m_ty.with_elem(&acc), &reduced);
             let v = super::elementwise::convert(e, v, v_ty, &acc);
-            let v = reshape_value(e, &v, &v_ty.with_elem(&acc), &kept);
-            (m, v, kept, None)
+            let v = reshape_value(e, &v, &v_ty.with_elem(&acc), &reduced);
+            (m, v, None)
         }
         None => {
-            let (ss, mean, kept) = squared_deviation(e, &x.ssa, &x.ty, dims, &acc);
+            let (ss, mean, _) = squared_deviation(e, &x.ssa, &x.ty, dims, &acc);
             let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
-            (mean, ss, kept, Some(count))
+            (mean, ss, Some(count))
         }
     };
-    let rstd = inverse_deviation(e, &var, &kept, count, eps);
+    let rstd = inverse_deviation(e, &var, &reduced, count, eps);
     let rank = x.ty.rank();
-    let stat_map = keepdim_map(&x.ty, dims);
+    let stat_map = reduced_map(rank, dims);
     let affine_map = format!(
         "affine_map<({}) -> ({})>",
         dim_list(rank),
@@ -57,12 +57,12 @@ fn normalize(
     let r = scale_and_shift(
         e,
         x,
-        [(&mean, &kept, stat_map.clone()), (&rstd, &kept, stat_map)],
+        [(&mean, &reduced, stat_map.clone()), (&rstd, &reduced, stat_map)],
         [weight.map(|w| (w, param_map(w))), bias.map(|b| (b, param_map(b)))],
         &acc,
         out,
     );
-    (r, mean, rstd, kept)
+    (r, mean, rstd, reduced)
 }
 
 /// rsqrt(var + eps), where var is `v`, or `v / count` when v is a sum of
@@ -228,12 +228,9 @@ pub fn group_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let grouped = reshape_value(e, &x.ssa, &x.ty, &grouped_ty);
     let acc = compute_elem(&op.result().elem).to_string();
     let g = Operand { ssa: grouped, ty: grouped_ty.clone(), arg: "input".into() };
-    let (ss, mean, kept) = squared_deviation(e, &g.ssa, &g.ty, &[2], &acc);
-    let rstd = inverse_deviation(e, &ss, &kept, Some(grouped_ty.shape[2]), op.float("eps", 1e-5)?);
-    // Broadcast the [N, G, 1] stats back over [N, C, *] by the channel's group.
-    let stat_ty = Ty::new(vec![n, groups], &acc);
-    let mean2 = reshape_value(e, &mean, &kept, &stat_ty);
-    let rstd2 = reshape_value(e, &rstd, &kept, &stat_ty);
+    let (ss, mean2, stat_ty) = squared_deviation(e, &g.ssa, &g.ty, &[2], &acc);
+    let rstd2 = inverse_deviation(e, &ss, &stat_ty, Some(grouped_ty.shape[2]), op.float("eps", 1e-5)?);
+    // Broadcast the [N, G] stats back over [N, C, *] by the channel's group.
     let rank = x.ty.rank();
     let per_group = c / groups;
     let stat_map = format!("affine_map<({}) -> (d0, d1 floordiv {per_group})>", dim_list(rank));
@@ -278,16 +275,17 @@ pub fn rms_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         let xv = scalar::cast(e, &v[0], &from, &a);
         scalar::mul(e, &xv, &xv, &a)
     });
-    let (ms, kept) = mean_keepdim(e, &squares, &wide, &dims, &acc);
-    let rstd = inverse_deviation(e, &ms, &kept, None, eps);
-    let mut inputs: Vec<(&str, &Ty)> = vec![(&x.ssa, &x.ty), (&rstd, &kept)];
+    let (ms, reduced) = mean_of(e, &squares, &wide, &dims, &acc);
+    let rstd = inverse_deviation(e, &ms, &reduced, None, eps);
+    let identity = super::elementwise::identity_map(rank);
+    let mut inputs: Vec<(&str, &Ty, String)> = vec![(&x.ssa, &x.ty, identity), (&rstd, &reduced, reduced_map(rank, &dims))];
     let w = op.opt_input("weight");
     if let Some(w) = w {
-        inputs.push((&w.ssa, &w.ty));
+        inputs.push((&w.ssa, &w.ty, super::elementwise::broadcast_map(&w.ty.shape, &out.shape)));
     }
     let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
     let w_elem = w.map(|w| w.ty.elem.clone());
-    let r = super::elementwise::map(e, &inputs, &out, |e, v| {
+    let r = super::elementwise::map_indexed(e, &inputs, &out, |e, v| {
         let xv = scalar::cast(e, &v[0], &from, &acc);
         let mut y = scalar::mul(e, &xv, &v[1], &acc);
         if let Some(we) = &w_elem {

@@ -1,9 +1,12 @@
 //! Reductions: one `linalg.generic` whose reduced dims are "reduction"
 //! iterators, accumulating in [`compute_elem`] of the result (so float16
-//! sums run in f32, as torch's CPU kernels do). keepdim is a reshape.
+//! sums run in f32, as torch's CPU kernels do). keepdim is a reshape of
+//! the result only: inside softmax, the norms and logsumexp, a reduced
+//! statistic is read through [`reduced_map`], never reshaped, so that the
+//! whole chain stays one family of generics that tile and fuse row by row.
 //! Softmax, variance, argmax and cumsum are built from the same pieces.
 
-use super::elementwise::{broadcast_map, convert, dim_list, filled, generic, map};
+use super::elementwise::{convert, dim_list, filled, generic, map, map_indexed};
 use super::scalar::{self, compute_elem, constant, literal};
 use super::shape::{normalize_dim, reshape_value};
 use super::{AtenOp, Attr, Emitter};
@@ -43,11 +46,7 @@ pub fn reduce(
     let kept: Vec<usize> = (0..ty.rank()).filter(|d| !dims.contains(d)).collect();
     let out = Ty::new(kept.iter().map(|&d| ty.shape[d]).collect(), acc);
     let init_value = filled(e, &out, &literal(init, acc));
-    let out_map = format!(
-        "affine_map<({}) -> ({})>",
-        dim_list(ty.rank()),
-        kept.iter().map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ")
-    );
+    let out_map = reduced_map(ty.rank(), dims);
     let iterators: Vec<&str> =
         (0..ty.rank()).map(|d| if dims.contains(&d) { "reduction" } else { "parallel" }).collect();
     let from = ty.elem.clone();
@@ -68,9 +67,11 @@ pub fn reduce(
     (r, out)
 }
 
-/// The shape with `dims` kept as size 1.
-fn keepdim_shape(ty: &Ty, dims: &[usize]) -> Vec<i64> {
-    ty.shape.iter().enumerate().map(|(d, &s)| if dims.contains(&d) { 1 } else { s }).collect()
+/// The map from a rank-`rank` iteration space to a tensor reduced over
+/// `dims` (those dims dropped): how a statistic is read at every point.
+pub fn reduced_map(rank: usize, dims: &[usize]) -> String {
+    let kept: Vec<String> = (0..rank).filter(|d| !dims.contains(d)).map(|d| format!("d{d}")).collect();
+    format!("affine_map<({}) -> ({})>", dim_list(rank), kept.join(", "))
 }
 
 /// Checks the declared result of a reduction of `input` over `dims`: the
@@ -134,18 +135,16 @@ pub fn any_all(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     Ok(vec![finish(e, &r, &r_ty, op.result())])
 }
 
-/// The mean over `dims` in `acc`, keeping them as size 1 (for broadcasting).
-pub fn mean_keepdim(e: &mut Emitter, x: &str, ty: &Ty, dims: &[usize], acc: &str) -> (String, Ty) {
+/// The mean over `dims` in `acc` (reduced shape).
+pub fn mean_of(e: &mut Emitter, x: &str, ty: &Ty, dims: &[usize], acc: &str) -> (String, Ty) {
     let (s, s_ty) = reduce(e, x, ty, dims, acc, 0.0, scalar::add);
     let count: i64 = dims.iter().map(|&d| ty.shape[d]).product();
-    let kept = Ty::new(keepdim_shape(ty, dims), acc);
-    let s = reshape_value(e, &s, &s_ty, &kept);
     let acc_elem = acc.to_string();
-    let m = map(e, &[(&s, &kept)], &kept, |e, a| {
+    let m = map(e, &[(&s, &s_ty)], &s_ty, |e, a| {
         let n = constant(e, count as f64, &acc_elem);
         scalar::div(e, &a[0], &n, &acc_elem)
     });
-    (m, kept)
+    (m, s_ty)
 }
 
 /// mean.dim and mean.default.
@@ -153,23 +152,24 @@ pub fn mean(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
     let dims = reduced_dims(op, x.ty.rank())?;
     let acc = compute_elem(&op.result().elem).to_string();
-    let (m, m_ty) = mean_keepdim(e, &x.ssa, &x.ty, &dims, &acc);
+    let (m, m_ty) = mean_of(e, &x.ssa, &x.ty, &dims, &acc);
     Ok(vec![finish(e, &m, &m_ty, op.result())])
 }
 
-/// The sum of squared deviations from the mean over `dims`, kept as size 1.
+/// The sum of squared deviations from the mean over `dims`, and the mean
+/// (both reduced shape, in `acc`).
 pub fn squared_deviation(e: &mut Emitter, x: &str, ty: &Ty, dims: &[usize], acc: &str) -> (String, String, Ty) {
-    let (mean, mean_ty) = mean_keepdim(e, x, ty, dims, acc);
+    let (mean, mean_ty) = mean_of(e, x, ty, dims, acc);
     let wide = ty.with_elem(acc);
     let from = ty.elem.clone();
     let acc_elem = acc.to_string();
-    let centered = map(e, &[(x, ty), (&mean, &mean_ty)], &wide, |e, a| {
+    let identity = super::elementwise::identity_map(ty.rank());
+    let centered = map_indexed(e, &[(x, ty, identity), (&mean, &mean_ty, reduced_map(ty.rank(), dims))], &wide, |e, a| {
         let v = scalar::cast(e, &a[0], &from, &acc_elem);
         let d = scalar::sub(e, &v, &a[1], &acc_elem);
         scalar::mul(e, &d, &d, &acc_elem)
     });
-    let (ss, ss_ty) = reduce(e, &centered, &wide, dims, acc, 0.0, scalar::add);
-    let ss = reshape_value(e, &ss, &ss_ty, &mean_ty);
+    let (ss, _) = reduce(e, &centered, &wide, dims, acc, 0.0, scalar::add);
     (ss, mean, mean_ty)
 }
 
@@ -182,15 +182,15 @@ pub fn var(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         None => op.bool("unbiased", true)? as i64 as f64,
     };
     let acc = compute_elem(&op.result().elem).to_string();
-    let (ss, _, kept) = squared_deviation(e, &x.ssa, &x.ty, &dims, &acc);
+    let (ss, _, reduced) = squared_deviation(e, &x.ssa, &x.ty, &dims, &acc);
     let count: i64 = dims.iter().map(|&d| x.ty.shape[d]).product();
     let divisor = (count as f64 - correction).max(0.0);
     let acc_elem = acc.clone();
-    let v = map(e, &[(&ss, &kept)], &kept, |e, a| {
+    let v = map(e, &[(&ss, &reduced)], &reduced, |e, a| {
         let n = constant(e, divisor, &acc_elem);
         scalar::div(e, &a[0], &n, &acc_elem)
     });
-    Ok(vec![finish(e, &v, &kept, op.result())])
+    Ok(vec![finish(e, &v, &reduced, op.result())])
 }
 
 /// argmax/argmin (one result) and max.dim/min.dim (values, indices).
@@ -274,33 +274,39 @@ pub fn softmax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let out = op.result().clone();
     let acc = compute_elem(&out.elem).to_string();
     let log = op.name.contains("log_softmax");
-    let dims: Vec<usize> = if x.ty.rank() == 0 { vec![] } else { vec![dim] };
-    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max);
-    let kept = Ty::new(keepdim_shape(&x.ty, &dims), &acc);
-    let m = reshape_value(e, &m, &m_ty, &kept);
+    let rank = x.ty.rank();
+    let dims: Vec<usize> = if rank == 0 { vec![] } else { vec![dim] };
+    let (identity, stat) = (super::elementwise::identity_map(rank), reduced_map(rank, &dims));
+    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max_of_finite);
     let wide = x.ty.with_elem(&acc);
     let from = x.ty.elem.clone();
     let a = acc.clone();
     // exp(x - max); a row of -inf gives NaN, as in torch
-    let shifted = map(e, &[(&x.ssa, &x.ty), (&m, &kept)], &wide, |e, v| {
+    let shifted = map_indexed(e, &[(&x.ssa, &x.ty, identity.clone()), (&m, &m_ty, stat.clone())], &wide, |e, v| {
         let xv = scalar::cast(e, &v[0], &from, &a);
         scalar::sub(e, &xv, &v[1], &a)
     });
     let a = acc.clone();
     let exps = map(e, &[(&shifted, &wide)], &wide, |e, v| scalar::math(e, "exp", &[&v[0]], &a));
     let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
-    let s = reshape_value(e, &s, &s_ty, &kept);
     let a = acc.clone();
     let out_elem = out.elem.clone();
     let r = if log {
-        map(e, &[(&shifted, &wide), (&s, &kept)], &out, |e, v| {
+        map_indexed(e, &[(&shifted, &wide, identity), (&s, &s_ty, stat)], &out, |e, v| {
             let l = scalar::math(e, "log", &[&v[1]], &a);
             let r = scalar::sub(e, &v[0], &l, &a);
             scalar::cast(e, &r, &a, &out_elem)
         })
     } else {
-        map(e, &[(&exps, &wide), (&s, &kept)], &out, |e, v| {
-            let r = scalar::div(e, &v[0], &v[1], &a);
+        // one division per row, then a multiply per element (as torch's
+        // CPU kernel does): a vector division costs several multiplies
+        let inverse = map(e, &[(&s, &s_ty)], &s_ty, |e, v| {
+            let one = constant(e, 1.0, &a);
+            scalar::div(e, &one, &v[0], &a)
+        });
+        let a = acc.clone();
+        map_indexed(e, &[(&exps, &wide, identity), (&inverse, &s_ty, stat)], &out, |e, v| {
+            let r = scalar::mul(e, &v[0], &v[1], &a);
             scalar::cast(e, &r, &a, &out_elem)
         })
     };
@@ -312,13 +318,12 @@ pub fn logsumexp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
     let dims = reduced_dims(op, x.ty.rank())?;
     let acc = compute_elem(&op.result().elem).to_string();
-    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max);
-    let kept = Ty::new(keepdim_shape(&x.ty, &dims), &acc);
-    let m = reshape_value(e, &m, &m_ty, &kept);
+    let rank = x.ty.rank();
+    let (m, m_ty) = reduce(e, &x.ssa, &x.ty, &dims, &acc, f64::NEG_INFINITY, scalar::max_of_finite);
     // an infinite max (a row of -inf) is replaced by 0, so the result is
     // -inf (or inf), not NaN
     let a = acc.clone();
-    let m = map(e, &[(&m, &kept)], &kept, |e, v| {
+    let m = map(e, &[(&m, &m_ty)], &m_ty, |e, v| {
         let inf = constant(e, f64::INFINITY, &a);
         let ma = scalar::math(e, "absf", &[&v[0]], &a);
         let is_inf = scalar::compare(e, "eq", &ma, &inf, &a);
@@ -328,19 +333,19 @@ pub fn logsumexp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let wide = x.ty.with_elem(&acc);
     let from = x.ty.elem.clone();
     let a = acc.clone();
-    let exps = map(e, &[(&x.ssa, &x.ty), (&m, &kept)], &wide, |e, v| {
+    let identity = super::elementwise::identity_map(rank);
+    let exps = map_indexed(e, &[(&x.ssa, &x.ty, identity), (&m, &m_ty, reduced_map(rank, &dims))], &wide, |e, v| {
         let xv = scalar::cast(e, &v[0], &from, &a);
         let d = scalar::sub(e, &xv, &v[1], &a);
         scalar::math(e, "exp", &[&d], &a)
     });
     let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
-    let s = reshape_value(e, &s, &s_ty, &kept);
     let a = acc.clone();
-    let r = map(e, &[(&s, &kept), (&m, &kept)], &kept, |e, v| {
+    let r = map(e, &[(&s, &s_ty), (&m, &m_ty)], &s_ty, |e, v| {
         let l = scalar::math(e, "log", &[&v[0]], &a);
         scalar::add(e, &l, &v[1], &a)
     });
-    Ok(vec![finish(e, &r, &kept, op.result())])
+    Ok(vec![finish(e, &r, &s_ty, op.result())])
 }
 
 /// cumsum(self, dim): a scan, one `scf.for` step per position along dim:
@@ -446,11 +451,6 @@ pub fn vector_norm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> 
         (root, s_ty)
     };
     Ok(vec![finish(e, &r, &r_ty, op.result())])
-}
-
-/// The map that reads a keepdim-shaped tensor broadcast over `ty`.
-pub fn keepdim_map(ty: &Ty, dims: &[usize]) -> String {
-    broadcast_map(&keepdim_shape(ty, dims), &ty.shape)
 }
 
 /// The first k elements of `x` (sorted dim last) in sort order, by k passes

@@ -67,6 +67,17 @@ pub fn max(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
     }
 }
 
+/// A maximum that need not propagate NaN, for the row maximum that
+/// softmax and logsumexp subtract: a NaN in the row makes its exp, the
+/// sum and so every result of the row NaN anyway. `nnan` lets LLVM emit
+/// one `max` instruction where NaN propagation costs four on x86.
+pub fn max_of_finite(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
+    if is_float(elem) {
+        return e.assign(format!("arith.maximumf {a}, {b} fastmath<nnan> : {}", mlir_elem(elem)));
+    }
+    max(e, a, b, elem)
+}
+
 pub fn min(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
     match elem {
         "i1" => e.assign(format!("arith.andi {a}, {b} : i1")),
