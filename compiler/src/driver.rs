@@ -73,11 +73,12 @@ fn compile_mlir<'c>(
     }
     let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
     pack::apply(program, &packed)?;
-    pipeline::optimize(context, &mut module, &codegen::kernel_target(&options.target))?;
+    let target = codegen::kernel_target(&options.target);
+    pipeline::optimize(context, &mut module, &target)?;
     if stop == Some(Stage::Optimized) {
         return Ok(Err(print_module(&module)));
     }
-    let arena = pipeline::bufferize(context, &mut module)?;
+    let arena = pipeline::bufferize(context, &mut module, &target)?;
     if stop == Some(Stage::Bufferized) {
         return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
     }

@@ -345,14 +345,12 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_regis
     if let Some(p) = upstream {
         aotc::mlir::run_pipeline(&context, &mut module, p, "the pass pipeline")?;
     }
+    let target = aotc::kernels::Target { vector_bits, vector_registers };
     match pass {
         Some(OptPass::LowerAten) => module = pipeline::lower_to_linalg(&context, &module)?,
-        Some(OptPass::Optimize) => {
-            let target = aotc::kernels::Target { vector_bits, vector_registers };
-            pipeline::optimize(&context, &mut module, &target)?
-        }
+        Some(OptPass::Optimize) => pipeline::optimize(&context, &mut module, &target)?,
         Some(OptPass::Bufferize) => {
-            let arena = pipeline::bufferize(&context, &mut module)?;
+            let arena = pipeline::bufferize(&context, &mut module, &target)?;
             println!("// arena: {arena} bytes");
         }
         Some(OptPass::ToLlvm) => pipeline::to_llvm_dialect(&context, &mut module)?,

@@ -39,9 +39,9 @@ pub fn optimize(context: &Context, module: &mut Module, target: &kernels::Target
 
 /// One-shot bufferization, then every intermediate is placed in the arena.
 /// Results are computed in their output buffers where they can be (see
-/// `outputs`), else copied out of the arena. Returns the arena size in
-/// bytes.
-pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<u64> {
+/// `outputs`), else copied out of the arena. Copies are vectorized for
+/// `target`. Returns the arena size in bytes.
+pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &kernels::Target) -> Result<u64> {
     crate::outputs::compute_in_place(context, module)?;
     run_pipeline(
         context,
@@ -52,6 +52,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<u6
     let size = arena::plan(context, module)?;
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
     copies_to_linalg(context, module)?;
+    kernels::vectorize_copies(context, module, target)?;
     Ok(size)
 }
 

@@ -9,13 +9,17 @@
 //! in the body), read windows, or keep bools in memory are left to scalar
 //! loops.
 
-use super::analysis::{generic, Generic};
+use super::analysis::{generic, Expr, Generic};
 use super::{ops_named, tag, Script, Target};
 use melior::ir::Module;
 use melior::Context;
 
 /// How many vectors one tile holds (independent operations per loop step).
 const VECTORS_PER_TILE: i64 = 4;
+
+/// Ops with at least this many inputs are stencils (a sum of shifted
+/// windows) rather than plain elementwise chains.
+const STENCIL_INPUTS: usize = 8;
 
 /// The tile for a dim of `size`: the largest multiple of `lanes` up to
 /// VECTORS_PER_TILE vectors that divides it, else that many vectors,
@@ -65,13 +69,38 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     let mut sizes = vec![1i64; rank];
     let (tile, masked) = tile_for(inner, lanes);
     sizes[rank - 1] = tile;
-    if inner < lanes && rank >= 2 {
-        // a short innermost dim: take rows of the next dim too
-        let rows = (lanes * VECTORS_PER_TILE / inner.max(1)).max(1);
+    // Stencils (depthwise convolution's taps) are a long chain of FMAs per
+    // element: twice the vectors keep enough chains in flight.
+    let vectors = if g.inputs >= STENCIL_INPUTS { 2 * VECTORS_PER_TILE } else { VECTORS_PER_TILE };
+    let transposed = transposed_loops(g, lanes);
+    if tile < lanes * vectors && rank >= 2 && transposed.is_empty() {
+        // a short tile: take rows of the next dim too
+        let rows = (lanes * vectors / tile.max(1)).max(1);
         let next = g.ranges[rank - 2];
         sizes[rank - 2] = (1..=rows.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
     }
+    for j in transposed {
+        sizes[j] = g.ranges[j];
+    }
     (!masked).then_some(Plan::Inner { sizes, masked })
+}
+
+/// The loops that are the contiguous dim of some input while short and not
+/// innermost (a transpose, the phases of a strided convolution's input).
+/// Tiled whole, each such read is contiguous vectors and one 2-D shuffle,
+/// not one load per element; the other outer loops then stay at 1 so the
+/// transpose stays 2-D.
+fn transposed_loops(g: &Generic, lanes: i64) -> Vec<usize> {
+    let rank = g.rank();
+    let mut loops = Vec::new();
+    for (_, exprs) in &g.operands[..g.inputs] {
+        if let Some(&Expr::Dim(j)) = exprs.last() {
+            if j != rank - 1 && g.ranges[j] <= lanes && !loops.contains(&j) {
+                loops.push(j);
+            }
+        }
+    }
+    loops
 }
 
 /// Tags every elementwise generic with its plan and writes the script.

@@ -22,6 +22,7 @@
 //! matmul strategy and the others, row fusion after it (see [`optimize`]).
 
 pub mod analysis;
+pub mod copies;
 pub mod elementwise;
 pub mod finite_max;
 pub mod matmul;
@@ -87,6 +88,17 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
         run_transform(context, module, &script.finish(), "vectorization")?;
     }
     finite_max::lower(context, module)
+}
+
+/// After bufferization: buffer-to-buffer copies (padding, concatenation,
+/// results leaving the arena) become row loops of vector transfers.
+pub fn vectorize_copies(context: &Context, module: &mut Module, target: &Target) -> Result<()> {
+    let mut script = Script::new();
+    copies::plan(context, module, target, &mut script);
+    if script.is_empty() {
+        return Ok(());
+    }
+    run_transform(context, module, &script.finish(), "copy vectorization")
 }
 
 /// Every op named `name` in the module (raw handles: tagging mutates them).
@@ -208,6 +220,9 @@ impl Script {
                 s += "    transform.loop.hoist_loop_invariant_subsets %hoist : !transform.any_op\n";
             }
             s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = \"innerreduction\"\n      transform.apply_patterns.vector.transfer_permutation_patterns\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
+            // transposed reads: one shuffle of the flattened vector, not an
+            // extract and insert per element
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.drop_unit_dims_with_shape_cast\n      transform.apply_patterns.vector.lower_transpose lowering_strategy = \"shuffle_1d\"\n    } : !transform.any_op\n";
         }
         s += "    transform.yield\n  }\n}\n";
         s

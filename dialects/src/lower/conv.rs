@@ -3,7 +3,13 @@
 //! - groups == 1: im2col + matmul. The input windows are gathered into a
 //!   [C*K.., N*O..] matrix and multiplied by the weight viewed as [F, C*K..],
 //!   so convolution shares the matmul's vectorized micro-kernel.
-//! - groups > 1 (depthwise included): one windowed `linalg.generic` over
+//! - depthwise (one input and one output channel per group, float): the sum
+//!   over the kernel's taps of a shifted (strided) slice of the input times
+//!   that tap's per-channel weight, as one all-parallel `linalg.generic`.
+//!   Every read is then a plain slice, so the elementwise strategy
+//!   vectorizes it along the output rows (and fuses the batch norm and
+//!   activation that follow into it).
+//! - other groups > 1: one windowed `linalg.generic` over
 //!   (n, g, f, o.., c, k..) on grouped views, so no per-group code is emitted.
 //! - transposed: the input is spread out by the stride (zeros between
 //!   elements) and padded, the weight is flipped with in/out channels
@@ -84,6 +90,8 @@ pub fn conv_nd(
     let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
     if p.groups == 1 {
         im2col(e, &xp, w, bias, p, out, k)
+    } else if is_depthwise(&xp, w, p, out) {
+        Ok(depthwise_taps(e, &xp, w, bias, p, out, k))
     } else {
         grouped(e, &xp, w, bias, p, out, k)
     }
@@ -133,6 +141,126 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let mut perm: Vec<usize> = vec![1, 0];
     perm.extend(2..k + 2);
     Ok(if n == 1 { reshape_value(e, &fnx, &fn_ty, out) } else { transpose_value(e, &fnx, &fn_ty, &perm) })
+}
+
+/// The most taps [`depthwise_taps`] sums in one generic (two operands
+/// each); larger kernels take the windowed generic.
+const MAX_DEPTHWISE_TAPS: i64 = 81;
+
+fn is_depthwise(x: &Operand, w: &Operand, p: &ConvParams, out: &Ty) -> bool {
+    let c = x.ty.shape[1];
+    let taps: i64 = w.ty.shape[2..].iter().product();
+    p.groups == c
+        && w.ty.shape[0] == c
+        && w.ty.shape[1] == 1
+        && (1..=MAX_DEPTHWISE_TAPS).contains(&taps)
+        && out.numel() > 0
+        && matches!(out.elem.as_str(), "f32" | "f64")
+        && x.ty.elem == out.elem
+        && w.ty.elem == out.elem
+}
+
+/// out[n, c, o..] = bias[c] + sum over taps t of x[n, c, o*s + t*d] * w[c, 0, t],
+/// summed in the same order as the windowed generic (taps row-major).
+fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: &ConvParams, out: &Ty, k: usize) -> String {
+    let kernel: Vec<i64> = w.ty.shape[2..].to_vec();
+    let c = x.ty.shape[1];
+    let rank = out.rank();
+    let channel_map = format!("affine_map<({}) -> (d1)>", dim_list(rank));
+    let channel_ty = w.ty.with_shape(vec![c]);
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let mut inputs = Vec::new();
+    let mut tap = vec![0i64; k];
+    loop {
+        // the input window of this tap: the phase (t*d mod s) that holds
+        // its elements, from offset (t*d div s), output-sized, contiguous
+        let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
+        let offsets: Vec<String> = [0, 0]
+            .into_iter()
+            .chain((0..k).map(|d| at[d] % p.stride[d]))
+            .chain((0..k).map(|d| at[d] / p.stride[d]))
+            .map(|v| v.to_string())
+            .collect();
+        let sizes: Vec<String> =
+            out.shape[..2].iter().chain(&vec![1; k]).chain(&out.shape[2..]).map(i64::to_string).collect();
+        let ones = vec!["1"; 2 + 2 * k].join(", ");
+        let window_ty = x.ty.with_shape(out.shape.clone());
+        let window = e.assign(format!(
+            "tensor.extract_slice {phases}[{}] [{}] [{ones}] : {phases_ty} to {window_ty}",
+            offsets.join(", "),
+            sizes.join(", "),
+        ));
+        inputs.push((window, window_ty, identity_map(rank)));
+        // this tap's weight per channel: w[:, 0, t] as a [C] vector
+        let w_offsets: Vec<String> = [0, 0].into_iter().chain(tap.iter().copied()).map(|v| v.to_string()).collect();
+        let w_sizes: Vec<String> = [c].into_iter().chain(std::iter::repeat(1).take(k + 1)).map(|v| v.to_string()).collect();
+        let ones = vec!["1"; k + 2].join(", ");
+        let weight = e.assign(format!(
+            "tensor.extract_slice {}[{}] [{}] [{ones}] : {} to {channel_ty}",
+            w.ssa,
+            w_offsets.join(", "),
+            w_sizes.join(", "),
+            w.ty
+        ));
+        inputs.push((weight, channel_ty.clone(), channel_map.clone()));
+        // next tap, last dim fastest
+        let Some(d) = (0..k).rev().find(|&d| tap[d] + 1 < kernel[d]) else { break };
+        tap[d] += 1;
+        tap[d + 1..].iter_mut().for_each(|t| *t = 0);
+    }
+    if let Some(b) = bias {
+        let (from, to) = (b.ty.elem.clone(), out.elem.clone());
+        let b_ty = b.ty.with_shape(vec![c]);
+        let b1 = reshape_value(e, &b.ssa, &b.ty, &b_ty);
+        inputs.push((b1, b_ty, channel_map.clone()));
+        let init = empty(e, out);
+        return generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, a| {
+            let start = scalar::cast(e, &a[a.len() - 2], &from, &to);
+            sum_taps(e, a, start, &to)
+        });
+    }
+    let init = empty(e, out);
+    let elem = out.elem.clone();
+    generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, a| {
+        let start = e.assign(format!("arith.constant {} : {}", zero(out), crate::types::mlir_elem(&elem)));
+        sum_taps(e, a, start, &elem)
+    })
+}
+
+/// The input [N, C, S..] split by the strides into its phases
+/// [N, C, s.., S/s..]: phase (p..) holds the elements at p + s*i, so every
+/// strided window becomes a contiguous slice of one phase. Dims are padded
+/// with zeros up to a multiple of their stride (no window reads them). One
+/// transposing copy of the input; with all strides 1, a view of it.
+fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
+    let k = stride.len();
+    let spatial = &ty.shape[2..];
+    let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
+    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra);
+    let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
+    let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
+    if stride.iter().all(|&s| s == 1) {
+        return (reshape_value(e, &xp, &xp_ty, &phases_ty), phases_ty);
+    }
+    // [N, C, S..] viewed as [N, C, (S/s, s)..]
+    let split_ty = ty.with_shape(ty.shape[..2].iter().copied().chain((0..k).flat_map(|d| [rows[d], stride[d]])).collect());
+    let split = reshape_value(e, &xp, &xp_ty, &split_ty);
+    // loops (n, c, p.., i..) read split[n, c, (i, p)..]
+    let loops = 2 + 2 * k;
+    let exprs: Vec<String> =
+        ["d0".to_string(), "d1".to_string()].into_iter().chain((0..k).flat_map(|d| [format!("d{}", 2 + k + d), format!("d{}", 2 + d)])).collect();
+    let read = format!("affine_map<({}) -> ({})>", dim_list(loops), exprs.join(", "));
+    let init = empty(e, &phases_ty);
+    let r = generic(e, &[(split, split_ty, read)], &init, &phases_ty, None, &vec!["parallel"; loops], "", |_, a| a[0].clone());
+    (r, phases_ty)
+}
+
+/// acc + window_t * weight_t over the (window, weight) argument pairs, one
+/// `math.fma` each (a single rounding, like the FMA loops of torch's kernels).
+fn sum_taps(e: &mut Emitter, args: &[String], start: String, elem: &str) -> String {
+    let pairs = (args.len() - 1) / 2;
+    let ty = crate::types::mlir_elem(elem).to_string();
+    (0..pairs).fold(start, |acc, t| e.assign(format!("math.fma {}, {}, {acc} : {ty}", args[2 * t], args[2 * t + 1])))
 }
 
 fn grouped(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: &ConvParams, out: &Ty, k: usize) -> Result<String, String> {

@@ -1,0 +1,99 @@
+//! Copies between buffers: after bufferization, `linalg.copy` moves data
+//! into padded buffers (a convolution's zero border), into slices of a
+//! concatenation, and out of the arena. Each is tiled into rows and every
+//! row copied as vectors; without this the copy is one scalar load and
+//! store per element.
+
+use super::{ops_named, tag, Script, Target};
+use aotc_dialects::types::Ty;
+use melior::ir::operation::{OperationLike, OperationRef};
+use melior::ir::{Module, ValueLike};
+use melior::Context;
+
+/// The longest row copied as one (unrolled) vector transfer; longer rows
+/// are split into pieces of a length that divides them.
+const MAX_ROW: i64 = 256;
+
+/// The shape of a memref type, and whether its innermost dim is contiguous
+/// (identity layout, or a strided layout whose last stride is 1).
+fn row_layout(text: &str) -> Option<(Ty, bool)> {
+    let inner = text.strip_prefix("memref<")?.strip_suffix('>')?;
+    let (shape, layout) = match inner.split_once(", ") {
+        Some((shape, layout)) => (shape, Some(layout)),
+        None => (inner, None),
+    };
+    let ty = Ty::parse(&format!("memref<{shape}>"))?;
+    let contiguous = match layout {
+        None => true,
+        Some(l) => l
+            .strip_prefix("strided<[")
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|strides| strides.split(", ").last())
+            .is_some_and(|last| last.trim() == "1"),
+    };
+    Some((ty, contiguous))
+}
+
+/// The tile of one row copy: every dim but the last by 1, the last by the
+/// whole row or the largest piece of at most MAX_ROW that divides it (no
+/// masked remainder).
+fn row_tile(shape: &[i64], lanes: i64) -> Option<Vec<i64>> {
+    let row = *shape.last()?;
+    if row < lanes || shape.iter().any(|&d| d <= 0) {
+        return None;
+    }
+    let piece = if row <= MAX_ROW { row } else { (lanes..=MAX_ROW).rev().find(|p| row % p == 0)? };
+    let mut tile = vec![1; shape.len()];
+    *tile.last_mut()? = piece;
+    Some(tile)
+}
+
+/// Tags every vectorizable `linalg.copy` with its row tile and writes the
+/// script.
+pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
+    let mut tiles: Vec<Vec<i64>> = Vec::new();
+    for raw in ops_named(module, "linalg.copy") {
+        let op = unsafe { OperationRef::from_raw(raw) };
+        let layout = |i: usize| op.operand(i).ok().and_then(|v| row_layout(&v.r#type().to_string()));
+        let (Some((from, true)), Some((to, true))) = (layout(0), layout(1)) else { continue };
+        if from.shape != to.shape || from.elem == "i1" {
+            continue;
+        }
+        let Some(tile) = row_tile(&from.shape, target.lanes()) else { continue };
+        tag(context, raw, &tile_tag(&tile));
+        if !tiles.contains(&tile) {
+            tiles.push(tile);
+        }
+    }
+    for tile in tiles {
+        let op = script.match_tagged("linalg.copy", &tile_tag(&tile));
+        let (piece, _) = script.tile(&op, &tile);
+        script.vectorize(&piece, None);
+    }
+}
+
+fn tile_tag(tile: &[i64]) -> String {
+    format!("copy_{}", tile.iter().map(i64::to_string).collect::<Vec<_>>().join("x"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_row_layouts() {
+        let (ty, contiguous) = row_layout("memref<1x240x28x28xf32, strided<[215040, 1024, 32, 1], offset: 66>>").unwrap();
+        assert_eq!((ty.shape, contiguous), (vec![1, 240, 28, 28], true));
+        assert_eq!(row_layout("memref<4x8xf32>").unwrap().1, true);
+        assert_eq!(row_layout("memref<4x8xf32, strided<[16, 2]>>").unwrap().1, false);
+    }
+
+    #[test]
+    fn rows_are_split_by_divisors() {
+        assert_eq!(row_tile(&[1, 240, 28, 28], 16), Some(vec![1, 1, 1, 28]));
+        assert_eq!(row_tile(&[4, 1024], 16), Some(vec![1, 256]));
+        assert_eq!(row_tile(&[4, 1000], 16), Some(vec![1, 250]));
+        assert_eq!(row_tile(&[2, 1031], 16), None);
+        assert_eq!(row_tile(&[4, 7], 8), None);
+    }
+}
