@@ -10,7 +10,9 @@
 //! of 16. Around it, N and K are blocked so that the part of B the kernel
 //! sweeps (`block_k x block_n`, at most 256 x 256 floats) stays in L2 while
 //! every row tile of A passes over it. All sizes divide the problem, so no
-//! masking is needed. A batch matmul is the same kernel per batch element.
+//! masking is needed: when N is not a multiple of 16, the columns past the
+//! last multiple are split off into a product of their own with narrower
+//! tiles. A batch matmul is the same kernel per batch element.
 
 use super::{ops_named, tag, Script, Target};
 use crate::kernels::analysis::value_type;
@@ -47,11 +49,35 @@ impl MatmulTiling {
     }
 }
 
-/// Tags every product with its tiling and writes the script: cache blocks,
+/// The vector width of the micro-kernel's columns.
+const TILE_N: i64 = 16;
+
+/// One product's plan: its tiling, or (when N is not a multiple of the
+/// vector width) a split of N into a part that is and the remainder, each
+/// tiled on its own, so the bulk keeps full vectors instead of every tile
+/// shrinking to a divisor of N (7 columns for a 14x14 image's 196).
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    Tiled(MatmulTiling),
+    Split { at: i64, main: MatmulTiling, rest: MatmulTiling },
+}
+
+fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
+    let rest = n % TILE_N;
+    if rest == 0 || n < TILE_N {
+        return Plan::Tiled(matmul_tiling(m, n, k, vector_registers));
+    }
+    let at = n - rest;
+    Plan::Split { at, main: matmul_tiling(m, at, k, vector_registers), rest: matmul_tiling(m, rest, k, vector_registers) }
+}
+
+/// Tags every product with its plan and writes the script: cache blocks,
 /// micro-kernel tiles (reduction tile 1), vectorization, the accumulators
 /// hoisted out of the K loop, the contraction lowered to outer products.
 pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
-    let mut tilings: Vec<(MatmulTiling, bool)> = Vec::new();
+    // (tag, op name, batched, plan); a split op gets a tag of its own (a
+    // split needs a handle to exactly one op)
+    let mut jobs: Vec<(String, &str, bool, Plan)> = Vec::new();
     for (name, batched) in [("linalg.matmul", false), ("linalg.batch_matmul", true)] {
         for raw in ops_named(module, name) {
             let op = unsafe { OperationRef::from_raw(raw) };
@@ -63,27 +89,37 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 // init), or a single outer product
                 continue;
             }
-            let tiling = matmul_tiling(m, n, k, target.vector_registers);
-            tag(context, raw, &tiling.tag(batched));
-            if !tilings.contains(&(tiling, batched)) {
-                tilings.push((tiling, batched));
+            let plan = plan_for(m, n, k, target.vector_registers);
+            let tag_text = match &plan {
+                Plan::Tiled(t) => t.tag(batched),
+                Plan::Split { .. } => format!("{}_split{}", name.trim_start_matches("linalg."), jobs.len()),
+            };
+            tag(context, raw, &tag_text);
+            if !jobs.iter().any(|(t, ..)| *t == tag_text) {
+                jobs.push((tag_text, name, batched, plan));
             }
         }
     }
-    if tilings.is_empty() {
+    if jobs.is_empty() {
         return;
     }
     let mut k_loops = Vec::new();
-    for (t, batched) in &tilings {
-        let op = script.match_tagged(if *batched { "linalg.batch_matmul" } else { "linalg.matmul" }, &t.tag(*batched));
-        // batch elements one at a time, then the 2-D blocking of one matmul
-        let lead: &[i64] = if *batched { &[1] } else { &[] };
-        let blocks: Vec<i64> = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
-        let (blocked, _) = script.tile(&op, &blocks);
-        let tiles: Vec<i64> = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
-        let (tiled, loops) = script.tile(&blocked, &tiles);
-        script.vectorize(&tiled, None);
-        k_loops.push(loops[2].clone());
+    for (tag_text, name, batched, plan) in &jobs {
+        let op = script.match_tagged(name, tag_text);
+        match plan {
+            Plan::Tiled(t) => k_loops.push(tile_micro_kernel(script, &op, t, *batched)),
+            Plan::Split { at, main, rest } => {
+                let parts = script.handle("parts");
+                let n_dim = if *batched { 2 } else { 1 };
+                script.line(format!("{parts} = transform.structured.split {op} after {at} {{dimension = {n_dim}}} : !transform.any_op"));
+                let (low, high) = (script.handle("main"), script.handle("rest"));
+                script.line(format!(
+                    "{low}, {high} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
+                ));
+                k_loops.push(tile_micro_kernel(script, &low, main, *batched));
+                k_loops.push(tile_micro_kernel(script, &high, rest, *batched));
+            }
+        }
     }
     // The vectorizer emits mul + multi_reduction: fold that back into
     // vector.contract, hoist the accumulator tile out of the K loop (it
@@ -106,6 +142,19 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     script.line("} : !transform.any_op");
 }
 
+/// Cache blocks, then the register tile (K one step at a time), vectorized;
+/// returns the handle of the K loop whose accumulators are hoisted.
+fn tile_micro_kernel(script: &mut Script, op: &str, t: &MatmulTiling, batched: bool) -> String {
+    // batch elements one at a time, then the 2-D blocking of one matmul
+    let lead: &[i64] = if batched { &[1] } else { &[] };
+    let blocks: Vec<i64> = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
+    let (blocked, _) = script.tile(op, &blocks);
+    let tiles: Vec<i64> = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
+    let (tiled, loops) = script.tile(&blocked, &tiles);
+    script.vectorize(&tiled, None);
+    loops[2].clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +171,13 @@ mod tests {
         assert_eq!(t(64, 3136, 576), (224, 192, 4, 16));
         assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
         assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
+    }
+
+    #[test]
+    fn ragged_columns_split_off() {
+        assert_eq!(plan_for(64, 1024, 64, 16), Plan::Tiled(matmul_tiling(64, 1024, 64, 16)));
+        assert_eq!(plan_for(8, 13, 64, 16), Plan::Tiled(matmul_tiling(8, 13, 64, 16)));
+        let Plan::Split { at, main, rest } = plan_for(256, 196, 2304, 32) else { panic!("196 columns split") };
+        assert_eq!((at, main.tile_n, rest.tile_n), (192, 16, 4));
     }
 }

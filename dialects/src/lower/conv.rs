@@ -102,32 +102,29 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let f = w.ty.shape[0];
     let kernel: Vec<i64> = w.ty.shape[2..].to_vec();
     let outs: Vec<i64> = out.shape[2..].to_vec();
-    // col[c, k.., n, o..] = x[n, c, o*s + k*d]
     let mut col_shape = vec![c];
     col_shape.extend(&kernel);
     col_shape.push(n);
     col_shape.extend(&outs);
     let col_ty = x.ty.with_shape(col_shape);
-    let rank = col_ty.rank();
-    let init = empty(e, &col_ty);
-    let mut exprs = vec![format!("d{}", k + 1), "d0".to_string()];
-    for d in 0..k {
-        exprs.push(format!("d{} * {} + d{} * {}", k + 2 + d, p.stride[d], 1 + d, p.dilation[d]));
-    }
-    let window = format!("affine_map<({}) -> ({})>", dim_list(rank), exprs.join(", "));
-    let col = generic(e, &[(x.ssa.clone(), x.ty.clone(), window)], &init, &col_ty, None, &vec!["parallel"; rank], "", |_, a| {
-        a[0].clone()
-    });
     let kk: i64 = c * kernel.iter().product::<i64>();
     let cols: i64 = n * outs.iter().product::<i64>();
     let col2_ty = x.ty.with_shape(vec![kk, cols]);
-    let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
-    let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
-    let col2 = e.assign(format!(
-        "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
-        first.join(", "),
-        second.join(", ")
-    ));
+    let pointwise = kernel.iter().all(|&s| s == 1) && p.stride.iter().all(|&s| s == 1) && x.ty.shape[2..] == outs[..];
+    let col2 = if pointwise && n == 1 {
+        // a 1x1 convolution of one image: [C, S..] is already the matrix
+        reshape_value(e, &x.ssa, &x.ty, &col2_ty)
+    } else {
+        let col = gather_windows(e, x, p, &col_ty, k);
+        let rank = col_ty.rank();
+        let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
+        let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
+        e.assign(format!(
+            "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
+            first.join(", "),
+            second.join(", ")
+        ))
+    };
     let w2_ty = w.ty.with_shape(vec![f, kk]);
     let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
     let mm_ty = out.with_shape(vec![f, cols]);
@@ -141,6 +138,18 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let mut perm: Vec<usize> = vec![1, 0];
     perm.extend(2..k + 2);
     Ok(if n == 1 { reshape_value(e, &fnx, &fn_ty, out) } else { transpose_value(e, &fnx, &fn_ty, &perm) })
+}
+
+/// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.
+fn gather_windows(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: &Ty, k: usize) -> String {
+    let rank = col_ty.rank();
+    let init = empty(e, col_ty);
+    let mut exprs = vec![format!("d{}", k + 1), "d0".to_string()];
+    for d in 0..k {
+        exprs.push(format!("d{} * {} + d{} * {}", k + 2 + d, p.stride[d], 1 + d, p.dilation[d]));
+    }
+    let window = format!("affine_map<({}) -> ({})>", dim_list(rank), exprs.join(", "));
+    generic(e, &[(x.ssa.clone(), x.ty.clone(), window)], &init, col_ty, None, &vec!["parallel"; rank], "", |_, a| a[0].clone())
 }
 
 /// The most taps [`depthwise_taps`] sums in one generic (two operands
