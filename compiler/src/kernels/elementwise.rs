@@ -85,8 +85,9 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     (!masked).then_some(Plan::Inner { sizes, masked })
 }
 
-/// The loops that are the contiguous dim of some input while short and not
-/// innermost (a transpose, the phases of a strided convolution's input).
+/// The loops that are the contiguous dim of some input read through a
+/// permutation of all loops (a transpose, the phases of a strided
+/// convolution's input; not a broadcast) while short and not innermost.
 /// Tiled whole, each such read is contiguous vectors and one 2-D shuffle,
 /// not one load per element; the other outer loops then stay at 1 so the
 /// transpose stays 2-D.
@@ -94,7 +95,8 @@ fn transposed_loops(g: &Generic, lanes: i64) -> Vec<usize> {
     let rank = g.rank();
     let mut loops = Vec::new();
     for (_, exprs) in &g.operands[..g.inputs] {
-        if let Some(&Expr::Dim(j)) = exprs.last() {
+        let permutation = exprs.len() == rank && exprs.iter().all(|e| matches!(e, Expr::Dim(_)));
+        if let (true, Some(&Expr::Dim(j))) = (permutation, exprs.last()) {
             if j != rank - 1 && g.ranges[j] <= lanes && !loops.contains(&j) {
                 loops.push(j);
             }
