@@ -3,6 +3,7 @@
 
 use crate::codegen::{self, TargetOptions};
 use crate::link::{self, LinkInputs, OutputKind};
+use crate::timings::stage;
 use crate::{pack, pipeline};
 use crate::program::ExportedProgram;
 use crate::{import, pt2};
@@ -62,27 +63,29 @@ fn compile_mlir<'c>(
     options: &Options,
     stop: Option<Stage>,
 ) -> Result<Result<(Module<'c>, u64), String>> {
-    let aten_text = import::import(program)?;
+    let aten_text = stage("import", || import::import(program))?;
     if stop == Some(Stage::Aten) {
         return Ok(Err(aten_text));
     }
-    let aten = crate::mlir::parse(context, &aten_text, "the imported aten module")?;
-    let mut module = pipeline::lower_to_linalg(context, &aten)?;
+    let aten = stage("parse aten", || crate::mlir::parse(context, &aten_text, "the imported aten module"))?;
+    let mut module = stage("lower to linalg", || pipeline::lower_to_linalg(context, &aten))?;
     if stop == Some(Stage::Linalg) {
         return Ok(Err(print_module(&module)));
     }
-    let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
-    pack::apply(program, &packed)?;
+    stage("weight packing", || -> Result<()> {
+        let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
+        pack::apply(program, &packed)
+    })?;
     let target = codegen::kernel_target(&options.target);
-    pipeline::optimize(context, &mut module, &target)?;
+    stage("kernels", || pipeline::optimize(context, &mut module, &target))?;
     if stop == Some(Stage::Optimized) {
         return Ok(Err(print_module(&module)));
     }
-    let arena = pipeline::bufferize(context, &mut module, &target)?;
+    let arena = stage("bufferization", || pipeline::bufferize(context, &mut module, &target))?;
     if stop == Some(Stage::Bufferized) {
         return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
     }
-    pipeline::to_llvm_dialect(context, &mut module)?;
+    stage("to llvm dialect", || pipeline::to_llvm_dialect(context, &mut module))?;
     if stop == Some(Stage::LlvmDialect) {
         return Ok(Err(print_module(&module)));
     }
@@ -123,21 +126,23 @@ pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, opt
     let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
-    let ir = codegen::to_llvm_ir(&llvm, &module, &machine, &options.target)?;
+    let ir = stage("llvm ir", || codegen::to_llvm_ir(&llvm, &module, &machine, &options.target))?;
     let dir = tempfile::tempdir()?;
     let object = dir.path().join("model.o");
-    codegen::write_object(&ir, &machine, &object)?;
+    stage("llvm codegen", || codegen::write_object(&ir, &machine, &object))?;
     let entry = aotc_dialects::lower::entry_symbol(&program.name);
-    link::link(
-        &LinkInputs {
-            program,
-            prefix: &program.name,
-            model_object: &object,
-            arena_bytes: arena,
-            entry: &entry,
-            machine: &machine,
-        },
-        output,
-        kind,
-    )
+    stage("link", || {
+        link::link(
+            &LinkInputs {
+                program,
+                prefix: &program.name,
+                model_object: &object,
+                arena_bytes: arena,
+                entry: &entry,
+                machine: &machine,
+            },
+            output,
+            kind,
+        )
+    })
 }

@@ -19,3 +19,4 @@ pub mod pack;
 pub mod npy;
 pub mod outputs;
 pub mod text;
+pub mod timings;

@@ -66,6 +66,9 @@ struct CompileArgs {
     /// Print the program after this stage instead of writing a library.
     #[arg(long, value_enum)]
     emit: Option<Stage>,
+    /// Print each compile stage's seconds on stderr.
+    #[arg(long)]
+    timings: bool,
     #[command(flatten)]
     target: TargetArgs,
     #[command(flatten)]
@@ -200,7 +203,10 @@ fn compile(args: &CompileArgs) -> Result<()> {
         PathBuf::from(format!("lib{stem}.so"))
     });
     let prefix = link::symbol_prefix(&output);
-    let mut program = driver::load(input, &prefix, args.archive.max_unpacked_bytes)?;
+    if args.timings {
+        aotc::timings::enable();
+    }
+    let mut program = aotc::timings::stage("read archive", || driver::load(input, &prefix, args.archive.max_unpacked_bytes))?;
     let options = args.target.options();
     if let Some(stage) = args.emit {
         print!("{}", driver::emit(&mut program, stage, &options)?);
@@ -212,7 +218,11 @@ fn compile(args: &CompileArgs) -> Result<()> {
         Some(Kind::O) => OutputKind::Object,
         None => OutputKind::from_path(&output),
     };
-    driver::build(&mut program, &output, kind, &options)
+    driver::build(&mut program, &output, kind, &options)?;
+    for line in aotc::timings::report() {
+        eprintln!("timings: {line}");
+    }
+    Ok(())
 }
 
 /// The program's user inputs, as (name, type).
