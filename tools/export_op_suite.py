@@ -147,6 +147,11 @@ def binary_cases():
     case("fmod", "scalar", lambda x: torch.fmod(x, 0.7), a * 4)
     case("pow", "tensor_scalar", lambda x: x ** 3, a)
     case("pow", "sqrt_scalar", lambda x: x.abs() ** 0.5, a)
+    # the exponents torch computes by products, sqrt and reciprocals, with
+    # infinities, NaN, zeros of both signs and negative bases
+    special = torch.tensor([-float("inf"), -3.5, -1.0, -0.0, 0.0, 0.25, 2.0, float("inf"), float("nan")])
+    for n in (2, 3, -1, -2, 0.5, -0.5, 2.5):
+        case("pow", f"special_{n}".replace("-", "neg").replace(".", "_"), lambda x, n=n: x ** n, special)
     case("pow", "scalar_tensor", lambda x: 2.0 ** x, a)
     case("pow", "int", lambda x: x ** 2, randint(5))
     case("maximum", "nan", torch.maximum, torch.tensor([1.0, float("nan"), 3.0]), torch.tensor([2.0, 1.0, float("nan")]))

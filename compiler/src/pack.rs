@@ -81,7 +81,16 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
             continue;
         };
         let tensor = unsafe { mlirOperationGetResult(to_tensor, 0) };
-        let Some(transpose) = single_user(tensor).filter(|&o| name_of(o) == "linalg.transpose") else { continue };
+        let Some(transpose) = single_user(tensor).filter(|&o| name_of(o) == "linalg.transpose") else {
+            // a matrix the program multiplies by as it is stored (x @ W)
+            let ty = aotc_dialects::types::Ty::parse(&unsafe { melior::ir::Type::from_raw(mlirValueGetType(tensor)) }.to_string());
+            let padding = ty.as_ref().map_or(0, |t| row_padding(&t.shape, aotc_dialects::types::bit_width(&t.elem) as i64 / 8));
+            if let (Some(t), true) = (ty, padding > 0 && only_matmul_rhs(tensor)) {
+                pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
+                packed.push(Packed { argument: i, permutation: vec![0, 1], row_padding: padding });
+            }
+            continue;
+        };
         let transpose_ref = unsafe { OperationRef::from_raw(transpose) };
         let perm_text = transpose_ref.attribute("permutation")?.to_string();
         let Some(aotc_dialects::lower::Attr::Ints(perm)) = aotc_dialects::lower::parse_attr(&perm_text) else { continue };
@@ -119,6 +128,23 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
         function.set_attribute("function_type", function_type);
     }
     Ok(packed)
+}
+
+/// Whether every use of `value` is as the right-hand matrix of a
+/// `linalg.matmul`.
+fn only_matmul_rhs(value: MlirValue) -> bool {
+    unsafe {
+        let mut use_ = mlirValueGetFirstUse(value);
+        let mut any = false;
+        while !use_.ptr.is_null() {
+            if name_of(mlirOpOperandGetOwner(use_)) != "linalg.matmul" || mlirOpOperandGetOperandNumber(use_) != 1 {
+                return false;
+            }
+            any = true;
+            use_ = mlirOpOperandGetNextUse(use_);
+        }
+        any
+    }
 }
 
 /// Widens the weight argument behind `to_tensor` (whose result `tensor` is

@@ -617,13 +617,46 @@ fn remainder_scalar(e: &mut Emitter, a: &str, b: &str, t: &str) -> String {
 }
 
 /// pow.Tensor_Tensor, pow.Tensor_Scalar and pow.Scalar (`self` a number).
+/// A float tensor to the power of 2, 3, 0.5, -0.5, -1 or -2 is computed
+/// the way torch's CPU kernel computes it (products, sqrt, reciprocals), not
+/// by a per-element `powf` call (GPT-2's GELU cubes every activation).
 pub fn pow(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
+    let constant_exponent = match op.attrs.get("exponent") {
+        Some(Attr::Float(v)) => Some(*v),
+        Some(Attr::Int(v)) => Some(*v as f64),
+        _ => None,
+    };
     arithmetic(e, op, &["self", "exponent"], |e, v, t, _| {
-        if is_float(t) {
-            scalar::math(e, "powf", &[&v[0], &v[1]], t)
-        } else {
-            scalar::math(e, "ipowi", &[&v[0], &v[1]], t)
+        if !is_float(t) {
+            return scalar::math(e, "ipowi", &[&v[0], &v[1]], t);
         }
+        constant_exponent
+            .and_then(|n| power_by_products(e, &v[0], n, t))
+            .unwrap_or_else(|| scalar::math(e, "powf", &[&v[0], &v[1]], t))
+    })
+}
+
+/// x^n for the exponents torch special-cases, or None.
+fn power_by_products(e: &mut Emitter, x: &str, n: f64, t: &str) -> Option<String> {
+    let one = |e: &mut Emitter| constant(e, 1.0, t);
+    Some(match n {
+        2.0 => scalar::mul(e, x, x, t),
+        3.0 => {
+            let square = scalar::mul(e, x, x, t);
+            scalar::mul(e, &square, x, t)
+        }
+        0.5 => scalar::math(e, "sqrt", &[x], t),
+        -0.5 => scalar::math(e, "rsqrt", &[x], t),
+        -1.0 => {
+            let c = one(e);
+            scalar::div(e, &c, x, t)
+        }
+        -2.0 => {
+            let square = scalar::mul(e, x, x, t);
+            let c = one(e);
+            scalar::div(e, &c, &square, t)
+        }
+        _ => return None,
     })
 }
 
