@@ -14,6 +14,9 @@ use melior::Context;
 /// are split into pieces of a length that divides them.
 const MAX_ROW: i64 = 256;
 
+/// The shortest row copied as a vector.
+const MIN_ROW: i64 = 4;
+
 /// The shape of a memref type, and whether its innermost dim is contiguous
 /// (identity layout, or a strided layout whose last stride is 1).
 fn row_layout(text: &str) -> Option<(Ty, bool)> {
@@ -39,7 +42,9 @@ fn row_layout(text: &str) -> Option<(Ty, bool)> {
 /// masked remainder).
 fn row_tile(shape: &[i64], lanes: i64) -> Option<Vec<i64>> {
     let row = *shape.last()?;
-    if row < lanes || shape.iter().any(|&d| d <= 0) {
+    // rows shorter than a vector still move as one partial vector (a 7x7
+    // image's rows), not element by element
+    if row < MIN_ROW || shape.iter().any(|&d| d <= 0) {
         return None;
     }
     let piece = if row <= MAX_ROW { row } else { (lanes..=MAX_ROW).rev().find(|p| row % p == 0)? };
@@ -94,6 +99,7 @@ mod tests {
         assert_eq!(row_tile(&[4, 1024], 16), Some(vec![1, 256]));
         assert_eq!(row_tile(&[4, 1000], 16), Some(vec![1, 250]));
         assert_eq!(row_tile(&[2, 1031], 16), None);
-        assert_eq!(row_tile(&[4, 7], 8), None);
+        assert_eq!(row_tile(&[4, 7], 8), Some(vec![1, 7]));
+        assert_eq!(row_tile(&[4, 3], 8), None);
     }
 }

@@ -114,6 +114,16 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
         reshape_value(e, &x.ssa, &x.ty, &col2_ty)
+    } else if n == 1 {
+        let col = gather_windows_by_taps(e, x, p, &col_ty, out, &kernel);
+        let rank = col_ty.rank();
+        let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
+        let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
+        e.assign(format!(
+            "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
+            first.join(", "),
+            second.join(", ")
+        ))
     } else {
         let col = gather_windows(e, x, p, &col_ty, k);
         let rank = col_ty.rank();
@@ -138,6 +148,33 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let mut perm: Vec<usize> = vec![1, 0];
     perm.extend(2..k + 2);
     Ok(if n == 1 { reshape_value(e, &fnx, &fn_ty, out) } else { transpose_value(e, &fnx, &fn_ty, &perm) })
+}
+
+/// The same matrix for one image, one tap at a time: each tap's window is
+/// a slice (of the stride phases) copied into its rows of col, row by row
+/// as vectors, where the windowed generic gathers element by element.
+fn gather_windows_by_taps(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: &Ty, out: &Ty, kernel: &[i64]) -> String {
+    let k = kernel.len();
+    let c = x.ty.shape[1];
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let mut col = empty(e, col_ty);
+    for tap in taps(kernel) {
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, p, out);
+        // [1, C, O..] -> [C, O..], inserted at col[:, tap.., 0, :..]
+        let rows_ty = window_ty.with_shape(window_ty.shape[1..].to_vec());
+        let groups: Vec<String> =
+            std::iter::once("[0, 1]".to_string()).chain((2..window_ty.rank()).map(|d| format!("[{d}]"))).collect();
+        let rows = e.assign(format!("tensor.collapse_shape {window} [{}] : {window_ty} into {rows_ty}", groups.join(", ")));
+        let offsets: Vec<String> = [0].into_iter().chain(tap.iter().copied()).chain(vec![0; 1 + k]).map(|v| v.to_string()).collect();
+        let sizes: Vec<String> = [c].into_iter().chain(vec![1; k + 1]).chain(out.shape[2..].iter().copied()).map(|v| v.to_string()).collect();
+        let ones = vec!["1"; col_ty.rank()].join(", ");
+        col = e.assign(format!(
+            "tensor.insert_slice {rows} into {col}[{}] [{}] [{ones}] : {rows_ty} into {col_ty}",
+            offsets.join(", "),
+            sizes.join(", ")
+        ));
+    }
+    col
 }
 
 /// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.
@@ -179,26 +216,8 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
     let channel_ty = w.ty.with_shape(vec![c]);
     let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
     let mut inputs = Vec::new();
-    let mut tap = vec![0i64; k];
-    loop {
-        // the input window of this tap: the phase (t*d mod s) that holds
-        // its elements, from offset (t*d div s), output-sized, contiguous
-        let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
-        let offsets: Vec<String> = [0, 0]
-            .into_iter()
-            .chain((0..k).map(|d| at[d] % p.stride[d]))
-            .chain((0..k).map(|d| at[d] / p.stride[d]))
-            .map(|v| v.to_string())
-            .collect();
-        let sizes: Vec<String> =
-            out.shape[..2].iter().chain(&vec![1; k]).chain(&out.shape[2..]).map(i64::to_string).collect();
-        let ones = vec!["1"; 2 + 2 * k].join(", ");
-        let window_ty = x.ty.with_shape(out.shape.clone());
-        let window = e.assign(format!(
-            "tensor.extract_slice {phases}[{}] [{}] [{ones}] : {phases_ty} to {window_ty}",
-            offsets.join(", "),
-            sizes.join(", "),
-        ));
+    for tap in taps(&kernel) {
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, p, out);
         inputs.push((window, window_ty, identity_map(rank)));
         // this tap's weight per channel: w[:, 0, t] as a [C] vector
         let w_offsets: Vec<String> = [0, 0].into_iter().chain(tap.iter().copied()).map(|v| v.to_string()).collect();
@@ -212,10 +231,6 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
             w.ty
         ));
         inputs.push((weight, channel_ty.clone(), channel_map.clone()));
-        // next tap, last dim fastest
-        let Some(d) = (0..k).rev().find(|&d| tap[d] + 1 < kernel[d]) else { break };
-        tap[d] += 1;
-        tap[d + 1..].iter_mut().for_each(|t| *t = 0);
     }
     if let Some(b) = bias {
         let (from, to) = (b.ty.elem.clone(), out.elem.clone());
@@ -234,6 +249,36 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
         let start = e.assign(format!("arith.constant {} : {}", zero(out), crate::types::mlir_elem(&elem)));
         sum_taps(e, a, start, &elem)
     })
+}
+
+/// Every tap of a kernel of size `kernel`, row-major (last dim fastest).
+fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
+    kernel.iter().fold(vec![vec![]], |prefixes, &size| {
+        prefixes.iter().flat_map(|p| (0..size).map(move |t| p.iter().copied().chain([t]).collect())).collect()
+    })
+}
+
+/// The input window of one tap as [N, C, O..]: the phase (t*d mod s) that
+/// holds its elements, from offset (t*d div s), output-sized, contiguous
+/// along the rows.
+fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &ConvParams, out: &Ty) -> (String, Ty) {
+    let k = tap.len();
+    let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
+    let offsets: Vec<String> = [0, 0]
+        .into_iter()
+        .chain((0..k).map(|d| at[d] % p.stride[d]))
+        .chain((0..k).map(|d| at[d] / p.stride[d]))
+        .map(|v| v.to_string())
+        .collect();
+    let window_ty = phases_ty.with_shape(phases_ty.shape[..2].iter().chain(&out.shape[2..]).copied().collect());
+    let sizes: Vec<String> = window_ty.shape[..2].iter().chain(&vec![1; k]).chain(&out.shape[2..]).map(i64::to_string).collect();
+    let ones = vec!["1"; 2 + 2 * k].join(", ");
+    let window = e.assign(format!(
+        "tensor.extract_slice {phases}[{}] [{}] [{ones}] : {phases_ty} to {window_ty}",
+        offsets.join(", "),
+        sizes.join(", "),
+    ));
+    (window, window_ty)
 }
 
 /// The input [N, C, S..] split by the strides into its phases
