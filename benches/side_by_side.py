@@ -39,15 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 AOTC = os.environ.get("AOTC_BIN", os.path.join(TARGET, "release", "aotc"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-
-class Fn(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
+from export_op_suite import Fn  # noqa: E402  (a module whose forward is a function)
 
 
 def randn(*shape):

@@ -1,6 +1,6 @@
 //! MLIR utilities shared by the pipeline stages: parsing with diagnostics,
 //! running pass pipelines and transform-dialect scripts, finding the entry
-//! function.
+//! function, and the small use-def queries the rewrites share.
 
 use anyhow::{anyhow, bail, Result};
 use melior::{
@@ -9,6 +9,22 @@ use melior::{
     utility::parse_pass_pipeline,
     Context,
 };
+
+/// The name of an op (`linalg.generic`).
+pub fn op_name(op: mlir_sys::MlirOperation) -> String {
+    unsafe { melior::ir::OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
+}
+
+/// The op that uses `value`, when exactly one use exists.
+pub fn single_user(value: mlir_sys::MlirValue) -> Option<mlir_sys::MlirOperation> {
+    unsafe {
+        let first = mlir_sys::mlirValueGetFirstUse(value);
+        if first.ptr.is_null() || !mlir_sys::mlirOpOperandGetNextUse(first).ptr.is_null() {
+            return None;
+        }
+        Some(mlir_sys::mlirOpOperandGetOwner(first))
+    }
+}
 
 /// Parses MLIR text, with the verifier's diagnostics in the error.
 pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<'c>> {

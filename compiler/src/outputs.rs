@@ -14,6 +14,7 @@
 //! something still needed, it copies. An empty tensor used by anything
 //! else is left alone (two results must never share one).
 
+use crate::mlir::{op_name, single_user};
 use anyhow::Result;
 use melior::ir::operation::{OperationBuilder, OperationLike};
 use melior::ir::{Attribute, Identifier, Module, Type, ValueLike};
@@ -28,17 +29,6 @@ struct Reshape {
     operand_type: MlirType,
 }
 
-fn name_of(op: MlirOperation) -> String {
-    unsafe { melior::ir::OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
-}
-
-fn single_use(v: MlirValue) -> bool {
-    unsafe {
-        let first = mlirValueGetFirstUse(v);
-        !first.ptr.is_null() && mlirOpOperandGetNextUse(first).ptr.is_null()
-    }
-}
-
 /// Follows a value back through the ops that compute it in place (into an
 /// operand of theirs) to the `tensor.empty` it starts from, if any. Every
 /// value on the way must have no other use: a shared init (two results
@@ -47,14 +37,14 @@ fn empty_origin(mut v: MlirValue, reshapes: &mut Vec<Reshape>) -> Option<MlirOpe
     unsafe {
         let result = v;
         loop {
-            if !mlirValueIsAOpResult(v) || (!mlirValueEqual(v, result) && !single_use(v)) {
+            if !mlirValueIsAOpResult(v) || (!mlirValueEqual(v, result) && single_user(v).is_none()) {
                 return None;
             }
             let op = mlirOpResultGetOwner(v);
             let index = mlirOpResultGetResultNumber(v) as isize;
             let operands = mlirOperationGetNumOperands(op);
             let results = mlirOperationGetNumResults(op);
-            let name = name_of(op);
+            let name = op_name(op);
             v = match name.as_str() {
                 "tensor.empty" => return Some(op),
                 "tensor.expand_shape" | "tensor.collapse_shape" => {

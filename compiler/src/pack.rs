@@ -8,6 +8,7 @@
 //! few cache sets, so the block never stays in L1 (N = 4096: 64 instead of
 //! 95 GFLOP/s). Runs on linalg-on-tensors, before optimization.
 
+use crate::mlir::{op_name, single_user};
 use crate::program::{ExportedProgram, InputKind};
 use anyhow::{anyhow, Result};
 use melior::ir::{
@@ -39,19 +40,12 @@ fn row_padding(shape: &[i64], elem: i64) -> i64 {
     }
 }
 
-/// The single user of a value, if it has exactly one.
-fn single_user(value: MlirValue) -> Option<MlirOperation> {
-    unsafe {
-        let first = mlirValueGetFirstUse(value);
-        if first.ptr.is_null() || !mlirOpOperandGetNextUse(first).ptr.is_null() {
-            return None;
-        }
-        Some(mlirOpOperandGetOwner(first))
-    }
-}
-
-fn name_of(op: MlirOperation) -> String {
-    unsafe { OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
+/// The type of the matrix `tensor` and the padding its rows need, when
+/// they need some.
+fn padded_matrix(tensor: MlirValue) -> Option<(aotc_dialects::types::Ty, i64)> {
+    let ty = aotc_dialects::types::Ty::parse(&unsafe { melior::ir::Type::from_raw(mlirValueGetType(tensor)) }.to_string())?;
+    let padding = row_padding(&ty.shape, aotc_dialects::types::bit_width(&ty.elem) as i64 / 8);
+    (padding > 0).then_some((ty, padding))
 }
 
 fn permuted_type(ty: &str, perm: &[usize]) -> Option<String> {
@@ -77,15 +71,13 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
             continue;
         }
         let arg = block.argument(i)?;
-        let Some(to_tensor) = single_user(arg.to_raw()).filter(|&o| name_of(o) == "bufferization.to_tensor") else {
+        let Some(to_tensor) = single_user(arg.to_raw()).filter(|&o| op_name(o) == "bufferization.to_tensor") else {
             continue;
         };
         let tensor = unsafe { mlirOperationGetResult(to_tensor, 0) };
-        let Some(transpose) = single_user(tensor).filter(|&o| name_of(o) == "linalg.transpose") else {
+        let Some(transpose) = single_user(tensor).filter(|&o| op_name(o) == "linalg.transpose") else {
             // a matrix the program multiplies by as it is stored (x @ W)
-            let ty = aotc_dialects::types::Ty::parse(&unsafe { melior::ir::Type::from_raw(mlirValueGetType(tensor)) }.to_string());
-            let padding = ty.as_ref().map_or(0, |t| row_padding(&t.shape, aotc_dialects::types::bit_width(&t.elem) as i64 / 8));
-            if let (Some(t), true) = (ty, padding > 0 && only_matmul_rhs(tensor)) {
+            if let Some((t, padding)) = padded_matrix(tensor).filter(|_| only_matmul_rhs(tensor)) {
                 pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
                 packed.push(Packed { argument: i, permutation: vec![0, 1], row_padding: padding });
             }
@@ -111,11 +103,13 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
             mlirOperationRemoveFromParent(transpose);
             mlirOperationDestroy(transpose);
         }
-        let transposed = aotc_dialects::types::Ty::parse(&new_tensor.to_string());
-        let padding = transposed.as_ref().map_or(0, |t| row_padding(&t.shape, aotc_dialects::types::bit_width(&t.elem) as i64 / 8));
-        if let (Some(t), true) = (transposed, padding > 0) {
-            pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
-        }
+        let padding = match padded_matrix(tensor) {
+            Some((t, padding)) => {
+                pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
+                padding
+            }
+            None => 0,
+        };
         packed.push(Packed { argument: i, permutation: perm, row_padding: padding });
     }
     if !packed.is_empty() {
@@ -137,7 +131,7 @@ fn only_matmul_rhs(value: MlirValue) -> bool {
         let mut use_ = mlirValueGetFirstUse(value);
         let mut any = false;
         while !use_.ptr.is_null() {
-            if name_of(mlirOpOperandGetOwner(use_)) != "linalg.matmul" || mlirOpOperandGetOperandNumber(use_) != 1 {
+            if op_name(mlirOpOperandGetOwner(use_)) != "linalg.matmul" || mlirOpOperandGetOperandNumber(use_) != 1 {
                 return false;
             }
             any = true;

@@ -151,11 +151,6 @@ pub fn generic(raw: MlirOperation) -> Option<Generic> {
     Some(Generic { op: raw, parallel, ranges, operands, inputs, gathers, scalar_math })
 }
 
-/// The name of an op (`linalg.generic`).
-pub fn op_name(op: MlirOperation) -> String {
-    unsafe { OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
-}
-
 /// The ops that define each operand of `op` (None for a block argument).
 pub fn producers(op: MlirOperation) -> Vec<Option<MlirOperation>> {
     unsafe {

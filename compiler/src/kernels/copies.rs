@@ -4,7 +4,8 @@
 //! row copied as vectors; without this the copy is one scalar load and
 //! store per element.
 
-use super::{ops_named, tag, Script, Target};
+use super::{tag_plans, Script, Target};
+use mlir_sys::MlirOperation;
 use aotc_dialects::types::Ty;
 use melior::ir::operation::{OperationLike, OperationRef};
 use melior::ir::{Module, ValueLike};
@@ -56,25 +57,23 @@ fn row_tile(shape: &[i64], lanes: i64) -> Option<Vec<i64>> {
 /// Tags every vectorizable `linalg.copy` with its row tile and writes the
 /// script.
 pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
-    let mut tiles: Vec<Vec<i64>> = Vec::new();
-    for raw in ops_named(module, "linalg.copy") {
-        let op = unsafe { OperationRef::from_raw(raw) };
-        let layout = |i: usize| op.operand(i).ok().and_then(|v| row_layout(&v.r#type().to_string()));
-        let (Some((from, true)), Some((to, true))) = (layout(0), layout(1)) else { continue };
-        if from.shape != to.shape || from.elem == "i1" {
-            continue;
-        }
-        let Some(tile) = row_tile(&from.shape, target.lanes()) else { continue };
-        tag(context, raw, &tile_tag(&tile));
-        if !tiles.contains(&tile) {
-            tiles.push(tile);
-        }
-    }
+    let tiles = tag_plans(context, module, "linalg.copy", |raw| copy_tile(raw, target.lanes()), |tile| tile_tag(tile));
     for tile in tiles {
         let op = script.match_tagged("linalg.copy", &tile_tag(&tile));
         let (piece, _) = script.tile(&op, &tile);
         script.vectorize(&piece, None);
     }
+}
+
+/// The row tile of a copy between buffers whose rows are contiguous.
+fn copy_tile(raw: MlirOperation, lanes: i64) -> Option<Vec<i64>> {
+    let op = unsafe { OperationRef::from_raw(raw) };
+    let layout = |i: usize| op.operand(i).ok().and_then(|v| row_layout(&v.r#type().to_string()));
+    let (Some((from, true)), Some((to, true))) = (layout(0), layout(1)) else { return None };
+    if from.shape != to.shape || from.elem == "i1" {
+        return None;
+    }
+    row_tile(&from.shape, lanes)
 }
 
 fn tile_tag(tile: &[i64]) -> String {

@@ -10,7 +10,7 @@
 //! loops.
 
 use super::analysis::{generic, Expr, Generic};
-use super::{ops_named, tag, Script, Target};
+use super::{tag_plans, Script, Target};
 use melior::ir::Module;
 use melior::Context;
 
@@ -107,14 +107,7 @@ fn transposed_loops(g: &Generic, lanes: i64) -> Vec<usize> {
 
 /// Tags every elementwise generic with its plan and writes the script.
 pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
-    let mut plans: Vec<Plan> = Vec::new();
-    for raw in ops_named(module, "linalg.generic") {
-        let Some(p) = generic(raw).and_then(|g| plan_for(&g, target.lanes())) else { continue };
-        tag(context, raw, &p.tag());
-        if !plans.contains(&p) {
-            plans.push(p);
-        }
-    }
+    let plans = tag_plans(context, module, "linalg.generic", |raw| generic(raw).and_then(|g| plan_for(&g, target.lanes())), Plan::tag);
     for p in plans {
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {

@@ -122,6 +122,27 @@ pub fn tag(context: &Context, op: MlirOperation, value: &str) {
     op.set_discardable_attribute("aotc.kernel", attr);
 }
 
+/// Tags every `name` op that `plan_for` gives a plan with that plan's tag
+/// (see [`tag`]) and returns the distinct plans in first-seen order: the
+/// script realizes each plan once, for every op carrying its tag.
+pub fn tag_plans<P: PartialEq>(
+    context: &Context,
+    module: &Module,
+    name: &str,
+    plan_for: impl Fn(MlirOperation) -> Option<P>,
+    tag_of: impl Fn(&P) -> String,
+) -> Vec<P> {
+    let mut plans: Vec<P> = Vec::new();
+    for raw in ops_named(module, name) {
+        let Some(p) = plan_for(raw) else { continue };
+        tag(context, raw, &tag_of(&p));
+        if !plans.contains(&p) {
+            plans.push(p);
+        }
+    }
+    plans
+}
+
 /// The annotation of loops whose accumulators are hoisted after cleanup.
 const HOIST: &str = "aotc.hoist";
 

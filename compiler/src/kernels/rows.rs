@@ -15,7 +15,8 @@
 //! rows) and every use of theirs is already in the chain, so nothing is
 //! computed twice.
 
-use super::analysis::{function_bodies, generic, op_name, users, value_type, Expr, Generic};
+use super::analysis::{function_bodies, generic, users, value_type, Expr, Generic};
+use crate::mlir::op_name;
 use super::{tag, Script};
 use melior::ir::Module;
 use melior::Context;
