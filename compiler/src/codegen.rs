@@ -123,6 +123,7 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
     }
     let ir = unsafe { LlvmModule::new(raw as *mut _) };
     limit_vector_width(llvm, &ir, vector_bits(options));
+    hide_functions(&ir);
     ir.set_triple(&machine.get_triple());
     ir.set_data_layout(&machine.get_target_data().get_data_layout());
     ir.verify().map_err(|e| anyhow!("invalid LLVM IR: {e}"))?;
@@ -130,6 +131,16 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
     ir.run_passes(&passes, machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("LLVM optimization failed: {e}"))?;
     Ok(ir)
+}
+
+/// The model's functions (its entry points and kernels) are called only
+/// from the glue linked into the same library: hidden visibility makes
+/// those calls direct (no PLT) and keeps the kernels out of the library's
+/// symbol table.
+fn hide_functions(ir: &LlvmModule) {
+    for function in ir.get_functions().filter(|f| f.count_basic_blocks() > 0) {
+        function.as_global_value().set_visibility(inkwell::GlobalVisibility::Hidden);
+    }
 }
 
 /// Keeps vector code at `bits` wide registers: explicit wider vectors are
@@ -150,6 +161,11 @@ fn limit_vector_width(llvm: &LlvmContext, ir: &LlvmModule, bits: u32) {
 /// nor the symbol name (a C identifier built from the sanitized prefix), is
 /// read by an assembler.
 pub fn write_data_object(symbol: &str, bytes: &[u8], machine: &TargetMachine, path: &Path) -> Result<()> {
+    let triple = machine.get_triple().as_str().to_string_lossy().into_owned();
+    if let Some(elf_machine) = crate::elf::machine_for(&triple) {
+        return crate::elf::write_data_object(path, elf_machine, symbol, bytes)
+            .map_err(|e| anyhow!("cannot write {}: {e}", path.display()));
+    }
     let llvm = LlvmContext::create();
     let module = llvm.create_module("weights");
     module.set_triple(&machine.get_triple());

@@ -85,6 +85,7 @@ fn compile_mlir<'c>(
     if stop == Some(Stage::Bufferized) {
         return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
     }
+    stage("outline kernels", || pipeline::outline_kernels(context, &module))?;
     stage("to llvm dialect", || pipeline::to_llvm_dialect(context, &mut module))?;
     if stop == Some(Stage::LlvmDialect) {
         return Ok(Err(print_module(&module)));

@@ -154,6 +154,8 @@ enum OptPass {
     Optimize,
     /// One-shot bufferization and arena planning.
     Bufferize,
+    /// One function per distinct kernel (after bufferization).
+    OutlineKernels,
     /// To the LLVM dialect.
     ToLlvm,
 }
@@ -362,6 +364,10 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_regis
         Some(OptPass::Bufferize) => {
             let arena = pipeline::bufferize(&context, &mut module, &target)?;
             println!("// arena: {arena} bytes");
+        }
+        Some(OptPass::OutlineKernels) => {
+            let outlined = pipeline::outline_kernels(&context, &module)?;
+            println!("// kernels: {}, functions: {}", outlined.kernels, outlined.functions);
         }
         Some(OptPass::ToLlvm) => pipeline::to_llvm_dialect(&context, &mut module)?,
         None => {}

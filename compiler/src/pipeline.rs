@@ -3,7 +3,8 @@
 //!
 //! aten -> linalg (rule table) -> optimized (fusion, matmul tiling and
 //! vectorization into FMA micro-kernels) -> bufferized (one-shot
-//! bufferization, arena plan) -> llvm-dialect -> llvm-ir -> object.
+//! bufferization, arena plan) -> outlined (one function per distinct
+//! kernel) -> llvm-dialect -> llvm-ir -> object.
 
 use crate::mlir::{parse, run_pipeline};
 use crate::{arena, kernels};
@@ -82,6 +83,12 @@ fn copy_as_linalg(line: &str) -> String {
         Some(copy) => format!("{}{copy}", &line[..line.len() - trimmed.len()]),
         None => line.to_string(),
     }
+}
+
+/// Every kernel (loop nest) becomes a function, identical kernels one
+/// function: see `outline`.
+pub fn outline_kernels(context: &Context, module: &Module) -> Result<crate::outline::Outlined> {
+    crate::outline::outline_kernels(context, module)
 }
 
 /// Loops, vectors, memrefs, arith and func to the LLVM dialect.

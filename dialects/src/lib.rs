@@ -114,9 +114,34 @@ pub fn segment_attributes(rule: &lower::Rule, operand_args: &[String], results: 
     Ok(attrs)
 }
 
+/// Printing an op normally verifies the whole function around it first.
+/// Some transforms print ops into diagnostics they only show on failure
+/// (`fuse_into_containing_op` describes each producer and loop before it
+/// tries to fuse them), which made every fusion cost a verification of
+/// the model: 5.8 of GPT-2's 6.4 s of kernel planning. aotc verifies after
+/// every pass itself and prints only verified modules (error diagnostics
+/// print ops in generic form, which needs no verification), so it turns
+/// on MLIR's `--mlir-print-assume-verified`, once per process.
+fn print_ops_without_verifying() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" {
+        // `mlir::registerAsmPrinterCLOptions()`: a C++ function with no C API
+        // wrapper; it takes and returns nothing, so the C calling convention fits.
+        #[link_name = "_ZN4mlir27registerAsmPrinterCLOptionsEv"]
+        fn register_asm_printer_cl_options();
+        fn LLVMParseCommandLineOptions(argc: i32, argv: *const *const std::ffi::c_char, overview: *const std::ffi::c_char);
+    }
+    ONCE.call_once(|| unsafe {
+        register_asm_printer_cl_options();
+        let args = [c"aotc".as_ptr(), c"--mlir-print-assume-verified".as_ptr()];
+        LLVMParseCommandLineOptions(args.len() as i32, args.as_ptr(), std::ptr::null());
+    });
+}
+
 /// A context with every upstream dialect, extension, pass and LLVM
 /// translation registered, and the aten dialect loaded.
 pub fn new_context() -> Context {
+    print_ops_without_verifying();
     let context = Context::new();
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);

@@ -1,0 +1,200 @@
+//! Kernel outlining and deduplication, after bufferization: every loop nest
+//! at the top of the model's function (a matmul micro-kernel, a fused
+//! elementwise loop, a row chain, a copy) becomes its own function, called
+//! where it was, and kernels that are the same code on the same buffer
+//! types become one function. GPT-2's twelve blocks compile once instead
+//! of twelve times, and LLVM optimizes many small functions instead of one
+//! huge one (its passes are superlinear in function size), which also lets
+//! code generation be split across threads (see `codegen`).
+//!
+//! A kernel's operands are the buffers and values it uses from outside;
+//! constants (scalars, vectors, `memref.get_global`) are copied into it
+//! instead, so two kernels that differ only in which buffers they touch
+//! print the same and are merged. Kernels are `noinline`: inlining one
+//! back would undo both gains.
+
+use crate::mlir::op_name;
+use anyhow::{anyhow, Result};
+use melior::ir::operation::{OperationLike, OperationRef, WalkOrder, WalkResult};
+use melior::ir::{Attribute, Identifier, Location, Module, ValueLike};
+use melior::Context;
+use mlir_sys::*;
+use std::collections::HashMap;
+
+/// Ops that are copied into a kernel rather than passed to it.
+const REMATERIALIZED: &[&str] = &["arith.constant", "ub.poison", "memref.get_global"];
+
+/// How many kernels were outlined and how many distinct functions remain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outlined {
+    pub kernels: usize,
+    pub functions: usize,
+}
+
+/// Outlines the kernels of the module's entry function (see the module
+/// docs). Kernel functions are named `<entry>_k<N>`.
+pub fn outline_kernels(context: &Context, module: &Module) -> Result<Outlined> {
+    let entry = crate::mlir::entry_function(module)?;
+    let entry_raw = entry.to_raw();
+    let entry_name = symbol_name(entry_raw).ok_or_else(|| anyhow!("the entry function has no name"))?;
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(entry_raw, 0)) };
+    let mut candidates = Vec::new();
+    unsafe {
+        let mut op = mlirBlockGetFirstOperation(block);
+        while !op.ptr.is_null() {
+            if is_kernel(op) {
+                candidates.push(op);
+            }
+            op = mlirOperationGetNextInBlock(op);
+        }
+    }
+    let mut by_text: HashMap<String, String> = HashMap::new();
+    let mut stats = Outlined::default();
+    for op in candidates {
+        let (captured, rematerialized) = captured_values(op);
+        let callee = new_function(context, module, &captured)?;
+        let next = unsafe { mlirOperationGetNextInBlock(op) };
+        move_into(op, callee, &captured, &rematerialized);
+        let text = unsafe { OperationRef::from_raw(callee) }.to_string();
+        let name = match by_text.get(&text) {
+            Some(existing) => {
+                unsafe {
+                    mlirOperationRemoveFromParent(callee);
+                    mlirOperationDestroy(callee);
+                }
+                existing.clone()
+            }
+            None => {
+                let name = format!("{entry_name}_k{}", by_text.len());
+                set_symbol_name(context, callee, &name);
+                by_text.insert(text, name.clone());
+                name
+            }
+        };
+        let call = call_op(context, &name, &captured);
+        unsafe { mlirBlockInsertOwnedOperationBefore(block, next, call) };
+        stats.kernels += 1;
+    }
+    stats.functions = by_text.len();
+    Ok(stats)
+}
+
+/// A loop nest or structured op with no results (after bufferization
+/// every kernel writes buffers): anything with a region but the return.
+fn is_kernel(op: MlirOperation) -> bool {
+    unsafe { mlirOperationGetNumRegions(op) > 0 && mlirOperationGetNumResults(op) == 0 }
+}
+
+fn same_value(a: MlirValue, b: MlirValue) -> bool {
+    a.ptr == b.ptr
+}
+
+/// The op that defines `v`, or whose block has `v` as an argument.
+fn defining_scope(v: MlirValue) -> MlirOperation {
+    unsafe {
+        if mlirValueIsAOpResult(v) {
+            mlirOpResultGetOwner(v)
+        } else {
+            mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v))
+        }
+    }
+}
+
+fn is_inside(mut op: MlirOperation, root: MlirOperation) -> bool {
+    while !op.ptr.is_null() {
+        if op.ptr == root.ptr {
+            return true;
+        }
+        op = unsafe { mlirOperationGetParentOperation(op) };
+    }
+    false
+}
+
+/// The values `root` uses from outside, in first-use order: those passed
+/// as arguments, and those whose defining op is copied in.
+fn captured_values(root: MlirOperation) -> (Vec<MlirValue>, Vec<MlirValue>) {
+    let (mut passed, mut copied): (Vec<MlirValue>, Vec<MlirValue>) = (Vec::new(), Vec::new());
+    unsafe { OperationRef::from_raw(root) }.walk(WalkOrder::PreOrder, |op| {
+        let raw = op.to_raw();
+        for i in 0..unsafe { mlirOperationGetNumOperands(raw) } {
+            let v = unsafe { mlirOperationGetOperand(raw, i) };
+            if is_inside(defining_scope(v), root) || passed.iter().chain(&copied).any(|&c| same_value(c, v)) {
+                continue;
+            }
+            let copy = unsafe { mlirValueIsAOpResult(v) } && REMATERIALIZED.contains(&op_name(defining_scope(v)).as_str());
+            if copy { copied.push(v) } else { passed.push(v) }
+        }
+        WalkResult::Advance
+    });
+    (passed, copied)
+}
+
+/// An empty `noinline` function taking `arguments`' types, appended to
+/// the module under a placeholder name.
+fn new_function(context: &Context, module: &Module, arguments: &[MlirValue]) -> Result<MlirOperation> {
+    let params: Vec<String> = arguments
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("%a{i}: {}", unsafe { melior::ir::Value::from_raw(v) }.r#type()))
+        .collect();
+    let text = format!(
+        "func.func private @aotc_kernel({}) attributes {{passthrough = [\"noinline\"]}} {{\n  return\n}}",
+        params.join(", ")
+    );
+    let parsed = Module::parse(context, &text).ok_or_else(|| anyhow!("cannot build a kernel function for {}", params.join(", ")))?;
+    let function = unsafe { mlirOperationClone(mlirBlockGetFirstOperation(mlirModuleGetBody(parsed.to_raw()))) };
+    unsafe { mlirBlockAppendOwnedOperation(mlirModuleGetBody(module.to_raw()), function) };
+    Ok(function)
+}
+
+/// Moves `op` into `function` (before its return), copies the
+/// rematerialized values' ops in, and rewires every use inside `op` of a
+/// captured value to the function's argument or copy.
+fn move_into(op: MlirOperation, function: MlirOperation, passed: &[MlirValue], copied: &[MlirValue]) {
+    unsafe {
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0));
+        let ret = mlirBlockGetFirstOperation(block);
+        let mut replacement: Vec<(MlirValue, MlirValue)> =
+            passed.iter().enumerate().map(|(i, &v)| (v, mlirBlockGetArgument(block, i as isize))).collect();
+        for &v in copied {
+            let clone = mlirOperationClone(mlirOpResultGetOwner(v));
+            mlirBlockInsertOwnedOperationBefore(block, ret, clone);
+            replacement.push((v, mlirOperationGetResult(clone, mlirOpResultGetResultNumber(v))));
+        }
+        mlirOperationMoveBefore(op, ret);
+        OperationRef::from_raw(op).walk(WalkOrder::PreOrder, |inner| {
+            let raw = inner.to_raw();
+            for i in 0..mlirOperationGetNumOperands(raw) {
+                let v = mlirOperationGetOperand(raw, i);
+                if let Some(&(_, new)) = replacement.iter().find(|(old, _)| same_value(*old, v)) {
+                    mlirOperationSetOperand(raw, i, new);
+                }
+            }
+            WalkResult::Advance
+        });
+    }
+}
+
+fn symbol_name(op: MlirOperation) -> Option<String> {
+    let attr = unsafe { OperationRef::from_raw(op) }.attribute("sym_name").ok()?;
+    let text = attr.to_string();
+    Some(text.trim_matches('"').to_string())
+}
+
+fn set_symbol_name(context: &Context, op: MlirOperation, name: &str) {
+    use melior::ir::operation::OperationMutLike;
+    let attr = Attribute::parse(context, &format!("\"{name}\"")).expect("a string attribute");
+    unsafe { melior::ir::operation::OperationRefMut::from_raw(op) }.set_attribute("sym_name", attr);
+}
+
+/// `func.call @name(values)`.
+fn call_op(context: &Context, name: &str, arguments: &[MlirValue]) -> MlirOperation {
+    let operands: Vec<melior::ir::Value> = arguments.iter().map(|&v| unsafe { melior::ir::Value::from_raw(v) }).collect();
+    let callee = Attribute::parse(context, &format!("@{name}")).expect("a symbol reference");
+    melior::ir::operation::OperationBuilder::new("func.call", Location::unknown(context))
+        .add_attributes(&[(Identifier::new(context, "callee"), callee)])
+        .add_operands(&operands)
+        .build()
+        .expect("a valid call")
+        .into_raw()
+}
