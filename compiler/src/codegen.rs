@@ -82,7 +82,10 @@ pub fn kernel_target(options: &TargetOptions) -> crate::kernels::Target {
 }
 
 pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
-    Target::initialize_all(&InitializationConfig::default());
+    // LLVM's target registry is not safe to fill from several threads at
+    // once (code generation runs on several): fill it once per process.
+    static INITIALIZE: std::sync::Once = std::sync::Once::new();
+    INITIALIZE.call_once(|| Target::initialize_all(&InitializationConfig::default()));
     let host = options.triple.is_none();
     let triple = match &options.triple {
         Some(t) => TargetTriple::create(t),
@@ -111,7 +114,20 @@ pub fn target_machine(options: &TargetOptions) -> Result<TargetMachine> {
 
 /// Translates an LLVM-dialect module into LLVM IR and optimizes it.
 pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMachine, options: &TargetOptions) -> Result<LlvmModule<'l>> {
-    let opt_level = options.opt_level;
+    let ir = translate(llvm, module, machine, options)?;
+    optimize(&ir, machine, options)?;
+    Ok(ir)
+}
+
+fn optimize(ir: &LlvmModule, machine: &TargetMachine, options: &TargetOptions) -> Result<()> {
+    let passes = format!("default<O{}>", options.opt_level.min(3));
+    ir.run_passes(&passes, machine, PassBuilderOptions::create())
+        .map_err(|e| anyhow!("LLVM optimization failed: {e}"))
+}
+
+/// Translates an LLVM-dialect module into (unoptimized) LLVM IR for the
+/// target.
+pub fn translate<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMachine, options: &TargetOptions) -> Result<LlvmModule<'l>> {
     let raw = unsafe {
         mlir_sys::mlirTranslateModuleToLLVMIR(
             module.as_operation().to_raw(),
@@ -127,10 +143,76 @@ pub fn to_llvm_ir<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMa
     ir.set_triple(&machine.get_triple());
     ir.set_data_layout(&machine.get_target_data().get_data_layout());
     ir.verify().map_err(|e| anyhow!("invalid LLVM IR: {e}"))?;
-    let passes = format!("default<O{}>", opt_level.min(3));
-    ir.run_passes(&passes, machine, PassBuilderOptions::create())
-        .map_err(|e| anyhow!("LLVM optimization failed: {e}"))?;
     Ok(ir)
+}
+
+/// Optimizes `ir` and writes it as object files into `dir`, on up to
+/// `threads` threads: the functions (the model's entry points and its
+/// outlined kernels) are dealt into parts of about equal size, and each
+/// part is optimized and compiled in its own LLVM context from a copy of
+/// the module in which the other parts' functions are only declared.
+/// Returns the objects' paths. The model's functions are hidden, not
+/// internal, so calls between parts link (see `hide_functions`).
+pub fn compile_objects(ir: &LlvmModule, options: &TargetOptions, dir: &Path, threads: usize) -> Result<Vec<std::path::PathBuf>> {
+    // Only external functions are dealt out; the others (helpers such as
+    // `__mlir_math_ipowi_i64`, linkonce_odr) stay in every part that calls them.
+    let sizes: Vec<(String, usize)> = ir
+        .get_functions()
+        .filter(|f| f.count_basic_blocks() > 0 && f.get_linkage() == inkwell::module::Linkage::External)
+        .map(|f| (f.get_name().to_string_lossy().into_owned(), f.get_basic_blocks().iter().map(|b| b.get_instructions().count()).sum()))
+        .collect();
+    let parts = threads.clamp(1, sizes.len().max(1));
+    if parts == 1 {
+        let machine = target_machine(options)?;
+        optimize(ir, &machine, options)?;
+        let path = dir.join("model.o");
+        write_object(ir, &machine, &path)?;
+        return Ok(vec![path]);
+    }
+    let owner = deal(&sizes, parts);
+    let bitcode = ir.write_bitcode_to_memory().as_slice().to_vec();
+    let results: Vec<Result<std::path::PathBuf>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|part| {
+                let (bitcode, owner) = (&bitcode, &owner);
+                scope.spawn(move || -> Result<std::path::PathBuf> {
+                    let llvm = LlvmContext::create();
+                    let buffer = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range(bitcode, "model");
+                    let module = LlvmModule::parse_bitcode_from_buffer(&buffer, &llvm).map_err(|e| anyhow!("cannot read the model's bitcode: {e}"))?;
+                    for function in module.get_functions() {
+                        let name = function.get_name().to_string_lossy();
+                        if owner.get(name.as_ref()).is_some_and(|&p| p != part) {
+                            for block in function.get_basic_blocks() {
+                                unsafe { block.delete() }.map_err(|_| anyhow!("cannot split the module"))?;
+                            }
+                        }
+                    }
+                    let machine = target_machine(options)?;
+                    optimize(&module, &machine, options)?;
+                    let path = dir.join(format!("model{part}.o"));
+                    write_object(&module, &machine, &path)?;
+                    Ok(path)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("code generation panicked")))).collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Assigns each function to one of `parts` parts, largest first to the
+/// least loaded part.
+fn deal(sizes: &[(String, usize)], parts: usize) -> std::collections::HashMap<String, usize> {
+    let mut order: Vec<&(String, usize)> = sizes.iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut load = vec![0usize; parts];
+    let mut owner = std::collections::HashMap::new();
+    for (name, size) in order {
+        let part = (0..parts).min_by_key(|&p| (load[p], p)).unwrap_or(0);
+        load[part] += size.max(&1);
+        owner.insert(name.clone(), part);
+    }
+    owner
 }
 
 /// The model's functions (its entry points and kernels) are called only
@@ -195,4 +277,22 @@ pub fn assembly(ir: &LlvmModule, machine: &TargetMachine) -> Result<String> {
         .write_to_memory_buffer(ir, FileType::Assembly)
         .map_err(|e| anyhow!("code generation failed: {e}"))?;
     Ok(String::from_utf8_lossy(buffer.as_slice()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_balanced_and_cover_every_function() {
+        let sizes: Vec<(String, usize)> = [("a", 100), ("b", 60), ("c", 50), ("d", 10), ("e", 0)]
+            .iter()
+            .map(|(n, s)| (n.to_string(), *s))
+            .collect();
+        let owner = deal(&sizes, 2);
+        assert_eq!(owner.len(), 5);
+        let load = |p| sizes.iter().filter(|(n, _)| owner[n] == p).map(|(_, s)| s).sum::<usize>();
+        assert_eq!((load(0), load(1)), (110, 110));
+        assert_eq!(deal(&sizes, 1).values().filter(|&&p| p == 0).count(), 5);
+    }
 }

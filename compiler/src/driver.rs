@@ -127,17 +127,17 @@ pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, opt
     let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
-    let ir = stage("llvm ir", || codegen::to_llvm_ir(&llvm, &module, &machine, &options.target))?;
+    let ir = stage("llvm ir", || codegen::translate(&llvm, &module, &machine, &options.target))?;
     let dir = tempfile::tempdir()?;
-    let object = dir.path().join("model.o");
-    stage("llvm codegen", || codegen::write_object(&ir, &machine, &object))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let objects = stage("llvm codegen", || codegen::compile_objects(&ir, &options.target, dir.path(), threads))?;
     let entry = aotc_dialects::lower::entry_symbol(&program.name);
     stage("link", || {
         link::link(
             &LinkInputs {
                 program,
                 prefix: &program.name,
-                model_object: &object,
+                model_objects: &objects,
                 arena_bytes: arena,
                 entry: &entry,
                 machine: &machine,

@@ -371,7 +371,8 @@ fn run(cmd: &mut Command) -> Result<()> {
 pub struct LinkInputs<'a> {
     pub program: &'a ExportedProgram,
     pub prefix: &'a str,
-    pub model_object: &'a Path,
+    /// The model's code (one object per code generation thread).
+    pub model_objects: &'a [PathBuf],
     pub arena_bytes: u64,
     pub entry: &'a str,
     /// The target the model object was generated for (the weights object is too).
@@ -400,7 +401,7 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
         .iter()
         .map(|f| format!("{prefix}_{f}"))
         .collect();
-    let objects = [inputs.model_object.to_path_buf(), d.join("glue.o"), d.join("weights.o")];
+    let objects: Vec<PathBuf> = inputs.model_objects.iter().cloned().chain([d.join("glue.o"), d.join("weights.o")]).collect();
     match kind {
         OutputKind::Shared => {
             let script = d.join("exports.map");
