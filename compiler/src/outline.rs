@@ -52,7 +52,8 @@ pub fn outline_kernels(context: &Context, module: &Module) -> Result<Outlined> {
     let mut stats = Outlined::default();
     for op in candidates {
         let (captured, rematerialized) = captured_values(op);
-        let callee = new_function(context, module, &captured)?;
+        let types: Vec<String> = captured.iter().map(|&v| parameter_type(v, op)).collect();
+        let callee = new_function(context, module, &types)?;
         let next = unsafe { mlirOperationGetNextInBlock(op) };
         move_into(op, callee, &captured, &rematerialized);
         let text = unsafe { OperationRef::from_raw(callee) }.to_string();
@@ -71,7 +72,21 @@ pub fn outline_kernels(context: &Context, module: &Module) -> Result<Outlined> {
                 name
             }
         };
-        let call = call_op(context, &name, &captured);
+        let arguments: Vec<MlirValue> = captured
+            .iter()
+            .zip(&types)
+            .map(|(&v, ty)| {
+                if value_type_text(v) == *ty {
+                    return v;
+                }
+                let cast = cast_op(context, v, ty);
+                unsafe {
+                    mlirBlockInsertOwnedOperationBefore(block, next, cast);
+                    mlirOperationGetResult(cast, 0)
+                }
+            })
+            .collect();
+        let call = call_op(context, &name, &arguments);
         unsafe { mlirBlockInsertOwnedOperationBefore(block, next, call) };
         stats.kernels += 1;
     }
@@ -129,14 +144,62 @@ fn captured_values(root: MlirOperation) -> (Vec<MlirValue>, Vec<MlirValue>) {
     (passed, copied)
 }
 
-/// An empty `noinline` function taking `arguments`' types, appended to
-/// the module under a placeholder name.
-fn new_function(context: &Context, module: &Module, arguments: &[MlirValue]) -> Result<MlirOperation> {
-    let params: Vec<String> = arguments
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| format!("%a{i}: {}", unsafe { melior::ir::Value::from_raw(v) }.r#type()))
-        .collect();
+fn value_type_text(v: MlirValue) -> String {
+    unsafe { melior::ir::Value::from_raw(v) }.r#type().to_string()
+}
+
+/// The type a kernel takes `v` as: a buffer at a fixed offset into a
+/// larger one (a window, a slice of the arena) is taken with its offset
+/// unknown, so kernels that differ only in where their buffers lie (one
+/// per convolution tap, one per layer) are one function. Only when every
+/// use inside `root` accepts any offset (reads, writes, structured ops,
+/// subviews whose own offsets are unknown): a subview with a static offset
+/// has a result type that depends on it.
+fn parameter_type(v: MlirValue, root: MlirOperation) -> String {
+    let ty = value_type_text(v);
+    let Some(general) = with_unknown_offset(&ty) else { return ty };
+    let mut use_ = unsafe { mlirValueGetFirstUse(v) };
+    while !use_.ptr.is_null() {
+        let user = unsafe { mlirOpOperandGetOwner(use_) };
+        if is_inside(user, root) {
+            let name = op_name(user);
+            let accepts = match name.as_str() {
+                "vector.transfer_read" | "vector.transfer_write" | "memref.load" | "memref.store" => true,
+                "memref.subview" => value_type_text(unsafe { mlirOperationGetResult(user, 0) }).contains("offset: ?"),
+                _ => name.starts_with("linalg."),
+            };
+            if !accepts {
+                return ty;
+            }
+        }
+        use_ = unsafe { mlirOpOperandGetNextUse(use_) };
+    }
+    general
+}
+
+/// `memref<..., strided<[...], offset: 66>>` with `offset: ?`.
+fn with_unknown_offset(ty: &str) -> Option<String> {
+    let at = ty.find("offset: ")? + "offset: ".len();
+    let end = at + ty[at..].find('>')?;
+    let offset = &ty[at..end];
+    (ty.starts_with("memref<") && offset.parse::<i64>().is_ok()).then(|| format!("{}?{}", &ty[..at], &ty[end..]))
+}
+
+/// `memref.cast %v : <its type> to <ty>`.
+fn cast_op(context: &Context, v: MlirValue, ty: &str) -> MlirOperation {
+    let result = melior::ir::Type::parse(context, ty).expect("a memref type");
+    melior::ir::operation::OperationBuilder::new("memref.cast", Location::unknown(context))
+        .add_operands(&[unsafe { melior::ir::Value::from_raw(v) }])
+        .add_results(&[result])
+        .build()
+        .expect("a valid cast")
+        .into_raw()
+}
+
+/// An empty `noinline` function taking `types`, appended to the module
+/// under a placeholder name.
+fn new_function(context: &Context, module: &Module, types: &[String]) -> Result<MlirOperation> {
+    let params: Vec<String> = types.iter().enumerate().map(|(i, ty)| format!("%a{i}: {ty}")).collect();
     let text = format!(
         "func.func private @aotc_kernel({}) attributes {{passthrough = [\"noinline\"]}} {{\n  return\n}}",
         params.join(", ")
@@ -197,4 +260,19 @@ fn call_op(context: &Context, name: &str, arguments: &[MlirValue]) -> MlirOperat
         .build()
         .expect("a valid call")
         .into_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_become_unknown() {
+        assert_eq!(
+            with_unknown_offset("memref<4x16xf32, strided<[32, 1], offset: 66>>").as_deref(),
+            Some("memref<4x16xf32, strided<[32, 1], offset: ?>>")
+        );
+        assert_eq!(with_unknown_offset("memref<4x16xf32, strided<[32, 1], offset: ?>>"), None);
+        assert_eq!(with_unknown_offset("memref<4x16xf32>"), None);
+    }
 }

@@ -114,6 +114,16 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
         reshape_value(e, &x.ssa, &x.ty, &col2_ty)
+    } else if n == 1 && kernel.iter().product::<i64>() <= MAX_COPIED_TAPS {
+        let col = gather_windows_by_taps(e, x, p, &col_ty, out, &kernel);
+        let rank = col_ty.rank();
+        let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
+        let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
+        e.assign(format!(
+            "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
+            first.join(", "),
+            second.join(", ")
+        ))
     } else {
         let col = gather_windows(e, x, p, &col_ty, k);
         let rank = col_ty.rank();
@@ -138,6 +148,39 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let mut perm: Vec<usize> = vec![1, 0];
     perm.extend(2..k + 2);
     Ok(if n == 1 { reshape_value(e, &fnx, &fn_ty, out) } else { transpose_value(e, &fnx, &fn_ty, &perm) })
+}
+
+/// The most taps whose windows are copied one by one (a 7x7 kernel): each
+/// is an insert into the same tensor, and bufferization's analysis of a
+/// chain of inserts grows faster than linearly (ViT's 16x16 patches, 256
+/// taps: 66 s), so larger kernels keep the windowed gather.
+const MAX_COPIED_TAPS: i64 = 49;
+
+/// The same matrix for one image, one tap at a time: each tap's window is
+/// a slice (of the stride phases) copied into its rows of col, row by row
+/// as vectors, where the windowed generic gathers element by element.
+fn gather_windows_by_taps(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: &Ty, out: &Ty, kernel: &[i64]) -> String {
+    let k = kernel.len();
+    let c = x.ty.shape[1];
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let mut col = empty(e, col_ty);
+    for tap in taps(kernel) {
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, p, out);
+        // [1, C, O..] -> [C, O..], inserted at col[:, tap.., 0, :..]
+        let rows_ty = window_ty.with_shape(window_ty.shape[1..].to_vec());
+        let groups: Vec<String> =
+            std::iter::once("[0, 1]".to_string()).chain((2..window_ty.rank()).map(|d| format!("[{d}]"))).collect();
+        let rows = e.assign(format!("tensor.collapse_shape {window} [{}] : {window_ty} into {rows_ty}", groups.join(", ")));
+        let offsets: Vec<String> = [0].into_iter().chain(tap.iter().copied()).chain(vec![0; 1 + k]).map(|v| v.to_string()).collect();
+        let sizes: Vec<String> = [c].into_iter().chain(vec![1; k + 1]).chain(out.shape[2..].iter().copied()).map(|v| v.to_string()).collect();
+        let ones = vec!["1"; col_ty.rank()].join(", ");
+        col = e.assign(format!(
+            "tensor.insert_slice {rows} into {col}[{}] [{}] [{ones}] : {rows_ty} into {col_ty}",
+            offsets.join(", "),
+            sizes.join(", ")
+        ));
+    }
+    col
 }
 
 /// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.
