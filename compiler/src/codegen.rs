@@ -179,13 +179,12 @@ pub fn compile_objects(ir: &LlvmModule, options: &TargetOptions, dir: &Path, thr
                     let llvm = LlvmContext::create();
                     let buffer = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range(bitcode, "model");
                     let module = LlvmModule::parse_bitcode_from_buffer(&buffer, &llvm).map_err(|e| anyhow!("cannot read the model's bitcode: {e}"))?;
-                    for function in module.get_functions() {
-                        let name = function.get_name().to_string_lossy();
-                        if owner.get(name.as_ref()).is_some_and(|&p| p != part) {
-                            for block in function.get_basic_blocks() {
-                                unsafe { block.delete() }.map_err(|_| anyhow!("cannot split the module"))?;
-                            }
-                        }
+                    let others: Vec<_> = module
+                        .get_functions()
+                        .filter(|f| owner.get(f.get_name().to_string_lossy().as_ref()).is_some_and(|&p| p != part))
+                        .collect();
+                    for function in others {
+                        declare_only(&module, function);
                     }
                     let machine = target_machine(options)?;
                     optimize(&module, &machine, options)?;
@@ -198,6 +197,19 @@ pub fn compile_objects(ir: &LlvmModule, options: &TargetOptions, dir: &Path, thr
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("code generation panicked")))).collect()
     });
     results.into_iter().collect()
+}
+
+/// Replaces the definition of `function` with a hidden declaration of the
+/// same name and type (its body is compiled in another part). Deleting
+/// the function drops its body's references first, which deleting its
+/// blocks one by one would not.
+fn declare_only<'l>(module: &LlvmModule<'l>, function: inkwell::values::FunctionValue<'l>) {
+    let name = function.get_name().to_string_lossy().into_owned();
+    let declaration = module.add_function(&format!("{name}.declaration"), function.get_type(), None);
+    function.replace_all_uses_with(declaration);
+    unsafe { function.delete() };
+    declaration.as_global_value().set_name(&name);
+    declaration.as_global_value().set_visibility(inkwell::GlobalVisibility::Hidden);
 }
 
 /// Assigns each function to one of `parts` parts, largest first to the
