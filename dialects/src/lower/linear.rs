@@ -43,7 +43,8 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let a = reshape_value(e, &x.ssa, &x.ty, &a_ty);
     let w2_ty = w.ty.with_shape(vec![n, k]);
     let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
-    if m == 1 && n > 1 && out.is_float() && x.ty.elem == w.ty.elem && x.ty.elem == out.elem {
+    // (K a multiple of 8: rows the reduction strategy vectorizes)
+    if m == 1 && n > 1 && k % 8 == 0 && out.is_float() && x.ty.elem == w.ty.elem && x.ty.elem == out.elem {
         let init = initial_accumulator(e, op.opt_input("bias"), &out.with_shape(vec![n]));
         let y = row_dot_products(e, &a, &a_ty, &w2, &w2_ty, &init, &out.with_shape(vec![n]));
         return Ok(vec![reshape_value(e, &y, &out.with_shape(vec![n]), out)]);
