@@ -10,8 +10,10 @@
 //! A kernel's operands are the buffers and values it uses from outside;
 //! constants (scalars, vectors, `memref.get_global`) are copied into it
 //! instead, so two kernels that differ only in which buffers they touch
-//! print the same and are merged. Kernels are `noinline`: inlining one
-//! back would undo both gains.
+//! print the same and are merged; a window of a buffer is passed with its
+//! offset unknown for the same reason, unless the kernel reads several
+//! windows of one buffer (see `VIEWS`). Kernels are `noinline`: inlining
+//! one back would undo both gains.
 
 use crate::mlir::op_name;
 use anyhow::{anyhow, Result};
