@@ -251,9 +251,10 @@ fn limit_vector_width(llvm: &LlvmContext, ir: &LlvmModule, bits: u32) {
 
 /// Writes an object file that defines one hidden, read-only, 64-byte
 /// aligned symbol holding `bytes` (the weights blob), for the target of
-/// `machine`. The bytes are data in an LLVM constant: nothing about them,
-/// nor the symbol name (a C identifier built from the sanitized prefix), is
-/// read by an assembler.
+/// `machine`: written directly for ELF targets (`crate::elf`), else as the
+/// data of an LLVM constant. Nothing about the bytes, nor the symbol name
+/// (a C identifier built from the sanitized prefix), is read by an
+/// assembler.
 pub fn write_data_object(symbol: &str, bytes: &[u8], machine: &TargetMachine, path: &Path) -> Result<()> {
     let triple = machine.get_triple().as_str().to_string_lossy().into_owned();
     if let Some(elf_machine) = crate::elf::machine_for(&triple) {
