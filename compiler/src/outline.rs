@@ -189,16 +189,11 @@ fn view_root(mut v: MlirValue) -> MlirValue {
 /// the values its op uses.
 fn captured_values(root: MlirOperation) -> (Vec<MlirValue>, Vec<MlirValue>) {
     let mut outside: Vec<MlirValue> = Vec::new();
-    unsafe { OperationRef::from_raw(root) }.walk(WalkOrder::PreOrder, |op| {
-        let raw = op.to_raw();
-        for i in 0..unsafe { mlirOperationGetNumOperands(raw) } {
-            let v = unsafe { mlirOperationGetOperand(raw, i) };
-            if !is_inside(defining_scope(v), root) && !outside.iter().any(|&c| same_value(c, v)) {
-                outside.push(v);
-            }
+    for (_, _, v) in nested_operands(root) {
+        if !is_inside(defining_scope(v), root) && !outside.iter().any(|&c| same_value(c, v)) {
+            outside.push(v);
         }
-        WalkResult::Advance
-    });
+    }
     let windows_of = |buffer: MlirValue| outside.iter().filter(|&&v| view_source(v).is_some() && same_value(view_root(v), buffer)).count();
     let (mut passed, mut copied): (Vec<MlirValue>, Vec<MlirValue>) = (Vec::new(), Vec::new());
     for &v in &outside {
@@ -301,27 +296,37 @@ fn move_into(op: MlirOperation, function: MlirOperation, passed: &[MlirValue], c
             passed.iter().enumerate().map(|(i, &v)| (v, mlirBlockGetArgument(block, i as isize))).collect();
         for &v in copied {
             let clone = mlirOperationClone(mlirOpResultGetOwner(v));
-            for i in 0..mlirOperationGetNumOperands(clone) {
-                let operand = mlirOperationGetOperand(clone, i);
-                if let Some(&(_, new)) = replacement.iter().find(|(old, _)| same_value(*old, operand)) {
-                    mlirOperationSetOperand(clone, i, new);
-                }
-            }
+            rewire(clone, &replacement);
             mlirBlockInsertOwnedOperationBefore(block, ret, clone);
             replacement.push((v, mlirOperationGetResult(clone, mlirOpResultGetResultNumber(v))));
         }
         mlirOperationMoveBefore(op, ret);
-        OperationRef::from_raw(op).walk(WalkOrder::PreOrder, |inner| {
-            let raw = inner.to_raw();
-            for i in 0..mlirOperationGetNumOperands(raw) {
-                let v = mlirOperationGetOperand(raw, i);
-                if let Some(&(_, new)) = replacement.iter().find(|(old, _)| same_value(*old, v)) {
-                    mlirOperationSetOperand(raw, i, new);
-                }
-            }
-            WalkResult::Advance
-        });
+        rewire(op, &replacement);
     }
+}
+
+/// Replaces every operand of `op` and the ops inside it that is an old
+/// value of `replacement` with its new value.
+fn rewire(op: MlirOperation, replacement: &[(MlirValue, MlirValue)]) {
+    for (user, i, v) in nested_operands(op) {
+        if let Some(&(_, new)) = replacement.iter().find(|(old, _)| same_value(*old, v)) {
+            unsafe { mlirOperationSetOperand(user, i, new) };
+        }
+    }
+}
+
+/// Every operand of `op` and of the ops inside it: (user, index, value),
+/// in pre-order.
+fn nested_operands(op: MlirOperation) -> Vec<(MlirOperation, isize, MlirValue)> {
+    let mut operands = Vec::new();
+    unsafe { OperationRef::from_raw(op) }.walk(WalkOrder::PreOrder, |inner| {
+        let raw = inner.to_raw();
+        for i in 0..unsafe { mlirOperationGetNumOperands(raw) } {
+            operands.push((raw, i, unsafe { mlirOperationGetOperand(raw, i) }));
+        }
+        WalkResult::Advance
+    });
+    operands
 }
 
 fn symbol_name(op: MlirOperation) -> Option<String> {

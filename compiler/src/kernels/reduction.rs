@@ -46,11 +46,10 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     let inner = g.ranges[rank - 1];
     if !g.parallel[rank - 1] {
         // full vectors, else half vectors (a row of 1176 = 147 x 8)
-        let ((tile, _), _) = [lanes, lanes / 2]
-            .into_iter()
-            .filter(|&width| width > 1)
-            .map(|width| (tile_for(inner, width), width))
-            .find(|&((tile, masked), width)| !masked && tile % width == 0)?;
+        let tile = [lanes, lanes / 2].into_iter().filter(|&width| width > 1).find_map(|width| {
+            let (tile, masked) = tile_for(inner, width);
+            (!masked && tile % width == 0).then_some(tile)
+        })?;
         let outer: Vec<i64> = (0..rank).map(|d| if d == rank - 1 { 0 } else { 1 }).collect();
         return Some(Plan::Rows { outer, tile });
     }

@@ -114,21 +114,15 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
         reshape_value(e, &x.ssa, &x.ty, &col2_ty)
-    } else if n == 1 && kernel.iter().product::<i64>() <= MAX_COPIED_TAPS {
-        let col = gather_windows_by_taps(e, x, p, &col_ty, out, &kernel);
-        let rank = col_ty.rank();
-        let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
-        let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
-        e.assign(format!(
-            "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
-            first.join(", "),
-            second.join(", ")
-        ))
     } else {
-        let col = gather_windows(e, x, p, &col_ty, k);
-        let rank = col_ty.rank();
+        let col = if n == 1 && kernel.iter().product::<i64>() <= MAX_COPIED_TAPS {
+            gather_windows_by_taps(e, x, p, &col_ty, out, &kernel)
+        } else {
+            gather_windows(e, x, p, &col_ty, k)
+        };
+        // [C, K.., N, O..] -> [C*K.., N*O..]
         let first: Vec<String> = (0..=k).map(|d| d.to_string()).collect();
-        let second: Vec<String> = (k + 1..rank).map(|d| d.to_string()).collect();
+        let second: Vec<String> = (k + 1..col_ty.rank()).map(|d| d.to_string()).collect();
         e.assign(format!(
             "tensor.collapse_shape {col} [[{}], [{}]] : {col_ty} into {col2_ty}",
             first.join(", "),

@@ -45,9 +45,10 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
     // (K a multiple of 8: rows the reduction strategy vectorizes)
     if m == 1 && n > 1 && k % 8 == 0 && out.is_float() && x.ty.elem == w.ty.elem && x.ty.elem == out.elem {
-        let init = initial_accumulator(e, op.opt_input("bias"), &out.with_shape(vec![n]));
-        let y = row_dot_products(e, &a, &a_ty, &w2, &w2_ty, &init, &out.with_shape(vec![n]));
-        return Ok(vec![reshape_value(e, &y, &out.with_shape(vec![n]), out)]);
+        let y_ty = out.with_shape(vec![n]);
+        let init = initial_accumulator(e, op.opt_input("bias"), &y_ty);
+        let y = row_dot_products(e, &a, &a_ty, &w2, &w2_ty, &init, &y_ty);
+        return Ok(vec![reshape_value(e, &y, &y_ty, out)]);
     }
     let b = transpose_value(e, &w2, &w2_ty, &[1, 0]);
     let b_ty = w.ty.with_shape(vec![k, n]);
