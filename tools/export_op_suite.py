@@ -196,6 +196,7 @@ def reduction_cases():
     x = randn(3, 4, 5)
     case("sum", "all", torch.sum, x)
     case("sum", "dim", lambda a: a.sum(1), x)
+    case("sum", "rows_of_24", lambda a: a.sum(-1), randn(3, 24))
     case("sum", "dims_keepdim", lambda a: a.sum((0, 2), keepdim=True), x)
     case("sum", "int_to_i64", lambda a: a.sum(0), randint(4, 3, dtype=torch.int32))
     case("sum", "bool", lambda a: a.sum(), mask(10))
@@ -268,6 +269,11 @@ def linalg_cases():
     lin = torch.nn.Linear(6, 4)
     case("linear", "3d", None, randn(2, 3, 6), module=lin)
     case("linear", "no_bias", None, randn(5, 6), module=torch.nn.Linear(6, 3, bias=False))
+    # one row: a matrix-vector product along the weight's rows (K = 24 is
+    # reduced in half vectors on AVX-512; K = 20 stays a matmul)
+    case("linear", "one_row_half_vectors", None, randn(1, 24), module=torch.nn.Linear(24, 10))
+    case("linear", "one_row_3d_no_bias", None, randn(1, 1, 48), module=torch.nn.Linear(48, 7, bias=False))
+    case("linear", "one_row_k20", None, randn(1, 20), module=torch.nn.Linear(20, 5))
 
 
 def conv_cases():
