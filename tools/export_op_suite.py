@@ -250,6 +250,19 @@ def reduction_cases():
     case("log_softmax", "dtype", lambda a: F.log_softmax(a, 1, dtype=torch.float64), x)
 
 
+class AddmmWeight(torch.nn.Module):
+    """x @ W + b with W stored [in, out], as GPT-2's Conv1D does."""
+
+    def __init__(self, k, n):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.weight = torch.nn.Parameter(torch.randn(k, n, generator=g))
+        self.bias = torch.nn.Parameter(torch.randn(n, generator=g))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x, self.weight)
+
+
 def linalg_cases():
     case("mm", "f32", torch.mm, randn(5, 7), randn(7, 3))
     case("mm", "i64", torch.mm, randint(3, 4), randint(4, 2))
@@ -274,6 +287,14 @@ def linalg_cases():
     case("linear", "one_row_half_vectors", None, randn(1, 24), module=torch.nn.Linear(24, 10))
     case("linear", "one_row_3d_no_bias", None, randn(1, 1, 48), module=torch.nn.Linear(48, 7, bias=False))
     case("linear", "one_row_k20", None, randn(1, 20), module=torch.nn.Linear(20, 5))
+    # output columns in whole panels of 16: the product reads B packed as
+    # [N/16, K, 16] (weights packed at compile time, other matrices per run);
+    # 64 columns tile two panels at a time, 48 (three panels) one at a time
+    case("linear", "panels_two_wide", None, randn(2, 5, 40), module=torch.nn.Linear(40, 64))
+    case("linear", "panels_odd_count", None, randn(7, 33), module=torch.nn.Linear(33, 48))
+    case("mm", "panels_of_activation", torch.mm, randn(9, 20), randn(20, 32))
+    case("addmm", "panels_weight_as_stored", None, randn(6, 24), module=AddmmWeight(24, 32))
+    case("matmul", "panels_3d_by_matrix", torch.matmul, randn(2, 3, 16), randn(16, 48))
 
 
 def conv_cases():

@@ -157,8 +157,10 @@ def programs():
         "buffers_and_constants": (BuffersAndConstants(), (r(3, 4),)),
         "control_flow": (ControlFlow(), (r(3, 4), torch.tensor(3))),
         "write_through_view": (WriteThroughView(), (r(4, 6),)),
-        # 256 output columns: the stored W^T has 1 KiB rows, padded by a line
+        # 256 output columns: 16 packed panels [16, 24, 16]
         "linear_wide_rows": (torch.nn.Sequential(torch.nn.Linear(24, 256), torch.nn.ReLU()), (r(5, 24),)),
+        # in f64 (no panels) the stored W^T has 1 KiB rows, padded by a line
+        "linear_wide_rows_f64": (torch.nn.Linear(24, 128).double(), (r(5, 24).double(),)),
     }
 
 

@@ -1,7 +1,8 @@
 //! Constant weight packing: a weight that the program only ever reads
-//! through a `linalg.transpose` (linear layers read W as W^T) is stored
-//! transposed at compile time instead, and the transpose disappears from
-//! the program. A transposed matrix whose rows are a multiple of 1 KiB
+//! through transposes and reshapes (linear layers read W as W^T; products
+//! read B as packed panels `[N/16, K, 16]`) is stored in the layout the
+//! last transpose makes at compile time instead, and the chain disappears
+//! from the program. A matrix whose rows are a multiple of 1 KiB
 //! apart is also stored with one cache line of padding per row (the
 //! program reads a slice without it): the matmul kernel walks a column
 //! block down the rows, and at such strides every row falls into the same
@@ -19,13 +20,23 @@ use melior::ir::{
 use melior::Context;
 use mlir_sys::*;
 
-/// A weight argument whose stored layout was permuted: `new[i] = old[perm[i]]`.
+/// One change of a weight's stored layout; a weight's steps apply in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `new[i] = old[perm[i]]`: a folded `linalg.transpose`.
+    Permute(Vec<usize>),
+    /// The same elements seen with another shape: a folded
+    /// `tensor.expand_shape` (on the way to a transpose after it).
+    Reshape(Vec<i64>),
+    /// Zero elements appended to each row of the (2-D) weight.
+    PadRows(i64),
+}
+
+/// A weight argument whose stored layout was changed at compile time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Packed {
     pub argument: usize,
-    pub permutation: Vec<usize>,
-    /// Zero elements appended to each row of the permuted (2-D) weight.
-    pub row_padding: i64,
+    pub steps: Vec<Step>,
 }
 
 /// Bytes of padding per row: one cache line.
@@ -48,20 +59,12 @@ fn padded_matrix(tensor: MlirValue) -> Option<(aotc_dialects::types::Ty, i64)> {
     (padding > 0).then_some((ty, padding))
 }
 
-fn permuted_type(ty: &str, perm: &[usize]) -> Option<String> {
-    let (kind, inner) = ty.split_once('<')?;
-    let inner = inner.strip_suffix('>')?;
-    let mut parts: Vec<&str> = inner.split('x').collect();
-    let elem = parts.pop()?;
-    if parts.len() != perm.len() {
-        return None;
-    }
-    let dims: Vec<&str> = perm.iter().map(|&p| parts[p]).collect();
-    Some(format!("{kind}<{}x{elem}>", dims.join("x")))
-}
-
 /// Folds transposes of weight arguments (`weights[i]`: argument i is a
-/// read-only weight) into the stored layout and returns what it permuted.
+/// read-only weight) into the stored layout and returns what it changed.
+/// A weight the program only reads through a chain of transposes and
+/// reshapes (a linear layer's `W^T`, the packed panels of a product's B,
+/// see `aotc_dialects::lower::linear`) is stored as the chain's last
+/// transpose produces it.
 pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &[bool]) -> Result<Vec<Packed>> {
     let function = crate::mlir::entry_function(module)?;
     let block: BlockRef = function.region(0)?.first_block().ok_or_else(|| anyhow!("function has no body"))?;
@@ -75,42 +78,37 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
             continue;
         };
         let tensor = unsafe { mlirOperationGetResult(to_tensor, 0) };
-        let Some(transpose) = single_user(tensor).filter(|&o| op_name(o) == "linalg.transpose") else {
+        let chain = layout_chain(tensor);
+        let Some(&(last, _)) = chain.last() else {
             // a matrix the program multiplies by as it is stored (x @ W)
             if let Some((t, padding)) = padded_matrix(tensor).filter(|_| only_matmul_rhs(tensor)) {
                 pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
-                packed.push(Packed { argument: i, permutation: vec![0, 1], row_padding: padding });
+                packed.push(Packed { argument: i, steps: vec![Step::PadRows(padding)] });
             }
             continue;
         };
-        let transpose_ref = unsafe { OperationRef::from_raw(transpose) };
-        let perm_text = transpose_ref.attribute("permutation")?.to_string();
-        let Some(aotc_dialects::lower::Attr::Ints(perm)) = aotc_dialects::lower::parse_attr(&perm_text) else { continue };
-        let perm: Vec<usize> = perm.iter().map(|&p| p as usize).collect();
-        let memref_ty = arg.r#type().to_string();
-        let tensor_ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(tensor)) }.to_string();
-        let (Some(new_memref), Some(new_tensor)) =
-            (permuted_type(&memref_ty, &perm), permuted_type(&tensor_ty, &perm))
-        else {
-            continue;
-        };
+        let folded = unsafe { mlirOperationGetResult(last, 0) };
+        let folded_ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(folded)) }.to_string();
+        let ty = aotc_dialects::types::Ty::parse(&folded_ty).ok_or_else(|| anyhow!("bad type {folded_ty}"))?;
+        let dims: String = ty.shape.iter().map(|d| format!("{d}x")).collect();
+        let new_memref = format!("memref<{dims}{}>", aotc_dialects::types::mlir_elem(&ty.elem));
         let new_memref = Type::parse(context, &new_memref).ok_or_else(|| anyhow!("bad type {new_memref}"))?;
-        let new_tensor = Type::parse(context, &new_tensor).ok_or_else(|| anyhow!("bad type {new_tensor}"))?;
+        let new_tensor = Type::parse(context, &folded_ty).ok_or_else(|| anyhow!("bad type {folded_ty}"))?;
         unsafe {
             mlirValueSetType(arg.to_raw(), new_memref.to_raw());
             mlirValueSetType(tensor, new_tensor.to_raw());
-            mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(transpose, 0), tensor);
-            mlirOperationRemoveFromParent(transpose);
-            mlirOperationDestroy(transpose);
-        }
-        let padding = match padded_matrix(tensor) {
-            Some((t, padding)) => {
-                pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
-                padding
+            mlirValueReplaceAllUsesOfWith(folded, tensor);
+            for &(op, _) in chain.iter().rev() {
+                mlirOperationRemoveFromParent(op);
+                mlirOperationDestroy(op);
             }
-            None => 0,
-        };
-        packed.push(Packed { argument: i, permutation: perm, row_padding: padding });
+        }
+        let mut steps: Vec<Step> = chain.into_iter().map(|(_, step)| step).collect();
+        if let Some((t, padding)) = padded_matrix(tensor) {
+            pad_rows(context, &block, to_tensor, tensor, &t, padding)?;
+            steps.push(Step::PadRows(padding));
+        }
+        packed.push(Packed { argument: i, steps });
     }
     if !packed.is_empty() {
         let types: Vec<String> = (0..block.argument_count())
@@ -122,6 +120,40 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
         function.set_attribute("function_type", function_type);
     }
     Ok(packed)
+}
+
+/// The transposes and static reshapes that `value` alone flows through, in
+/// order, up to the last transpose (a reshape after it is a view anyway):
+/// each op with the layout step it is.
+fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
+    let mut chain = Vec::new();
+    let mut value = value;
+    while let Some(user) = single_user(value) {
+        let result = unsafe { mlirOperationGetResult(user, 0) };
+        let step = match op_name(user).as_str() {
+            "linalg.transpose" => {
+                let text = unsafe { OperationRef::from_raw(user) }.attribute("permutation").map(|a| a.to_string());
+                match text.ok().as_deref().and_then(aotc_dialects::lower::parse_attr) {
+                    Some(aotc_dialects::lower::Attr::Ints(perm)) => Step::Permute(perm.iter().map(|&p| p as usize).collect()),
+                    _ => break,
+                }
+            }
+            "tensor.expand_shape" => {
+                let ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(result)) }.to_string();
+                match aotc_dialects::types::Ty::parse(&ty) {
+                    Some(t) if t.shape.iter().all(|&d| d >= 0) => Step::Reshape(t.shape),
+                    _ => break,
+                }
+            }
+            _ => break,
+        };
+        chain.push((user, step));
+        value = result;
+    }
+    while chain.last().is_some_and(|(_, step)| !matches!(step, Step::Permute(_))) {
+        chain.pop();
+    }
+    chain
 }
 
 /// Whether every use of `value` is as the right-hand matrix of a
@@ -194,11 +226,23 @@ pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
         };
         let w = program.weights.get_mut(&fqn).ok_or_else(|| anyhow!("no data for '{fqn}'"))?;
         let elem = w.ty.dtype.size_bytes();
-        w.data = permute_bytes(&w.data, &w.ty.shape, elem, &p.permutation);
-        w.ty.shape = p.permutation.iter().map(|&d| w.ty.shape[d]).collect();
-        if p.row_padding > 0 {
-            w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, p.row_padding as usize * elem);
-            w.ty.shape[1] += p.row_padding;
+        for step in &p.steps {
+            match step {
+                Step::Permute(perm) => {
+                    w.data = permute_bytes(&w.data, &w.ty.shape, elem, perm);
+                    w.ty.shape = perm.iter().map(|&d| w.ty.shape[d]).collect();
+                }
+                Step::Reshape(shape) => {
+                    if shape.iter().product::<i64>() != w.ty.shape.iter().product::<i64>() {
+                        return Err(anyhow!("'{fqn}': cannot view {:?} as {shape:?}", w.ty.shape));
+                    }
+                    w.ty.shape = shape.clone();
+                }
+                Step::PadRows(padding) => {
+                    w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
+                    w.ty.shape[1] += padding;
+                }
+            }
         }
         input.ty = w.ty.clone();
     }

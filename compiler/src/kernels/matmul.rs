@@ -1,6 +1,8 @@
-//! Matrix products: every `linalg.matmul` (linear, addmm, mm, the GEMM of
-//! im2col convolutions) and every `linalg.batch_matmul` (bmm, attention's
-//! two products) becomes a register micro-kernel.
+//! Matrix products: every `linalg.matmul` (the GEMM of im2col
+//! convolutions, products whose B is not whole 16-column panels), every
+//! `linalg.batch_matmul` (bmm, attention's two products) and every product
+//! on packed panels of B (linear, addmm, mm: a `linalg.generic`, see
+//! `aotc_dialects::lower::linear`) becomes a register micro-kernel.
 //!
 //! The micro-kernel computes a `tile_m x tile_n` block of the result with
 //! its accumulators in vector registers for the whole K loop (one step of K
@@ -12,13 +14,15 @@
 //! every row tile of A passes over it. All sizes divide the problem, so no
 //! masking is needed: when N is not a multiple of 16, the columns past the
 //! last multiple are split off into a product of their own with narrower
-//! tiles. A batch matmul is the same kernel per batch element.
+//! tiles. A batch matmul is the same kernel per batch element. On packed
+//! panels the tile is one or two panels wide ([`panel_tiling`]).
 
 use super::{ops_named, tag, Script, Target};
 use crate::kernels::analysis::value_type;
 use melior::ir::operation::{OperationLike, OperationRef};
 use melior::ir::Module;
 use melior::Context;
+use mlir_sys::MlirOperation;
 
 /// How one matmul `[M, K] x [K, N]` is tiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,44 @@ const TILE_N: i64 = 16;
 enum Plan {
     Tiled(MatmulTiling),
     Split { at: i64, main: MatmulTiling, rest: MatmulTiling },
+    /// A product on packed panels of B (loops m, panel, column, k).
+    Panels(MatmulTiling),
+}
+
+/// The tiling of a product on packed panels of B. Each panel's K rows are
+/// contiguous, so K blocks are not bounded by pages, only by L2 (up to
+/// 1024 steps). With 32 vector registers the register tile is two panels
+/// wide (8 rows x 32 columns: 16 accumulators, two B loads per 8
+/// broadcasts); with 16, one panel of up to 6 rows. Measured on Zen 4,
+/// MLP 32x1024x4096: one panel 8 rows, K blocks of 256: 6.2 ms; two
+/// panels: 5.4 ms; K blocks of 1024: 5.2 ms.
+pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTiling {
+    let panels = n / TILE_N;
+    let (max_rows, tile_panels) = match vector_registers {
+        r if r >= 32 && panels % 2 == 0 => (8, 2),
+        r if r >= 32 => (12, 1),
+        _ => (6, 1),
+    };
+    let block_panels = tile_panels * largest_divisor(panels / tile_panels, 16 / tile_panels);
+    MatmulTiling {
+        block_n: block_panels * TILE_N,
+        block_k: largest_divisor(k, 1024),
+        tile_m: largest_divisor(m, max_rows),
+        tile_n: tile_panels * TILE_N,
+    }
+}
+
+/// `(m, n, k)` of a `linalg.generic` that multiplies by packed panels
+/// (`aotc_dialects::lower::linear::PANEL_PRODUCT_MAPS`), or None.
+fn panel_product(raw: MlirOperation) -> Option<(i64, i64, i64)> {
+    use super::analysis::Expr::Dim;
+    let g = super::analysis::generic(raw)?;
+    let maps: Vec<&[super::analysis::Expr]> = g.operands.iter().map(|(_, m)| m.as_slice()).collect();
+    let panels = g.parallel == [true, true, true, false]
+        && g.inputs == 2
+        && maps == [&[Dim(0), Dim(3)][..], &[Dim(1), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]]
+        && g.ranges[2] == TILE_N;
+    panels.then(|| (g.ranges[0], g.ranges[1] * g.ranges[2], g.ranges[3]))
 }
 
 fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
@@ -99,12 +141,26 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             let plan = plan_for(m, n, k, target.vector_registers);
             let tag_text = match &plan {
                 Plan::Tiled(t) => t.tag(batched),
-                Plan::Split { .. } => format!("{}_split{}", name.trim_start_matches("linalg."), jobs.len()),
+                Plan::Split { .. } | Plan::Panels(_) => {
+                    format!("{}_split{}", name.trim_start_matches("linalg."), jobs.len())
+                }
             };
             tag(context, raw, &tag_text);
             if !jobs.iter().any(|(t, ..)| *t == tag_text) {
                 jobs.push((tag_text, name, batched, plan));
             }
+        }
+    }
+    for raw in ops_named(module, "linalg.generic") {
+        let Some((m, n, k)) = panel_product(raw) else { continue };
+        if m == 0 || n == 0 || k <= 1 {
+            continue;
+        }
+        let t = panel_tiling(m, n, k, target.vector_registers);
+        let tag_text = format!("panels_{}_{}_{}_{}", t.block_n, t.block_k, t.tile_m, t.tile_n);
+        tag(context, raw, &tag_text);
+        if !jobs.iter().any(|(t, ..)| *t == tag_text) {
+            jobs.push((tag_text, "linalg.generic", false, Plan::Panels(t)));
         }
     }
     if jobs.is_empty() {
@@ -125,6 +181,12 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 ));
                 k_loops.push(tile_micro_kernel(script, &low, main, *batched));
                 k_loops.push(tile_micro_kernel(script, &high, rest, *batched));
+            }
+            Plan::Panels(t) => {
+                let (blocked, _) = script.tile(&op, &[0, t.block_n / TILE_N, 0, t.block_k]);
+                let (tiled, loops) = script.tile(&blocked, &[t.tile_m, t.tile_n / TILE_N, 0, 1]);
+                script.vectorize(&tiled, None);
+                k_loops.push(loops[2].clone());
             }
         }
     }
@@ -179,6 +241,18 @@ mod tests {
         assert_eq!(t(64, 256, 1024), (256, 256, 4, 16));
         assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
         assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
+    }
+
+    #[test]
+    fn panel_tiles_are_two_panels_wide_with_32_registers() {
+        let t = |m, n, k, r| {
+            let t = panel_tiling(m, n, k, r);
+            (t.block_n, t.block_k, t.tile_m, t.tile_n)
+        };
+        assert_eq!(t(32, 4096, 1024, 32), (256, 1024, 8, 32));
+        assert_eq!(t(128, 768, 3072, 32), (256, 1024, 8, 32));
+        assert_eq!(t(49, 48, 768, 32), (48, 768, 7, 16));
+        assert_eq!(t(32, 4096, 1024, 16), (256, 1024, 4, 16));
     }
 
     #[test]

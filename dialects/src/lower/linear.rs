@@ -1,5 +1,11 @@
-//! Matrix products. Every product becomes a `linalg.matmul` (2-D, row-major
-//! operands), which the optimizer tiles and vectorizes into FMA micro-kernels.
+//! Matrix products. A product by a matrix B whose columns come in whole
+//! panels of [`PANEL`] (f32) reads B packed as `[N / PANEL, K, PANEL]`:
+//! each panel's K rows are contiguous, so the micro-kernel walking one
+//! panel down K streams consecutive cache lines (a weight is packed once at
+//! compile time, see the compiler's `pack.rs`; any other B is packed by one
+//! transposing copy per run, as MLAS does). Every other product becomes a
+//! `linalg.matmul` (2-D, row-major operands). The optimizer tiles and
+//! vectorizes both into FMA micro-kernels.
 
 use super::elementwise::{filled, generic, map};
 use super::scalar;
@@ -7,7 +13,93 @@ use super::shape::{reshape_value, transpose_value};
 use super::{AtenOp, Emitter, Operand};
 use crate::types::Ty;
 
-/// `init + a @ b` with a: [M, K], b: [K, N], init: [M, N].
+/// The columns of one packed panel of B: one 512-bit vector of f32 (two
+/// 256-bit ones), the micro-kernel's tile width.
+pub const PANEL: i64 = 16;
+
+/// Whether `a [M, K] @ b [K, N]` into `out` reads B as packed panels: f32
+/// throughout, N whole panels, and a real product (more than one row: one
+/// row is a matrix-vector product; more than one step of K).
+fn reads_panels(m: i64, n: i64, k: i64, a: &Ty, b: &Ty, out: &Ty) -> bool {
+    let f32 = |t: &Ty| t.elem == "f32";
+    m > 1 && k > 1 && n > 0 && n % PANEL == 0 && f32(a) && f32(b) && f32(out)
+}
+
+/// `init + a @ b` with a: [M, K], b: [K, N], init: [M, N]: on packed panels
+/// of b when [`reads_panels`], else a `linalg.matmul`.
+pub fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &str, out: &Ty) -> String {
+    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
+    if !reads_panels(m, n, k, a_ty, b_ty, out) {
+        return matmul(e, a, a_ty, b, b_ty, init, out);
+    }
+    // [K, N] -> [K, N/P, P] -> [N/P, K, P]
+    let split_ty = b_ty.with_shape(vec![k, n / PANEL, PANEL]);
+    let split = e.assign(format!(
+        "tensor.expand_shape {b} [[0], [1, 2]] output_shape [{k}, {}, {PANEL}] : {b_ty} into {split_ty}",
+        n / PANEL
+    ));
+    let panels = transpose_value(e, &split, &split_ty, &[1, 0, 2]);
+    panel_product(e, a, a_ty, &panels, &b_ty.with_shape(vec![n / PANEL, k, PANEL]), init, out)
+}
+
+/// `init + a @ w^T` with a: [M, K], w: [N, K] (a linear layer's weight),
+/// init: [M, N]: on packed panels of w^T when [`reads_panels`], else a
+/// `linalg.matmul` by the transposed weight.
+pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty: &Ty, init: &str, out: &Ty) -> String {
+    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], w_ty.shape[0]);
+    let b_ty = w_ty.with_shape(vec![k, n]);
+    if !reads_panels(m, n, k, a_ty, &b_ty, out) {
+        let b = transpose_value(e, w, w_ty, &[1, 0]);
+        return matmul(e, a, a_ty, &b, &b_ty, init, out);
+    }
+    // [N, K] -> [N/P, P, K] -> [N/P, K, P]
+    let split_ty = w_ty.with_shape(vec![n / PANEL, PANEL, k]);
+    let split = e.assign(format!(
+        "tensor.expand_shape {w} [[0, 1], [2]] output_shape [{}, {PANEL}, {k}] : {w_ty} into {split_ty}",
+        n / PANEL
+    ));
+    let panels = transpose_value(e, &split, &split_ty, &[0, 2, 1]);
+    panel_product(e, a, a_ty, &panels, &w_ty.with_shape(vec![n / PANEL, k, PANEL]), init, out)
+}
+
+/// `init + a @ b` with b packed as `panels [N/P, K, P]`:
+/// `out[m, j, p] += a[m, k] * panels[j, k, p]` over the output viewed as
+/// `[M, N/P, P]`. The kernel strategy recognizes this generic by its maps.
+fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &str, out: &Ty) -> String {
+    let (m, n) = (out.shape[0], out.shape[1]);
+    let out3 = out.with_shape(vec![m, n / PANEL, PANEL]);
+    let init3 = e.assign(format!(
+        "tensor.expand_shape {init} [[0], [1, 2]] output_shape [{m}, {}, {PANEL}] : {out} into {out3}",
+        n / PANEL
+    ));
+    let r = generic(
+        e,
+        &[
+            (a.to_string(), a_ty.clone(), PANEL_PRODUCT_MAPS[0].to_string()),
+            (panels.to_string(), panels_ty.clone(), PANEL_PRODUCT_MAPS[1].to_string()),
+        ],
+        &init3,
+        &out3,
+        Some(PANEL_PRODUCT_MAPS[2].to_string()),
+        &["parallel", "parallel", "parallel", "reduction"],
+        "",
+        |e, v| {
+            let product = e.assign(format!("arith.mulf {}, {} : f32", v[0], v[1]));
+            e.assign(format!("arith.addf {}, {product} : f32", v[2]))
+        },
+    );
+    e.assign(format!("tensor.collapse_shape {r} [[0], [1, 2]] : {out3} into {out}"))
+}
+
+/// The indexing maps of a product on packed panels, loops
+/// `(m, panel, column in panel, k)`: a, panels, out.
+pub const PANEL_PRODUCT_MAPS: [&str; 3] = [
+    "affine_map<(d0, d1, d2, d3) -> (d0, d3)>",
+    "affine_map<(d0, d1, d2, d3) -> (d1, d3, d2)>",
+    "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+];
+
+/// `init + a @ b` with a: [M, K], b: [K, N], init: [M, N] as stored.
 pub fn matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &str, out: &Ty) -> String {
     e.assign(format!("linalg.matmul ins({a}, {b} : {a_ty}, {b_ty}) outs({init} : {out}) -> {out}"))
 }
@@ -50,11 +142,9 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         let y = row_dot_products(e, &a, &a_ty, &w2, &w2_ty, &init, &y_ty);
         return Ok(vec![reshape_value(e, &y, &y_ty, out)]);
     }
-    let b = transpose_value(e, &w2, &w2_ty, &[1, 0]);
-    let b_ty = w.ty.with_shape(vec![k, n]);
     let mm_ty = out.with_shape(vec![m, n]);
     let init = initial_accumulator(e, op.opt_input("bias"), &mm_ty);
-    let mm = matmul(e, &a, &a_ty, &b, &b_ty, &init, &mm_ty);
+    let mm = product_by_transposed(e, &a, &a_ty, &w2, &w2_ty, &init, &mm_ty);
     Ok(vec![reshape_value(e, &mm, &mm_ty, out)])
 }
 
@@ -93,15 +183,15 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     if beta == 0.0 {
         // torch ignores self when beta is 0 (NaN and inf in it do not propagate)
         let zeros = initial_accumulator(e, None, &out);
-        let mm = matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
+        let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
         return Ok(vec![scaled_by(e, &mm, &out, alpha)]);
     }
     if beta == 1.0 && alpha == 1.0 {
         let init = initial_accumulator(e, Some(bias), &out);
-        return Ok(vec![matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)]);
+        return Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)]);
     }
     let zeros = initial_accumulator(e, None, &out);
-    let mm = matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
+    let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
     let r = map(e, &[(&bias.ssa, &bias.ty), (&mm, &out)], &out, |e, v| {
@@ -128,7 +218,7 @@ pub fn mm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     check_product(op, &a.ty, &b.ty)?;
     let out = op.result().clone();
     let init = initial_accumulator(e, None, &out);
-    Ok(vec![matmul(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)])
+    Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)])
 }
 
 /// `a @ b` for a: [.., M, K], b: [.., K, N] with broadcast batch dims, as
@@ -148,7 +238,7 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
         let a2 = reshape_value(e, &a, &a_ty, &a2_ty);
         let mm_ty = out.with_shape(vec![rows, n]);
         let init = initial_accumulator(e, None, &mm_ty);
-        let mm = matmul(e, &a2, &a2_ty, &b, &b_ty, &init, &mm_ty);
+        let mm = product(e, &a2, &a2_ty, &b, &b_ty, &init, &mm_ty);
         return reshape_value(e, &mm, &mm_ty, out);
     }
     // broadcast both to the output's batch dims, then flatten them
