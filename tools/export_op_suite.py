@@ -312,6 +312,16 @@ def conv_cases():
     case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))
     case("conv2d", "padding_same", None, randn(1, 3, 8, 8), module=torch.nn.Conv2d(3, 4, 3, padding="same"))
     case("conv3d", "f32", None, randn(1, 2, 5, 6, 7), module=torch.nn.Conv3d(2, 3, 3, padding=1))
+    # 3x3 stride 1 with 32 or more channels: Winograd F(2x2, 3x3) tiles;
+    # odd outputs (the last tile half outside), no padding, padding 2, the
+    # smallest output, an unbatched input, a weight given at run time (its
+    # transform runs in the program instead of at compile time)
+    case("conv2d", "winograd_odd", None, randn(1, 32, 9, 11), module=torch.nn.Conv2d(32, 48, 3, padding=1))
+    case("conv2d", "winograd_valid_nobias", None, randn(1, 40, 8, 8), module=torch.nn.Conv2d(40, 32, 3, bias=False))
+    case("conv2d", "winograd_pad2", None, randn(1, 32, 6, 5), module=torch.nn.Conv2d(32, 32, 3, padding=2))
+    case("conv2d", "winograd_2x2_out", None, randn(1, 32, 4, 4), module=torch.nn.Conv2d(32, 32, 3))
+    case("conv2d", "winograd_unbatched", None, randn(32, 7, 7), module=torch.nn.Conv2d(32, 32, 3, padding=1))
+    case("conv2d", "winograd_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 32, 10, 10), randn(32, 32, 3, 3), randn(32))
     case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
     case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
     case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))

@@ -30,6 +30,10 @@ pub enum Step {
     Reshape(Vec<i64>),
     /// Zero elements appended to each row of the (2-D) weight.
     PadRows(i64),
+    /// The Winograd F(2x2, 3x3) filter transform of an f32 `[F, C, 3, 3]`
+    /// weight into `[16, F, C]` (a folded generic tagged
+    /// `aotc_dialects::lower::winograd::FILTER_TRANSFORM`).
+    WinogradFilter,
 }
 
 /// A weight argument whose stored layout was changed at compile time.
@@ -138,6 +142,7 @@ fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
                     _ => break,
                 }
             }
+            "linalg.generic" if is_winograd_filter(user, value) => Step::WinogradFilter,
             "tensor.expand_shape" => {
                 let ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(result)) }.to_string();
                 match aotc_dialects::types::Ty::parse(&ty) {
@@ -150,10 +155,18 @@ fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
         chain.push((user, step));
         value = result;
     }
-    while chain.last().is_some_and(|(_, step)| !matches!(step, Step::Permute(_))) {
+    while chain.last().is_some_and(|(_, step)| matches!(step, Step::Reshape(_))) {
         chain.pop();
     }
     chain
+}
+
+/// Whether `op` is the Winograd filter transform of `weight` (its second
+/// operand; the first is the constant coefficient table).
+fn is_winograd_filter(op: MlirOperation, weight: MlirValue) -> bool {
+    let op_ref = unsafe { OperationRef::from_raw(op) };
+    op_ref.attribute(aotc_dialects::lower::winograd::FILTER_TRANSFORM).is_ok()
+        && op_ref.operand(1).is_ok_and(|v| v.to_raw().ptr == weight.ptr)
 }
 
 /// Whether every use of `value` is as the right-hand matrix of a
@@ -241,6 +254,15 @@ pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
                 Step::PadRows(padding) => {
                     w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
                     w.ty.shape[1] += padding;
+                }
+                Step::WinogradFilter => {
+                    let (&[f, c, 3, 3], 4) = (&w.ty.shape[..], elem) else {
+                        return Err(anyhow!("'{fqn}': a Winograd filter transform needs f32 [F, C, 3, 3], not {:?}", w.ty));
+                    };
+                    let g: Vec<f32> = w.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                    let u = aotc_dialects::lower::winograd::filter_transform(&g, f as usize, c as usize);
+                    w.data = u.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    w.ty.shape = vec![16, f, c];
                 }
             }
         }

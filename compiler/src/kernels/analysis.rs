@@ -163,6 +163,49 @@ pub fn producers(op: MlirOperation) -> Vec<Option<MlirOperation>> {
     }
 }
 
+/// Whether every operand of `op` is a contiguous block of memory once
+/// bufferized: not a strided slice (nor a reshape of one), which flattening
+/// could only collapse by copying it first.
+pub fn operands_contiguous(op: MlirOperation) -> bool {
+    unsafe { (0..mlirOperationGetNumOperands(op)).all(|i| contiguous(mlirOperationGetOperand(op, i))) }
+}
+
+fn contiguous(mut value: MlirValue) -> bool {
+    loop {
+        if !unsafe { mlirValueIsAOpResult(value) } {
+            return true;
+        }
+        let producer = unsafe { mlirOpResultGetOwner(value) };
+        match crate::mlir::op_name(producer).as_str() {
+            "tensor.collapse_shape" | "tensor.expand_shape" => value = unsafe { mlirOperationGetOperand(producer, 0) },
+            "tensor.extract_slice" => return slice_is_contiguous(producer),
+            _ => return true,
+        }
+    }
+}
+
+/// A static slice with unit strides whose dims inside the outermost
+/// partial one are whole (and outside it are single).
+fn slice_is_contiguous(slice: MlirOperation) -> bool {
+    let op = unsafe { OperationRef::from_raw(slice) };
+    let ints = |name: &str| -> Option<Vec<i64>> {
+        let text = op.attribute(name).ok()?.to_string();
+        let inner = text.trim_start_matches("array<i64").trim_start_matches(':').trim_end_matches('>').trim();
+        inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect()
+    };
+    let (Some(sizes), Some(strides)) = (ints("static_sizes"), ints("static_strides")) else { return false };
+    let Some(source) = op.operand(0).ok().and_then(|v| value_type(&v)) else { return false };
+    if strides.iter().any(|&s| s != 1) || sizes.len() != source.shape.len() {
+        return false;
+    }
+    // from the innermost dim out: whole dims, then one partial, then ones
+    let mut d = sizes.len();
+    while d > 0 && sizes[d - 1] == source.shape[d - 1] {
+        d -= 1;
+    }
+    d == 0 || sizes[..d - 1].iter().all(|&s| s == 1)
+}
+
 /// The ops that use some result of `op` (each once, in use-list order).
 pub fn users(op: MlirOperation) -> Vec<MlirOperation> {
     let mut out: Vec<MlirOperation> = Vec::new();

@@ -1,15 +1,15 @@
 //! Elementwise kernels: all-parallel generics (one op or a fused chain),
 //! vectorized along their contiguous dim.
 //!
-//! An op whose operands are all read the same way is flattened to one dim
-//! and tiled by a few vectors (`tile`); otherwise (broadcast operands) the
+//! An op whose operands are all read the same way from contiguous memory
+//! is flattened to one dim and tiled by a few vectors (`tile`); otherwise (broadcast operands) the
 //! innermost dim is tiled, with enough of the next dim to fill a vector
 //! when the innermost is short (an NCHW image's 7 columns). A tile that
 //! does not divide the dim is masked. Generics that gather (`tensor.extract`
 //! in the body), read windows, or keep bools in memory are left to scalar
 //! loops.
 
-use super::analysis::{generic, Expr, Generic};
+use super::analysis::{generic, operands_contiguous, Expr, Generic};
 use super::{tag_plans, Script, Target};
 use melior::ir::Module;
 use melior::Context;
@@ -60,7 +60,7 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     if !g.all_parallel() || !g.projected() || !g.vectorizable() || g.elements() < lanes {
         return None;
     }
-    if g.identity() {
+    if g.identity() && operands_contiguous(g.op) {
         let (tile, masked) = tile_for(g.elements(), lanes);
         return (!masked).then_some(Plan::Flat { tile, masked });
     }

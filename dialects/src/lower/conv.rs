@@ -1,5 +1,7 @@
 //! Convolution over 1, 2 or 3 spatial dims.
 //!
+//! - 3x3, stride 1, one image, enough channels: Winograd F(2x2, 3x3), see
+//!   `winograd`.
 //! - groups == 1: im2col + matmul. The input windows are gathered into a
 //!   [C*K.., N*O..] matrix and multiplied by the weight viewed as [F, C*K..],
 //!   so convolution shares the matmul's vectorized micro-kernel.
@@ -19,6 +21,7 @@ use super::elementwise::{dim_list, empty, filled, generic, identity_map};
 use super::linear::matmul;
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
+use super::winograd;
 use super::{AtenOp, Attr, Emitter, Operand};
 use crate::types::Ty;
 
@@ -88,6 +91,10 @@ pub fn conv_nd(
     }
     let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
     let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
+    let f32_bias = bias.is_none_or(|b| b.ty.elem == "f32");
+    if f32_bias && winograd::applies(&xp.ty, &w.ty, &p.stride, &p.dilation, p.groups, out) {
+        return Ok(winograd::conv3x3(e, &xp.ssa, &xp.ty, &w.ssa, &w.ty, bias.map(|b| (b.ssa.as_str(), &b.ty)), out));
+    }
     if p.groups == 1 {
         im2col(e, &xp, w, bias, p, out, k)
     } else if is_depthwise(&xp, w, p, out) {

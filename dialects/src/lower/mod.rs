@@ -24,6 +24,7 @@ mod pooling;
 mod reduction;
 pub mod scalar;
 pub mod shape;
+pub mod winograd;
 
 use crate::types::Ty;
 use melior::ir::{

@@ -1,0 +1,31 @@
+// RUN: aotc-opt %s --pass lower-aten | FileCheck %s
+
+// A 3x3 stride-1 convolution with 32 channels and 7x7 tiles (14x14
+// outputs) is Winograd F(2x2, 3x3):
+// CHECK-LABEL: func.func @aotc_w_forward
+// the filter transform G g G^T, tagged for weight packing: [16, F, C]
+// CHECK: arith.constant dense<{{.*}}> : tensor<16x3x3xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]} ins({{.*}} : tensor<16x3x3xf32>, tensor<48x32x3x3xf32>) outs({{.*}} : tensor<16x48x32xf32>) attrs =  {aotc.winograd_filter}
+// the padded input split by column parity, then one pass for the 16
+// elements of every tile's B^T d B, from 16 strided slices
+// CHECK: linalg.generic {{.*}} outs({{.*}} : tensor<32x16x2x8xf32>)
+// CHECK: tensor.extract_slice {{.*}}[0, 3, 1, 1] [32, 7, 1, 7] [1, 2, 1, 1] : tensor<32x16x2x8xf32> to tensor<32x7x1x7xf32>
+// CHECK: %{{.*}}:16 = linalg.generic
+// CHECK: } -> (tensor<32x7x7xf32>, tensor<32x7x7xf32>,
+// 16 products [48, 32] x [32, 49]
+// CHECK: linalg.batch_matmul ins({{.*}} : tensor<16x48x32xf32>, tensor<16x32x49xf32>) outs({{.*}} : tensor<16x48x49xf32>)
+// A^T M A plus the bias, four outputs per tile, interleaved into rows
+// CHECK: %{{.*}}:4 = linalg.generic {{.*}} ins({{.*}} : {{.*}}tensor<48x7x7xf32>, tensor<48xf32>) outs(
+// CHECK: } -> (tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>)
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<48x7x2x2x7xf32>) outs({{.*}} : tensor<48x7x2x7x2xf32>)
+// CHECK: tensor.collapse_shape {{.*}} : tensor<48x7x2x7x2xf32> into tensor<48x14x14xf32>
+// A strided 3x3 convolution stays im2col + matmul
+// CHECK: linalg.matmul
+// CHECK-NOT: aotc.winograd_filter
+module attributes {aotc.model = "w"} {
+  func.func @forward(%x: tensor<1x32x14x14xf32>, %w: tensor<48x32x3x3xf32>, %b: tensor<48xf32>) -> (tensor<1x48x14x14xf32>, tensor<1x48x7x7xf32>) {
+    %y = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x32x14x14xf32>, tensor<48x32x3x3xf32>, tensor<48xf32>) -> tensor<1x48x14x14xf32>
+    %s = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x32x14x14xf32>, tensor<48x32x3x3xf32>, tensor<48xf32>) -> tensor<1x48x7x7xf32>
+    return %y, %s : tensor<1x48x14x14xf32>, tensor<1x48x7x7xf32>
+  }
+}
