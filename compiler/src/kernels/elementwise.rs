@@ -25,11 +25,16 @@ const STENCIL_INPUTS: usize = 8;
 /// VECTORS_PER_TILE vectors that divides it, else that many vectors,
 /// masked (true when masked).
 pub fn tile_for(size: i64, lanes: i64) -> (i64, bool) {
-    let most = lanes * VECTORS_PER_TILE;
+    tile_of_vectors(size, lanes, VECTORS_PER_TILE)
+}
+
+/// [`tile_for`] with up to `vectors` vectors per tile.
+fn tile_of_vectors(size: i64, lanes: i64, vectors: i64) -> (i64, bool) {
+    let most = lanes * vectors;
     if size <= most {
         return (size, false);
     }
-    match (1..=VECTORS_PER_TILE).rev().map(|v| v * lanes).find(|t| size % t == 0) {
+    match (1..=vectors).rev().map(|v| v * lanes).find(|t| size % t == 0) {
         Some(t) => (t, false),
         None => (most, true),
     }
@@ -56,22 +61,41 @@ impl Plan {
     }
 }
 
+/// How many vectors of each operand one tile holds. Stencils (depthwise
+/// convolution's taps) are a long chain of FMAs per element: twice the
+/// vectors keep enough chains in flight. An op with several results
+/// (Winograd's transforms: 16 or 4) already has that many independent
+/// chains per vector; more would only spill registers (and multiply the
+/// code LLVM compiles).
+fn vectors_per_tile(g: &Generic) -> i64 {
+    if g.operands.len() - g.inputs > 1 {
+        1
+    } else if g.inputs >= STENCIL_INPUTS {
+        2 * VECTORS_PER_TILE
+    } else {
+        VECTORS_PER_TILE
+    }
+}
+
 fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     if !g.all_parallel() || !g.projected() || !g.vectorizable() || g.elements() < lanes {
         return None;
     }
+    let vectors = vectors_per_tile(g);
+    // the fewest vectors up to `vectors` that divide the dim, else tile_for's
+    let tile_of = |size: i64| match tile_of_vectors(size, lanes, vectors.min(VECTORS_PER_TILE)) {
+        (_, true) => tile_for(size, lanes),
+        unmasked => unmasked,
+    };
     if g.identity() && operands_contiguous(g.op) {
-        let (tile, masked) = tile_for(g.elements(), lanes);
+        let (tile, masked) = tile_of(g.elements());
         return (!masked).then_some(Plan::Flat { tile, masked });
     }
     let rank = g.rank();
     let inner = g.ranges[rank - 1];
     let mut sizes = vec![1i64; rank];
-    let (tile, masked) = tile_for(inner, lanes);
+    let (tile, masked) = tile_of(inner);
     sizes[rank - 1] = tile;
-    // Stencils (depthwise convolution's taps) are a long chain of FMAs per
-    // element: twice the vectors keep enough chains in flight.
-    let vectors = if g.inputs >= STENCIL_INPUTS { 2 * VECTORS_PER_TILE } else { VECTORS_PER_TILE };
     let transposed = transposed_loops(g, lanes);
     if tile < lanes * vectors && rank >= 2 && transposed.is_empty() {
         // a short tile: take rows of the next dim too
@@ -136,5 +160,7 @@ mod tests {
         assert_eq!(tile_for(196, 8), (32, true));
         assert_eq!(tile_for(49, 16), (49, false));
         assert_eq!(tile_for(7, 16), (7, false));
+        assert_eq!(tile_of_vectors(50176, 16, 1), (16, false));
+        assert_eq!(tile_of_vectors(28, 16, 1), (16, true));
     }
 }
