@@ -159,6 +159,9 @@ def programs():
         "write_through_view": (WriteThroughView(), (r(4, 6),)),
         # 256 output columns: 16 packed panels [16, 24, 16]
         "linear_wide_rows": (torch.nn.Sequential(torch.nn.Linear(24, 256), torch.nn.ReLU()), (r(5, 24),)),
+        # 3x3 stride 1, 32 channels, 6x6 tiles: Winograd, its filter
+        # transform stored in the library
+        "conv3x3_winograd": (torch.nn.Conv2d(32, 32, 3, padding=1), (r(1, 32, 12, 12),)),
         # in f64 (no panels) the stored W^T has 1 KiB rows, padded by a line
         "linear_wide_rows_f64": (torch.nn.Linear(24, 128).double(), (r(5, 24).double(),)),
     }
