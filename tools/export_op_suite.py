@@ -293,6 +293,8 @@ def linalg_cases():
     case("linear", "panels_two_wide", None, randn(2, 5, 40), module=torch.nn.Linear(40, 64))
     case("linear", "panels_odd_count", None, randn(7, 33), module=torch.nn.Linear(33, 48))
     case("mm", "panels_of_activation", torch.mm, randn(9, 20), randn(20, 32))
+    # 20 columns: 16 by the micro-kernel, 4 as dot products (K = 16)
+    case("linear", "ragged_columns", None, randn(3, 16), module=torch.nn.Linear(16, 20))
     case("addmm", "panels_weight_as_stored", None, randn(6, 24), module=AddmmWeight(24, 32))
     case("matmul", "panels_3d_by_matrix", torch.matmul, randn(2, 3, 16), randn(16, 48))
 
@@ -312,16 +314,19 @@ def conv_cases():
     case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))
     case("conv2d", "padding_same", None, randn(1, 3, 8, 8), module=torch.nn.Conv2d(3, 4, 3, padding="same"))
     case("conv3d", "f32", None, randn(1, 2, 5, 6, 7), module=torch.nn.Conv3d(2, 3, 3, padding=1))
-    # 3x3 stride 1 with 32 or more channels: Winograd F(2x2, 3x3) tiles;
-    # odd outputs (the last tile half outside), no padding, padding 2, the
-    # smallest output, an unbatched input, a weight given at run time (its
+    # 3x3 stride 1 with 32 or more channels and 36 or more 2x2 output
+    # tiles: Winograd F(2x2, 3x3); odd outputs (the last tiles half
+    # outside), no padding, padding 2, 49 tiles (48 products' columns and
+    # one apart), an unbatched input, a weight given at run time (its
     # transform runs in the program instead of at compile time)
-    case("conv2d", "winograd_odd", None, randn(1, 32, 9, 11), module=torch.nn.Conv2d(32, 48, 3, padding=1))
-    case("conv2d", "winograd_valid_nobias", None, randn(1, 40, 8, 8), module=torch.nn.Conv2d(40, 32, 3, bias=False))
-    case("conv2d", "winograd_pad2", None, randn(1, 32, 6, 5), module=torch.nn.Conv2d(32, 32, 3, padding=2))
-    case("conv2d", "winograd_2x2_out", None, randn(1, 32, 4, 4), module=torch.nn.Conv2d(32, 32, 3))
-    case("conv2d", "winograd_unbatched", None, randn(32, 7, 7), module=torch.nn.Conv2d(32, 32, 3, padding=1))
-    case("conv2d", "winograd_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 32, 10, 10), randn(32, 32, 3, 3), randn(32))
+    case("conv2d", "winograd_odd", None, randn(1, 32, 13, 15), module=torch.nn.Conv2d(32, 48, 3, padding=1))
+    case("conv2d", "winograd_valid_nobias", None, randn(1, 40, 14, 14), module=torch.nn.Conv2d(40, 32, 3, bias=False))
+    case("conv2d", "winograd_pad2", None, randn(1, 32, 10, 9), module=torch.nn.Conv2d(32, 32, 3, padding=2))
+    case("conv2d", "winograd_49_tiles", None, randn(1, 32, 14, 14), module=torch.nn.Conv2d(32, 32, 3, padding=1))
+    case("conv2d", "winograd_unbatched", None, randn(32, 12, 12), module=torch.nn.Conv2d(32, 32, 3, padding=1))
+    case("conv2d", "winograd_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 32, 12, 12), randn(32, 32, 3, 3), randn(32))
+    # 81 output columns: 80 by the micro-kernel, the last as dot products
+    case("conv2d", "ragged_columns", None, randn(1, 8, 9, 9), module=torch.nn.Conv2d(8, 16, 3, padding=1))
     case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
     case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
     case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))

@@ -12,8 +12,11 @@
 // CHECK: tensor.extract_slice {{.*}}[0, 3, 1, 1] [32, 7, 1, 7] [1, 2, 1, 1] : tensor<32x16x2x8xf32> to tensor<32x7x1x7xf32>
 // CHECK: %{{.*}}:16 = linalg.generic
 // CHECK: } -> (tensor<32x7x7xf32>, tensor<32x7x7xf32>,
-// 16 products [48, 32] x [32, 49]
-// CHECK: linalg.batch_matmul ins({{.*}} : tensor<16x48x32xf32>, tensor<16x32x49xf32>) outs({{.*}} : tensor<16x48x49xf32>)
+// 16 products [48, 32] x [32, 49]: the 49th column as dot products of the
+// rows of U with that column made a row, then the first 48 columns
+// CHECK: linalg.transpose ins({{.*}} : tensor<16x32x1xf32>) outs({{.*}} : tensor<16x1x32xf32>) permutation = [0, 2, 1]
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins({{.*}} : tensor<16x48x32xf32>, tensor<16x1x32xf32>) outs({{.*}} : tensor<16x48x1xf32>)
+// CHECK: linalg.batch_matmul ins({{.*}} : tensor<16x48x32xf32>, tensor<16x32x48xf32>) outs({{.*}} : tensor<16x48x48xf32>)
 // A^T M A plus the bias, four outputs per tile, interleaved into rows
 // CHECK: %{{.*}}:4 = linalg.generic {{.*}} ins({{.*}} : {{.*}}tensor<48x7x7xf32>, tensor<48xf32>) outs(
 // CHECK: } -> (tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>)

@@ -18,7 +18,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::matmul;
+use super::linear::matmul_ragged;
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
 use super::winograd;
@@ -140,7 +140,7 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
     let mm_ty = out.with_shape(vec![f, cols]);
     let init = bias_init(e, bias, &mm_ty, 0);
-    let mm = matmul(e, &w2, &w2_ty, &col2, &col2_ty, &init, &mm_ty);
+    let mm = matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &init, &mm_ty);
     // [F, N*O..] -> [N, F, O..]
     let mut fn_shape = vec![f, n];
     fn_shape.extend(&outs);

@@ -106,7 +106,7 @@ pub fn conv3x3(e: &mut Emitter, xp: &str, xp_ty: &Ty, w: &str, w_ty: &Ty, bias: 
     let u_ty = w_ty.with_shape(vec![16, f, c]);
     let m_ty = out.with_shape(vec![16, f, th * tw]);
     let zeros = filled(e, &m_ty, "0.0");
-    let m = e.assign(format!("linalg.batch_matmul ins({u}, {v} : {u_ty}, {v_ty}) outs({zeros} : {m_ty}) -> {m_ty}"));
+    let m = super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &zeros, &m_ty);
     transformed_output(e, &m, &m_ty, bias, th, tw, out)
 }
 
