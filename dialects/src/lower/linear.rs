@@ -118,57 +118,59 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         let op = if batched { "linalg.batch_matmul" } else { "linalg.matmul" };
         e.assign(format!("{op} ins({a}, {b} : {a_ty}, {b_ty}) outs({init} : {out}) -> {out}"))
     };
-    if rest == 0 || n < PANEL || k % 8 != 0 || !f32 {
+    if rest == 0 || n < PANEL || k == 0 || k % 8 != 0 || !f32 {
         return plain(e, b, b_ty, init, out);
     }
     let main = n - rest;
     let lead: Vec<i64> = out.shape[..rank - 2].to_vec();
     let m = out.shape[rank - 2];
+    // offsets, sizes and strides of `cols` columns from `from` on
+    let window = |rows: i64, from: i64, cols: i64| {
+        let join = |v: Vec<String>| v.join(", ");
+        let offsets = lead.iter().map(|_| 0).chain([0, from]).map(|v| v.to_string()).collect();
+        let sizes = lead.iter().copied().chain([rows, cols]).map(|v| v.to_string()).collect();
+        format!("[{}] [{}] [{}]", join(offsets), join(sizes), vec!["1"; rank].join(", "))
+    };
     let slice = |e: &mut Emitter, x: &str, x_ty: &Ty, rows: i64, from: i64, cols: i64| -> (String, Ty) {
-        let shape: Vec<i64> = lead.iter().copied().chain([rows, cols]).collect();
-        let ty = x_ty.with_shape(shape.clone());
-        let offsets: Vec<String> = lead.iter().map(|_| "0".to_string()).chain(["0".to_string(), from.to_string()]).collect();
-        let sizes: Vec<String> = shape.iter().map(i64::to_string).collect();
-        let ones = vec!["1"; rank].join(", ");
-        let v = e.assign(format!(
-            "tensor.extract_slice {x}[{}] [{}] [{ones}] : {x_ty} to {ty}",
-            offsets.join(", "),
-            sizes.join(", ")
-        ));
-        (v, ty)
+        let ty = x_ty.with_shape(lead.iter().copied().chain([rows, cols]).collect());
+        (e.assign(format!("tensor.extract_slice {x}{} : {x_ty} to {ty}", window(rows, from, cols))), ty)
     };
     let insert = |e: &mut Emitter, part: &str, part_ty: &Ty, into: &str, from: i64| {
-        let offsets: Vec<String> = lead.iter().map(|_| "0".to_string()).chain(["0".to_string(), from.to_string()]).collect();
-        let sizes: Vec<String> = part_ty.shape.iter().map(i64::to_string).collect();
-        let ones = vec!["1"; rank].join(", ");
-        e.assign(format!(
-            "tensor.insert_slice {part} into {into}[{}] [{}] [{ones}] : {part_ty} into {out}",
-            offsets.join(", "),
-            sizes.join(", ")
-        ))
+        let cols = part_ty.shape[rank - 1];
+        e.assign(format!("tensor.insert_slice {part} into {into}{} : {part_ty} into {out}", window(m, from, cols)))
     };
     // Each part is computed in its slice of the accumulator and inserted
     // back before the other part reads it: an extract/insert pair with no
     // read of the whole between, which bufferizes in place.
-    // The rest: columns as rows, then out[.., m, j] += sum_k a[.., m, k] * rows[.., j, k]
     let (b_rest, b_rest_ty) = slice(e, b, b_ty, k, main, rest);
     let perm: Vec<usize> = if batched { vec![0, 2, 1] } else { vec![1, 0] };
     let rows = transpose_value(e, &b_rest, &b_rest_ty, &perm);
     let rows_ty = b_ty.with_shape(lead.iter().copied().chain([rest, k]).collect());
     let (init_rest, init_rest_ty) = slice(e, init, out, m, main, rest);
-    let (dims, a_map, rows_map, out_map, iterators) = if batched {
+    let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &init_rest_ty);
+    let with_rest = insert(e, &dots, &init_rest_ty, init, main);
+    let (b_main, b_main_ty) = slice(e, b, b_ty, k, 0, main);
+    let (init_main, init_main_ty) = slice(e, &with_rest, out, m, 0, main);
+    let product = plain(e, &b_main, &b_main_ty, &init_main, &init_main_ty);
+    insert(e, &product, &init_main_ty, &with_rest, 0)
+}
+
+/// `init[.., m, j] + sum_k a[.., m, k] * rows[.., j, k]` (f32, one optional
+/// batch dim): a reduction along the contiguous dim of both operands.
+fn dot_products(e: &mut Emitter, a: &str, a_ty: &Ty, rows: &str, rows_ty: &Ty, init: &str, out: &Ty) -> String {
+    let (dims, a_map, rows_map, out_map, iterators) = if out.rank() == 3 {
         ("d0, d1, d2, d3", "(d0, d1, d3)", "(d0, d2, d3)", "(d0, d1, d2)", vec!["parallel", "parallel", "parallel", "reduction"])
     } else {
         ("d0, d1, d2", "(d0, d2)", "(d1, d2)", "(d0, d1)", vec!["parallel", "parallel", "reduction"])
     };
-    let dots = generic(
+    generic(
         e,
         &[
             (a.to_string(), a_ty.clone(), format!("affine_map<({dims}) -> {a_map}>")),
-            (rows, rows_ty, format!("affine_map<({dims}) -> {rows_map}>")),
+            (rows.to_string(), rows_ty.clone(), format!("affine_map<({dims}) -> {rows_map}>")),
         ],
-        &init_rest,
-        &init_rest_ty,
+        init,
+        out,
         Some(format!("affine_map<({dims}) -> {out_map}>")),
         &iterators,
         "",
@@ -176,12 +178,7 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
             let p = e.assign(format!("arith.mulf {}, {} : f32", v[0], v[1]));
             e.assign(format!("arith.addf {}, {p} : f32", v[2]))
         },
-    );
-    let with_rest = insert(e, &dots, &init_rest_ty, init, main);
-    let (b_main, b_main_ty) = slice(e, b, b_ty, k, 0, main);
-    let (init_main, init_main_ty) = slice(e, &with_rest, out, m, 0, main);
-    let product = plain(e, &b_main, &b_main_ty, &init_main, &init_main_ty);
-    insert(e, &product, &init_main_ty, &with_rest, 0)
+    )
 }
 
 /// The accumulator a product starts from: `bias` broadcast to `out`
