@@ -61,10 +61,10 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
 /// `memrefCopy` support function when layouts are strided, e.g. copying into
 /// a padded buffer) into `linalg.copy`, which becomes plain loops.
 fn copies_to_linalg<'c>(context: &'c Context, module: &mut Module<'c>) -> Result<()> {
-    let text = module.as_operation().to_string();
-    if !text.contains("memref.copy ") {
+    if crate::kernels::ops_named(module, "memref.copy").is_empty() {
         return Ok(());
     }
+    let text = module.as_operation().to_string();
     let rewritten: Vec<String> = text.lines().map(copy_as_linalg).collect();
     *module = parse(context, &rewritten.join("\n"), "the module with linalg copies")?;
     Ok(())
