@@ -2,9 +2,10 @@
 //! vectorized along their contiguous dim.
 //!
 //! An op whose operands are all read the same way from contiguous memory
-//! is flattened to one dim and tiled by a few vectors (`tile`); otherwise (broadcast operands) the
-//! innermost dim is tiled, with enough of the next dim to fill a vector
-//! when the innermost is short (an NCHW image's 7 columns). A tile that
+//! is flattened to one dim and tiled by a few vectors (`tile`); otherwise
+//! (broadcast operands, strided slices) the innermost dim is tiled, with
+//! enough of the next dim to fill a vector when the innermost is short (an
+//! NCHW image's 7 columns). A tile that
 //! does not divide the dim is masked. Generics that gather (`tensor.extract`
 //! in the body), read windows, or keep bools in memory are left to scalar
 //! loops.

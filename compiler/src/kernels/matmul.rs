@@ -12,9 +12,10 @@
 //! of 16. Around it, N and K are blocked so that the part of B the kernel
 //! sweeps (`block_k x block_n`, at most 256 x 256 floats) stays in L2 while
 //! every row tile of A passes over it. All sizes divide the problem, so no
-//! masking is needed: when N is not a multiple of 16, the columns past the
-//! last multiple are split off into a product of their own with narrower
-//! tiles. A batch matmul is the same kernel per batch element. On packed
+//! masking is needed: the lowering computes columns past the last multiple
+//! of 16 apart (`aotc_dialects::lower::linear::matmul_ragged`); where it
+//! cannot (K not a multiple of 8, other types, bmm), they are split off
+//! here into a product of their own with narrower tiles. A batch matmul is the same kernel per batch element. On packed
 //! panels the tile is one or two panels wide ([`panel_tiling`]).
 
 use super::{ops_named, tag, Script, Target};
@@ -141,9 +142,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             let plan = plan_for(m, n, k, target.vector_registers);
             let tag_text = match &plan {
                 Plan::Tiled(t) => t.tag(batched),
-                Plan::Split { .. } | Plan::Panels(_) => {
-                    format!("{}_split{}", name.trim_start_matches("linalg."), jobs.len())
-                }
+                // a split (panels are generics, planned below)
+                _ => format!("{}_split{}", name.trim_start_matches("linalg."), jobs.len()),
             };
             tag(context, raw, &tag_text);
             if !jobs.iter().any(|(t, ..)| *t == tag_text) {
