@@ -193,22 +193,10 @@ fn transformed_input(e: &mut Emitter, xp: &str, xp_ty: &Ty, th: i64, tw: i64) ->
         }
     }
     // one pass computes all 16 elements of every tile's transform
-    let terms: Vec<Vec<(f64, usize)>> = (0..16)
-        .map(|x| (0..16).map(|ij| (BT[x / 4][ij / 4] * BT[x % 4][ij % 4], ij)).filter(|(k, _)| *k != 0.0).collect())
-        .collect();
+    let terms = two_sided_terms(&BT);
     let inputs: Vec<(String, Ty, String)> = d.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
     let elements = elementwise_outputs(e, &inputs, &tile_ty, 16, |e, a| {
-        terms
-            .iter()
-            .map(|t| {
-                signed_sum(
-                    e,
-                    &t.iter().map(|&(_, ij)| a[ij].clone()).collect::<Vec<_>>(),
-                    &t.iter().map(|&(k, _)| k).collect::<Vec<_>>(),
-                    None,
-                )
-            })
-            .collect()
+        terms.iter().map(|t| signed_sum(e, a, t, None)).collect()
     });
     let v_ty = xp_ty.with_shape(vec![16, c, th, tw]);
     let mut v = empty(e, &v_ty);
@@ -242,26 +230,14 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
         .collect();
     // the four outputs of every tile in one pass, then
     // blocks[f, i, a, b, j] = y[f, 2 i + a, 2 j + b]
-    let terms: Vec<Vec<(f64, usize)>> = (0..4)
-        .map(|ab| (0..16).map(|x| (AT[ab / 2][x / 4] * AT[ab % 2][x % 4], x)).filter(|(k, _)| *k != 0.0).collect())
-        .collect();
+    let terms = two_sided_terms(&AT);
     let mut inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
     if let Some((bias, bias_ty)) = bias {
         inputs.push((bias.to_string(), bias_ty.clone(), "affine_map<(d0, d1, d2) -> (d0)>".into()));
     }
     let ys = elementwise_outputs(e, &inputs, &tile_ty, 4, |e, a| {
         let bias = bias.map(|_| a[16].as_str());
-        terms
-            .iter()
-            .map(|t| {
-                signed_sum(
-                    e,
-                    &t.iter().map(|&(_, x)| a[x].clone()).collect::<Vec<_>>(),
-                    &t.iter().map(|&(k, _)| k).collect::<Vec<_>>(),
-                    bias,
-                )
-            })
-            .collect()
+        terms.iter().map(|t| signed_sum(e, a, t, bias)).collect()
     });
     let blocks_ty = m_ty.with_shape(vec![f, th, 2, 2, tw]);
     let mut blocks = empty(e, &blocks_ty);
@@ -332,11 +308,22 @@ fn elementwise_outputs(
     (0..outputs).map(|i| format!("{result}#{i}")).collect()
 }
 
-/// `bias + sum_t k_t * a_t` (f32): the terms are added or subtracted by
-/// their sign, multiplied only where a coefficient is not +-1.
-fn signed_sum(e: &mut Emitter, args: &[String], coefficients: &[f64], bias: Option<&str>) -> String {
+/// The transform `X -> L X L^T` of a 4x4 tile X (L = B^T or A^T, R rows)
+/// as sums: for each of the R x R results (row-major), its nonzero
+/// coefficients `L[r][i] * L[s][j]` with the tile position `4 i + j` they
+/// multiply.
+fn two_sided_terms<const R: usize>(l: &[[f64; 4]; R]) -> Vec<Vec<(f64, usize)>> {
+    (0..R * R)
+        .map(|rs| (0..16).map(|ij| (l[rs / R][ij / 4] * l[rs % R][ij % 4], ij)).filter(|(k, _)| *k != 0.0).collect())
+        .collect()
+}
+
+/// `bias + sum k * args[i]` over `terms` (k, i) (f32): the terms are added
+/// or subtracted by their sign, multiplied only where k is not +-1.
+fn signed_sum(e: &mut Emitter, args: &[String], terms: &[(f64, usize)], bias: Option<&str>) -> String {
     let mut acc: Option<String> = bias.map(str::to_string);
-    for (a, &k) in args.iter().zip(coefficients) {
+    for &(k, i) in terms {
+        let a = &args[i];
         let term = if k.abs() == 1.0 {
             a.clone()
         } else {
