@@ -20,5 +20,6 @@ pub mod pack;
 pub mod npy;
 pub mod outline;
 pub mod outputs;
+pub mod padding;
 pub mod text;
 pub mod timings;

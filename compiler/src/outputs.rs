@@ -22,7 +22,7 @@ use melior::Context;
 use mlir_sys::*;
 
 /// A reshape on the way from the result back to its empty tensor.
-struct Reshape {
+pub(crate) struct Reshape {
     expand: bool,
     reassociation: MlirAttribute,
     /// The type of the reshape's operand (the side of the empty tensor).
@@ -33,7 +33,7 @@ struct Reshape {
 /// operand of theirs) to the `tensor.empty` it starts from, if any. Every
 /// value on the way must have no other use: a shared init (two results
 /// filled from one `linalg.fill`) would make both results one buffer.
-fn empty_origin(mut v: MlirValue, reshapes: &mut Vec<Reshape>) -> Option<MlirOperation> {
+pub(crate) fn empty_origin(mut v: MlirValue, reshapes: &mut Vec<Reshape>) -> Option<MlirOperation> {
     unsafe {
         let result = v;
         loop {

@@ -76,6 +76,8 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
         "builtin.module(func.func(linalg-fuse-elementwise-ops, cse, canonicalize))",
         "elementwise fusion",
     )?;
+    // before the strategies: they see the producers' outputs as slices of the padded buffers
+    crate::padding::compute_pads_in_place(context, module)?;
     let mut script = Script::new();
     if rows::plan(context, module, &mut script) {
         run_transform(context, module, &script.finish(), "row fusion")?;
