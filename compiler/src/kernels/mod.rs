@@ -201,6 +201,17 @@ impl Script {
     /// Tiles `op` with `sizes`; returns the tiled op and the loops (one per
     /// non-zero size).
     pub fn tile(&mut self, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
+        self.tile_with("tile_using_for", op, sizes)
+    }
+
+    /// Tiles `op` like [`Script::tile`] and fuses into the loops the
+    /// producers of its operands, its init's included (each becomes a slice
+    /// of itself computed inside the loop).
+    pub fn tile_and_fuse(&mut self, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
+        self.tile_with("fuse", op, sizes)
+    }
+
+    fn tile_with(&mut self, transform: &str, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
         let tiled = self.handle("tiled");
         let loops = sizes.iter().filter(|&&s| s != 0).count();
         let names: Vec<String> = (0..loops).map(|_| self.handle("loop")).collect();
@@ -208,7 +219,7 @@ impl Script {
         let types = vec!["!transform.any_op"; loops + 1].join(", ");
         let sizes_text = sizes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         self.line(format!(
-            "{results} = transform.structured.tile_using_for {op} tile_sizes [{sizes_text}] : (!transform.any_op) -> ({types})"
+            "{results} = transform.structured.{transform} {op} tile_sizes [{sizes_text}] : (!transform.any_op) -> ({types})"
         ));
         (tiled, names)
     }
