@@ -2,7 +2,8 @@
 
 // Decompositions call core rules: silu is sigmoid then mul (two generics
 // that fusion merges later), scaled_dot_product_attention is a batch matmul,
-// a scale, softmax and a second batch matmul.
+// softmax and a second batch matmul. The scale (1/sqrt(8)) has no pass of
+// its own: softmax applies it where it subtracts the row's max.
 // (exp is a polynomial: see reduction.mlir)
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: math.fma
@@ -10,7 +11,13 @@
 // CHECK: linalg.generic
 // CHECK: arith.mulf
 // CHECK: linalg.batch_matmul
+// CHECK-NOT: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel"]
 // CHECK: arith.maximumf
+// CHECK: linalg.generic
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.subf
+// CHECK-NEXT: %[[SCALE:.*]] = arith.constant 0.353553385 : f32
+// CHECK-NEXT: arith.mulf {{.*}}, %[[SCALE]] : f32
 // CHECK: math.fma
 // CHECK: linalg.batch_matmul
 module attributes {aotc.model = "t"} {

@@ -82,6 +82,17 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     if rows::plan(context, module, &mut script) {
         run_transform(context, module, &script.finish(), "row fusion")?;
     }
+    // transposes of activations (attention's K^T) as generics, which the
+    // elementwise strategy tiles into 2-D blocks (else: scalar loops)
+    if !ops_named(module, "linalg.transpose").is_empty() {
+        let mut script = Script::new();
+        let transposes = script.handle("transposes");
+        script.line(format!(
+            "{transposes} = transform.structured.match ops{{[\"linalg.transpose\"]}} in %root : (!transform.any_op) -> !transform.any_op"
+        ));
+        script.line(format!("transform.structured.generalize {transposes} : (!transform.any_op) -> !transform.any_op"));
+        run_transform(context, module, &script.finish(), "transposes as generics")?;
+    }
     let mut script = Script::new();
     elementwise::plan(context, module, target, &mut script);
     reduction::plan(context, module, target, &mut script);
@@ -89,6 +100,7 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
         script.cleanup();
         run_transform(context, module, &script.finish(), "vectorization")?;
     }
+    reduction::reassociate_lane_sums(context, module);
     finite_max::lower(context, module)
 }
 
@@ -256,7 +268,11 @@ impl Script {
             s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_multi_reduction lowering_strategy = \"innerreduction\"\n      transform.apply_patterns.vector.transfer_permutation_patterns\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
             // transposed reads: one shuffle of the flattened vector, not an
             // extract and insert per element
-            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.drop_unit_dims_with_shape_cast\n      transform.apply_patterns.vector.lower_transpose lowering_strategy = \"shuffle_1d\"\n    } : !transform.any_op\n";
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.drop_unit_dims_with_shape_cast\n    } : !transform.any_op\n";
+            // 16 x 16 blocks (a transpose's tiles): unpack and shuffle
+            // steps within registers; the rest (short transposes) as above
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_transpose lowering_strategy = \"shuffle_16x16\"\n    } : !transform.any_op\n";
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_transpose lowering_strategy = \"shuffle_1d\"\n    } : !transform.any_op\n";
         }
         s += "    transform.yield\n  }\n}\n";
         s

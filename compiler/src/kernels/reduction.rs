@@ -4,7 +4,8 @@
 //! Along the contiguous dim (a row of softmax or layer norm), each row is
 //! reduced into a vector of partial results, a few vectors per step (the
 //! accumulators stay in registers across the row), then once across the
-//! lanes. When the contiguous dim is parallel (a sum over rows), the
+//! lanes (a tree of shuffles: see [`reassociate_lane_sums`]). When the
+//! contiguous dim is parallel (a sum over rows), the
 //! reduced dims become outer loops and the contiguous dim a vector, like an
 //! elementwise op. Dims the vector tile does not divide, windows and
 //! gathers are left to scalar loops.
@@ -12,7 +13,8 @@
 use super::analysis::{generic, Generic};
 use super::elementwise::tile_for;
 use super::{tag_plans, Script, Target};
-use melior::ir::Module;
+use melior::ir::operation::{OperationLike, OperationMutLike, OperationRefMut};
+use melior::ir::{Attribute, Module, ValueLike};
 use melior::Context;
 
 /// The tiling of one reduction.
@@ -84,6 +86,24 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 let (tiled, _) = script.tile(&op, sizes);
                 script.vectorize(&tiled, None);
             }
+        }
+    }
+}
+
+/// Lets LLVM sum the lanes of a row's partial sums (or products) as a tree:
+/// `vector.reduction <add>` is an ordered reduction otherwise, one scalar
+/// add after another (64 dependent adds for a tile of four vectors: on
+/// attention's rows of 128, more time than the adds along the row). The
+/// order of the sum is the vectorizer's already (lane partial sums, not
+/// torch's), so the tree changes no guarantee.
+pub fn reassociate_lane_sums(context: &Context, module: &Module) {
+    let reassoc = Attribute::parse(context, "#arith.fastmath<reassoc>").expect("a fastmath attribute");
+    for raw in super::ops_named(module, "vector.reduction") {
+        let mut op = unsafe { OperationRefMut::from_raw(raw) };
+        let kind = op.attribute("kind").map(|k| k.to_string()).unwrap_or_default();
+        let float = op.result(0).is_ok_and(|r| r.r#type().to_string().starts_with('f'));
+        if float && (kind.contains("add") || kind.contains("mul")) {
+            op.set_attribute("fastmath", reassoc);
         }
     }
 }

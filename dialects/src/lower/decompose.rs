@@ -338,7 +338,12 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
     perm.swap(rank - 2, rank - 1);
     let kt = b.permute(&k, &perm)?;
     let scores = b.matmul(&q, &kt)?;
-    let mut scores = b.scalar("aten.mul_scalar", &scores, scale)?;
+    // A positive scale commutes with the max and with -inf masks, so the
+    // softmax applies it where it subtracts the max (no pass of its own);
+    // an additive mask is added to scaled scores.
+    let additive_mask = op.opt_input("attn_mask").is_some_and(|m| m.ty.elem != "i1");
+    let scale_in_softmax = scale > 0.0 && !additive_mask;
+    let mut scores = if scale_in_softmax { scores } else { b.scalar("aten.mul_scalar", &scores, scale)? };
     let elem = scores.ty.elem.clone();
     if op.bool("is_causal", false)? {
         // -inf above the diagonal (keys after the query)
@@ -364,7 +369,11 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
         };
     }
     let last = (scores.ty.rank() - 1) as i64;
-    let probs = b.call1("aten.softmax", &[("self", &scores)], &[("dim", Attr::Int(last))], scores.ty.clone())?;
+    let mut softmax_attrs = vec![("dim", Attr::Int(last))];
+    if scale_in_softmax {
+        softmax_attrs.push(("scale", Attr::Float(scale)));
+    }
+    let probs = b.call1("aten.softmax", &[("self", &scores)], &softmax_attrs, scores.ty.clone())?;
     let out = b.matmul(&probs, &v)?;
     only_result(b.reshape(&out, op.result().shape.clone())?)
 }

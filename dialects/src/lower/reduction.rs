@@ -267,9 +267,15 @@ pub fn arg_extreme(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> 
     }
 }
 
-/// softmax / log_softmax along `dim`, computed in f32 at least.
+/// softmax / log_softmax along `dim`, computed in f32 at least. An
+/// internal `scale` attribute (> 0, from attention's decomposition) gives
+/// softmax(scale * x), computed as exp(scale * (x - max x)) / sum.
 pub fn softmax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let x = op.input("self")?;
+    let scale = op.float("scale", 1.0)?;
+    if scale <= 0.0 {
+        return Err(format!("{}: the scale must be positive, is {scale}", op.name));
+    }
     let dim = normalize_dim(op.int("dim", -1)?, x.ty.rank())?;
     let out = op.result().clone();
     let acc = compute_elem(&out.elem).to_string();
@@ -284,7 +290,12 @@ pub fn softmax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     // exp(x - max); a row of -inf gives NaN, as in torch
     let shifted = map_indexed(e, &[(&x.ssa, &x.ty, identity.clone()), (&m, &m_ty, stat.clone())], &wide, |e, v| {
         let xv = scalar::cast(e, &v[0], &from, &a);
-        scalar::sub(e, &xv, &v[1], &a)
+        let d = scalar::sub(e, &xv, &v[1], &a);
+        if scale == 1.0 {
+            return d;
+        }
+        let s = constant(e, scale, &a);
+        scalar::mul(e, &d, &s, &a)
     });
     let a = acc.clone();
     let exps = map(e, &[(&shifted, &wide)], &wide, |e, v| scalar::math(e, "exp", &[&v[0]], &a));
