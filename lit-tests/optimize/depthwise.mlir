@@ -4,11 +4,13 @@
 // The depthwise sum of windows is a stencil: its tile holds 8 vectors'
 // worth of outputs (here the whole 10 x 10 image of one channel), so many
 // FMA chains run at once; each tap is one vector read of its window and a
-// broadcast weight.
+// broadcast weight. Rows of 10 are widened to full vectors of 16 lanes
+// with a mask (one masked load per row, not a load of 8 and one of 2).
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for {{.*}} to %c8 step %c1 {{.*}} -> (tensor<1x8x10x10xf32>)
-// CHECK: vector.transfer_read {{.*}} : tensor<1x1x10x10xf32>, vector<1x1x10x10xf32>
-// CHECK-COUNT-9: math.fma {{.*}} : vector<10x10xf32>
+// CHECK: %[[ROWS:.*]] = vector.constant_mask [1, 1, 10, 10] : vector<1x1x10x16xi1>
+// CHECK: vector.transfer_read {{.*}}, %[[ROWS]] {{.*}} : tensor<1x1x10x10xf32>, vector<1x1x10x16xf32>
+// CHECK-COUNT-9: math.fma {{.*}} : vector<10x16xf32>
 //
 // The stride-2 phase split reads pairs of columns contiguously and
 // deinterleaves them with one shuffle (even columns, then odd).

@@ -260,7 +260,8 @@ impl Script {
         s += "    %func = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n";
         s += &self.body;
         if self.cleanup {
-            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
+            // masked transfers (widened rows) as transfers with a mask operand
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_masked_transfers\n      transform.apply_patterns.canonicalization\n    } : !transform.any_op\n";
             if self.hoist {
                 s += &format!("    %hoist = transform.structured.match attributes{{{HOIST}}} in %func : (!transform.any_op) -> !transform.any_op\n");
                 s += "    transform.loop.hoist_loop_invariant_subsets %hoist : !transform.any_op\n";
