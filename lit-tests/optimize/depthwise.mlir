@@ -16,8 +16,9 @@
 // deinterleaves them with one shuffle (even columns, then odd).
 // CHECK: vector.transfer_read {{.*}} : tensor<1x1x1x1x6x2xf32>, vector<1x1x1x1x6x2xf32>
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11] : vector<12xf32>, vector<12xf32>
+// Its rows of 5 are widened to 8 lanes.
 // CHECK: -> (tensor<1x8x5x5xf32>)
-// CHECK-COUNT-9: math.fma {{.*}} : vector<5x5xf32>
+// CHECK-COUNT-9: math.fma {{.*}} : vector<5x8xf32>
 
 module attributes {aotc.model = "t"} {
   func.func @forward(%x: tensor<1x8x10x10xf32>, %w: tensor<8x1x3x3xf32>, %b: tensor<8xf32>) -> (tensor<1x8x10x10xf32>, tensor<1x8x5x5xf32>) {

@@ -47,11 +47,11 @@ enum Plan {
     /// Flatten to one dim, tile it.
     Flat { tile: i64, masked: bool },
     /// Tile sizes per loop (the innermost, and the next when it is short);
-    /// `widened`: the innermost is a whole dim a little short of a multiple
-    /// of the vector (14 of 16), computed in full vectors with masked loads
-    /// and stores (one instruction each with AVX-512) rather than in pieces
-    /// of 8, 4 and 2 lanes that LLVM assembles with inserts and spills
-    /// (half the time of a 5x5 depthwise convolution on 14x14 images).
+    /// `widened`: the innermost is a whole dim a little short of a vector
+    /// size ([`widened_row`]: 14 of 16), computed in full vectors with
+    /// masked loads and stores (one instruction each with AVX-512) rather
+    /// than in pieces of 8, 4 and 2 lanes that LLVM assembles with inserts
+    /// and spills (half the time of a 5x5 depthwise convolution on 14x14).
     Inner { sizes: Vec<i64>, widened: Option<i64> },
 }
 
@@ -117,12 +117,25 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
         let next = g.ranges[rank - 2];
         sizes[rank - 2] = (1..=rows.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
     }
-    for j in transposed {
+    for &j in &transposed {
         sizes[j] = if g.ranges[j] <= lanes { g.ranges[j] } else { lanes };
     }
-    let widened = (sizes[rank - 1] == inner && inner % lanes != 0 && inner > lanes / 2 && inner < lanes * vectors)
-        .then(|| (inner + lanes - 1) / lanes * lanes);
+    // (transposes keep their exact rows: their reads are shuffled)
+    let widened = (sizes[rank - 1] == inner && inner < lanes * vectors && transposed.is_empty()).then(|| widened_row(inner, lanes)).flatten();
     (!masked).then_some(Plan::Inner { sizes, widened })
+}
+
+/// The vector width for rows of `inner` elements, when the row would
+/// otherwise be split into several pieces (a remainder past the last whole
+/// vector that is not one power-of-two piece: 14 = 8 + 4 + 2, 7 = 4 + 2 + 1,
+/// 28 = 16 + 8 + 4): the next power of two below a vector (7 -> 8), else
+/// the next whole number of vectors (14 -> 16, 28 -> 32).
+fn widened_row(inner: i64, lanes: i64) -> Option<i64> {
+    let rest = inner % lanes;
+    if inner < 2 || rest == 0 || (rest as u64).is_power_of_two() {
+        return None;
+    }
+    Some(if inner < lanes { (inner as u64).next_power_of_two() as i64 } else { (inner + lanes - 1) / lanes * lanes })
 }
 
 /// The loops that are the contiguous dim of some input read through a
@@ -183,5 +196,18 @@ mod tests {
         assert_eq!(tile_for(7, 16), (7, false));
         assert_eq!(tile_of_vectors(50176, 16, 1), (16, false));
         assert_eq!(tile_of_vectors(28, 16, 1), (16, true));
+    }
+
+    #[test]
+    fn rows_widen_to_one_vector_piece() {
+        assert_eq!(widened_row(14, 16), Some(16));
+        assert_eq!(widened_row(7, 16), Some(8));
+        assert_eq!(widened_row(28, 16), Some(32));
+        // already whole pieces: 8, 16 + 8, 4
+        assert_eq!(widened_row(8, 16), None);
+        assert_eq!(widened_row(24, 16), None);
+        assert_eq!(widened_row(56, 16), None);
+        assert_eq!(widened_row(4, 8), None);
+        assert_eq!(widened_row(1, 16), None);
     }
 }
