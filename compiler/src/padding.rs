@@ -229,3 +229,30 @@ unsafe fn rewrite_pad(context: &Context, pad: MlirOperation) -> Result<()> {
     mlirOperationDestroy(pad);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element of the padded tensor: in the interior, or in exactly one border slice.
+    #[test]
+    fn border_slices_cover_the_border_once() {
+        let (low, interior, padded) = ([0, 1, 2], [2, 3, 4], [2, 5, 7]);
+        let slices = border(&low, &interior, &padded);
+        for i in 0..padded[0] {
+            for j in 0..padded[1] {
+                for k in 0..padded[2] {
+                    let at = [i, j, k];
+                    let inside = (0..3).all(|d| at[d] >= low[d] && at[d] < low[d] + interior[d]);
+                    let covering = slices
+                        .iter()
+                        .filter(|s| (0..3).all(|d| at[d] >= s.offsets[d] && at[d] < s.offsets[d] + s.sizes[d]))
+                        .count();
+                    assert_eq!(covering, if inside { 0 } else { 1 }, "element {at:?}");
+                }
+            }
+        }
+        // dim 0 is not padded: two slices per padded dim
+        assert_eq!(slices.len(), 4);
+    }
+}

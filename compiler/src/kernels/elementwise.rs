@@ -5,10 +5,11 @@
 //! is flattened to one dim and tiled by a few vectors (`tile`); otherwise
 //! (broadcast operands, strided slices) the innermost dim is tiled, with
 //! enough of the next dim to fill a vector when the innermost is short (an
-//! NCHW image's 7 columns). A tile that
-//! does not divide the dim is masked. Generics that gather (`tensor.extract`
-//! in the body), read windows, or keep bools in memory are left to scalar
-//! loops.
+//! NCHW image's 7 columns); rows that would split into several vector
+//! pieces are widened to one, masked (7 -> 8 lanes, 14 -> 16). Transposed
+//! reads are tiled into 2-D blocks (16 x 16 with AVX-512) shuffled in
+//! registers. Generics that gather (`tensor.extract` in the body), read
+//! windows, or keep bools in memory are left to scalar loops.
 
 use super::analysis::{generic, operands_contiguous, Expr, Generic};
 use super::{tag_plans, Script, Target};

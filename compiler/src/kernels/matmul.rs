@@ -16,7 +16,9 @@
 //! of 16 apart (`aotc_dialects::lower::linear::matmul_ragged`); where it
 //! cannot (K not a multiple of 8, other types, bmm), they are split off
 //! here into a product of their own with narrower tiles. A batch matmul is the same kernel per batch element. On packed
-//! panels the tile is one or two panels wide ([`panel_tiling`]).
+//! panels the tile is one or two panels wide ([`panel_tiling`]). When K is
+//! one block, the init (zeros, a broadcast bias) is computed in the
+//! register tiles themselves ([`tag_with_init`]).
 
 use super::{ops_named, tag, Script, Target};
 use crate::kernels::analysis::value_type;
@@ -230,7 +232,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
 }
 
 /// The suffix of the tag of a product whose accumulators start from its
-/// init's fill in registers (see [`tag_with_init`]).
+/// init computed in registers (see [`tag_with_init`]).
 const FROM_INIT: &str = "_from_init";
 
 /// A product whose whole K is one block and whose init is computed for it
