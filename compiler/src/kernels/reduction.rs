@@ -101,7 +101,8 @@ pub fn reassociate_lane_sums(context: &Context, module: &Module) {
     for raw in super::ops_named(module, "vector.reduction") {
         let mut op = unsafe { OperationRefMut::from_raw(raw) };
         let kind = op.attribute("kind").map(|k| k.to_string()).unwrap_or_default();
-        let float = op.result(0).is_ok_and(|r| r.r#type().to_string().starts_with('f'));
+        // f16/bf16/f32/f64 (integer sums are exact in any order anyway)
+        let float = op.result(0).is_ok_and(|r| r.r#type().to_string().contains('f'));
         if float && (kind.contains("add") || kind.contains("mul")) {
             op.set_attribute("fastmath", reassoc);
         }
