@@ -179,11 +179,12 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             let kind = if stem.ends_with("_generic") { "linalg.generic" } else { "linalg.fill" };
             (kind, format!("{tag_text}_init"))
         });
+        let init = init.as_ref().map(|(kind, tag)| (*kind, tag.as_str()));
         match plan {
-            Plan::Tiled(t) => k_loops.push(match &init {
-                Some((kind, init)) => tile_micro_kernel_from_init(script, &op, t, *batched, kind, init),
-                None => tile_micro_kernel(script, &op, t, *batched),
-            }),
+            Plan::Tiled(t) => {
+                let (blocks, tiles) = matmul_sizes(t, *batched);
+                k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
+            }
             Plan::Split { at, main, rest } => {
                 let parts = script.handle("parts");
                 let n_dim = if *batched { 2 } else { 1 };
@@ -192,22 +193,16 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 script.line(format!(
                     "{low}, {high} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
-                k_loops.push(tile_micro_kernel(script, &low, main, *batched));
-                k_loops.push(tile_micro_kernel(script, &high, rest, *batched));
+                for (part, t) in [(&low, main), (&high, rest)] {
+                    let (blocks, tiles) = matmul_sizes(t, *batched);
+                    k_loops.push(micro_kernel(script, part, &blocks, &tiles, None));
+                }
             }
-            Plan::Panels(t) => match &init {
-                Some((kind, init)) => {
-                    let (blocked, _) = script.tile_and_fuse(&op, &[0, t.block_n / TILE_N, 0, 0]);
-                    let (tiled, _) = script.tile_and_fuse(&blocked, &[t.tile_m, t.tile_n / TILE_N, 0, 0]);
-                    k_loops.push(step_k_and_vectorize(script, &tiled, &[0, 0, 0, 1], kind, init));
-                }
-                None => {
-                    let (blocked, _) = script.tile(&op, &[0, t.block_n / TILE_N, 0, t.block_k]);
-                    let (tiled, loops) = script.tile(&blocked, &[t.tile_m, t.tile_n / TILE_N, 0, 1]);
-                    script.vectorize(&tiled, None);
-                    k_loops.push(loops[2].clone());
-                }
-            },
+            // loops (m, panel, column, k)
+            Plan::Panels(t) => {
+                let (blocks, tiles) = ([0, t.block_n / TILE_N, 0, t.block_k], [t.tile_m, t.tile_n / TILE_N, 0, 1]);
+                k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
+            }
         }
     }
     // The vectorizer emits mul + multi_reduction: fold that back into
@@ -273,40 +268,42 @@ fn init_producer(op: &OperationRef) -> Option<(MlirOperation, &'static str)> {
     }
 }
 
-/// The register tile's K loop (`k_step`: 1 for K, 0 elsewhere), the tile
-/// and its fused init (a `kind` op tagged `init`) vectorized; returns the
-/// K loop.
-fn step_k_and_vectorize(script: &mut Script, tiled: &str, k_step: &[i64], kind: &str, init: &str) -> String {
-    let (stepped, loops) = script.tile(tiled, k_step);
+/// The block and register tile sizes of a matmul's loops ((batch,) m, n,
+/// k): batch elements one at a time, then the 2-D blocking of one matmul.
+fn matmul_sizes(t: &MatmulTiling, batched: bool) -> (Vec<i64>, Vec<i64>) {
+    let lead: &[i64] = if batched { &[1] } else { &[] };
+    let blocks = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
+    let tiles = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
+    (blocks, tiles)
+}
+
+/// The loops of one product around its register micro-kernel, K the last
+/// loop in both size lists: cache blocks (`blocks`), then the register tile
+/// (`tiles`, K one step at a time), vectorized; returns the handle of the K
+/// loop whose accumulators are hoisted. With `init` (the op name and tag of
+/// an init fused per [`tag_with_init`]), K is not blocked: the init is
+/// fused into the blocks, then into the register tiles, and vectorized with
+/// them.
+fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>) -> String {
+    let Some((kind, init)) = init else {
+        let (blocked, _) = script.tile(op, blocks);
+        let (tiled, loops) = script.tile(&blocked, tiles);
+        script.vectorize(&tiled, None);
+        return loops.last().expect("a K loop").clone();
+    };
+    let k = blocks.len() - 1;
+    let with_k = |sizes: &[i64], size: i64| {
+        let mut sizes = sizes.to_vec();
+        sizes[k] = size;
+        sizes
+    };
+    let (blocked, _) = script.tile_and_fuse(op, &with_k(blocks, 0));
+    let (tiled, _) = script.tile_and_fuse(&blocked, &with_k(tiles, 0));
+    let (stepped, loops) = script.tile(&tiled, &with_k(&vec![0; k + 1], 1));
     script.vectorize(&stepped, None);
     let inits = script.match_tagged(kind, init);
     script.vectorize(&inits, None);
     loops[0].clone()
-}
-
-/// [`tile_micro_kernel`] for a product whose K is one block, with its init
-/// fused into the N blocks, then into the register tiles.
-fn tile_micro_kernel_from_init(script: &mut Script, op: &str, t: &MatmulTiling, batched: bool, kind: &str, init: &str) -> String {
-    let lead: &[i64] = if batched { &[1] } else { &[] };
-    let blocks: Vec<i64> = lead.iter().copied().chain([0, t.block_n, 0]).collect();
-    let (blocked, _) = script.tile_and_fuse(op, &blocks);
-    let tiles: Vec<i64> = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 0]).collect();
-    let (tiled, _) = script.tile_and_fuse(&blocked, &tiles);
-    let k_step: Vec<i64> = lead.iter().map(|_| 0).chain([0, 0, 1]).collect();
-    step_k_and_vectorize(script, &tiled, &k_step, kind, init)
-}
-
-/// Cache blocks, then the register tile (K one step at a time), vectorized;
-/// returns the handle of the K loop whose accumulators are hoisted.
-fn tile_micro_kernel(script: &mut Script, op: &str, t: &MatmulTiling, batched: bool) -> String {
-    // batch elements one at a time, then the 2-D blocking of one matmul
-    let lead: &[i64] = if batched { &[1] } else { &[] };
-    let blocks: Vec<i64> = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
-    let (blocked, _) = script.tile(op, &blocks);
-    let tiles: Vec<i64> = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
-    let (tiled, loops) = script.tile(&blocked, &tiles);
-    script.vectorize(&tiled, None);
-    loops[2].clone()
 }
 
 #[cfg(test)]
