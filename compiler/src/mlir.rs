@@ -10,6 +10,31 @@ use melior::{
     Context,
 };
 
+/// A dense array attribute `array<element: a, b, ...>` (`element`: i64 or
+/// i32), as static offsets, sizes and operand segment sizes are written.
+pub fn dense_array<'c>(context: &'c Context, element: &str, values: &[i64]) -> Attribute<'c> {
+    let list = values.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    Attribute::parse(context, &format!("array<{element}: {list}>")).expect("a dense array attribute")
+}
+
+/// The attributes of a `tensor.extract_slice` or `tensor.insert_slice` with
+/// static offsets and sizes and unit strides; `operand_segments` counts its
+/// operands by group (extract: `[1, 0, 0, 0]`, insert: `[1, 1, 0, 0, 0]`).
+pub fn static_slice_attributes<'c>(
+    context: &'c Context,
+    offsets: &[i64],
+    sizes: &[i64],
+    operand_segments: &[i64],
+) -> Vec<(melior::ir::Identifier<'c>, Attribute<'c>)> {
+    let name = |n: &str| melior::ir::Identifier::new(context, n);
+    vec![
+        (name("static_offsets"), dense_array(context, "i64", offsets)),
+        (name("static_sizes"), dense_array(context, "i64", sizes)),
+        (name("static_strides"), dense_array(context, "i64", &vec![1; sizes.len()])),
+        (name("operandSegmentSizes"), dense_array(context, "i32", operand_segments)),
+    ]
+}
+
 /// The name of an op (`linalg.generic`).
 pub fn op_name(op: mlir_sys::MlirOperation) -> String {
     unsafe { melior::ir::OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()

@@ -100,8 +100,7 @@ pub fn compute_in_place(context: &Context, module: &Module) -> Result<()> {
                     let shape = aotc_dialects::types::Ty::parse(&target.to_string())
                         .ok_or_else(|| anyhow::anyhow!("internal error: a reshape to {target}"))?
                         .shape;
-                    let list = shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-                    let static_shape = Attribute::parse(context, &format!("array<i64: {list}>")).expect("a shape attribute");
+                    let static_shape = crate::mlir::dense_array(context, "i64", &shape);
                     builder = builder.add_attributes(&[(Identifier::new(context, "static_output_shape"), static_shape)]);
                 }
                 let reshaped = block.insert_operation_before(anchor, builder.build()?);

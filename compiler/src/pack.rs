@@ -198,16 +198,10 @@ fn pad_rows(context: &Context, block: &BlockRef, to_tensor: MlirOperation, tenso
     let wide_memref = parse_type(format!("memref<{rows}x{}x{elem}>", cols + padding))?;
     let wide_tensor = parse_type(format!("tensor<{rows}x{}x{elem}>", cols + padding))?;
     let slice_ty = parse_type(format!("tensor<{rows}x{cols}x{elem}>"))?;
-    let attr = |text: &str| Attribute::parse(context, text).ok_or_else(|| anyhow!("bad attribute {text}"));
     let slice = melior::ir::operation::OperationBuilder::new("tensor.extract_slice", melior::ir::Location::unknown(context))
         .add_operands(&[unsafe { melior::ir::Value::from_raw(tensor) }])
         .add_results(&[slice_ty])
-        .add_attributes(&[
-            (melior::ir::Identifier::new(context, "static_offsets"), attr("array<i64: 0, 0>")?),
-            (melior::ir::Identifier::new(context, "static_sizes"), attr(&format!("array<i64: {rows}, {cols}>"))?),
-            (melior::ir::Identifier::new(context, "static_strides"), attr("array<i64: 1, 1>")?),
-            (melior::ir::Identifier::new(context, "operandSegmentSizes"), attr("array<i32: 1, 0, 0, 0>")?),
-        ])
+        .add_attributes(&crate::mlir::static_slice_attributes(context, &[0, 0], &[rows, cols], &[1, 0, 0, 0]))
         .build()?;
     let slice = block.insert_operation_after(to_tensor_ref, slice);
     unsafe {

@@ -34,7 +34,7 @@
 //! alone was no faster (depthwise 5x5 and 7x7 benchmarks): on rows of a
 //! few cache lines, the side strips touch every line the memset would.
 
-use crate::mlir::op_name;
+use crate::mlir::{dense_array, op_name, static_slice_attributes};
 use crate::outputs::empty_origin;
 use anyhow::Result;
 use melior::ir::block::BlockLike;
@@ -51,12 +51,6 @@ pub fn compute_pads_in_place(context: &Context, module: &Module) -> Result<()> {
         unsafe { rewrite_pad(context, pad)? };
     }
     Ok(())
-}
-
-/// A static array attribute `array<T: a, b, ...>`.
-fn int_array<'c>(context: &'c Context, element: &str, values: &[i64]) -> Attribute<'c> {
-    let list = values.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-    Attribute::parse(context, &format!("array<{element}: {list}>")).expect("an integer array attribute")
 }
 
 /// The `static_low`/`static_high` of a pad, if it has no dynamic padding.
@@ -122,14 +116,8 @@ impl<'c, 'a> Builder<'c, 'a> {
         Ok(self.block.insert_operation_before(self.anchor, op).result(0)?.to_raw())
     }
 
-    fn slice_attributes(&self, slice: &Slice, operands: &[i64]) -> Vec<(Identifier<'c>, Attribute<'c>)> {
-        let ones = vec![1; slice.sizes.len()];
-        vec![
-            (Identifier::new(self.context, "static_offsets"), int_array(self.context, "i64", &slice.offsets)),
-            (Identifier::new(self.context, "static_sizes"), int_array(self.context, "i64", &slice.sizes)),
-            (Identifier::new(self.context, "static_strides"), int_array(self.context, "i64", &ones)),
-            (Identifier::new(self.context, "operandSegmentSizes"), int_array(self.context, "i32", operands)),
-        ]
+    fn slice_attributes(&self, slice: &Slice, operand_segments: &[i64]) -> Vec<(Identifier<'c>, Attribute<'c>)> {
+        static_slice_attributes(self.context, &slice.offsets, &slice.sizes, operand_segments)
     }
 
     /// A new tensor with undefined contents: `bufferization.alloc_tensor`,
@@ -137,7 +125,7 @@ impl<'c, 'a> Builder<'c, 'a> {
     /// `tensor.empty` into an unrelated `tensor.empty`).
     fn uninitialized(&self, ty: Type<'c>) -> Result<MlirValue> {
         let op = OperationBuilder::new("bufferization.alloc_tensor", self.location)
-            .add_attributes(&[(Identifier::new(self.context, "operandSegmentSizes"), int_array(self.context, "i32", &[0, 0, 0]))])
+            .add_attributes(&[(Identifier::new(self.context, "operandSegmentSizes"), dense_array(self.context, "i32", &[0, 0, 0]))])
             .add_results(&[ty])
             .build()?;
         self.insert(op)
@@ -170,7 +158,7 @@ impl<'c, 'a> Builder<'c, 'a> {
         region.append_block(body);
         let op = OperationBuilder::new("linalg.fill", self.location)
             .add_operands(&[Value::from_raw(value), Value::from_raw(dest)])
-            .add_attributes(&[(Identifier::new(self.context, "operandSegmentSizes"), int_array(self.context, "i32", &[1, 1]))])
+            .add_attributes(&[(Identifier::new(self.context, "operandSegmentSizes"), dense_array(self.context, "i32", &[1, 1]))])
             .add_regions([region])
             .add_results(&[Type::from_raw(mlirValueGetType(dest))])
             .build()?;
