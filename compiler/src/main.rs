@@ -83,8 +83,8 @@ struct TargetArgs {
     /// Target CPU, e.g. x86-64-v3, znver4, skylake-avx512 (default: the host's).
     #[arg(long)]
     target_cpu: Option<String>,
-    /// Optimization level 0-3.
-    #[arg(short = 'O', default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=3))]
+    /// LLVM optimization level 0-3 (2 by default: see codegen::DEFAULT_OPT_LEVEL).
+    #[arg(short = 'O', default_value_t = aotc::codegen::DEFAULT_OPT_LEVEL, value_parser = clap::value_parser!(u8).range(0..=3))]
     opt_level: u8,
 }
 
