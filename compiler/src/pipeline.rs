@@ -50,6 +50,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
         "builtin.module(one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting, buffer-loop-hoisting))",
         "bufferization",
     )?;
+    kernels::prefetch::prefetch_next_rows(context, module)?;
     let size = arena::plan(context, module)?;
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
     copies_to_linalg(context, module)?;

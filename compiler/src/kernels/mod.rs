@@ -16,7 +16,9 @@
 //!   the norms) fused into one loop over rows, each row computed in L1;
 //! - `reduction`: generics that reduce along their contiguous dim (softmax,
 //!   norms, means): each row reduced into a vector of partial results, one
-//!   vector step at a time, then once across the lanes.
+//!   vector step at a time, then once across the lanes;
+//! - `prefetch` (after bufferization): the heaviest pass over a row of a
+//!   row chain prefetches the next row of its inputs.
 //!
 //! The strategies run in that order; elementwise fusion runs between the
 //! matmul strategy and the others, row fusion after it (see [`optimize`]).
@@ -26,6 +28,7 @@ pub mod copies;
 pub mod elementwise;
 pub mod finite_max;
 pub mod matmul;
+pub mod prefetch;
 pub mod reduction;
 pub mod rows;
 

@@ -147,6 +147,9 @@ pub fn plan(context: &Context, module: &Module, script: &mut Script) -> bool {
         }
         let root = script.match_tagged("linalg.generic", &format!("rows_{c}"));
         let (_, loops) = script.tile(&root, &chain.root_tiles);
+        if let Some(rows) = loops.last() {
+            script.line(format!("transform.annotate {rows} \"{}\" : !transform.any_op", super::prefetch::ROW_LOOP));
+        }
         let mut outer = loops[0].clone();
         for (p, &op) in chain.producers.iter().enumerate() {
             let producer = script.match_tagged(&op_name(op), &format!("rows_{c}_{p}"));

@@ -298,7 +298,8 @@ pub fn softmax(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         scalar::mul(e, &d, &s, &a)
     });
     let a = acc.clone();
-    let exps = map(e, &[(&shifted, &wide)], &wide, |e, v| scalar::math(e, "exp", &[&v[0]], &a));
+    // x - max x <= 0 (scale > 0), or NaN
+    let exps = map(e, &[(&shifted, &wide)], &wide, |e, v| scalar::exp_of_nonpositive(e, &v[0], &a));
     let (s, s_ty) = reduce(e, &exps, &wide, &dims, &acc, 0.0, scalar::add);
     let a = acc.clone();
     let out_elem = out.elem.clone();

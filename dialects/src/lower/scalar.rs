@@ -138,6 +138,15 @@ pub fn math(e: &mut Emitter, op: &str, args: &[&str], elem: &str) -> String {
     }
 }
 
+/// e^x for x <= 0 or NaN (softmax's shifted scores): the float32
+/// approximation needs no upper clamp there.
+pub fn exp_of_nonpositive(e: &mut Emitter, x: &str, elem: &str) -> String {
+    match elem {
+        "f32" => super::approx::exp_of_nonpositive(e, x),
+        _ => math(e, "exp", &[x], elem),
+    }
+}
+
 /// Converts a scalar between element types with torch's rules
 /// (float -> int truncates toward zero; anything -> bool is `!= 0`).
 pub fn cast(e: &mut Emitter, value: &str, from: &str, to: &str) -> String {
