@@ -309,6 +309,10 @@ def conv_cases():
     case("conv2d", "depthwise_s3_odd", None, randn(1, 5, 17, 19), module=torch.nn.Conv2d(5, 5, (3, 5), groups=5, stride=3, padding=(1, 2)))
     case("conv2d", "depthwise_s12_dilated", None, randn(2, 6, 15, 20), module=torch.nn.Conv2d(6, 6, 3, groups=6, stride=(1, 2), dilation=(2, 3), padding=2, bias=False))
     case("conv2d", "depthwise_multiplier", None, randn(1, 4, 9, 9), module=torch.nn.Conv2d(4, 8, 3, groups=4, stride=2))
+    # strided 2-d depthwise on whole 16-channel blocks: the channel-blocked layout
+    case("conv2d", "depthwise_blocked_5x5_s2", None, randn(2, 32, 17, 20), module=torch.nn.Conv2d(32, 32, 5, groups=32, stride=2, padding=2))
+    case("conv2d", "depthwise_blocked_dilated", None, randn(1, 16, 15, 12), module=torch.nn.Conv2d(16, 16, 3, groups=16, stride=(2, 1), dilation=2, padding=(2, 1), bias=False))
+    case("conv2d", "depthwise_blocked_unpadded", None, randn(1, 48, 9, 9), module=torch.nn.Conv2d(48, 48, 3, groups=48, stride=2))
     case("conv1d", "depthwise_s2", None, randn(2, 24, 41), module=torch.nn.Conv1d(24, 24, 5, groups=24, stride=2, padding=2))
     case("conv3d", "depthwise", None, randn(1, 4, 6, 7, 9), module=torch.nn.Conv3d(4, 4, 3, groups=4, stride=(1, 2, 2), padding=1))
     case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))

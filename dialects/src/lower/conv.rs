@@ -10,7 +10,8 @@
 //!   that tap's per-channel weight, as one all-parallel `linalg.generic`.
 //!   Every read is then a plain slice, so the elementwise strategy
 //!   vectorizes it along the output rows (and fuses the batch norm and
-//!   activation that follow into it).
+//!   activation that follow into it). Strided 2-d ones on whole 16-channel
+//!   blocks run in a channel-blocked layout instead (`depthwise_blocked`).
 //! - other groups > 1: one windowed `linalg.generic` over
 //!   (n, g, f, o.., c, k..) on grouped views, so no per-group code is emitted.
 //! - transposed: the input is spread out by the stride (zeros between
@@ -88,6 +89,9 @@ pub fn conv_nd(
     };
     if w.ty.rank() != k + 2 || [&p.stride, &p.padding, &p.dilation].iter().any(|v| v.len() != k) {
         return Err(format!("convolution weight {} and parameters do not match a {k}-d input", w.ty));
+    }
+    if is_strided_depthwise_2d(x, w, p, out) {
+        return Ok(depthwise_blocked(e, x, w, bias, p, out));
     }
     let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
     let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
@@ -256,6 +260,95 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
         let start = e.assign(format!("arith.constant {} : {}", zero(out), crate::types::mlir_elem(&elem)));
         sum_taps(e, a, start, &elem)
     })
+}
+
+/// Channels per block in [`depthwise_blocked`]: one AVX-512 vector of f32
+/// (two AVX2 vectors).
+const CHANNEL_BLOCK: i64 = 16;
+
+/// A 2-d float32 depthwise convolution with a stride, on whole channel blocks.
+fn is_strided_depthwise_2d(x: &Operand, w: &Operand, p: &ConvParams, out: &Ty) -> bool {
+    x.ty.rank() == 4
+        && is_depthwise(x, w, p, out)
+        && out.elem == "f32"
+        && x.ty.shape[1] % CHANNEL_BLOCK == 0
+        && p.stride.iter().any(|&s| s > 1)
+}
+
+/// A strided depthwise convolution in a channel-blocked layout, as oneDNN's
+/// and ONNX Runtime's NCHWc kernels: the input is copied once into
+/// [N, C/16, H, W, 16] (padded in the same copy, see `padding` in the
+/// compiler), every tap's window is then a strided slice whose innermost
+/// dim is 16 contiguous channels (one vector), and the result
+/// [N, C/16, OH, OW, 16] is copied back to [N, C, OH, OW]. In NCHW a stride
+/// makes every window strided along the rows: they would need a copy per
+/// phase (`stride_phases`) and rows as short as the output's (14 or 7
+/// columns fill a 16-lane vector badly). Same taps, same order and the
+/// same FMAs as [`depthwise_taps`], so the same results.
+fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: &ConvParams, out: &Ty) -> String {
+    let (n, c, h, wd) = (x.ty.shape[0], x.ty.shape[1], x.ty.shape[2], x.ty.shape[3]);
+    let (blocks, (oh, ow)) = (c / CHANNEL_BLOCK, (out.shape[2], out.shape[3]));
+    let map5 = |exprs: &str| format!("affine_map<(d0, d1, d2, d3, d4) -> ({exprs})>");
+    // [N, C, H, W] -> [N, C/16, 16, H, W] -> [N, C/16, H, W, 16], padded
+    let split_ty = x.ty.with_shape(vec![n, blocks, CHANNEL_BLOCK, h, wd]);
+    let split = reshape_value(e, &x.ssa, &x.ty, &split_ty);
+    let blocked_ty = x.ty.with_shape(vec![n, blocks, h, wd, CHANNEL_BLOCK]);
+    let init = empty(e, &blocked_ty);
+    let blocked =
+        generic(e, &[(split, split_ty, map5("d0, d1, d4, d2, d3"))], &init, &blocked_ty, None, &["parallel"; 5], "", |_, a| a[0].clone());
+    let (low, high) = ([0, 0, p.padding[0], p.padding[1], 0], [0, 0, p.padding[0], p.padding[1], 0]);
+    let padded = pad_value(e, &blocked, &blocked_ty, &low, &high, "0.0");
+    let padded_ty = blocked_ty.with_shape(vec![n, blocks, h + 2 * p.padding[0], wd + 2 * p.padding[1], CHANNEL_BLOCK]);
+    // out_blocked[n, b, i, j, l] = bias + sum over taps of window_t * weight_t
+    let out_blocked_ty = out.with_shape(vec![n, blocks, oh, ow, CHANNEL_BLOCK]);
+    let channel_ty = w.ty.with_shape(vec![c]);
+    let per_block_ty = w.ty.with_shape(vec![blocks, CHANNEL_BLOCK]);
+    // [C, 1, KH, KW] -> [1, KH, KW, C]: a tap's weights are contiguous (the
+    // transpose of a weight argument is folded into its stored layout)
+    let (kh, kw) = (w.ty.shape[2], w.ty.shape[3]);
+    let w_taps = transpose_value(e, &w.ssa, &w.ty, &[1, 2, 3, 0]);
+    let w_taps_ty = w.ty.with_shape(vec![1, kh, kw, c]);
+    let mut inputs = Vec::new();
+    for tap in taps(&w.ty.shape[2..]) {
+        let window = e.assign(format!(
+            "tensor.extract_slice {padded}[0, 0, {}, {}, 0] [{n}, {blocks}, {oh}, {ow}, {CHANNEL_BLOCK}] [1, 1, {}, {}, 1] : {padded_ty} to {out_blocked_ty}",
+            tap[0] * p.dilation[0],
+            tap[1] * p.dilation[1],
+            p.stride[0],
+            p.stride[1],
+        ));
+        inputs.push((window, out_blocked_ty.clone(), identity_map(5)));
+        let weight = e.assign(format!(
+            "tensor.extract_slice {w_taps}[0, {}, {}, 0] [1, 1, 1, {c}] [1, 1, 1, 1] : {w_taps_ty} to {channel_ty}",
+            tap[0], tap[1]
+        ));
+        let weight = reshape_value(e, &weight, &channel_ty, &per_block_ty);
+        inputs.push((weight, per_block_ty.clone(), map5("d1, d4")));
+    }
+    let init = empty(e, &out_blocked_ty);
+    let parallel = ["parallel"; 5];
+    let out_blocked = match bias {
+        Some(b) => {
+            let (from, b_ty) = (b.ty.elem.clone(), b.ty.with_shape(vec![blocks, CHANNEL_BLOCK]));
+            let b_blocked = reshape_value(e, &b.ssa, &b.ty, &b_ty);
+            inputs.push((b_blocked, b_ty, map5("d1, d4")));
+            generic(e, &inputs, &init, &out_blocked_ty, None, &parallel, "", |e, a| {
+                let start = scalar::cast(e, &a[a.len() - 2], &from, "f32");
+                sum_taps(e, a, start, "f32")
+            })
+        }
+        None => generic(e, &inputs, &init, &out_blocked_ty, None, &parallel, "", |e, a| {
+            let start = e.assign("arith.constant 0.0 : f32".to_string());
+            sum_taps(e, a, start, "f32")
+        }),
+    };
+    // [N, C/16, OH, OW, 16] -> [N, C/16, 16, OH, OW] -> [N, C, OH, OW]; a
+    // named transpose, which elementwise fusion leaves alone: fused into
+    // the taps, it would make them write along the output rows and read
+    // every window transposed
+    let unblocked_ty = out.with_shape(vec![n, blocks, CHANNEL_BLOCK, oh, ow]);
+    let unblocked = transpose_value(e, &out_blocked, &out_blocked_ty, &[0, 1, 4, 2, 3]);
+    reshape_value(e, &unblocked, &unblocked_ty, out)
 }
 
 /// Every tap of a kernel of size `kernel`, row-major (last dim fastest).

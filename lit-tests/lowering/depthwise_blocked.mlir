@@ -1,0 +1,38 @@
+// RUN: aotc-opt %s --pass lower-aten | FileCheck %s
+
+// A strided 2-d depthwise convolution on whole 16-channel blocks runs in a
+// channel-blocked layout: the input [1, 32, 10, 10] is copied once into
+// [1, 2, 10, 10, 16] and padded there; each tap's window is a strided slice
+// (stride 2 along the rows and columns) of 16 contiguous channels; each
+// tap's weights are a contiguous slice of the weight transposed to
+// [1, 3, 3, 32] (folded into the stored layout at compile time); the
+// result [1, 2, 5, 5, 16] goes back to [1, 32, 5, 5] through a named
+// transpose, which elementwise fusion does not fuse into the taps.
+// CHECK-LABEL: func.func @aotc_t_forward
+// CHECK: tensor.expand_shape {{.*}} output_shape [1, 2, 16, 10, 10]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x2x16x10x10xf32>) outs({{.*}} : tensor<1x2x10x10x16xf32>)
+// CHECK: tensor.pad {{.*}} low[0, 0, 1, 1, 0] high[0, 0, 1, 1, 0]
+// CHECK: linalg.transpose ins({{.*}} : tensor<32x1x3x3xf32>) outs({{.*}} : tensor<1x3x3x32xf32>) permutation = [1, 2, 3, 0]
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0, 0] [1, 2, 5, 5, 16] [1, 1, 2, 2, 1] : tensor<1x2x12x12x16xf32> to tensor<1x2x5x5x16xf32>
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0] [1, 1, 1, 32] [1, 1, 1, 1] : tensor<1x3x3x32xf32> to tensor<32xf32>
+// CHECK: tensor.expand_shape {{.*}} output_shape [2, 16] : tensor<32xf32> into tensor<2x16xf32>
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 2, 2, 0] [1, 2, 5, 5, 16] [1, 1, 2, 2, 1]
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]
+// CHECK-COUNT-9: math.fma
+// CHECK-NOT: math.fma
+// CHECK: linalg.yield
+// CHECK: linalg.transpose ins({{.*}} : tensor<1x2x5x5x16xf32>) outs({{.*}} : tensor<1x2x16x5x5xf32>) permutation = [0, 1, 4, 2, 3]
+// CHECK: tensor.collapse_shape
+//
+// Stride 1 keeps the plain layout (measured no faster blocked: the pad
+// copy it saves becomes two transposing copies).
+// CHECK: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK-NOT: tensor<1x2x10x10x16xf32>
+// CHECK: return
+module attributes {aotc.model = "t"} {
+  func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>) -> (tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>) {
+    %y = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x5x5xf32>
+    %z = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x10x10xf32>
+    return %y, %z : tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>
+  }
+}
