@@ -331,6 +331,10 @@ def conv_cases():
     case("conv2d", "winograd_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 32, 12, 12), randn(32, 32, 3, 3), randn(32))
     # 81 output columns: 80 by the micro-kernel, the last as dot products
     case("conv2d", "ragged_columns", None, randn(1, 8, 9, 9), module=torch.nn.Conv2d(8, 16, 3, padding=1))
+    # ragged columns and a weight over 4 MiB: the product is computed transposed
+    case("conv2d", "large_weight_ragged", None, randn(1, 256, 7, 7), module=torch.nn.Conv2d(256, 512, 3, padding=1))
+    case("conv2d", "large_weight_ragged_s2_batch2", None, randn(2, 256, 13, 13), module=torch.nn.Conv2d(256, 512, 3, stride=2, bias=False))
+    case("conv2d", "large_weight_ragged_runtime", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 256, 7, 7), randn(512, 256, 3, 3), randn(512))
     case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
     case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
     case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))

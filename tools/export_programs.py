@@ -164,6 +164,11 @@ def programs():
         "conv3x3_winograd": (torch.nn.Conv2d(32, 32, 3, padding=1), (r(1, 32, 12, 12),)),
         # in f64 (no panels) the stored W^T has 1 KiB rows, padded by a line
         "linear_wide_rows_f64": (torch.nn.Linear(24, 128).double(), (r(5, 24).double(),)),
+        # 49 output columns and a 4.7 MB weight: computed transposed, the
+        # weight stored as packed panels of its transpose [32, 2304, 16]
+        "conv_large_weight_ragged": (torch.nn.Conv2d(256, 512, 3, padding=1), (r(1, 256, 7, 7),)),
+        # strided depthwise on 16-channel blocks: the weight stored as [1, 5, 5, 32]
+        "depthwise_blocked": (torch.nn.Conv2d(32, 32, 5, stride=2, padding=2, groups=32), (r(1, 32, 14, 14),)),
     }
 
 

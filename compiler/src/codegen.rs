@@ -149,8 +149,7 @@ fn optimize(ir: &LlvmModule, machine: &TargetMachine, options: &TargetOptions) -
     let passes = format!("default<O{}>", options.opt_level.min(3));
     ir.run_passes(&passes, machine, PassBuilderOptions::create())
         .map_err(|e| anyhow!("LLVM optimization failed: {e}"))?;
-    split_long_blocks(ir, CALLS_PER_BLOCK);
-    Ok(())
+    split_long_blocks(ir, CALLS_PER_BLOCK)
 }
 
 /// How many calls a basic block keeps before code generation (see
@@ -164,7 +163,7 @@ const CALLS_PER_BLOCK: usize = 8;
 /// 0.33 s to select in one block, 0.17 s in blocks of 8 calls. Run after
 /// the optimization pipeline, which would merge the blocks back. Only
 /// blocks that return are split: no successor's phi then names them.
-fn split_long_blocks(ir: &LlvmModule, calls_per_block: usize) {
+fn split_long_blocks(ir: &LlvmModule, calls_per_block: usize) -> Result<()> {
     let llvm = ir.get_context();
     let builder = llvm.create_builder();
     for function in ir.get_functions() {
@@ -202,10 +201,11 @@ fn split_long_blocks(ir: &LlvmModule, calls_per_block: usize) {
                 builder.insert_instruction(&i, None);
             }
             builder.position_at_end(current);
-            let _ = builder.build_unconditional_branch(rest);
+            builder.build_unconditional_branch(rest).map_err(|e| anyhow!("cannot split a block: {e}"))?;
             block = Some(rest);
         }
     }
+    Ok(())
 }
 
 /// Translates an LLVM-dialect module into (unoptimized) LLVM IR for the
@@ -237,9 +237,9 @@ pub fn translate<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMac
 /// There are `PARTS_PER_THREAD` times more parts than threads, taken from
 /// a queue: a function's size before optimization predicts its compile
 /// time poorly (resnet18's two halves took 1.1 and 0.6 s), and smaller
-/// parts even the threads out (each part costs ~30 ms to read the module). Returns the objects' paths. The model's
-/// functions are hidden, not internal, so calls between parts link (see
-/// `hide_functions`).
+/// parts even the threads out (each part costs ~30 ms to read the module).
+/// Returns the objects' paths. The model's functions are hidden, not
+/// internal, so calls between parts link (see `hide_functions`).
 pub fn compile_objects(ir: &LlvmModule, options: &TargetOptions, dir: &Path, threads: usize) -> Result<Vec<std::path::PathBuf>> {
     const PARTS_PER_THREAD: usize = 4;
     // Only external functions are dealt out; the others (helpers such as
@@ -421,7 +421,7 @@ mod tests {
             builder.build_call(callee, &[], "").unwrap();
         }
         builder.build_return(None).unwrap();
-        split_long_blocks(&module, 8);
+        split_long_blocks(&module, 8).unwrap();
         // 8 + 8 + 4 calls; the last block keeps the return.
         let calls: Vec<usize> = caller
             .get_basic_blocks()

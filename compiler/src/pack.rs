@@ -143,7 +143,7 @@ fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
                 }
             }
             "linalg.generic" if is_winograd_filter(user, value) => Step::WinogradFilter,
-            "tensor.expand_shape" => {
+            "tensor.expand_shape" | "tensor.collapse_shape" => {
                 let ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(result)) }.to_string();
                 match aotc_dialects::types::Ty::parse(&ty) {
                     Some(t) if t.shape.iter().all(|&d| d >= 0) => Step::Reshape(t.shape),

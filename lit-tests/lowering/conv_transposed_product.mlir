@@ -1,0 +1,31 @@
+// RUN: aotc-opt %s --pass lower-aten | FileCheck %s
+
+// A convolution whose product has ragged columns (7x7 = 49 outputs, not a
+// multiple of the 16-column panel) and a weight over 4 MiB (512 x 2304
+// floats) is computed transposed: out^T [49, 512] = col^T [49, 2304] @ w^T,
+// a linear layer with 49 rows over the weight packed in 16-column panels
+// ([32, 2304, 16], folded into the stored layout at compile time). Untransposed,
+// the 49th column would be a dot product per row reading the whole weight
+// again.
+// CHECK-LABEL: func.func @aotc_t_forward
+// CHECK: %[[COL:.*]] = tensor.collapse_shape {{.*}} : tensor<256x3x3x1x7x7xf32> into tensor<2304x49xf32>
+// CHECK: linalg.transpose ins(%[[COL]] : tensor<2304x49xf32>) outs({{.*}} : tensor<49x2304xf32>) permutation = [1, 0]
+// CHECK: linalg.transpose ins({{.*}} : tensor<32x16x2304xf32>) outs({{.*}} : tensor<32x2304x16xf32>) permutation = [0, 2, 1]
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins({{.*}} : tensor<49x2304xf32>, tensor<32x2304x16xf32>) outs({{.*}} : tensor<49x32x16xf32>)
+// CHECK: linalg.transpose ins({{.*}} : tensor<49x512xf32>) outs({{.*}} : tensor<512x49xf32>) permutation = [1, 0]
+//
+// A small weight (16 x 72 floats) keeps the plain product over 48 columns
+// and a dot product per row for the 49th (re-reading a weight that sits in
+// cache): nothing is transposed but that column.
+// CHECK-NOT: tensor<49x72xf32>
+// CHECK: linalg.transpose ins({{.*}} : tensor<72x1xf32>) outs({{.*}} : tensor<1x72xf32>)
+// CHECK: linalg.matmul ins({{.*}} : tensor<16x72xf32>, tensor<72x48xf32>)
+// CHECK-NOT: tensor<49x72xf32>
+// CHECK: return
+module attributes {aotc.model = "t"} {
+  func.func @forward(%x: tensor<1x256x7x7xf32>, %w: tensor<512x256x3x3xf32>, %b: tensor<512xf32>, %x2: tensor<1x8x7x7xf32>, %w2: tensor<16x8x3x3xf32>) -> (tensor<1x512x7x7xf32>, tensor<1x16x7x7xf32>) {
+    %y = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>} : (tensor<1x256x7x7xf32>, tensor<512x256x3x3xf32>, tensor<512xf32>) -> tensor<1x512x7x7xf32>
+    %z = "aten.conv2d"(%x2, %w2) {operand_names = ["input", "weight"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>} : (tensor<1x8x7x7xf32>, tensor<16x8x3x3xf32>) -> tensor<1x16x7x7xf32>
+    return %y, %z : tensor<1x512x7x7xf32>, tensor<1x16x7x7xf32>
+  }
+}
