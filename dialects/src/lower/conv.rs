@@ -4,7 +4,8 @@
 //!   `winograd`.
 //! - groups == 1: im2col + matmul. The input windows are gathered into a
 //!   [C*K.., N*O..] matrix and multiplied by the weight viewed as [F, C*K..],
-//!   so convolution shares the matmul's vectorized micro-kernel.
+//!   so convolution shares the matmul's vectorized micro-kernel (computed
+//!   transposed when that pays, see `transposed_product_pays`).
 //! - depthwise (one input and one output channel per group, float): the sum
 //!   over the kernel's taps of a shifted (strided) slice of the input times
 //!   that tap's per-channel weight, as one all-parallel `linalg.generic`.
