@@ -2,6 +2,8 @@
 //! least), then `(x - mean) * rsqrt(var + eps) * weight + bias` with weight
 //! and bias broadcast along their dims. Layer, batch, group, instance and
 //! RMS norm differ only in which dims are reduced and how weight maps.
+//! Evaluation-mode batch norm folds its statistics and parameters into a
+//! per-channel scale and shift first: one FMA per element.
 
 use super::elementwise::{dim_list, generic, identity_map};
 use super::reduction::{mean_of, reduced_map, squared_deviation};
@@ -54,6 +56,11 @@ fn normalize(
     let param_map = |t: &Operand| {
         if t.ty.rank() == affine_dims.len() { affine_map.clone() } else { super::elementwise::broadcast_map(&t.ty.shape, &x.ty.shape) }
     };
+    let per_statistic = |t: &Option<&Operand>| t.is_none_or(|t| t.ty.shape == reduced.shape && param_map(t) == stat_map);
+    if stats.is_some() && per_statistic(&weight) && per_statistic(&bias) {
+        let r = fused_scale_and_shift(e, x, (&mean, &rstd, &reduced, &stat_map), weight, bias, &acc, out);
+        return (r, mean, rstd, reduced);
+    }
     let r = scale_and_shift(
         e,
         x,
@@ -80,6 +87,63 @@ fn inverse_deviation(e: &mut Emitter, v: &str, ty: &Ty, count: Option<i64>, eps:
         let eps = constant(e, eps, &a);
         let s = scalar::add(e, &var, &eps, &a);
         scalar::math(e, "rsqrt", &[&s], &a)
+    })
+}
+
+/// With given statistics (evaluation-mode batch norm), as torch's CPU
+/// inference kernel computes it: per statistic `scale = rstd * weight` and
+/// `shift = bias - mean * scale`, then `x * scale + shift`, one FMA per
+/// element where `scale_and_shift` does four ops. The per-element pass is
+/// usually fused into the convolution before it (a depthwise convolution's
+/// taps are FMA-bound, so its epilogue's cost counts).
+fn fused_scale_and_shift(
+    e: &mut Emitter,
+    x: &Operand,
+    (mean, rstd, reduced, stat_map): (&str, &str, &Ty, &str),
+    weight: Option<&Operand>,
+    bias: Option<&Operand>,
+    acc: &str,
+    out: &Ty,
+) -> String {
+    let mut scale_inputs = vec![(rstd, reduced)];
+    scale_inputs.extend(weight.map(|w| (w.ssa.as_str(), &w.ty)));
+    let w_elem = weight.map(|w| w.ty.elem.clone());
+    let scale = super::elementwise::map(e, &scale_inputs, reduced, |e, v| match &w_elem {
+        Some(elem) => {
+            let w = scalar::cast(e, &v[1], elem, acc);
+            scalar::mul(e, &v[0], &w, acc)
+        }
+        None => v[0].clone(),
+    });
+    let mut shift_inputs = vec![(mean, reduced), (scale.as_str(), reduced)];
+    shift_inputs.extend(bias.map(|b| (b.ssa.as_str(), &b.ty)));
+    let b_elem = bias.map(|b| b.ty.elem.clone());
+    let shift = super::elementwise::map(e, &shift_inputs, reduced, |e, v| {
+        let moved = scalar::mul(e, &v[0], &v[1], acc);
+        match &b_elem {
+            Some(elem) => {
+                let b = scalar::cast(e, &v[2], elem, acc);
+                scalar::sub(e, &b, &moved, acc)
+            }
+            None => {
+                let zero = constant(e, 0.0, acc);
+                scalar::sub(e, &zero, &moved, acc)
+            }
+        }
+    });
+    let rank = x.ty.rank();
+    let inputs = vec![
+        (x.ssa.clone(), x.ty.clone(), identity_map(rank)),
+        (scale, reduced.clone(), stat_map.to_string()),
+        (shift, reduced.clone(), stat_map.to_string()),
+    ];
+    let init = super::elementwise::empty(e, out);
+    let (from, out_elem) = (x.ty.elem.clone(), out.elem.clone());
+    let ty = crate::types::mlir_elem(acc).to_string();
+    generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, v| {
+        let xv = scalar::cast(e, &v[0], &from, acc);
+        let y = e.assign(format!("math.fma {xv}, {}, {} : {ty}", v[1], v[2]));
+        scalar::cast(e, &y, acc, &out_elem)
     })
 }
 
