@@ -1,10 +1,11 @@
 //! MLIR utilities shared by the pipeline stages: parsing with diagnostics,
 //! running pass pipelines and transform-dialect scripts, finding the entry
-//! function, and the small use-def queries the rewrites share.
+//! function, the small use-def queries the rewrites share, and the
+//! inserter they build ops with.
 
 use anyhow::{anyhow, bail, Result};
 use melior::{
-    ir::{block::BlockLike, operation::OperationLike, operation::OperationMutLike, Attribute, Module},
+    ir::{block::BlockLike, operation::OperationLike, operation::OperationMutLike, Attribute, BlockRef, Location, Module, Operation, OperationRef, ValueLike},
     pass::PassManager,
     utility::parse_pass_pipeline,
     Context,
@@ -159,4 +160,33 @@ pub fn run_transform(context: &Context, module: &mut Module, script: &str, what:
     }
     let _ = module.as_operation_mut().remove_attribute("transform.with_named_sequence");
     result
+}
+
+/// Inserts ops built through the C API before one anchor op, at its
+/// location: the rewrites that add ops between existing ones (`padding`,
+/// `kernels::prefetch`) give it the constructors they need in their own
+/// `impl` blocks.
+pub struct InsertBefore<'c, 'a> {
+    pub context: &'c Context,
+    pub block: BlockRef<'c, 'a>,
+    pub anchor: OperationRef<'c, 'a>,
+    pub location: Location<'c>,
+}
+
+impl<'c, 'a> InsertBefore<'c, 'a> {
+    /// Before `anchor`, in its block.
+    pub fn new(context: &'c Context, anchor: OperationRef<'c, 'a>) -> InsertBefore<'c, 'a> {
+        let block = unsafe { BlockRef::from_raw(mlir_sys::mlirOperationGetBlock(anchor.to_raw())) };
+        InsertBefore { context, block, anchor, location: anchor.location() }
+    }
+
+    /// Inserts `op` and returns its first result.
+    pub fn insert(&self, op: Operation<'c>) -> Result<mlir_sys::MlirValue> {
+        Ok(self.block.insert_operation_before(self.anchor, op).result(0)?.to_raw())
+    }
+
+    /// Inserts `op`, which has no result.
+    pub fn insert_without_result(&self, op: Operation<'c>) {
+        self.block.insert_operation_before(self.anchor, op);
+    }
 }

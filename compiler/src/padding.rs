@@ -34,13 +34,13 @@
 //! alone was no faster (depthwise 5x5 and 7x7 benchmarks): on rows of a
 //! few cache lines, the side strips touch every line the memset would.
 
-use crate::mlir::{dense_array, op_name, static_slice_attributes};
+use crate::mlir::{dense_array, op_name, static_slice_attributes, InsertBefore};
 use crate::outputs::empty_origin;
 use anyhow::Result;
 use melior::ir::block::BlockLike;
 use melior::ir::RegionLike;
-use melior::ir::operation::{OperationBuilder, OperationLike};
-use melior::ir::{Attribute, Block, BlockRef, Region, Identifier, Location, Module, OperationRef, Type, Value, ValueLike};
+use melior::ir::operation::OperationBuilder;
+use melior::ir::{Attribute, Block, Region, Identifier, Module, OperationRef, Type, Value, ValueLike};
 use melior::Context;
 use aotc_dialects::types::Ty;
 use mlir_sys::*;
@@ -103,19 +103,8 @@ fn border(low: &[i64], interior: &[i64], padded: &[i64]) -> Vec<Slice> {
     slices
 }
 
-/// Builds the ops of a rewrite, each inserted before one anchor op.
-struct Builder<'c, 'a> {
-    context: &'c Context,
-    block: BlockRef<'c, 'a>,
-    anchor: OperationRef<'c, 'a>,
-    location: Location<'c>,
-}
-
-impl<'c, 'a> Builder<'c, 'a> {
-    fn insert(&self, op: melior::ir::Operation<'c>) -> Result<MlirValue> {
-        Ok(self.block.insert_operation_before(self.anchor, op).result(0)?.to_raw())
-    }
-
+/// The ops of the rewrite.
+impl<'c, 'a> InsertBefore<'c, 'a> {
     fn slice_attributes(&self, slice: &Slice, operand_segments: &[i64]) -> Vec<(Identifier<'c>, Attribute<'c>)> {
         static_slice_attributes(self.context, &slice.offsets, &slice.sizes, operand_segments)
     }
@@ -191,12 +180,12 @@ unsafe fn rewrite_pad(context: &Context, pad: MlirOperation) -> Result<()> {
     let (interior, padded) = (shape_of(source_type)?, shape_of(padded_type)?);
     let interior_slice = Slice { offsets: low.clone(), sizes: interior.shape.clone() };
     let at_pad = OperationRef::from_raw(pad);
-    let b = Builder { context, block: BlockRef::from_raw(mlirOperationGetBlock(pad)), anchor: at_pad, location: at_pad.location() };
+    let b = InsertBefore::new(context, at_pad);
 
     // where the empty tensor was: the padded tensor and the slice the producer now writes
     let Some(empty) = producer_empty(source, pad) else { return Ok(()) };
     let at_empty = OperationRef::from_raw(empty);
-    let before_empty = Builder { anchor: at_empty, location: at_empty.location(), ..b };
+    let before_empty = InsertBefore::new(context, at_empty);
     let whole = before_empty.uninitialized(padded_type)?;
     let inside = before_empty.extract_slice(whole, &interior_slice, source_type)?;
     mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(empty, 0), inside);

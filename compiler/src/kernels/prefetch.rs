@@ -23,12 +23,12 @@
 //! bufferization, on memrefs: the row loop comes from the `rows` strategy,
 //! which tags it.
 
-use crate::mlir::op_name;
+use crate::mlir::{op_name, InsertBefore};
 use melior::ir::attribute::{BoolAttribute, IntegerAttribute};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
 use melior::ir::r#type::IntegerType;
-use melior::ir::{BlockRef, Identifier, Location, Module, OperationRef, Type, Value, ValueLike};
+use melior::ir::{BlockRef, Identifier, Module, OperationRef, Type, Value, ValueLike};
 use melior::Context;
 use mlir_sys::*;
 
@@ -183,7 +183,7 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
     let Some((0, length, step)) = constant_bounds(heaviest) else { return Ok(()) };
     let inner_body = BlockRef::from_raw(mlirRegionGetFirstBlock(mlirOperationGetRegion(heaviest, 0)));
     let Some(first) = inner_body.first_operation() else { return Ok(()) };
-    let b = Inserter { context, block: inner_body, anchor: first, location: first.location() };
+    let b = InsertBefore::new(context, first);
     let column = inner_body.argument(0)?.to_raw();
     let next_row = b.index_op("arith.addi", index, b.index(1)?)?;
     let next_row = b.index_op("arith.minui", next_row, b.index(rows - 1)?)?;
@@ -202,27 +202,15 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
     Ok(())
 }
 
-/// Inserts ops before `anchor`.
-struct Inserter<'c, 'a> {
-    context: &'c Context,
-    block: BlockRef<'c, 'a>,
-    anchor: OperationRef<'c, 'a>,
-    location: Location<'c>,
-}
-
-impl<'c, 'a> Inserter<'c, 'a> {
-    fn insert(&self, op: melior::ir::Operation<'c>) -> anyhow::Result<Option<MlirValue>> {
-        let op = self.block.insert_operation_before(self.anchor, op);
-        Ok(if op.result_count() > 0 { Some(op.result(0)?.to_raw()) } else { None })
-    }
-
+/// The ops of the prefetches.
+impl InsertBefore<'_, '_> {
     fn index(&self, value: i64) -> anyhow::Result<MlirValue> {
         let index = Type::index(self.context);
         let op = OperationBuilder::new("arith.constant", self.location)
             .add_attributes(&[(Identifier::new(self.context, "value"), IntegerAttribute::new(index, value).into())])
             .add_results(&[index])
             .build()?;
-        Ok(self.insert(op)?.expect("a constant has a result"))
+        self.insert(op)
     }
 
     fn index_op(&self, name: &str, a: MlirValue, b: MlirValue) -> anyhow::Result<MlirValue> {
@@ -232,7 +220,7 @@ impl<'c, 'a> Inserter<'c, 'a> {
                 .add_results(&[Type::index(self.context)])
                 .build()?
         };
-        Ok(self.insert(op)?.expect("an index op has a result"))
+        self.insert(op)
     }
 
     /// `memref.prefetch %source[indices], read, locality<3>, data`.
@@ -246,7 +234,7 @@ impl<'c, 'a> Inserter<'c, 'a> {
                 (Identifier::new(self.context, "isDataCache"), BoolAttribute::new(self.context, true).into()),
             ])
             .build()?;
-        self.insert(op)?;
+        self.insert_without_result(op);
         Ok(())
     }
 }
