@@ -313,6 +313,11 @@ def conv_cases():
     case("conv2d", "depthwise_blocked_5x5_s2", None, randn(2, 32, 17, 20), module=torch.nn.Conv2d(32, 32, 5, groups=32, stride=2, padding=2))
     case("conv2d", "depthwise_blocked_dilated", None, randn(1, 16, 15, 12), module=torch.nn.Conv2d(16, 16, 3, groups=16, stride=(2, 1), dilation=2, padding=(2, 1), bias=False))
     case("conv2d", "depthwise_blocked_unpadded", None, randn(1, 48, 9, 9), module=torch.nn.Conv2d(48, 48, 3, groups=48, stride=2))
+    # rows of whole vectors and a power-of-two piece (24 = 16 + 8, 20 = 16 + 4)
+    # are computed in two parts; after a ReLU, both parts read the interior
+    # of the padded buffer that the ReLU writes in place
+    case("conv2d", "depthwise_rows_split", None, randn(2, 16, 12, 24), module=torch.nn.Conv2d(16, 16, 7, groups=16, padding=3))
+    case("conv2d", "depthwise_after_relu_rows_split", None, randn(1, 8, 10, 20), module=torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, groups=8, padding=1)))
     case("conv1d", "depthwise_s2", None, randn(2, 24, 41), module=torch.nn.Conv1d(24, 24, 5, groups=24, stride=2, padding=2))
     case("conv3d", "depthwise", None, randn(1, 4, 6, 7, 9), module=torch.nn.Conv3d(4, 4, 3, groups=4, stride=(1, 2, 2), padding=1))
     case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))

@@ -29,18 +29,51 @@ pub(crate) struct Reshape {
     operand_type: MlirType,
 }
 
+/// Whether `consumer` is the only user of `v`, but for the slice of `v`
+/// that `consumer`, a `tensor.insert_slice`, writes back: a kernel split
+/// in parts computes each part in its slice of the result (extracted,
+/// computed, inserted back in place).
+unsafe fn only_user_but_its_slice(v: MlirValue, consumer: MlirOperation) -> bool {
+    let slice_attribute = |op: MlirOperation, name: &std::ffi::CStr| mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString(name.as_ptr()));
+    let same_static_slice = |extract: MlirOperation| {
+        mlirOperationGetNumOperands(extract) == 1
+            && mlirOperationGetNumOperands(consumer) == 2
+            && [c"static_offsets", c"static_sizes", c"static_strides"]
+                .iter()
+                .all(|n| mlirAttributeEqual(slice_attribute(extract, n), slice_attribute(consumer, n)))
+    };
+    let inserts = op_name(consumer) == "tensor.insert_slice";
+    let mut operand = mlirValueGetFirstUse(v);
+    while !operand.ptr.is_null() {
+        let user = mlirOpOperandGetOwner(operand);
+        let its_slice = inserts && op_name(user) == "tensor.extract_slice" && same_static_slice(user);
+        if !mlirOperationEqual(user, consumer) && !its_slice {
+            return false;
+        }
+        operand = mlirOpOperandGetNextUse(operand);
+    }
+    true
+}
+
 /// Follows a value back through the ops that compute it in place (into an
 /// operand of theirs) to the `tensor.empty` it starts from, if any. Every
-/// value on the way must have no other use: a shared init (two results
-/// filled from one `linalg.fill`) would make both results one buffer.
+/// value on the way must have no other use (but the slice an insert
+/// writes back, see [`only_user_but_its_slice`]): a shared init (two
+/// results filled from one `linalg.fill`) would make both results one
+/// buffer.
 pub(crate) fn empty_origin(mut v: MlirValue, reshapes: &mut Vec<Reshape>) -> Option<MlirOperation> {
     unsafe {
-        let result = v;
+        let mut consumer: Option<MlirOperation> = None;
         loop {
-            if !mlirValueIsAOpResult(v) || (!mlirValueEqual(v, result) && single_user(v).is_none()) {
+            let shared = match consumer {
+                None => false,
+                Some(c) => single_user(v).is_none() && !only_user_but_its_slice(v, c),
+            };
+            if !mlirValueIsAOpResult(v) || shared {
                 return None;
             }
             let op = mlirOpResultGetOwner(v);
+            consumer = Some(op);
             let index = mlirOpResultGetResultNumber(v) as isize;
             let operands = mlirOperationGetNumOperands(op);
             let results = mlirOperationGetNumResults(op);
