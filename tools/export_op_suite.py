@@ -385,6 +385,18 @@ class TrainingBatchNorm(torch.nn.Module):
         return F.batch_norm(x, self.running_mean, self.running_var, training=True, momentum=0.1)
 
 
+class ConvAndNorm(torch.nn.Module):
+    """A convolution's result and its batch norm: nothing to fold."""
+
+    def __init__(self, conv, bn):
+        super().__init__()
+        self.conv, self.bn = conv, bn
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y, self.bn(y)
+
+
 class LegitBatchNorm(TrainingBatchNorm):
     """The core op itself, which updates the running statistics in place."""
 
@@ -406,6 +418,24 @@ def norm_cases():
     case("batch_norm", "eval", None, x, module=bn)
     bn1 = torch.nn.BatchNorm1d(6).eval()
     case("batch_norm", "1d_eval", None, randn(4, 6, 3), module=bn1)
+    # evaluation batch norms after a convolution are folded into its weight
+    # and bias at compile time (with bias, without, affine=False, into a
+    # Winograd convolution); not when the convolution's result is read too
+    def conv_bn(conv, bn):
+        with torch.no_grad():
+            n = bn.num_features
+            bn.running_mean.copy_(randn(n))
+            bn.running_var.copy_(rand(n, low=0.5, high=2))
+            if bn.affine:
+                bn.weight.copy_(randn(n))
+                bn.bias.copy_(randn(n))
+        return torch.nn.Sequential(conv, bn).eval()
+    case("batch_norm", "folded_into_conv", None, randn(2, 3, 9, 9), module=conv_bn(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16)))
+    case("batch_norm", "folded_into_depthwise", None, randn(1, 16, 12, 20), module=conv_bn(torch.nn.Conv2d(16, 16, 3, groups=16, padding=1, bias=False), torch.nn.BatchNorm2d(16)))
+    case("batch_norm", "folded_not_affine", None, randn(2, 4, 11), module=conv_bn(torch.nn.Conv1d(4, 8, 3), torch.nn.BatchNorm1d(8, affine=False)))
+    case("batch_norm", "folded_into_winograd", None, randn(1, 32, 14, 14), module=conv_bn(torch.nn.Conv2d(32, 32, 3, padding=1, bias=False), torch.nn.BatchNorm2d(32)))
+    both = conv_bn(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+    case("batch_norm", "conv_result_read_too", None, randn(1, 3, 7, 7), module=ConvAndNorm(both[0], both[1]))
     case("batch_norm", "batch_stats", lambda a: F.batch_norm(a, None, None, training=True), x)
     case("batch_norm", "training_running_stats", None, x, module=TrainingBatchNorm())
     case("group_norm", "affine", None, x, module=torch.nn.GroupNorm(3, 6))

@@ -139,10 +139,33 @@ class WriteThroughView(torch.nn.Module):
         return x + m
 
 
+class ConvBatchNorm(torch.nn.Module):
+    """Evaluation batch norms after a convolution (with bias) and after a
+    depthwise one (without): folded into their weights at compile time."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.depthwise = torch.nn.Conv2d(8, 8, 3, groups=8, bias=False)
+        self.bn1, self.bn2 = torch.nn.BatchNorm2d(8), torch.nn.BatchNorm2d(8)
+        with torch.no_grad():
+            for bn in (self.bn1, self.bn2):
+                bn.running_mean.copy_(torch.randn(8, generator=g))
+                bn.running_var.copy_(torch.rand(8, generator=g) + 0.5)
+                bn.weight.copy_(torch.randn(8, generator=g))
+                bn.bias.copy_(torch.randn(8, generator=g))
+        self.eval()
+
+    def forward(self, x):
+        return self.bn2(self.depthwise(torch.relu(self.bn1(self.conv(x)))))
+
+
 def programs():
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
     return {
+        "conv_batch_norm": (ConvBatchNorm(), (r(1, 3, 10, 10),)),
         "conv_batch2_stride_pad_dilation": (Conv(), (r(2, 3, 11, 9),)),
         "conv_bias_rectangular": (ConvBias(), (r(1, 4, 10, 12),)),
         "max_pool_padding_ceil": (MaxPool(), (r(2, 3, 9, 7),)),

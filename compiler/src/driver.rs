@@ -44,6 +44,7 @@ pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<Expo
     crate::graph::canonical_targets(&mut program.nodes);
     crate::higher_order::unroll_maps(&mut program)?;
     crate::functionalize::functionalize(&mut program)?;
+    crate::fold::fold_batch_norms(&mut program);
     let unsupported = crate::import::unsupported_nodes(&program);
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));

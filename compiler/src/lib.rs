@@ -13,6 +13,7 @@ pub mod program;
 pub mod pt2;
 pub mod driver;
 pub mod elf;
+pub mod fold;
 pub mod functionalize;
 pub mod error;
 pub mod link;

@@ -16,9 +16,9 @@
 //!   parity first so every slice is contiguous along its rows;
 //! - 16 independent products M[e] = U[e] @ V[e]: one `linalg.batch_matmul`
 //!   (the matmul micro-kernel);
-//! - the output transform A^T M A (+ bias): one generic per output of the
+//! - the output transform A^T M A: one generic per output of the
 //!   2x2 block, each a signed sum of 9 slices of M, then one copy that
-//!   interleaves the four into rows.
+//!   interleaves the four into rows and adds the bias.
 //!
 //! The coefficients are 0, +-1 and +-1/2, so the result stays within a few
 //! ulps of the direct sum.
@@ -196,7 +196,7 @@ fn transformed_input(e: &mut Emitter, xp: &str, xp_ty: &Ty, th: i64, tw: i64) ->
     let terms = two_sided_terms(&BT);
     let inputs: Vec<(String, Ty, String)> = d.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
     let elements = elementwise_outputs(e, &inputs, &tile_ty, 16, |e, a| {
-        terms.iter().map(|t| signed_sum(e, a, t, None)).collect()
+        terms.iter().map(|t| signed_sum(e, a, t)).collect()
     });
     let v_ty = xp_ty.with_shape(vec![16, c, th, tw]);
     let mut v = empty(e, &v_ty);
@@ -231,14 +231,8 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
     // the four outputs of every tile in one pass, then
     // blocks[f, i, a, b, j] = y[f, 2 i + a, 2 j + b]
     let terms = two_sided_terms(&AT);
-    let mut inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
-    if let Some((bias, bias_ty)) = bias {
-        inputs.push((bias.to_string(), bias_ty.clone(), "affine_map<(d0, d1, d2) -> (d0)>".into()));
-    }
-    let ys = elementwise_outputs(e, &inputs, &tile_ty, 4, |e, a| {
-        let bias = bias.map(|_| a[16].as_str());
-        terms.iter().map(|t| signed_sum(e, a, t, bias)).collect()
-    });
+    let inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
+    let ys = elementwise_outputs(e, &inputs, &tile_ty, 4, |e, a| terms.iter().map(|t| signed_sum(e, a, t)).collect());
     let blocks_ty = m_ty.with_shape(vec![f, th, 2, 2, tw]);
     let mut blocks = empty(e, &blocks_ty);
     for (ab, y) in ys.iter().enumerate() {
@@ -251,19 +245,21 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
             "tensor.insert_slice {one} into {blocks}[0, 0, {a}, {b}, 0] [{f}, {th}, 1, 1, {tw}] [1, 1, 1, 1, 1] : {one_ty} into {blocks_ty}"
         ));
     }
-    // [F, TH, 2, 2, TW] -> [F, TH, 2, TW, 2] -> [F, 2 TH, 2 TW]
+    // [F, TH, 2, 2, TW] -> [F, TH, 2, TW, 2] -> [F, 2 TH, 2 TW], + bias:
+    // here rather than in the transform, whose operands are then all read
+    // alike and which runs as one flat loop (rows of the tile grid, 28 for
+    // a 56x56 output, are no whole vectors: resnet18's transforms took
+    // twice the time with the bias in)
     let rows_ty = m_ty.with_shape(vec![f, th, 2, tw, 2]);
     let init = empty(e, &rows_ty);
-    let rows = generic(
-        e,
-        &[(blocks, blocks_ty, "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4, d3)>".into())],
-        &init,
-        &rows_ty,
-        None,
-        &["parallel"; 5],
-        "",
-        |_, a| a[0].clone(),
-    );
+    let mut inputs = vec![(blocks, blocks_ty, "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4, d3)>".to_string())];
+    if let Some((bias, bias_ty)) = bias {
+        inputs.push((bias.to_string(), bias_ty.clone(), "affine_map<(d0, d1, d2, d3, d4) -> (d0)>".into()));
+    }
+    let rows = generic(e, &inputs, &init, &rows_ty, None, &["parallel"; 5], "", |e, a| match a.get(1) {
+        Some(bias) => e.assign(format!("arith.addf {}, {bias} : f32", a[0])),
+        None => a[0].clone(),
+    });
     let full_ty = m_ty.with_shape(vec![f, 2 * th, 2 * tw]);
     let full = e.assign(format!("tensor.collapse_shape {rows} [[0], [1, 2], [3, 4]] : {rows_ty} into {full_ty}"));
     let (oh, ow) = (out.shape[2], out.shape[3]);
@@ -318,10 +314,10 @@ fn two_sided_terms<const R: usize>(l: &[[f64; 4]; R]) -> Vec<Vec<(f64, usize)>> 
         .collect()
 }
 
-/// `bias + sum k * args[i]` over `terms` (k, i) (f32): the terms are added
-/// or subtracted by their sign, multiplied only where k is not +-1.
-fn signed_sum(e: &mut Emitter, args: &[String], terms: &[(f64, usize)], bias: Option<&str>) -> String {
-    let mut acc: Option<String> = bias.map(str::to_string);
+/// `sum k * args[i]` over `terms` (k, i) (f32): the terms are added or
+/// subtracted by their sign, multiplied only where k is not +-1.
+fn signed_sum(e: &mut Emitter, args: &[String], terms: &[(f64, usize)]) -> String {
+    let mut acc: Option<String> = None;
     for &(k, i) in terms {
         let a = &args[i];
         let term = if k.abs() == 1.0 {
