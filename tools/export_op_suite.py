@@ -453,6 +453,20 @@ def attention_cases():
     case("scaled_dot_product_attention", "bool_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), q, k, v, mask(5, 7, p=0.8) | torch.eye(5, 7, dtype=torch.bool))
     case("scaled_dot_product_attention", "float_mask_scale", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m, scale=0.3), q, k, v, randn(5, 7))
     case("scaled_dot_product_attention", "gqa", lambda a, b, c: sdpa(a, b, c, enable_gqa=True), randn(1, 4, 5, 8), randn(1, 2, 5, 8), randn(1, 2, 5, 8))
+    # more keys than one block: the online softmax over 3 blocks of 200
+    # keys; causal over 4 blocks of 130 (blocks past the queries skipped);
+    # a row masked whole in its first block of 256 keys but not after, and
+    # a row masked whole (NaN, as torch); a padding mask [1, 1, 1, S] added
+    kv = lambda n, s: (randn(1, 2, s, n), randn(1, 2, s, n))
+    case("scaled_dot_product_attention", "long_keys", sdpa, randn(1, 2, 40, 16), *kv(16, 600))
+    case("scaled_dot_product_attention", "long_causal", lambda a, b, c: sdpa(a, b, c, is_causal=True), randn(1, 2, 520, 8), *kv(8, 520))
+    late = torch.ones(4, 512, dtype=torch.bool)
+    late[0, :300] = False
+    late[1, :] = False
+    late[2:] = mask(2, 512, p=0.3)
+    late[2:, 5] = True
+    case("scaled_dot_product_attention", "long_mask_late_keys", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(1, 1, 4, 8), randn(1, 1, 512, 8), randn(1, 1, 512, 8), late)
+    case("scaled_dot_product_attention", "long_padding_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(2, 3, 6, 8), randn(2, 3, 300, 8), randn(2, 3, 300, 8), randn(1, 1, 1, 300))
 
 
 def shape_cases():

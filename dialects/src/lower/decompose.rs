@@ -334,6 +334,30 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
         Some(Attr::Float(s)) => *s,
         _ => 1.0 / (d as f64).sqrt(),
     };
+    // the common case as one tiled kernel that never holds more than a
+    // block of the scores (see `attention`)
+    let f32s = [&q.ty, &k.ty, &v.ty, op.result()].iter().all(|t| t.elem == "f32");
+    let same_batch = k.ty.shape[..rank - 2] == q.ty.shape[..rank - 2] && v.ty.shape[..rank - 2] == q.ty.shape[..rank - 2];
+    let sizes = [l, s, d, v.ty.shape[rank - 1]].iter().all(|&n| n > 0) && q.ty.numel() > 0;
+    let mask = op.opt_input("attn_mask");
+    let mask_fits = mask.is_none_or(|m| {
+        let (r, mr) = (rank, m.ty.rank());
+        (m.ty.elem == "i1" || m.ty.elem == "f32")
+            && mr >= 2
+            && mr <= r
+            && m.ty.shape.iter().zip(&q.ty.shape[r - mr..r - 2]).all(|(&a, &b)| a == 1 || a == b)
+            && [m.ty.shape[mr - 2], m.ty.shape[mr - 1]].iter().zip([l, s]).all(|(&a, b)| a == 1 || a == b)
+    });
+    if f32s && same_batch && sizes && scale > 0.0 && mask_fits {
+        use super::attention::{attention, Tensor};
+        let causal = op.bool("is_causal", false)?;
+        fn t(v: &Val) -> Tensor<'_> {
+            Tensor { ssa: &v.ssa, ty: &v.ty }
+        }
+        let mask = mask.map(|m| Tensor { ssa: &m.ssa, ty: &m.ty });
+        let out = attention(b.e, t(&q), t(&k), t(&v), mask, scale, causal, op.result());
+        return Ok(vec![out]);
+    }
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(rank - 2, rank - 1);
     let kt = b.permute(&k, &perm)?;

@@ -13,6 +13,7 @@
 //! elementwise, linear algebra, convolution, pooling, shape/view ops.
 
 mod approx;
+mod attention;
 mod conv;
 mod creation;
 pub mod decompose;

@@ -1,0 +1,357 @@
+//! `scaled_dot_product_attention` as one tiled kernel with an online
+//! softmax (the FlashAttention recurrence), for f32, with or without a
+//! mask (causal, boolean or additive): the score matrix is never
+//! materialized beyond one block of `QB` queries by `KB` keys.
+//!
+//! For each batch-head `b` and block of queries `Q_i` (`[QB, D]`), with
+//! the keys in blocks `K_j`, `V_j`:
+//!
+//! ```text
+//! S   = Q_i K_j^T                       (a product; K^T made once)
+//! m'  = max(m, scale * rowmax S)        (running row maximum)
+//! P   = exp(scale * S - m')             (arguments <= 0)
+//! c   = exp(m - m')                     (rescales what came before)
+//! l'  = c * l + rowsum P
+//! O'  = c * O + P V_j
+//! out = O / l                           after the last block
+//! ```
+//!
+//! With one key block (sequences up to `KEY_BLOCK`) the recurrence is a
+//! plain softmax of the block. A causal mask skips the key blocks past the
+//! block's last query and masks the blocks it cuts. The products are
+//! `linalg.matmul`s that the matmul strategy turns into its micro-kernel, the row statistics reductions and elementwise ops of
+//! the other strategies; bufferization hoists the block's temporaries out
+//! of the loops into the arena.
+//!
+//! The sum runs over blocks in order, so the result differs from the
+//! unblocked softmax by rounding only (as torch's own CPU flash kernel).
+
+use super::elementwise::{empty, filled, map, map_indexed};
+use super::reduction::{reduce, reduced_map};
+use super::scalar::{self, constant};
+use super::shape::{index_const, reshape_value, transpose_value};
+use super::Emitter;
+use crate::types::Ty;
+
+/// Queries per block: the micro-kernel's rows, a few register tiles.
+const QUERY_BLOCK: i64 = 64;
+/// Keys per block: one block's scores are at most 64 x 256 floats (64 KiB).
+const KEY_BLOCK: i64 = 256;
+
+/// The largest divisor of `n` up to `limit`, preferring multiples of 16
+/// (whole vectors of scores).
+fn block(n: i64, limit: i64) -> i64 {
+    let divisors = || (1..=limit.min(n)).rev().filter(move |b| n % b == 0);
+    divisors().find(|b| b % 16 == 0).or_else(|| divisors().next()).unwrap_or(1)
+}
+
+/// The blocks the kernel uses for `l` queries and `s` keys. Lengths with
+/// no fair divisor (primes) take one block of the whole length instead.
+pub fn blocks(l: i64, s: i64) -> (i64, i64) {
+    let queries = match block(l, QUERY_BLOCK) {
+        b if b < 8 && l <= 4 * QUERY_BLOCK => l,
+        b => b,
+    };
+    let keys = match block(s, KEY_BLOCK) {
+        _ if s <= KEY_BLOCK => s,
+        b if b < 32 => s,
+        b => b,
+    };
+    (queries, keys)
+}
+
+/// An attention operand: its SSA value and type.
+pub struct Tensor<'a> {
+    pub ssa: &'a str,
+    pub ty: &'a Ty,
+}
+
+/// `q` [.., L, D], `k` [.., S, D], `v` [.., S, Dv] with the same batch
+/// dims, f32 and no dim 0, and an optional `mask` broadcastable to
+/// [.., L, S] (bool: where attention is allowed; f32: added to the scaled
+/// scores); returns the result of type `out`.
+pub fn attention(e: &mut Emitter, q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, scale: f64, causal: bool, out: &Ty) -> String {
+    let (q, q_ty, k, k_ty, v, v_ty) = (q.ssa, q.ty, k.ssa, k.ty, v.ssa, v.ty);
+    let rank = q_ty.rank();
+    let batch: i64 = q_ty.shape[..rank - 2].iter().product();
+    let (l, d, s, dv) = (q_ty.shape[rank - 2], q_ty.shape[rank - 1], k_ty.shape[rank - 2], v_ty.shape[rank - 1]);
+    let as3 = |e: &mut Emitter, x: &str, ty: &Ty, rows: i64, cols: i64| {
+        let t = ty.with_shape(vec![batch, rows, cols]);
+        (reshape_value(e, x, ty, &t), t)
+    };
+    let (q3, q3_ty) = as3(e, q, q_ty, l, d);
+    let (k3, k3_ty) = as3(e, k, k_ty, s, d);
+    let (v3, v3_ty) = as3(e, v, v_ty, s, dv);
+    let kt_ty = k3_ty.with_shape(vec![batch, d, s]);
+    let kt = transpose_value(e, &k3, &k3_ty, &[0, 2, 1]);
+    let (qb, kb) = blocks(l, s);
+    let out3_ty = q3_ty.with_shape(vec![batch, l, dv]);
+    let init = empty(e, &out3_ty);
+    let (c0, c1) = (index_const(e, 0), index_const(e, 1));
+    let (c_batch, c_l, c_qb) = (index_const(e, batch), index_const(e, l), index_const(e, qb));
+    let mask = mask.map(|m| full_mask(e, m, &q_ty.shape[..rank - 2], l, s));
+    let shapes = Shapes { d, dv, s, qb, kb, q3, q3_ty, kt, kt_ty, v3, v3_ty, mask, scale, causal };
+    let (b, acc, result) = (e.fresh(), e.fresh(), e.fresh());
+    e.line(format!("{result} = scf.for {b} = {c0} to {c_batch} step {c1} iter_args({acc} = {init}) -> ({out3_ty}) {{"));
+    e.indented(|e| {
+        let (i, acc_i, rows) = (e.fresh(), e.fresh(), e.fresh());
+        e.line(format!("{rows} = scf.for {i} = {c0} to {c_l} step {c_qb} iter_args({acc_i} = {acc}) -> ({out3_ty}) {{"));
+        e.indented(|e| {
+            let block_out = query_block(e, &shapes, &b, &i);
+            let block_ty = out3_ty.with_shape(vec![1, qb, dv]);
+            let updated = e.assign(format!(
+                "tensor.insert_slice {block_out} into {acc_i}[{b}, {i}, 0] [1, {qb}, {dv}] [1, 1, 1] : {block_ty} into {out3_ty}"
+            ));
+            e.line(format!("scf.yield {updated} : {out3_ty}"));
+        });
+        e.line("}");
+        e.line(format!("scf.yield {rows} : {out3_ty}"));
+    });
+    e.line("}");
+    reshape_value(e, &result, &out3_ty, out)
+}
+
+/// The mask as [Bm, L, S]: Bm = 1 when every batch-head shares it (a
+/// causal or padding mask given as [1, 1, L, S]), else one per batch-head.
+/// Broadcast dims are made whole (one copy of L x S per Bm).
+fn full_mask(e: &mut Emitter, m: Tensor, batch: &[i64], l: i64, s: i64) -> (String, Ty) {
+    let lead = m.ty.rank().saturating_sub(2);
+    let shared = m.ty.shape[..lead].iter().all(|&n| n == 1);
+    let per: i64 = if shared { 1 } else { batch.iter().product() };
+    let target: Vec<i64> = if shared { vec![1; batch.len()] } else { batch.to_vec() }.into_iter().chain([l, s]).collect();
+    let full_ty = m.ty.with_shape(target);
+    let full = if m.ty.shape == full_ty.shape { m.ssa.to_string() } else { map(e, &[(m.ssa, m.ty)], &full_ty, |_, a| a[0].clone()) };
+    let mask3_ty = m.ty.with_shape(vec![per, l, s]);
+    (reshape_value(e, &full, &full_ty, &mask3_ty), mask3_ty)
+}
+
+/// What every block reads.
+struct Shapes {
+    d: i64,
+    dv: i64,
+    s: i64,
+    qb: i64,
+    kb: i64,
+    q3: String,
+    q3_ty: Ty,
+    kt: String,
+    kt_ty: Ty,
+    v3: String,
+    v3_ty: Ty,
+    /// [Bm, L, S] (see [`full_mask`])
+    mask: Option<(String, Ty)>,
+    scale: f64,
+    causal: bool,
+}
+
+/// The running statistics of a block of queries: O [1, QB, Dv], the row
+/// maximum m and the row sum l [1, QB].
+struct Running {
+    o: String,
+    m: String,
+    l: String,
+}
+
+/// The output of the queries `i..i+QB` of batch-head `b`, `[1, QB, Dv]`.
+fn query_block(e: &mut Emitter, sh: &Shapes, b: &str, i: &str) -> String {
+    let (qb, kb) = (sh.qb, sh.kb);
+    let q_ty = sh.q3_ty.with_shape(vec![1, qb, sh.d]);
+    let q = e.assign(format!("tensor.extract_slice {}[{b}, {i}, 0] [1, {qb}, {}] [1, 1, 1] : {} to {q_ty}", sh.q3, sh.d, sh.q3_ty));
+    let o_ty = sh.q3_ty.with_shape(vec![1, qb, sh.dv]);
+    let row_ty = sh.q3_ty.with_shape(vec![1, qb]);
+    let last = if kb == sh.s {
+        let zero = index_const(e, 0);
+        key_block(e, sh, &q, b, i, &zero, None)
+    } else {
+        // the blocks before the first key past the block's last query (causal)
+        let c0 = index_const(e, 0);
+        let c_kb = index_const(e, kb);
+        let end = if sh.causal {
+            let c_s = index_const(e, sh.s);
+            let c_reach = index_const(e, qb + kb - 1);
+            let reach = e.assign(format!("arith.addi {i}, {c_reach} : index"));
+            let whole = e.assign(format!("arith.divui {reach}, {c_kb} : index"));
+            let upto = e.assign(format!("arith.muli {whole}, {c_kb} : index"));
+            e.assign(format!("arith.minui {upto}, {c_s} : index"))
+        } else {
+            index_const(e, sh.s)
+        };
+        let start = Running { o: filled(e, &o_ty, "0.0"), m: filled(e, &row_ty, "0xFF800000"), l: filled(e, &row_ty, "0.0") };
+        let (j, o, m, l, r) = (e.fresh(), e.fresh(), e.fresh(), e.fresh(), e.fresh());
+        e.line(format!(
+            "{r}:3 = scf.for {j} = {c0} to {end} step {c_kb} iter_args({o} = {}, {m} = {}, {l} = {}) -> ({o_ty}, {row_ty}, {row_ty}) {{",
+            start.o, start.m, start.l
+        ));
+        e.indented(|e| {
+            let next = key_block(e, sh, &q, b, i, &j, Some(Running { o: o.clone(), m: m.clone(), l: l.clone() }));
+            e.line(format!("scf.yield {}, {}, {} : {o_ty}, {row_ty}, {row_ty}", next.o, next.m, next.l));
+        });
+        e.line("}");
+        Running { o: format!("{r}#0"), m: format!("{r}#1"), l: format!("{r}#2") }
+    };
+    // out = O / l: one division per row, a multiply per element; zeros
+    // for a row masked whole (its maximum is -inf), as torch's attention
+    // (its `_safe_softmax`)
+    let inverse = map(e, &[(last.l.as_str(), &row_ty), (last.m.as_str(), &row_ty)], &row_ty, |e, a| {
+        let one = constant(e, 1.0, "f32");
+        let inverse = scalar::div(e, &one, &a[0], "f32");
+        let (inf, zero) = (constant(e, f64::NEG_INFINITY, "f32"), constant(e, 0.0, "f32"));
+        let none = e.assign(format!("arith.cmpf oeq, {}, {inf} : f32", a[1]));
+        e.assign(format!("arith.select {none}, {zero}, {inverse} : f32"))
+    });
+    let per_row = reduced_map(3, &[2]);
+    map_indexed(e, &[(last.o.as_str(), &o_ty, super::elementwise::identity_map(3)), (inverse.as_str(), &row_ty, per_row)], &o_ty, |e, a| {
+        scalar::mul(e, &a[0], &a[1], "f32")
+    })
+}
+
+/// One step of the recurrence over the keys `j..j+KB` (the first step
+/// when `running` is `None`).
+fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, running: Option<Running>) -> Running {
+    let (qb, kb) = (sh.qb, sh.kb);
+    let q_ty = sh.q3_ty.with_shape(vec![1, qb, sh.d]);
+    let kt_ty = sh.kt_ty.with_shape(vec![1, sh.d, kb]);
+    let kt = e.assign(format!("tensor.extract_slice {}[{b}, 0, {j}] [1, {}, {kb}] [1, 1, 1] : {} to {kt_ty}", sh.kt, sh.d, sh.kt_ty));
+    let v_ty = sh.v3_ty.with_shape(vec![1, kb, sh.dv]);
+    let v = e.assign(format!("tensor.extract_slice {}[{b}, {j}, 0] [1, {kb}, {}] [1, 1, 1] : {} to {v_ty}", sh.v3, sh.dv, sh.v3_ty));
+    let s_ty = q_ty.with_shape(vec![1, qb, kb]);
+    let mut scores = product(e, q, &q_ty, &kt, &kt_ty, &s_ty);
+    let mut scale = sh.scale;
+    if let Some((mask, mask_ty)) = &sh.mask {
+        // the scaled scores, masked; the softmax then scales by 1
+        let slice_ty = mask_ty.with_shape(vec![1, qb, kb]);
+        let bm = if mask_ty.shape[0] == 1 { index_const(e, 0) } else { b.to_string() };
+        let m = e.assign(format!("tensor.extract_slice {mask}[{bm}, {i}, {j}] [1, {qb}, {kb}] [1, 1, 1] : {mask_ty} to {slice_ty}"));
+        let bool_mask = slice_ty.elem == "i1";
+        scores = map(e, &[(scores.as_str(), &s_ty), (m.as_str(), &slice_ty)], &s_ty, |e, a| {
+            let k = constant(e, scale, "f32");
+            let x = scalar::mul(e, &a[0], &k, "f32");
+            if bool_mask {
+                let inf = constant(e, f64::NEG_INFINITY, "f32");
+                e.assign(format!("arith.select {}, {x}, {inf} : f32", a[1]))
+            } else {
+                scalar::add(e, &x, &a[1], "f32")
+            }
+        });
+        scale = 1.0;
+    }
+    if sh.causal {
+        scores = causal_mask(e, &scores, &s_ty, i, j);
+    }
+    let row_ty = q_ty.with_shape(vec![1, qb]);
+    let per_row = reduced_map(3, &[2]);
+    let identity = super::elementwise::identity_map(3);
+    let (row_max, _) = reduce(e, &scores, &s_ty, &[2], "f32", f64::NEG_INFINITY, scalar::max_of_finite);
+    let scaled_max = |e: &mut Emitter, x: &str| {
+        let k = constant(e, scale, "f32");
+        scalar::mul(e, x, &k, "f32")
+    };
+    // m' = max(m, scale * rowmax S). A row masked whole so far has
+    // m' = -inf: it subtracts 0 instead (its exponentials are ~0, not
+    // NaN; a row masked to the end is zeros at the end, see `query_block`).
+    let safe_max = |e: &mut Emitter, old: Option<&str>, row_max: &str| {
+        let k = constant(e, scale, "f32");
+        let mut m = scalar::mul(e, row_max, &k, "f32");
+        if let Some(old) = old {
+            m = scalar::max_of_finite(e, old, &m, "f32");
+        }
+        let inf = constant(e, f64::NEG_INFINITY, "f32");
+        let zero = constant(e, 0.0, "f32");
+        let none = e.assign(format!("arith.cmpf oeq, {m}, {inf} : f32"));
+        e.assign(format!("arith.select {none}, {zero}, {m} : f32"))
+    };
+    let m_safe = match &running {
+        None => map(e, &[(row_max.as_str(), &row_ty)], &row_ty, |e, a| safe_max(e, None, &a[0])),
+        Some(r) => map(e, &[(r.m.as_str(), &row_ty), (row_max.as_str(), &row_ty)], &row_ty, |e, a| safe_max(e, Some(&a[0]), &a[1])),
+    };
+    // exp(scale * s - m'), the argument <= 0 (or NaN)
+    let p = map_indexed(e, &[(scores.as_str(), &s_ty, identity.clone()), (m_safe.as_str(), &row_ty, per_row.clone())], &s_ty, |e, a| {
+        let k = constant(e, scale, "f32");
+        let x = scalar::mul(e, &a[0], &k, "f32");
+        let x = scalar::sub(e, &x, &a[1], "f32");
+        scalar::exp_of_nonpositive(e, &x, "f32")
+    });
+    let (row_sum, _) = reduce(e, &p, &s_ty, &[2], "f32", 0.0, scalar::add);
+    let o_ty = q_ty.with_shape(vec![1, qb, sh.dv]);
+    let pv = product(e, &p, &s_ty, &v, &v_ty, &o_ty);
+    let Some(r) = running else {
+        let m = map(e, &[(row_max.as_str(), &row_ty)], &row_ty, |e, a| scaled_max(e, &a[0]));
+        return Running { o: pv, m, l: row_sum };
+    };
+    // c = exp(m - m') rescales the sum and the output so far
+    let c = map(e, &[(r.m.as_str(), &row_ty), (m_safe.as_str(), &row_ty)], &row_ty, |e, a| {
+        let x = scalar::sub(e, &a[0], &a[1], "f32");
+        scalar::exp_of_nonpositive(e, &x, "f32")
+    });
+    // The new state is written over the old (the loop's tensors bufferize
+    // in place): l and O elementwise from themselves, m last (c and m'
+    // read the old m before).
+    let rows = super::elementwise::identity_map(2);
+    let l_new = in_place(e, &r.l, &row_ty, &[(c.clone(), row_ty.clone(), rows.clone()), (row_sum, row_ty.clone(), rows.clone())], |e, a| {
+        let x = scalar::mul(e, &a[2], &a[0], "f32");
+        scalar::add(e, &x, &a[1], "f32")
+    });
+    let o_new = in_place(e, &r.o, &o_ty, &[(c, row_ty.clone(), per_row), (pv, o_ty.clone(), identity)], |e, a| {
+        let x = scalar::mul(e, &a[2], &a[0], "f32");
+        scalar::add(e, &x, &a[1], "f32")
+    });
+    let m_new = in_place(e, &r.m, &row_ty, &[(row_max, row_ty.clone(), rows)], |e, a| {
+        let m = scaled_max(e, &a[0]);
+        scalar::max_of_finite(e, &a[1], &m, "f32")
+    });
+    Running { o: o_new, m: m_new, l: l_new }
+}
+
+/// An elementwise op that writes `dest` (of type `ty`): `body` gets the
+/// inputs' elements and then `dest`'s own.
+fn in_place(e: &mut Emitter, dest: &str, ty: &Ty, inputs: &[(String, Ty, String)], body: impl FnOnce(&mut Emitter, &[String]) -> String) -> String {
+    super::elementwise::generic(e, inputs, dest, ty, None, &vec!["parallel"; ty.rank()], "", body)
+}
+
+/// `a @ b` for `a` [1, M, K] and `b` [1, K, N] into `out` [1, M, N]: a 2-D
+/// `linalg.matmul` from zeros on the operands seen without their unit
+/// batch dim. The reshapes keep the matmul strategy from fusing what
+/// computes the operands into its register tiles (`P`'s exponentials, K's
+/// transpose: they would run once per tile); the zeros it does fuse.
+fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, out: &Ty) -> String {
+    // [1, X, Y] <-> [X, Y] (a view also of a strided slice: a block of K^T)
+    let flat = |t: &Ty| t.with_shape(t.shape[1..].to_vec());
+    let collapse = |e: &mut Emitter, x: &str, t: &Ty| e.assign(format!("tensor.collapse_shape {x} [[0, 1], [2]] : {t} into {}", flat(t)));
+    let (a2_ty, b2_ty, out2_ty) = (flat(a_ty), flat(b_ty), flat(out));
+    let a2 = collapse(e, a, a_ty);
+    let b2 = collapse(e, b, b_ty);
+    let zeros = filled(e, &out2_ty, "0.0");
+    let r = e.assign(format!("linalg.matmul ins({a2}, {b2} : {a2_ty}, {b2_ty}) outs({zeros} : {out2_ty}) -> {out2_ty}"));
+    let (m, n) = (out.shape[1], out.shape[2]);
+    e.assign(format!("tensor.expand_shape {r} [[0, 1], [2]] output_shape [1, {m}, {n}] : {out2_ty} into {out}"))
+}
+
+/// -inf where the key comes after the query (`j0 + c > i0 + r`), as
+/// `is_causal`'s lower-triangular mask aligned at the first query and key.
+fn causal_mask(e: &mut Emitter, scores: &str, ty: &Ty, i0: &str, j0: &str) -> String {
+    let init = empty(e, ty);
+    let maps = [(scores.to_string(), ty.clone(), super::elementwise::identity_map(3))];
+    super::elementwise::generic(e, &maps, &init, ty, None, &["parallel"; 3], "", |e, a| {
+        let r = e.assign("linalg.index 1 : index");
+        let c = e.assign("linalg.index 2 : index");
+        let query = e.assign(format!("arith.addi {i0}, {r} : index"));
+        let key = e.assign(format!("arith.addi {j0}, {c} : index"));
+        let after = e.assign(format!("arith.cmpi ugt, {key}, {query} : index"));
+        let inf = e.assign("arith.constant 0xFF800000 : f32");
+        e.assign(format!("arith.select {after}, {inf}, {} : f32", a[0]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_divide_the_sequences() {
+        assert_eq!(blocks(128, 128), (64, 128));
+        assert_eq!(blocks(1024, 1024), (64, 256));
+        assert_eq!(blocks(77, 77), (11, 77));
+        assert_eq!(blocks(5, 600), (5, 200));
+        assert_eq!(blocks(48, 257), (48, 257));
+    }
+}
