@@ -164,7 +164,23 @@ enum OptPass {
 /// never as a panic dump.
 static PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
+/// Ends the process quietly when its output pipe closes (`aotc x.pt2
+/// --emit linalg | head`), as other command-line tools do: Rust ignores
+/// SIGPIPE, and printing to the closed pipe would then panic.
+fn die_on_closed_pipe() {
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    // SAFETY: restores the default disposition before any thread starts.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() {
+    die_on_closed_pipe();
     let cli = Cli::parse();
     std::panic::set_hook(Box::new(|info| {
         if let Ok(mut p) = PANIC.lock() {
