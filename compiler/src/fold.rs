@@ -171,9 +171,16 @@ pub fn fold_batch_norms(program: &mut ExportedProgram) -> usize {
         conv.stack_trace = conv.stack_trace.clone().or(bn.stack_trace);
         folded += 1;
     }
-    // the weights the folds replaced, where nothing else reads them
+    // the weights the folds replaced, where nothing else reads them (and
+    // no buffer the program writes: its new value is stored by name)
     let dead: HashSet<String> = replaced.into_iter().filter(|n| uses(program, n) == 0).collect();
-    program.inputs.retain(|i| i.kind == InputKind::User || !dead.contains(&i.name));
+    let written = |i: &GraphInput| match &i.kind {
+        InputKind::Buffer { fqn, .. } => program.outputs.iter().any(|o| o.kind == OutputKind::BufferMutation { fqn: fqn.clone() }),
+        _ => false,
+    };
+    let keep: Vec<bool> = program.inputs.iter().map(|i| i.kind == InputKind::User || !dead.contains(&i.name) || written(i)).collect();
+    let mut keep = keep.into_iter();
+    program.inputs.retain(|_| keep.next().unwrap_or(true));
     folded
 }
 
