@@ -48,8 +48,10 @@ fn block(n: i64, limit: i64) -> i64 {
 /// The blocks the kernel uses for `l` queries and `s` keys. Lengths with
 /// no fair divisor (primes) take one block of the whole length instead.
 pub fn blocks(l: i64, s: i64) -> (i64, i64) {
+    // (65 queries: one block of 65, whose products take register tiles
+    // of 5 rows, rather than 5 blocks of 13 in tiles of one row)
     let queries = match block(l, QUERY_BLOCK) {
-        b if b < 8 && l <= 4 * QUERY_BLOCK => l,
+        b if b < 16 && l <= 4 * QUERY_BLOCK => l,
         b => b,
     };
     let keys = match block(s, KEY_BLOCK) {
@@ -350,7 +352,8 @@ mod tests {
     fn blocks_divide_the_sequences() {
         assert_eq!(blocks(128, 128), (64, 128));
         assert_eq!(blocks(1024, 1024), (64, 256));
-        assert_eq!(blocks(77, 77), (11, 77));
+        assert_eq!(blocks(77, 77), (77, 77));
+        assert_eq!(blocks(65, 65), (65, 65));
         assert_eq!(blocks(5, 600), (5, 200));
         assert_eq!(blocks(48, 257), (48, 257));
     }
