@@ -466,6 +466,9 @@ def attention_cases():
     late[2:] = mask(2, 512, p=0.3)
     late[2:, 5] = True
     case("scaled_dot_product_attention", "long_mask_late_keys", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(1, 1, 4, 8), randn(1, 1, 512, 8), randn(1, 1, 512, 8), late)
+    # more queries than keys, causal (aligned at the first query and key),
+    # values wider than the keys: blocks of 60 queries and 135 keys
+    case("scaled_dot_product_attention", "long_causal_more_queries", lambda a, b, c: sdpa(a, b, c, is_causal=True), randn(1, 2, 300, 24), randn(1, 2, 270, 24), randn(1, 2, 270, 40))
     case("scaled_dot_product_attention", "long_padding_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(2, 3, 6, 8), randn(2, 3, 300, 8), randn(2, 3, 300, 8), randn(1, 1, 1, 300))
 
 
