@@ -340,13 +340,14 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
     let same_batch = k.ty.shape[..rank - 2] == q.ty.shape[..rank - 2] && v.ty.shape[..rank - 2] == q.ty.shape[..rank - 2];
     let sizes = [l, s, d, v.ty.shape[rank - 1]].iter().all(|&n| n > 0) && q.ty.numel() > 0;
     let mask = op.opt_input("attn_mask");
+    // a boolean or additive mask broadcastable to [.., L, S], of rank 2 or more
     let mask_fits = mask.is_none_or(|m| {
         let (r, mr) = (rank, m.ty.rank());
+        let broadcasts = |dims: &[i64], to: &[i64]| dims.iter().zip(to).all(|(&a, &b)| a == 1 || a == b);
         (m.ty.elem == "i1" || m.ty.elem == "f32")
-            && mr >= 2
-            && mr <= r
-            && m.ty.shape.iter().zip(&q.ty.shape[r - mr..r - 2]).all(|(&a, &b)| a == 1 || a == b)
-            && [m.ty.shape[mr - 2], m.ty.shape[mr - 1]].iter().zip([l, s]).all(|(&a, b)| a == 1 || a == b)
+            && (2..=r).contains(&mr)
+            && broadcasts(&m.ty.shape[..mr - 2], &q.ty.shape[r - mr..r - 2])
+            && broadcasts(&m.ty.shape[mr - 2..], &[l, s])
     });
     if f32s && same_batch && sizes && scale > 0.0 && mask_fits {
         use super::attention::{attention, Tensor};
