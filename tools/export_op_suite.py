@@ -469,6 +469,18 @@ def attention_cases():
     # more queries than keys, causal (aligned at the first query and key),
     # values wider than the keys: blocks of 60 queries and 135 keys
     case("scaled_dot_product_attention", "long_causal_more_queries", lambda a, b, c: sdpa(a, b, c, is_causal=True), randn(1, 2, 300, 24), randn(1, 2, 270, 24), randn(1, 2, 270, 40))
+    # attention written out by hand: rewritten into the attention kernel in
+    # the default form (a scale, an additive mask, eval dropout, a permute
+    # for K^T); not when the scores are read twice
+    def by_hand(a, b, c, m):
+        s = torch.matmul(a, b.transpose(-2, -1)) / 4.0 + m
+        return torch.matmul(F.dropout(torch.softmax(s, dim=-1), 0.1, training=False), c)
+    case("scaled_dot_product_attention", "written_out", by_hand, randn(2, 3, 20, 16), randn(2, 3, 300, 16), randn(2, 3, 300, 8), randn(1, 1, 20, 300))
+    case("scaled_dot_product_attention", "written_out_permute", lambda a, b, c: torch.softmax((a * 0.5) @ b.permute(0, 2, 1), -1) @ c, randn(4, 9, 16), randn(4, 11, 16), randn(4, 11, 16))
+    def scores_read_twice(a, b, c):
+        s = a @ b.transpose(-2, -1)
+        return torch.softmax(s, -1) @ c, s.sum()
+    case("scaled_dot_product_attention", "written_out_scores_read_twice", scores_read_twice, randn(1, 2, 5, 8), randn(1, 2, 6, 8), randn(1, 2, 6, 8))
     case("scaled_dot_product_attention", "long_padding_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(2, 3, 6, 8), randn(2, 3, 300, 8), randn(2, 3, 300, 8), randn(1, 1, 1, 300))
 
 

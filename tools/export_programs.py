@@ -161,11 +161,20 @@ class ConvBatchNorm(torch.nn.Module):
         return self.bn2(self.depthwise(torch.relu(self.bn1(self.conv(x)))))
 
 
+class WrittenOutAttention(torch.nn.Module):
+    """softmax(q k^T / sqrt(d) + mask) v by hand: one attention node."""
+
+    def forward(self, q, k, v, mask):
+        scores = torch.matmul(q, k.transpose(-2, -1)) / 4.0 + mask
+        return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
 def programs():
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
     return {
         "conv_batch_norm": (ConvBatchNorm(), (r(1, 3, 10, 10),)),
+        "written_out_attention": (WrittenOutAttention(), (r(1, 2, 12, 16), r(1, 2, 20, 16), r(1, 2, 20, 16), r(1, 1, 12, 20))),
         "conv_batch2_stride_pad_dilation": (Conv(), (r(2, 3, 11, 9),)),
         "conv_bias_rectangular": (ConvBias(), (r(1, 4, 10, 12),)),
         "max_pool_padding_ceil": (MaxPool(), (r(2, 3, 9, 7),)),

@@ -1,0 +1,167 @@
+//! Attention written out by hand, `softmax(q @ k^T * c + mask) @ v`, is
+//! rewritten into one `scaled_dot_product_attention` node, which lowers to
+//! the tiled attention kernel (`aotc_dialects::lower::attention`): the
+//! score matrix is then never held beyond one block of queries and keys.
+//!
+//! Matched in the default export's ops (a `run_decompositions()` export
+//! has already turned both forms into `bmm`s around views):
+//!
+//! ```text
+//! kt = transpose(k, -2, -1)          (or a permute of the last two dims)
+//! s  = matmul(q, kt)
+//! s  = s * c | s / c                 (optional, c a number)
+//! s  = s + mask                      (optional, an f32 tensor)
+//! p  = softmax(s, -1)
+//! p  = dropout(p, train=False)       (optional)
+//! o  = matmul(p, v)
+//! ```
+//!
+//! Each value between `s` and `o` must feed only the next step, q, k and v
+//! must be f32 with the same batch dims (no broadcasting by the matmuls),
+//! and the mask broadcastable to the scores. The order of operations is
+//! the pattern's (the product, then the scale, then the mask), so only the
+//! softmax's summation order changes.
+
+use crate::graph::tensor_operands;
+use crate::program::{Arg, DType, ExportedProgram, Node, TensorType};
+
+fn arg<'a>(node: &'a Node, name: &str) -> Option<&'a Arg> {
+    node.args.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+}
+
+fn tensor_arg<'a>(node: &'a Node, name: &str) -> Option<&'a str> {
+    match arg(node, name) {
+        Some(Arg::Tensor(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// The static type of a tensor (a node's result or a graph input).
+fn type_of<'a>(program: &'a ExportedProgram, name: &str) -> Option<&'a TensorType> {
+    program.tensor_types.get(name).or_else(|| program.inputs.iter().find(|i| i.name == name).map(|i| &i.ty))
+}
+
+/// The node producing `name` and how many times nodes and outputs read it.
+struct Graph<'a> {
+    program: &'a ExportedProgram,
+}
+
+impl Graph<'_> {
+    fn producer(&self, name: &str) -> Option<usize> {
+        self.program.nodes.iter().position(|n| n.outputs.first() == Some(&Some(name.to_string())))
+    }
+
+    fn uses(&self, name: &str) -> usize {
+        let by_nodes: usize = self.program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();
+        by_nodes + self.program.outputs.iter().filter(|o| o.name == name).count()
+    }
+
+    /// The node producing `name`, if it has `target` and `name` is its
+    /// only result read, once.
+    fn single_use_producer(&self, name: &str, targets: &[&str]) -> Option<&Node> {
+        let node = &self.program.nodes[self.producer(name)?];
+        (targets.contains(&node.target.as_str()) && self.uses(name) == 1).then_some(node)
+    }
+}
+
+/// Whether `node` swaps the last two dims of a rank-`rank` tensor.
+fn swaps_last_two(node: &Node, rank: usize) -> bool {
+    let last = |d: i64| if d < 0 { d + rank as i64 } else { d };
+    match (node.target.as_str(), arg(node, "dim0"), arg(node, "dim1"), arg(node, "dims")) {
+        ("aten.transpose.int", Some(Arg::Int(a)), Some(Arg::Int(b)), _) => {
+            let mut dims = [last(*a), last(*b)];
+            dims.sort();
+            dims == [rank as i64 - 2, rank as i64 - 1]
+        }
+        ("aten.permute.default", _, _, Some(Arg::Ints(p))) => {
+            let p: Vec<i64> = p.iter().map(|&d| last(d)).collect();
+            let mut swapped: Vec<i64> = (0..rank as i64).collect();
+            swapped.swap(rank - 2, rank - 1);
+            p == swapped
+        }
+        _ => false,
+    }
+}
+
+/// The rewrite of the `matmul` node `o` (`p @ v`), if it ends the pattern:
+/// the attention node's arguments.
+fn attention_args(program: &ExportedProgram, o: &Node) -> Option<Vec<(String, Arg)>> {
+    let g = Graph { program };
+    let (p, v) = (tensor_arg(o, "self")?, tensor_arg(o, "other")?);
+    let mut p_node = g.single_use_producer(p, &["aten.dropout.default", "aten.softmax.int", "aten._softmax.default"])?;
+    if p_node.target == "aten.dropout.default" {
+        let off = arg(p_node, "train") == Some(&Arg::Bool(false)) || arg(p_node, "p") == Some(&Arg::Float(0.0));
+        p_node = if off { g.single_use_producer(tensor_arg(p_node, "input")?, &["aten.softmax.int", "aten._softmax.default"])? } else { return None };
+    }
+    let scores_ty = type_of(program, tensor_arg(p_node, "self")?)?;
+    let rank = scores_ty.shape.len();
+    let last_dim = matches!(arg(p_node, "dim"), Some(Arg::Int(d)) if *d == -1 || *d == rank as i64 - 1);
+    let keeps_type = !matches!(arg(p_node, "dtype"), Some(Arg::ScalarType(_))) && arg(p_node, "half_to_float") != Some(&Arg::Bool(true));
+    if !last_dim || !keeps_type || rank < 2 {
+        return None;
+    }
+    let mut s = tensor_arg(p_node, "self")?;
+    let mut mask = None;
+    let mut scale = 1.0;
+    if let Some(add) = g.single_use_producer(s, &["aten.add.Tensor"]) {
+        let alpha_one = matches!(arg(add, "alpha"), None | Some(Arg::Int(1)));
+        let m = tensor_arg(add, "other")?;
+        if !alpha_one || type_of(program, m)?.dtype != DType::F32 {
+            return None;
+        }
+        mask = Some(m.to_string());
+        s = tensor_arg(add, "self")?;
+    }
+    if let Some(k) = g.single_use_producer(s, &["aten.mul.Tensor", "aten.div.Tensor"]) {
+        let Some(Arg::Float(c)) = arg(k, "other") else { return None };
+        scale = if k.target == "aten.mul.Tensor" { *c } else { 1.0 / c };
+        s = tensor_arg(k, "self")?;
+    }
+    let product = g.single_use_producer(s, &["aten.matmul.default"])?;
+    let (q, kt) = (tensor_arg(product, "self")?, tensor_arg(product, "other")?);
+    let transpose = &program.nodes[g.producer(kt)?];
+    if !swaps_last_two(transpose, rank) {
+        return None;
+    }
+    let k = tensor_arg(transpose, "self")?;
+    let (q_ty, k_ty, v_ty) = (type_of(program, q)?, type_of(program, k)?, type_of(program, v)?);
+    let batch = |t: &TensorType| t.shape.len() == rank && t.dtype == DType::F32;
+    if !batch(q_ty) || !batch(k_ty) || !batch(v_ty) || !(scale.is_finite() && scale > 0.0) {
+        return None;
+    }
+    // nothing broadcast: not the batch dims by a product, not the scores
+    // by the mask
+    let lead = &q_ty.shape[..rank - 2];
+    let scores: Vec<i64> = lead.iter().copied().chain([q_ty.shape[rank - 2], k_ty.shape[rank - 2]]).collect();
+    if [k_ty, v_ty].iter().any(|t| &t.shape[..rank - 2] != lead) || scores_ty.shape != scores {
+        return None;
+    }
+    let mut args = vec![
+        ("query".to_string(), Arg::Tensor(q.to_string())),
+        ("key".to_string(), Arg::Tensor(k.to_string())),
+        ("value".to_string(), Arg::Tensor(v.to_string())),
+    ];
+    if let Some(m) = mask {
+        args.push(("attn_mask".to_string(), Arg::Tensor(m)));
+    }
+    args.push(("scale".to_string(), Arg::Float(scale)));
+    Some(args)
+}
+
+/// Rewrites every hand-written attention (see the module comment) into a
+/// `scaled_dot_product_attention` node; returns how many. The nodes it
+/// replaces are left for dead-code removal.
+pub fn fuse_attention(program: &mut ExportedProgram) -> usize {
+    let mut fused = 0;
+    for i in 0..program.nodes.len() {
+        if program.nodes[i].target != "aten.matmul.default" {
+            continue;
+        }
+        let Some(args) = attention_args(program, &program.nodes[i]) else { continue };
+        let node = &mut program.nodes[i];
+        node.target = "aten.scaled_dot_product_attention.default".to_string();
+        node.args = args;
+        fused += 1;
+    }
+    fused
+}
