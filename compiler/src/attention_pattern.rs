@@ -22,26 +22,17 @@
 //! the pattern's (the product, then the scale, then the mask), so only the
 //! softmax's summation order changes.
 
-use crate::graph::tensor_operands;
+use crate::graph::uses;
 use crate::program::{Arg, DType, ExportedProgram, Node, TensorType};
 
-fn arg<'a>(node: &'a Node, name: &str) -> Option<&'a Arg> {
-    node.args.iter().find(|(n, _)| n == name).map(|(_, a)| a)
-}
 
-fn tensor_arg<'a>(node: &'a Node, name: &str) -> Option<&'a str> {
-    match arg(node, name) {
-        Some(Arg::Tensor(t)) => Some(t),
-        _ => None,
-    }
-}
 
 /// The static type of a tensor (a node's result or a graph input).
 fn type_of<'a>(program: &'a ExportedProgram, name: &str) -> Option<&'a TensorType> {
     program.tensor_types.get(name).or_else(|| program.inputs.iter().find(|i| i.name == name).map(|i| &i.ty))
 }
 
-/// The node producing `name` and how many times nodes and outputs read it.
+/// Where the program's tensors come from.
 struct Graph<'a> {
     program: &'a ExportedProgram,
 }
@@ -51,23 +42,18 @@ impl Graph<'_> {
         self.program.nodes.iter().position(|n| n.outputs.first() == Some(&Some(name.to_string())))
     }
 
-    fn uses(&self, name: &str) -> usize {
-        let by_nodes: usize = self.program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();
-        by_nodes + self.program.outputs.iter().filter(|o| o.name == name).count()
-    }
-
     /// The node producing `name`, if it has `target` and `name` is its
     /// only result read, once.
     fn single_use_producer(&self, name: &str, targets: &[&str]) -> Option<&Node> {
         let node = &self.program.nodes[self.producer(name)?];
-        (targets.contains(&node.target.as_str()) && self.uses(name) == 1).then_some(node)
+        (targets.contains(&node.target.as_str()) && uses(self.program, name) == 1).then_some(node)
     }
 }
 
 /// Whether `node` swaps the last two dims of a rank-`rank` tensor.
 fn swaps_last_two(node: &Node, rank: usize) -> bool {
     let last = |d: i64| if d < 0 { d + rank as i64 } else { d };
-    match (node.target.as_str(), arg(node, "dim0"), arg(node, "dim1"), arg(node, "dims")) {
+    match (node.target.as_str(), node.arg("dim0"), node.arg("dim1"), node.arg("dims")) {
         ("aten.transpose.int", Some(Arg::Int(a)), Some(Arg::Int(b)), _) => {
             let mut dims = [last(*a), last(*b)];
             dims.sort();
@@ -87,43 +73,43 @@ fn swaps_last_two(node: &Node, rank: usize) -> bool {
 /// the attention node's arguments.
 fn attention_args(program: &ExportedProgram, o: &Node) -> Option<Vec<(String, Arg)>> {
     let g = Graph { program };
-    let (p, v) = (tensor_arg(o, "self")?, tensor_arg(o, "other")?);
+    let (p, v) = (o.tensor_arg("self")?, o.tensor_arg("other")?);
     let mut p_node = g.single_use_producer(p, &["aten.dropout.default", "aten.softmax.int", "aten._softmax.default"])?;
     if p_node.target == "aten.dropout.default" {
-        let off = arg(p_node, "train") == Some(&Arg::Bool(false)) || arg(p_node, "p") == Some(&Arg::Float(0.0));
-        p_node = if off { g.single_use_producer(tensor_arg(p_node, "input")?, &["aten.softmax.int", "aten._softmax.default"])? } else { return None };
+        let off = p_node.arg("train") == Some(&Arg::Bool(false)) || p_node.arg("p") == Some(&Arg::Float(0.0));
+        p_node = if off { g.single_use_producer(p_node.tensor_arg("input")?, &["aten.softmax.int", "aten._softmax.default"])? } else { return None };
     }
-    let scores_ty = type_of(program, tensor_arg(p_node, "self")?)?;
+    let scores_ty = type_of(program, p_node.tensor_arg("self")?)?;
     let rank = scores_ty.shape.len();
-    let last_dim = matches!(arg(p_node, "dim"), Some(Arg::Int(d)) if *d == -1 || *d == rank as i64 - 1);
-    let keeps_type = !matches!(arg(p_node, "dtype"), Some(Arg::ScalarType(_))) && arg(p_node, "half_to_float") != Some(&Arg::Bool(true));
+    let last_dim = matches!(p_node.arg("dim"), Some(Arg::Int(d)) if *d == -1 || *d == rank as i64 - 1);
+    let keeps_type = !matches!(p_node.arg("dtype"), Some(Arg::ScalarType(_))) && p_node.arg("half_to_float") != Some(&Arg::Bool(true));
     if !last_dim || !keeps_type || rank < 2 {
         return None;
     }
-    let mut s = tensor_arg(p_node, "self")?;
+    let mut s = p_node.tensor_arg("self")?;
     let mut mask = None;
     let mut scale = 1.0;
     if let Some(add) = g.single_use_producer(s, &["aten.add.Tensor"]) {
-        let alpha_one = matches!(arg(add, "alpha"), None | Some(Arg::Int(1)));
-        let m = tensor_arg(add, "other")?;
+        let alpha_one = matches!(add.arg("alpha"), None | Some(Arg::Int(1)));
+        let m = add.tensor_arg("other")?;
         if !alpha_one || type_of(program, m)?.dtype != DType::F32 {
             return None;
         }
         mask = Some(m.to_string());
-        s = tensor_arg(add, "self")?;
+        s = add.tensor_arg("self")?;
     }
     if let Some(k) = g.single_use_producer(s, &["aten.mul.Tensor", "aten.div.Tensor"]) {
-        let Some(Arg::Float(c)) = arg(k, "other") else { return None };
+        let Some(Arg::Float(c)) = k.arg("other") else { return None };
         scale = if k.target == "aten.mul.Tensor" { *c } else { 1.0 / c };
-        s = tensor_arg(k, "self")?;
+        s = k.tensor_arg("self")?;
     }
     let product = g.single_use_producer(s, &["aten.matmul.default"])?;
-    let (q, kt) = (tensor_arg(product, "self")?, tensor_arg(product, "other")?);
+    let (q, kt) = (product.tensor_arg("self")?, product.tensor_arg("other")?);
     let transpose = &program.nodes[g.producer(kt)?];
     if !swaps_last_two(transpose, rank) {
         return None;
     }
-    let k = tensor_arg(transpose, "self")?;
+    let k = transpose.tensor_arg("self")?;
     let (q_ty, k_ty, v_ty) = (type_of(program, q)?, type_of(program, k)?, type_of(program, v)?);
     let batch = |t: &TensorType| t.shape.len() == rank && t.dtype == DType::F32;
     if !batch(q_ty) || !batch(k_ty) || !batch(v_ty) || !(scale.is_finite() && scale > 0.0) {

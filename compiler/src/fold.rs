@@ -16,7 +16,7 @@
 //! unused, and everything is f32. The result differs from torch's by
 //! rounding only (the products are scaled before the sum instead of after).
 
-use crate::graph::tensor_operands;
+use crate::graph::{tensor_operands, uses};
 use crate::program::{Arg, DType, ExportedProgram, GraphInput, HostTensor, InputKind, Node, OutputKind, TensorType};
 use std::collections::HashSet;
 
@@ -24,7 +24,7 @@ use std::collections::HashSet;
 fn is_convolution(node: &Node) -> bool {
     match node.target.as_str() {
         "aten.conv1d.default" | "aten.conv2d.default" | "aten.conv3d.default" => true,
-        "aten.convolution.default" => arg(node, "transposed") != Some(&Arg::Bool(true)),
+        "aten.convolution.default" => node.arg("transposed") != Some(&Arg::Bool(true)),
         _ => false,
     }
 }
@@ -33,26 +33,9 @@ fn is_convolution(node: &Node) -> bool {
 fn is_evaluation_batch_norm(node: &Node) -> bool {
     match node.target.as_str() {
         "aten._native_batch_norm_legit_no_training.default" => true,
-        "aten.batch_norm.default" => arg(node, "training") == Some(&Arg::Bool(false)),
+        "aten.batch_norm.default" => node.arg("training") == Some(&Arg::Bool(false)),
         _ => false,
     }
-}
-
-fn arg<'a>(node: &'a Node, name: &str) -> Option<&'a Arg> {
-    node.args.iter().find(|(n, _)| n == name).map(|(_, a)| a)
-}
-
-fn tensor_arg<'a>(node: &'a Node, name: &str) -> Option<&'a str> {
-    match arg(node, name) {
-        Some(Arg::Tensor(t)) => Some(t),
-        _ => None,
-    }
-}
-
-/// How many times nodes and outputs read `name`.
-fn uses(program: &ExportedProgram, name: &str) -> usize {
-    let by_nodes: usize = program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();
-    by_nodes + program.outputs.iter().filter(|o| o.name == name).count()
 }
 
 /// The f32 values of a graph input known at compile time: a parameter, a
@@ -81,20 +64,20 @@ struct Folded {
 /// input, if it applies.
 fn fold_one(program: &ExportedProgram, norm: usize) -> Option<Folded> {
     let bn = &program.nodes[norm];
-    let x = tensor_arg(bn, "input")?;
+    let x = bn.tensor_arg("input")?;
     let conv = program.nodes.iter().position(|n| n.outputs.first() == Some(&Some(x.to_string())))?;
     let c = &program.nodes[conv];
     let unused_results = bn.outputs.iter().skip(1).flatten().all(|r| uses(program, r) == 0);
     if !is_convolution(c) || uses(program, x) != 1 || !unused_results || c.outputs.len() != 1 {
         return None;
     }
-    let weight_name = tensor_arg(c, "weight")?;
+    let weight_name = c.tensor_arg("weight")?;
     let w_ty = &program.inputs.iter().find(|i| i.name == weight_name)?.ty;
     let w = known_f32(program, weight_name)?;
     let channels = *w_ty.shape.first()? as usize;
     // a per-channel operand of `node`; `default` when it is absent
     let per_channel = |node: &Node, name: &str, default: Option<f32>| -> Option<Vec<f32>> {
-        match arg(node, name) {
+        match node.arg(name) {
             None | Some(Arg::None) => default.map(|d| vec![d; channels]),
             Some(Arg::Tensor(t)) => known_f32(program, t).filter(|v| v.len() == channels),
             Some(_) => None,
@@ -103,7 +86,7 @@ fn fold_one(program: &ExportedProgram, norm: usize) -> Option<Folded> {
     let bias = per_channel(c, "bias", Some(0.0))?;
     let (gamma, beta) = (per_channel(bn, "weight", Some(1.0))?, per_channel(bn, "bias", Some(0.0))?);
     let (mean, var) = (per_channel(bn, "running_mean", None)?, per_channel(bn, "running_var", None)?);
-    let eps = match arg(bn, "eps") {
+    let eps = match bn.arg("eps") {
         Some(Arg::Float(e)) => *e,
         _ => return None,
     };
@@ -262,9 +245,9 @@ mod tests {
         let conv = &p.nodes[0];
         assert_eq!(conv.outputs[0].as_deref(), Some("y"));
         // s = gamma / sqrt(var + eps) = [2 / 4, 1 / 1], per filter
-        assert_eq!(values(&p, tensor_arg(conv, "weight").unwrap()), vec![0.5, 1.0, 3.0, 4.0]);
+        assert_eq!(values(&p, conv.tensor_arg("weight").unwrap()), vec![0.5, 1.0, 3.0, 4.0]);
         // (0 - mean) * s + beta = [-0.5 + 0.5, 0 - 1]
-        assert_eq!(values(&p, tensor_arg(conv, "bias").unwrap()), vec![0.0, -1.0]);
+        assert_eq!(values(&p, conv.tensor_arg("bias").unwrap()), vec![0.0, -1.0]);
         // the replaced weights and statistics are gone
         let names: Vec<&str> = p.inputs.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, vec!["x", "conv1d_folded_weight", "conv1d_folded_bias"]);

@@ -22,6 +22,12 @@ pub fn tensor_operands(node: &Node) -> Vec<&str> {
     names
 }
 
+/// How many times the program's nodes and outputs read the tensor `name`.
+pub fn uses(program: &ExportedProgram, name: &str) -> usize {
+    let by_nodes: usize = program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();
+    by_nodes + program.outputs.iter().filter(|o| o.name == name).count()
+}
+
 /// Orders the nodes so that producers come before consumers and drops nodes
 /// whose results reach no output. Errors name a tensor nobody produces.
 pub fn schedule(program: &ExportedProgram) -> Result<Vec<Node>> {

@@ -223,6 +223,19 @@ impl Node {
     pub fn source_line(&self) -> Option<String> {
         source_line_of(self.stack_trace.as_deref()?)
     }
+
+    /// The argument called `name`, if the node has it.
+    pub fn arg(&self, name: &str) -> Option<&Arg> {
+        self.args.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+    }
+
+    /// The tensor the argument `name` names, if it is one.
+    pub fn tensor_arg(&self, name: &str) -> Option<&str> {
+        match self.arg(name) {
+            Some(Arg::Tensor(t)) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// Picks the first frame of a Python stack trace (the user's code; torch's own
