@@ -22,32 +22,14 @@
 //! the pattern's (the product, then the scale, then the mask), so only the
 //! softmax's summation order changes.
 
-use crate::graph::uses;
+use crate::graph::{producer, uses};
 use crate::program::{Arg, DType, ExportedProgram, Node, TensorType};
 
-
-
-/// The static type of a tensor (a node's result or a graph input).
-fn type_of<'a>(program: &'a ExportedProgram, name: &str) -> Option<&'a TensorType> {
-    program.tensor_types.get(name).or_else(|| program.inputs.iter().find(|i| i.name == name).map(|i| &i.ty))
-}
-
-/// Where the program's tensors come from.
-struct Graph<'a> {
-    program: &'a ExportedProgram,
-}
-
-impl Graph<'_> {
-    fn producer(&self, name: &str) -> Option<usize> {
-        self.program.nodes.iter().position(|n| n.outputs.first() == Some(&Some(name.to_string())))
-    }
-
-    /// The node producing `name`, if it has `target` and `name` is its
-    /// only result read, once.
-    fn single_use_producer(&self, name: &str, targets: &[&str]) -> Option<&Node> {
-        let node = &self.program.nodes[self.producer(name)?];
-        (targets.contains(&node.target.as_str()) && uses(self.program, name) == 1).then_some(node)
-    }
+/// The node producing `name`, if it has one of `targets` and `name` is
+/// its only result read, once.
+fn single_use_producer<'a>(program: &'a ExportedProgram, name: &str, targets: &[&str]) -> Option<&'a Node> {
+    let node = &program.nodes[producer(program, name)?];
+    (targets.contains(&node.target.as_str()) && uses(program, name) == 1).then_some(node)
 }
 
 /// Whether `node` swaps the last two dims of a rank-`rank` tensor.
@@ -72,14 +54,13 @@ fn swaps_last_two(node: &Node, rank: usize) -> bool {
 /// The rewrite of the `matmul` node `o` (`p @ v`), if it ends the pattern:
 /// the attention node's arguments.
 fn attention_args(program: &ExportedProgram, o: &Node) -> Option<Vec<(String, Arg)>> {
-    let g = Graph { program };
     let (p, v) = (o.tensor_arg("self")?, o.tensor_arg("other")?);
-    let mut p_node = g.single_use_producer(p, &["aten.dropout.default", "aten.softmax.int", "aten._softmax.default"])?;
+    let mut p_node = single_use_producer(program, p, &["aten.dropout.default", "aten.softmax.int", "aten._softmax.default"])?;
     if p_node.target == "aten.dropout.default" {
         let off = p_node.arg("train") == Some(&Arg::Bool(false)) || p_node.arg("p") == Some(&Arg::Float(0.0));
-        p_node = if off { g.single_use_producer(p_node.tensor_arg("input")?, &["aten.softmax.int", "aten._softmax.default"])? } else { return None };
+        p_node = if off { single_use_producer(program, p_node.tensor_arg("input")?, &["aten.softmax.int", "aten._softmax.default"])? } else { return None };
     }
-    let scores_ty = type_of(program, p_node.tensor_arg("self")?)?;
+    let scores_ty = program.tensor_type(p_node.tensor_arg("self")?)?;
     let rank = scores_ty.shape.len();
     let last_dim = matches!(p_node.arg("dim"), Some(Arg::Int(d)) if *d == -1 || *d == rank as i64 - 1);
     let keeps_type = !matches!(p_node.arg("dtype"), Some(Arg::ScalarType(_))) && p_node.arg("half_to_float") != Some(&Arg::Bool(true));
@@ -89,28 +70,28 @@ fn attention_args(program: &ExportedProgram, o: &Node) -> Option<Vec<(String, Ar
     let mut s = p_node.tensor_arg("self")?;
     let mut mask = None;
     let mut scale = 1.0;
-    if let Some(add) = g.single_use_producer(s, &["aten.add.Tensor"]) {
+    if let Some(add) = single_use_producer(program, s, &["aten.add.Tensor"]) {
         let alpha_one = matches!(add.arg("alpha"), None | Some(Arg::Int(1)));
         let m = add.tensor_arg("other")?;
-        if !alpha_one || type_of(program, m)?.dtype != DType::F32 {
+        if !alpha_one || program.tensor_type(m)?.dtype != DType::F32 {
             return None;
         }
         mask = Some(m.to_string());
         s = add.tensor_arg("self")?;
     }
-    if let Some(k) = g.single_use_producer(s, &["aten.mul.Tensor", "aten.div.Tensor"]) {
+    if let Some(k) = single_use_producer(program, s, &["aten.mul.Tensor", "aten.div.Tensor"]) {
         let Some(Arg::Float(c)) = k.arg("other") else { return None };
         scale = if k.target == "aten.mul.Tensor" { *c } else { 1.0 / c };
         s = k.tensor_arg("self")?;
     }
-    let product = g.single_use_producer(s, &["aten.matmul.default"])?;
+    let product = single_use_producer(program, s, &["aten.matmul.default"])?;
     let (q, kt) = (product.tensor_arg("self")?, product.tensor_arg("other")?);
-    let transpose = &program.nodes[g.producer(kt)?];
+    let transpose = &program.nodes[producer(program, kt)?];
     if !swaps_last_two(transpose, rank) {
         return None;
     }
     let k = transpose.tensor_arg("self")?;
-    let (q_ty, k_ty, v_ty) = (type_of(program, q)?, type_of(program, k)?, type_of(program, v)?);
+    let (q_ty, k_ty, v_ty) = (program.tensor_type(q)?, program.tensor_type(k)?, program.tensor_type(v)?);
     let batch = |t: &TensorType| t.shape.len() == rank && t.dtype == DType::F32;
     if !batch(q_ty) || !batch(k_ty) || !batch(v_ty) || !(scale.is_finite() && scale > 0.0) {
         return None;

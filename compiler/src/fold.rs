@@ -16,8 +16,8 @@
 //! unused, and everything is f32. The result differs from torch's by
 //! rounding only (the products are scaled before the sum instead of after).
 
-use crate::graph::{tensor_operands, uses};
-use crate::program::{Arg, DType, ExportedProgram, GraphInput, HostTensor, InputKind, Node, OutputKind, TensorType};
+use crate::graph::{producer, tensor_operands, uses};
+use crate::program::{Arg, DType, ExportedProgram, GraphInput, HostTensor, InputKind, Node, TensorType};
 use std::collections::HashSet;
 
 /// Convolutions whose weight is `[out channels, in channels / groups, k..]`.
@@ -42,10 +42,9 @@ fn is_evaluation_batch_norm(node: &Node) -> bool {
 /// constant or a buffer the program never writes.
 fn known_f32(program: &ExportedProgram, name: &str) -> Option<Vec<f32>> {
     let input = program.inputs.iter().find(|i| i.name == name)?;
-    let written = |fqn: &str| program.outputs.iter().any(|o| o.kind == OutputKind::BufferMutation { fqn: fqn.to_string() });
     let known = match &input.kind {
         InputKind::Parameter { .. } | InputKind::Constant { .. } => true,
-        InputKind::Buffer { fqn, .. } => !written(fqn),
+        InputKind::Buffer { fqn, .. } => !program.writes_buffer(fqn),
         InputKind::User => false,
     };
     let w = program.weight_of(input)?;
@@ -65,14 +64,14 @@ struct Folded {
 fn fold_one(program: &ExportedProgram, norm: usize) -> Option<Folded> {
     let bn = &program.nodes[norm];
     let x = bn.tensor_arg("input")?;
-    let conv = program.nodes.iter().position(|n| n.outputs.first() == Some(&Some(x.to_string())))?;
+    let conv = producer(program, x)?;
     let c = &program.nodes[conv];
     let unused_results = bn.outputs.iter().skip(1).flatten().all(|r| uses(program, r) == 0);
     if !is_convolution(c) || uses(program, x) != 1 || !unused_results || c.outputs.len() != 1 {
         return None;
     }
     let weight_name = c.tensor_arg("weight")?;
-    let w_ty = &program.inputs.iter().find(|i| i.name == weight_name)?.ty;
+    let w_ty = program.tensor_type(weight_name)?;
     let w = known_f32(program, weight_name)?;
     let channels = *w_ty.shape.first()? as usize;
     // a per-channel operand of `node`; `default` when it is absent
@@ -156,20 +155,20 @@ pub fn fold_batch_norms(program: &mut ExportedProgram) -> usize {
     }
     // the weights the folds replaced, where nothing else reads them (and
     // no buffer the program writes: its new value is stored by name)
-    let dead: HashSet<String> = replaced.into_iter().filter(|n| uses(program, n) == 0).collect();
-    let written = |i: &GraphInput| match &i.kind {
-        InputKind::Buffer { fqn, .. } => program.outputs.iter().any(|o| o.kind == OutputKind::BufferMutation { fqn: fqn.clone() }),
-        _ => false,
+    let removable = |i: &GraphInput| match &i.kind {
+        InputKind::User => false,
+        InputKind::Buffer { fqn, .. } if program.writes_buffer(fqn) => false,
+        _ => replaced.contains(&i.name) && uses(program, &i.name) == 0,
     };
-    let keep: Vec<bool> = program.inputs.iter().map(|i| i.kind == InputKind::User || !dead.contains(&i.name) || written(i)).collect();
-    let mut keep = keep.into_iter();
-    program.inputs.retain(|_| keep.next().unwrap_or(true));
+    let dead: HashSet<String> = program.inputs.iter().filter(|i| removable(i)).map(|i| i.name.clone()).collect();
+    program.inputs.retain(|i| !dead.contains(&i.name));
     folded
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::program::OutputKind;
     use std::collections::BTreeMap;
 
     fn f32s(values: &[f32]) -> Vec<u8> {

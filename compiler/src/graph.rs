@@ -22,6 +22,11 @@ pub fn tensor_operands(node: &Node) -> Vec<&str> {
     names
 }
 
+/// The index of the node whose first result is the tensor `name`.
+pub fn producer(program: &ExportedProgram, name: &str) -> Option<usize> {
+    program.nodes.iter().position(|n| n.outputs.first().is_some_and(|o| o.as_deref() == Some(name)))
+}
+
 /// How many times the program's nodes and outputs read the tensor `name`.
 pub fn uses(program: &ExportedProgram, name: &str) -> usize {
     let by_nodes: usize = program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();

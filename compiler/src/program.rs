@@ -349,6 +349,16 @@ impl ExportedProgram {
         self.outputs.iter().filter(|o| o.kind == OutputKind::User)
     }
 
+    /// The static type of a tensor: a node's result or a graph input.
+    pub fn tensor_type(&self, name: &str) -> Option<&TensorType> {
+        self.tensor_types.get(name).or_else(|| self.inputs.iter().find(|i| i.name == name).map(|i| &i.ty))
+    }
+
+    /// Whether the program writes the buffer `fqn` (a `BUFFER_MUTATION` output).
+    pub fn writes_buffer(&self, fqn: &str) -> bool {
+        self.outputs.iter().any(|o| matches!(&o.kind, OutputKind::BufferMutation { fqn: f } if f == fqn))
+    }
+
     /// The weight a non-user input reads, if any.
     pub fn weight_of(&self, input: &GraphInput) -> Option<&HostTensor> {
         match &input.kind {

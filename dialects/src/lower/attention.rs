@@ -244,7 +244,8 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, r
     let per_row = reduced_map(3, &[2]);
     let identity = super::elementwise::identity_map(3);
     let (row_max, _) = reduce(e, &scores, &s_ty, &[2], "f32", f64::NEG_INFINITY, scalar::max_of_finite);
-    let scaled_max = |e: &mut Emitter, x: &str| {
+    // scale * x
+    let scaled = |e: &mut Emitter, x: &str| {
         let k = constant(e, scale, "f32");
         scalar::mul(e, x, &k, "f32")
     };
@@ -252,8 +253,7 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, r
     // m' = -inf: it subtracts 0 instead (its exponentials are ~0, not
     // NaN; a row masked to the end is zeros at the end, see `query_block`).
     let safe_max = |e: &mut Emitter, old: Option<&str>, row_max: &str| {
-        let k = constant(e, scale, "f32");
-        let mut m = scalar::mul(e, row_max, &k, "f32");
+        let mut m = scaled(e, row_max);
         if let Some(old) = old {
             m = scalar::max_of_finite(e, old, &m, "f32");
         }
@@ -268,8 +268,7 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, r
     };
     // exp(scale * s - m'), the argument <= 0 (or NaN)
     let p = map_indexed(e, &[(scores.as_str(), &s_ty, identity.clone()), (m_safe.as_str(), &row_ty, per_row.clone())], &s_ty, |e, a| {
-        let k = constant(e, scale, "f32");
-        let x = scalar::mul(e, &a[0], &k, "f32");
+        let x = scaled(e, &a[0]);
         let x = scalar::sub(e, &x, &a[1], "f32");
         scalar::exp_of_nonpositive(e, &x, "f32")
     });
@@ -277,7 +276,7 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, r
     let o_ty = q_ty.with_shape(vec![1, qb, sh.dv]);
     let pv = product(e, &p, &s_ty, &v, &v_ty, &o_ty);
     let Some(r) = running else {
-        let m = map(e, &[(row_max.as_str(), &row_ty)], &row_ty, |e, a| scaled_max(e, &a[0]));
+        let m = map(e, &[(row_max.as_str(), &row_ty)], &row_ty, |e, a| scaled(e, &a[0]));
         return Running { o: pv, m, l: row_sum };
     };
     // c = exp(m - m') rescales the sum and the output so far
@@ -298,7 +297,7 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, r
         scalar::add(e, &x, &a[1], "f32")
     });
     let m_new = in_place(e, &r.m, &row_ty, &[(row_max, row_ty.clone(), rows)], |e, a| {
-        let m = scaled_max(e, &a[0]);
+        let m = scaled(e, &a[0]);
         scalar::max_of_finite(e, &a[1], &m, "f32")
     });
     Running { o: o_new, m: m_new, l: l_new }
