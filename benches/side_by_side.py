@@ -178,9 +178,10 @@ class AotcRunner:
 
     class Api(ctypes.Structure):
         _fields_ = [("abi_version", ctypes.c_uint32)] + [(n, ctypes.c_void_p) for n in
-                    ("create", "free", "num_inputs", "num_outputs", "input_info", "output_info", "run", "last_error")]
+                    ("create", "free", "num_inputs", "num_outputs", "input_info", "output_info", "run", "last_error",
+                     "set_num_threads", "num_threads")]
 
-    def __init__(self, lib_path, loop_path, inputs, outputs_like):
+    def __init__(self, lib_path, loop_path, inputs, outputs_like, threads):
         self.lib = ctypes.CDLL(lib_path)
         self.loop = ctypes.CDLL(loop_path)
         self.loop.aotc_bench_loop.restype = ctypes.c_double
@@ -191,6 +192,9 @@ class AotcRunner:
         self.model = ctypes.c_void_p()
         if create(ctypes.byref(self.model)) != 0:
             raise RuntimeError("aotc create failed")
+        set_threads = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int)(self.api.set_num_threads)
+        if set_threads(self.model, threads) != 0:
+            raise RuntimeError("aotc set_num_threads failed")
         self.inputs = [np.ascontiguousarray(x) for x in inputs]
         self.outputs = [np.empty_like(o) for o in outputs_like]
         n_in, n_out = len(self.inputs), len(self.outputs)
@@ -272,7 +276,7 @@ def worker(name, threads, rounds, work):
     runners, result = {}, {"name": name, "threads": threads, "errors": {}}
     runners["eager"] = EagerRunner(model, inputs)
     if "aotc_error" not in info:
-        runners["aotc"] = AotcRunner(os.path.join(d, "libbench.so"), os.path.join(work, "libbench_loop.so"), np_inputs, reference)
+        runners["aotc"] = AotcRunner(os.path.join(d, "libbench.so"), os.path.join(work, "libbench_loop.so"), np_inputs, reference, threads)
         runners["aotc"].time(1)
         result["errors"]["aotc"] = max(max_error(g, w) for g, w in zip(runners["aotc"].outputs, reference))
     if info.get("onnx"):

@@ -221,6 +221,7 @@ pub fn translate<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMac
         bail!("translation of the LLVM dialect to LLVM IR failed");
     }
     let ir = unsafe { LlvmModule::new(raw as *mut _) };
+    crate::parallel::dispatch_calls(llvm, &ir)?;
     limit_vector_width(llvm, &ir, vector_bits(options));
     hide_functions(&ir);
     ir.set_triple(&machine.get_triple());

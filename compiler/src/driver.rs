@@ -88,6 +88,7 @@ fn compile_mlir<'c>(
         return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
     }
     stage("outline kernels", || pipeline::outline_kernels(context, &module))?;
+    stage("parallel kernels", || pipeline::parallelize_kernels(context, &module))?;
     stage("to llvm dialect", || pipeline::to_llvm_dialect(context, &mut module))?;
     if stop == Some(Stage::LlvmDialect) {
         return Ok(Err(print_module(&module)));

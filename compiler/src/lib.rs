@@ -23,5 +23,6 @@ pub mod npy;
 pub mod outline;
 pub mod outputs;
 pub mod padding;
+pub mod parallel;
 pub mod text;
 pub mod timings;

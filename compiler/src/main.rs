@@ -156,6 +156,8 @@ enum OptPass {
     Bufferize,
     /// One function per distinct kernel (after bufferization).
     OutlineKernels,
+    /// Kernels with a parallel outer loop take their iteration range (after outlining).
+    ParallelizeKernels,
     /// To the LLVM dialect.
     ToLlvm,
 }
@@ -384,6 +386,11 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_regis
         Some(OptPass::OutlineKernels) => {
             let outlined = pipeline::outline_kernels(&context, &module)?;
             println!("// kernels: {}, functions: {}", outlined.kernels, outlined.functions);
+        }
+        Some(OptPass::ParallelizeKernels) => {
+            for k in pipeline::parallelize_kernels(&context, &module)? {
+                println!("// parallel: {} ({} iterations, work {}, scratch {} bytes)", k.name, k.trips, k.work, k.scratch_bytes);
+            }
         }
         Some(OptPass::ToLlvm) => pipeline::to_llvm_dialect(&context, &mut module)?,
         None => {}

@@ -333,13 +333,13 @@ fn nested_operands(op: MlirOperation) -> Vec<(MlirOperation, isize, MlirValue)> 
     operands
 }
 
-fn symbol_name(op: MlirOperation) -> Option<String> {
+pub(crate) fn symbol_name(op: MlirOperation) -> Option<String> {
     let attr = unsafe { OperationRef::from_raw(op) }.attribute("sym_name").ok()?;
     let text = attr.to_string();
     Some(text.trim_matches('"').to_string())
 }
 
-fn set_symbol_name(context: &Context, op: MlirOperation, name: &str) {
+pub(crate) fn set_symbol_name(context: &Context, op: MlirOperation, name: &str) {
     use melior::ir::operation::OperationMutLike;
     let attr = Attribute::parse(context, &format!("\"{name}\"")).expect("a string attribute");
     unsafe { melior::ir::operation::OperationRefMut::from_raw(op) }.set_attribute("sym_name", attr);

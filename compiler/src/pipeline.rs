@@ -4,7 +4,9 @@
 //! aten -> linalg (rule table) -> optimized (fusion, matmul tiling and
 //! vectorization into FMA micro-kernels) -> bufferized (one-shot
 //! bufferization, arena plan) -> outlined (one function per distinct
-//! kernel) -> llvm-dialect -> llvm-ir -> object.
+//! kernel) -> parallel kernels (the iteration range of a parallel outer loop
+//! as parameters) -> llvm-dialect -> llvm-ir (parallel kernels called
+//! through the runtime's worker pool) -> object.
 
 use crate::mlir::{parse, run_pipeline};
 use crate::{arena, kernels};
@@ -93,6 +95,12 @@ pub fn outline_kernels(context: &Context, module: &Module) -> Result<crate::outl
 }
 
 /// Loops, vectors, memrefs, arith and func to the LLVM dialect.
+/// Kernels whose outer loop is parallel take their iteration range: see
+/// `parallel`.
+pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Vec<crate::parallel::ParallelKernel>> {
+    crate::parallel::parallelize_kernels(context, module)
+}
+
 pub fn to_llvm_dialect(context: &Context, module: &mut Module) -> Result<()> {
     run_pipeline(
         context,

@@ -80,19 +80,21 @@ impl DType {
         }
     }
 
-    /// The code shared with the runtime's C ABI (`AOTC_DTYPE_*` in aotc.h).
+    /// The code shared with the runtime's C ABI (`AOTC_DTYPE_*`, defined in
+    /// `aotc_runtime::abi`).
     pub fn abi_code(self) -> u32 {
+        use aotc_runtime::abi::*;
         match self {
-            DType::F32 => 0,
-            DType::F64 => 1,
-            DType::F16 => 2,
-            DType::BF16 => 3,
-            DType::I64 => 4,
-            DType::I32 => 5,
-            DType::I16 => 6,
-            DType::I8 => 7,
-            DType::U8 => 8,
-            DType::Bool => 9,
+            DType::F32 => AOTC_DTYPE_FLOAT32,
+            DType::F64 => AOTC_DTYPE_FLOAT64,
+            DType::F16 => AOTC_DTYPE_FLOAT16,
+            DType::BF16 => AOTC_DTYPE_BFLOAT16,
+            DType::I64 => AOTC_DTYPE_INT64,
+            DType::I32 => AOTC_DTYPE_INT32,
+            DType::I16 => AOTC_DTYPE_INT16,
+            DType::I8 => AOTC_DTYPE_INT8,
+            DType::U8 => AOTC_DTYPE_UINT8,
+            DType::Bool => AOTC_DTYPE_BOOL,
         }
     }
 

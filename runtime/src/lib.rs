@@ -14,71 +14,17 @@
 //!
 //! [`safe`] wraps the same C API for Rust programs.
 
+pub mod abi;
+pub mod pool;
 pub mod safe;
 
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-pub const AOTC_OK: i32 = 0;
-pub const AOTC_ERROR_NULL_POINTER: i32 = 1;
-pub const AOTC_ERROR_SIZE_MISMATCH: i32 = 2;
-pub const AOTC_ERROR_INDEX: i32 = 3;
-pub const AOTC_ERROR_OUT_OF_MEMORY: i32 = 4;
-/// Another thread is running the same handle.
-pub const AOTC_ERROR_BUSY: i32 = 5;
+pub use abi::*;
 
-pub const ROLE_WEIGHT: u32 = 0;
-pub const ROLE_BUFFER: u32 = 1;
-pub const ROLE_INPUT: u32 = 2;
-pub const ROLE_OUTPUT: u32 = 3;
-/// The new value of a buffer (`BUFFER_MUTATION`): written to staging in the
-/// handle, then copied into the buffer argument `index` after the run.
-pub const ROLE_MUTATION: u32 = 4;
-
-/// Public description of one input or output (`AotcTensorInfo` in C).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct TensorInfo {
-    pub name: *const c_char,
-    pub dtype: u32,
-    pub rank: u32,
-    pub shape: *const i64,
-}
-
-/// One argument of the compiled entry point, in call order.
-#[repr(C)]
-pub struct ArgDesc {
-    pub role: u32,
-    /// Input or output index for ROLE_INPUT / ROLE_OUTPUT.
-    pub index: u32,
-    /// Byte offset in the weights blob for ROLE_WEIGHT / ROLE_BUFFER.
-    pub offset: u64,
-    pub bytes: u64,
-    pub rank: u32,
-    pub shape: *const i64,
-}
-
-/// Everything the compiler knows about a model (`AotcModelDesc` in C).
-#[repr(C)]
-pub struct ModelDesc {
-    pub abi_version: u32,
-    pub name: *const c_char,
-    pub num_args: u32,
-    pub args: *const ArgDesc,
-    pub num_inputs: u32,
-    pub inputs: *const TensorInfo,
-    pub num_outputs: u32,
-    pub outputs: *const TensorInfo,
-    pub arena_bytes: u64,
-    pub weights: *const u8,
-    /// Calls the compiled function with one memref descriptor per argument,
-    /// the arena's last.
-    pub entry: unsafe extern "C" fn(descriptors: *const *mut c_void),
-}
-
-pub const ABI_VERSION: u32 = 1;
 
 /// Blocks at least this large are aligned to it and, on Linux, advised to
 /// use transparent huge pages: one 2 MiB page where 512 small ones would
@@ -87,10 +33,10 @@ pub const ABI_VERSION: u32 = 1;
 const HUGE_PAGE: usize = 2 << 20;
 
 /// Zeroed heap memory, 64-byte aligned (2 MiB aligned from 2 MiB on).
-struct AlignedBytes {
+pub(crate) struct AlignedBytes {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,
-    len: usize,
+    pub(crate) len: usize,
 }
 
 // Owned memory, like a Vec<u8>.
@@ -98,7 +44,7 @@ unsafe impl Send for AlignedBytes {}
 unsafe impl Sync for AlignedBytes {}
 
 impl AlignedBytes {
-    fn zeroed(len: usize) -> Option<AlignedBytes> {
+    pub(crate) fn zeroed(len: usize) -> Option<AlignedBytes> {
         let size = len.max(1).checked_next_multiple_of(64)?;
         let align = if size >= HUGE_PAGE { HUGE_PAGE } else { 64 };
         let layout = std::alloc::Layout::from_size_align(size, align).ok()?;
@@ -110,7 +56,7 @@ impl AlignedBytes {
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, size) };
         Some(AlignedBytes { ptr, layout, len })
     }
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
     fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -145,6 +91,8 @@ pub struct Model {
     /// Set while a run uses `state`: a run that finds it set (another
     /// thread is running this handle) returns AOTC_ERROR_BUSY.
     busy: AtomicBool,
+    /// Threads its parallel kernels may use (see `pool`).
+    threads: AtomicUsize,
     state: UnsafeCell<RunState>,
 }
 
@@ -159,6 +107,8 @@ struct RunState {
     /// The address of each descriptor, as the entry point takes them (the
     /// descriptors' heap storage never moves).
     descriptor_pointers: Vec<*mut c_void>,
+    /// The temporaries of parallel kernels' chunks on the calling thread.
+    scratch: pool::Scratch,
 }
 
 thread_local! {
@@ -227,19 +177,11 @@ fn info_bytes(info: &TensorInfo) -> usize {
 
 /// Element sizes by `AOTC_DTYPE_*` code.
 pub fn dtype_size(dtype: u32) -> usize {
-    match dtype {
-        0 | 5 => 4,
-        1 | 4 => 8,
-        2 | 3 | 6 => 2,
-        _ => 1,
-    }
+    abi::dtype(dtype).map_or(1, |(_, size)| size)
 }
 
 pub fn dtype_name(dtype: u32) -> &'static str {
-    ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool"]
-        .get(dtype as usize)
-        .copied()
-        .unwrap_or("unknown")
+    abi::dtype(dtype).map_or("unknown", |(name, _)| name)
 }
 
 fn set_data(descriptor: &mut [i64], data: *mut u8) {
@@ -301,8 +243,10 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
         .collect();
     descriptors.push(descriptor(ptr::null_mut(), &[desc.arena_bytes as i64]));
     let descriptor_pointers = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
-    let state = RunState { arena, buffers, descriptors, descriptor_pointers };
-    let model = Box::new(Model { desc, busy: AtomicBool::new(false), state: UnsafeCell::new(state) });
+    let state = RunState { arena, buffers, descriptors, descriptor_pointers, scratch: pool::Scratch::default() };
+    let threads = AtomicUsize::new(pool::default_threads());
+    let model = Box::new(Model { desc, busy: AtomicBool::new(false), threads, state: UnsafeCell::new(state) });
+    pool::handle_created();
     *out = Box::into_raw(model);
     succeed(none)
 }
@@ -314,7 +258,35 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
 pub unsafe extern "C" fn aotc_rt_free(model: *mut Model) {
     if !model.is_null() {
         drop(Box::from_raw(model));
+        pool::handle_freed();
     }
+}
+
+/// Sets how many threads the handle's runs use (from the next run on).
+/// Below 1 is an error (`AOTC_ERROR_INVALID_ARGUMENT`); more than the
+/// machine has is allowed (the extra threads share its cores).
+///
+/// # Safety
+/// `model` must come from `aotc_rt_create` (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_set_num_threads(model: *mut Model, threads: i32) -> i32 {
+    let Some(m) = (model as *const Model).as_ref() else {
+        return fail(model, AOTC_ERROR_NULL_POINTER, "set_num_threads: the model handle is null");
+    };
+    if threads < 1 {
+        return fail(model, AOTC_ERROR_INVALID_ARGUMENT, &format!("set_num_threads: {threads} threads (at least 1)"));
+    }
+    m.threads.store(threads as usize, Ordering::Relaxed);
+    succeed(model)
+}
+
+/// The handle's thread count (-1 for a null handle).
+///
+/// # Safety
+/// `model` must come from `aotc_rt_create` (or be null).
+#[no_mangle]
+pub unsafe extern "C" fn aotc_rt_num_threads(model: *const Model) -> i32 {
+    model.as_ref().map_or(-1, |m| m.threads.load(Ordering::Relaxed).min(i32::MAX as usize) as i32)
 }
 
 /// # Safety
@@ -438,7 +410,10 @@ pub unsafe extern "C" fn aotc_rt_run(
     let arena = state.arena.as_mut_ptr();
     let last = state.descriptors.len() - 1;
     set_data(&mut state.descriptors[last], arena);
-    (m.desc.entry)(state.descriptor_pointers.as_ptr());
+    let threads = m.threads.load(Ordering::Relaxed);
+    if !pool::with_threads(threads, &mut state.scratch, || (m.desc.entry)(state.descriptor_pointers.as_ptr())) {
+        return fail(model, AOTC_ERROR_OUT_OF_MEMORY, "run: cannot allocate a thread's scratch memory (the outputs are not valid)");
+    }
     // Mutated buffers take their new values for the next run.
     for (k, arg) in args.iter().enumerate() {
         if arg.role == ROLE_MUTATION {

@@ -7,28 +7,12 @@
 //! ```
 
 use crate::{dtype_name, dtype_size, TensorInfo, AOTC_OK};
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_void, CStr};
 
-/// Opaque handle type of the C API.
-#[repr(C)]
-pub struct RawModel {
-    _private: [u8; 0],
-}
-
-/// The function table every generated library returns from `<prefix>_api()`
-/// (`AotcApi` in C).
-#[repr(C)]
-pub struct Api {
-    pub abi_version: u32,
-    pub create: unsafe extern "C" fn(*mut *mut RawModel) -> i32,
-    pub free: unsafe extern "C" fn(*mut RawModel),
-    pub num_inputs: unsafe extern "C" fn(*const RawModel) -> i32,
-    pub num_outputs: unsafe extern "C" fn(*const RawModel) -> i32,
-    pub input_info: unsafe extern "C" fn(*mut RawModel, i32, *mut TensorInfo) -> i32,
-    pub output_info: unsafe extern "C" fn(*mut RawModel, i32, *mut TensorInfo) -> i32,
-    pub run: unsafe extern "C" fn(*mut RawModel, *const *const c_void, *const usize, *const *mut c_void, *const usize) -> i32,
-    pub last_error: unsafe extern "C" fn(*const RawModel) -> *const c_char,
-}
+/// Opaque handle type of the C API (`AotcModel`).
+pub use crate::abi::Handle as RawModel;
+/// The function table every generated library returns from `<prefix>_api()`.
+pub use crate::abi::Api;
 
 /// An input or output as Rust sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +81,18 @@ impl Model {
         }
         let message = unsafe { CStr::from_ptr((self.api.last_error)(self.raw)) }.to_string_lossy().into();
         Err(Error { code, message })
+    }
+
+    /// Sets how many threads this handle's runs use (at least 1; the
+    /// default is `AOTC_NUM_THREADS`, else the CPUs the process may run on).
+    pub fn set_num_threads(&mut self, threads: usize) -> Result<(), Error> {
+        let threads = i32::try_from(threads).unwrap_or(i32::MAX);
+        self.check(unsafe { (self.api.set_num_threads)(self.raw, threads) })
+    }
+
+    /// This handle's thread count.
+    pub fn num_threads(&self) -> usize {
+        unsafe { (self.api.num_threads)(self.raw) }.max(1) as usize
     }
 
     /// Runs on raw bytes; sizes are checked by the runtime.

@@ -60,7 +60,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     let tiles = tag_plans(context, module, "linalg.copy", |raw| copy_tile(raw, target.lanes()), |tile| tile_tag(tile));
     for tile in tiles {
         let op = script.match_tagged("linalg.copy", &tile_tag(&tile));
-        let (piece, _) = script.tile(&op, &tile);
+        let (piece, loops) = script.tile(&op, &tile);
+        script.mark_parallel(&loops);
         script.vectorize(&piece, None);
     }
 }

@@ -217,11 +217,13 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             Plan::Flat { tile, masked } => {
                 let flat = script.handle("flat");
                 script.line(format!("{flat} = transform.structured.flatten_elementwise {op} : (!transform.any_op) -> !transform.any_op"));
-                let (tiled, _) = script.tile(&flat, &[*tile]);
+                let (tiled, loops) = script.tile(&flat, &[*tile]);
+                script.mark_parallel(&loops);
                 script.vectorize(&tiled, masked.then_some(&[*tile][..]));
             }
             Plan::Inner { sizes, widened } => {
-                let (tiled, _) = script.tile(&op, sizes);
+                let (tiled, loops) = script.tile(&op, sizes);
+                script.mark_parallel(&loops);
                 let vector_sizes = widened.map(|w| sizes[..sizes.len() - 1].iter().copied().chain([w]).collect::<Vec<i64>>());
                 script.vectorize(&tiled, vector_sizes.as_deref());
             }
@@ -239,7 +241,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                     "{lower}, {upper} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
                 for (part, sizes) in [(&lower, main), (&upper, rest)] {
-                    let (tiled, _) = script.tile(part, sizes);
+                    let (tiled, loops) = script.tile(part, sizes);
+                    script.mark_parallel(&loops);
                     script.vectorize(&tiled, None);
                 }
                 script.line("}");

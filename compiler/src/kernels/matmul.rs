@@ -31,6 +31,8 @@ use mlir_sys::MlirOperation;
 /// How one matmul `[M, K] x [K, N]` is tiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatmulTiling {
+    /// Rows per block, 0 for all rows in one (see [`row_block`]).
+    pub block_m: i64,
     pub block_n: i64,
     pub block_k: i64,
     pub tile_m: i64,
@@ -39,6 +41,23 @@ pub struct MatmulTiling {
 
 fn largest_divisor(d: i64, limit: i64) -> i64 {
     (1..=limit.min(d).max(1)).rev().find(|t| d % t == 0).unwrap_or(1)
+}
+
+/// The outermost loop of a product is what the worker pool's threads share
+/// (see `crate::parallel`): when N gives fewer column blocks than this,
+/// the rows are blocked too, into about this many blocks.
+const PARALLEL_BLOCKS: i64 = 8;
+
+/// The rows of one row block (0: one block of all `m` rows): `m` in about
+/// [`PARALLEL_BLOCKS`] blocks of whole register tiles when the `n_blocks`
+/// column blocks alone are fewer. Each row block reads the column blocks of
+/// B again (from L2 or L3), a few percent of a product's time at most.
+fn row_block(m: i64, tile_m: i64, n_blocks: i64) -> i64 {
+    let tiles = m / tile_m.max(1);
+    if n_blocks >= PARALLEL_BLOCKS || tiles < 2 {
+        return 0;
+    }
+    tile_m * largest_divisor(tiles, (tiles / PARALLEL_BLOCKS).max(1))
 }
 
 /// The most bytes of B rows one K block of a column panel spans.
@@ -54,13 +73,13 @@ pub fn matmul_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTil
     // stays in the first-level TLB (N = 4096: 64 -> 92 GFLOP/s).
     let pages_limit = (PANEL_BYTES / (n * 4).max(1)).clamp(64, 256);
     let block_k = largest_divisor(k, pages_limit);
-    MatmulTiling { block_n, block_k, tile_m, tile_n }
+    MatmulTiling { block_m: row_block(m, tile_m, n / block_n), block_n, block_k, tile_m, tile_n }
 }
 
 impl MatmulTiling {
     fn tag(&self, batched: bool) -> String {
         let kind = if batched { "batch_matmul" } else { "matmul" };
-        format!("{kind}_{}_{}_{}_{}", self.block_n, self.block_k, self.tile_m, self.tile_n)
+        format!("{kind}_{}_{}_{}_{}_{}", self.block_m, self.block_n, self.block_k, self.tile_m, self.tile_n)
     }
 }
 
@@ -94,10 +113,12 @@ pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTili
         _ => (6, 1),
     };
     let block_panels = tile_panels * largest_divisor(panels / tile_panels, 16 / tile_panels);
+    let tile_m = largest_divisor(m, max_rows);
     MatmulTiling {
+        block_m: row_block(m, tile_m, panels / block_panels),
         block_n: block_panels * TILE_N,
         block_k: largest_divisor(k, 1024),
-        tile_m: largest_divisor(m, max_rows),
+        tile_m,
         tile_n: tile_panels * TILE_N,
     }
 }
@@ -162,7 +183,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         }
         let t = panel_tiling(m, n, k, target.vector_registers);
         let op = unsafe { OperationRef::from_raw(raw) };
-        let tag_text = format!("panels_{}_{}_{}_{}", t.block_n, t.block_k, t.tile_m, t.tile_n);
+        let tag_text = format!("panels_{}_{}_{}_{}_{}", t.block_m, t.block_n, t.block_k, t.tile_m, t.tile_n);
         let tag_text = tag_with_init(context, &op, &Plan::Panels(t), k, tag_text);
         tag(context, raw, &tag_text);
         if !jobs.iter().any(|(t, ..)| *t == tag_text) {
@@ -200,7 +221,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             }
             // loops (m, panel, column, k)
             Plan::Panels(t) => {
-                let (blocks, tiles) = ([0, t.block_n / TILE_N, 0, t.block_k], [t.tile_m, t.tile_n / TILE_N, 0, 1]);
+                let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0, t.block_k], [t.tile_m, t.tile_n / TILE_N, 0, 1]);
                 k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
             }
         }
@@ -272,7 +293,9 @@ fn init_producer(op: &OperationRef) -> Option<(MlirOperation, &'static str)> {
 /// k): batch elements one at a time, then the 2-D blocking of one matmul.
 fn matmul_sizes(t: &MatmulTiling, batched: bool) -> (Vec<i64>, Vec<i64>) {
     let lead: &[i64] = if batched { &[1] } else { &[] };
-    let blocks = lead.iter().copied().chain([0, t.block_n, t.block_k]).collect();
+    // the batch loop is the one threads share
+    let block_m = if batched { 0 } else { t.block_m };
+    let blocks = lead.iter().copied().chain([block_m, t.block_n, t.block_k]).collect();
     let tiles = lead.iter().map(|_| 0).chain([t.tile_m, t.tile_n, 1]).collect();
     (blocks, tiles)
 }
@@ -286,8 +309,11 @@ fn matmul_sizes(t: &MatmulTiling, batched: bool) -> (Vec<i64>, Vec<i64>) {
 /// them.
 fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>) -> String {
     let Some((kind, init)) = init else {
-        let (blocked, _) = script.tile(op, blocks);
+        let (blocked, block_loops) = script.tile(op, blocks);
+        // the last is the K block loop, accumulating
+        script.mark_parallel(&block_loops[..block_loops.len() - 1]);
         let (tiled, loops) = script.tile(&blocked, tiles);
+        script.mark_parallel(&loops[..loops.len() - 1]);
         script.vectorize(&tiled, None);
         return loops.last().expect("a K loop").clone();
     };
@@ -297,8 +323,10 @@ fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], in
         sizes[k] = size;
         sizes
     };
-    let (blocked, _) = script.tile_and_fuse(op, &with_k(blocks, 0));
-    let (tiled, _) = script.tile_and_fuse(&blocked, &with_k(tiles, 0));
+    let (blocked, block_loops) = script.tile_and_fuse(op, &with_k(blocks, 0));
+    script.mark_parallel(&block_loops);
+    let (tiled, tile_loops) = script.tile_and_fuse(&blocked, &with_k(tiles, 0));
+    script.mark_parallel(&tile_loops);
     let (stepped, loops) = script.tile(&tiled, &with_k(&vec![0; k + 1], 1));
     script.vectorize(&stepped, None);
     let inits = script.match_tagged(kind, init);

@@ -163,6 +163,12 @@ pub fn tag_plans<P: PartialEq>(
 /// The annotation of loops whose accumulators are hoisted after cleanup.
 const HOIST: &str = "aotc.hoist";
 
+/// The annotation of loops whose iterations are independent (each writes
+/// its own part of the result, reads nothing another writes): a kernel
+/// whose outermost loop carries it runs its iterations on the worker pool
+/// (see `crate::parallel`).
+pub const PARALLEL: &str = "aotc.parallel";
+
 /// A transform-dialect script under construction: `%root` is the module,
 /// `%func` its functions.
 pub struct Script {
@@ -202,6 +208,14 @@ impl Script {
     pub fn hoist_after_cleanup(&mut self, loop_handle: &str) {
         self.line(format!("transform.annotate {loop_handle} \"{HOIST}\" : !transform.any_op"));
         self.hoist = true;
+    }
+
+    /// Marks `loops` as [`PARALLEL`]: only loops over parallel dims, in
+    /// whose iterations no value is accumulated.
+    pub fn mark_parallel(&mut self, loops: &[String]) {
+        for l in loops {
+            self.line(format!("transform.annotate {l} \"{PARALLEL}\" : !transform.any_op"));
+        }
     }
 
     /// A handle to every `op` tagged `aotc.kernel = "<tag>"`.

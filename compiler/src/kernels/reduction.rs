@@ -71,7 +71,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {
             Plan::Rows { outer, tile } => {
-                let (rows, _) = script.tile(&op, outer);
+                let (rows, row_loops) = script.tile(&op, outer);
+                script.mark_parallel(&row_loops);
                 let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
                 let zeros = vec!["0"; outer.len() - 1].join(", ");
                 script.line(format!(

@@ -147,6 +147,7 @@ pub fn plan(context: &Context, module: &Module, script: &mut Script) -> bool {
         }
         let root = script.match_tagged("linalg.generic", &format!("rows_{c}"));
         let (_, loops) = script.tile(&root, &chain.root_tiles);
+        script.mark_parallel(&loops);
         if let Some(rows) = loops.last() {
             script.line(format!("transform.annotate {rows} \"{}\" : !transform.any_op", super::prefetch::ROW_LOOP));
         }

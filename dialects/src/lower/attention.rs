@@ -33,6 +33,11 @@ use super::shape::{index_const, reshape_value, transpose_value};
 use super::Emitter;
 use crate::types::Ty;
 
+/// Batch-heads and query blocks are independent: the loops over them
+/// carry the compiler's parallel-loop annotation (`aotc.parallel`, see the
+/// compiler's `kernels::PARALLEL`), and run on the worker pool.
+const PARALLEL: &str = "aotc.parallel";
+
 /// Queries per block: the micro-kernel's rows, a few register tiles.
 const QUERY_BLOCK: i64 = 64;
 /// Keys per block: one block's scores are at most 64 x 256 floats (64 KiB).
@@ -106,10 +111,10 @@ pub fn attention(e: &mut Emitter, q: Tensor, k: Tensor, v: Tensor, mask: Option<
             ));
             e.line(format!("scf.yield {updated} : {out3_ty}"));
         });
-        e.line("}");
+        e.line(format!("}} {{{PARALLEL}}}"));
         e.line(format!("scf.yield {rows} : {out3_ty}"));
     });
-    e.line("}");
+    e.line(format!("}} {{{PARALLEL}}}"));
     reshape_value(e, &result, &out3_ty, out)
 }
 

@@ -1,0 +1,424 @@
+//! Parallel kernels, after outlining: a kernel that is one loop nest whose
+//! outermost loop is marked [`PARALLEL`] (its iterations write disjoint
+//! parts of the result and accumulate nothing across each other; the
+//! strategies mark such loops) and that does enough work takes the range of
+//! that loop's iterations it runs as two more parameters, `(begin, end)`.
+//! It is renamed `<kernel>_parallel`, and every call passes the whole range;
+//! `codegen::dispatch_parallel_kernels` then turns those calls into calls
+//! of the runtime's `aotc_rt_parallel_for`, which runs the iterations in
+//! static chunks on the worker pool (or all on the calling thread).
+//!
+//! Each iteration computes the same values whichever thread runs it and
+//! however the range is chunked, so results are bitwise identical for every
+//! thread count. Kernels that do little work stay on the calling thread:
+//! waking a worker costs about a microsecond.
+
+use crate::kernels::PARALLEL;
+use crate::mlir::op_name;
+use crate::outline::{set_symbol_name, symbol_name};
+use anyhow::{anyhow, bail, Result};
+use melior::ir::operation::{OperationLike, OperationRef, WalkOrder, WalkResult};
+use melior::ir::{Attribute, AttributeLike, Location, Module, Type, TypeLike};
+use melior::Context;
+use mlir_sys::*;
+
+/// The suffix of a kernel that takes its iteration range.
+pub const PARALLEL_SUFFIX: &str = "_parallel";
+
+/// Kernels that execute fewer operations than this (counted over the loop
+/// nest, a vector op as one) stay serial.
+pub const MIN_WORK: i64 = 20_000;
+
+/// One kernel made parallel: its new name and its outer loop's trip count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParallelKernel {
+    pub name: String,
+    pub trips: i64,
+    pub work: i64,
+    /// Bytes of scratch each thread needs (its temporaries).
+    pub scratch_bytes: i64,
+}
+
+/// Makes every eligible kernel of the module take its iteration range (see
+/// the module docs); returns them.
+pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Vec<ParallelKernel>> {
+    let entry = crate::mlir::entry_function(module)?.to_raw();
+    let entry_block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(entry, 0)) };
+    let arguments = unsafe { mlirBlockGetNumArguments(entry_block) };
+    let Some(arena) = arguments.checked_sub(1).map(|last| unsafe { mlirBlockGetArgument(entry_block, last) }) else {
+        return Ok(Vec::new());
+    };
+    let mut calls: Vec<(String, MlirOperation)> = Vec::new();
+    unsafe { OperationRef::from_raw(entry) }.walk(WalkOrder::PreOrder, |op| {
+        if op.name().as_string_ref().as_str() == Ok("func.call") {
+            let callee = op.attribute("callee").map(|a| a.to_string()).unwrap_or_default();
+            calls.push((callee.trim_start_matches('@').to_string(), op.to_raw()));
+        }
+        WalkResult::Advance
+    });
+    let mut kernels = Vec::new();
+    let mut function = unsafe { mlirBlockGetFirstOperation(mlirModuleGetBody(module.to_raw())) };
+    while !function.ptr.is_null() {
+        let next = unsafe { mlirOperationGetNextInBlock(function) };
+        if op_name(function) == "func.func" && function.ptr != entry.ptr {
+            let name = symbol_name(function).unwrap_or_default();
+            let sites: Vec<MlirOperation> = calls.iter().filter(|(c, _)| *c == name).map(|(_, op)| *op).collect();
+            if let Some(plan) = plan_kernel(function, &sites, arena) {
+                kernels.push(make_parallel(context, function, &sites, arena, plan)?);
+            }
+        }
+        function = next;
+    }
+    Ok(kernels)
+}
+
+/// How a kernel is made parallel.
+struct Plan {
+    outer: MlirOperation,
+    trips: i64,
+    work: i64,
+    /// The parameters that are scratch at every call, with their bytes.
+    scratch: Vec<(usize, i64)>,
+}
+
+fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValue) -> Option<Plan> {
+    let outer = single_loop(function)?;
+    let marked = unsafe { OperationRef::from_raw(outer) }.has_attribute(PARALLEL);
+    let no_results = unsafe { mlirOperationGetNumResults(outer) } == 0;
+    let trips = trip_count(constant_bounds(outer)?);
+    let work = work(outer);
+    if !marked || !no_results || sites.is_empty() || trips < 2 || work < MIN_WORK {
+        return None;
+    }
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    let mut scratch = Vec::new();
+    for i in 0..unsafe { mlirBlockGetNumArguments(block) } {
+        let per_site: Vec<bool> = sites.iter().map(|&call| is_scratch(call, i, sites, arena)).collect();
+        if per_site.iter().all(|&s| s) {
+            scratch.push((i as usize, memref_bytes(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) })?));
+        } else if per_site.iter().any(|&s| s) {
+            // scratch at one call, live data at another: threads would share it
+            return None;
+        }
+    }
+    Some(Plan { outer, trips, work, scratch })
+}
+
+/// Whether operand `index` of a kernel call is scratch: a slot of the arena
+/// (possibly reshaped) that nothing uses but calls of this kernel in this
+/// operand (CSE gives one layer's slot to every layer), so its contents
+/// before and after each call do not matter, and each thread may use a copy
+/// of its own.
+fn is_scratch(call: MlirOperation, index: isize, sites: &[MlirOperation], arena: MlirValue) -> bool {
+    let mut v = unsafe { mlirOperationGetOperand(call, index) };
+    if !only_this_operand(v, index, sites) {
+        return false;
+    }
+    loop {
+        if unsafe { !mlirValueIsAOpResult(v) } {
+            return false;
+        }
+        let def = unsafe { mlirOpResultGetOwner(v) };
+        let source = unsafe { mlirOperationGetOperand(def, 0) };
+        match op_name(def).as_str() {
+            "memref.view" => return source.ptr == arena.ptr,
+            "memref.expand_shape" | "memref.collapse_shape" | "memref.cast" if crate::mlir::single_user(source).is_some() => v = source,
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every use of `v` is operand `index` of one of `calls`.
+fn only_this_operand(v: MlirValue, index: isize, calls: &[MlirOperation]) -> bool {
+    let mut operand = unsafe { mlirValueGetFirstUse(v) };
+    while !operand.ptr.is_null() {
+        let owner = unsafe { mlirOpOperandGetOwner(operand) };
+        let number = unsafe { mlirOpOperandGetOperandNumber(operand) } as isize;
+        if number != index || !calls.iter().any(|c| c.ptr == owner.ptr) {
+            return false;
+        }
+        operand = unsafe { mlirOpOperandGetNextUse(operand) };
+    }
+    true
+}
+
+/// The bytes of a static, contiguous (identity layout) memref type.
+fn memref_bytes(ty: MlirType) -> Option<i64> {
+    unsafe {
+        if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(ty)) {
+            return None;
+        }
+        let rank = mlirShapedTypeGetRank(ty);
+        let elements: i64 = (0..rank).map(|d| mlirShapedTypeGetDimSize(ty, d as isize)).product();
+        let element = mlirShapedTypeGetElementType(ty);
+        let bits = if mlirTypeIsAInteger(element) {
+            mlirIntegerTypeGetWidth(element) as i64
+        } else if mlirTypeIsAFloat(element) {
+            mlirFloatTypeGetWidth(element) as i64
+        } else if mlirTypeIsAIndex(element) {
+            64
+        } else {
+            return None;
+        };
+        Some(elements * ((bits + 7) / 8).max(1))
+    }
+}
+
+/// Scratch slots start at multiples of this in a thread's scratch.
+const SCRATCH_ALIGN: i64 = 64;
+
+/// The outer loop of a kernel that is one loop nest (constants and views
+/// of its buffers before it).
+fn single_loop(function: MlirOperation) -> Option<MlirOperation> {
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    let mut found = None;
+    let mut op = unsafe { mlirBlockGetFirstOperation(block) };
+    while !op.ptr.is_null() {
+        match op_name(op).as_str() {
+            "scf.for" if found.is_none() => found = Some(op),
+            "arith.constant" | "memref.get_global" | "ub.poison" | "func.return" => {}
+            "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast" | "memref.reinterpret_cast"
+                if found.is_none() => {}
+            _ => return None,
+        }
+        op = unsafe { mlirOperationGetNextInBlock(op) };
+    }
+    found
+}
+
+/// The value of an `arith.constant` index operand.
+fn constant_operand(op: MlirOperation, index: isize) -> Option<i64> {
+    unsafe {
+        let v = mlirOperationGetOperand(op, index);
+        if !mlirValueIsAOpResult(v) {
+            return None;
+        }
+        let def = mlirOpResultGetOwner(v);
+        if op_name(def) != "arith.constant" {
+            return None;
+        }
+        let attr = mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString(c"value".as_ptr()));
+        mlirAttributeIsAInteger(attr).then(|| mlirIntegerAttrGetValueInt(attr))
+    }
+}
+
+/// (lower bound, upper bound, step) of an `scf.for` with constant bounds.
+fn constant_bounds(for_op: MlirOperation) -> Option<(i64, i64, i64)> {
+    Some((constant_operand(for_op, 0)?, constant_operand(for_op, 1)?, constant_operand(for_op, 2)?))
+}
+
+fn trip_count((lb, ub, step): (i64, i64, i64)) -> i64 {
+    if step <= 0 || ub <= lb {
+        0
+    } else {
+        (ub - lb + step - 1) / step
+    }
+}
+
+/// The operations a loop nest executes: every op counted once per
+/// iteration of the loops around it (a loop with bounds not known at
+/// compile time counts once).
+pub fn work(op: MlirOperation) -> i64 {
+    let root = unsafe { OperationRef::from_raw(op) };
+    let mut total = 0i64;
+    root.walk(WalkOrder::PreOrder, |o| {
+        let name = o.name().as_string_ref().as_str().unwrap_or("").to_string();
+        if matches!(name.as_str(), "scf.yield" | "arith.constant" | "scf.for") {
+            return WalkResult::Advance;
+        }
+        let mut times = 1i64;
+        let mut parent = o.parent_operation();
+        while let Some(p) = parent {
+            if p.name().as_string_ref().as_str() == Ok("scf.for") {
+                times = times.saturating_mul(constant_bounds(p.to_raw()).map(trip_count).unwrap_or(1).max(1));
+            }
+            if p.to_raw().ptr == op.ptr {
+                break;
+            }
+            parent = p.parent_operation();
+        }
+        total = total.saturating_add(times);
+        WalkResult::Advance
+    });
+    total
+}
+
+/// Rewrites the kernel to `(params but scratch..., scratch: memref<?xi8>,
+/// begin, end)`: each scratch parameter becomes a view of the scratch at
+/// its offset, and the outer loop runs iterations `[begin, end)`; each call
+/// passes a view of the arena of the scratch's size (the dispatch replaces
+/// it with the running thread's scratch) and the whole range.
+fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperation], arena: MlirValue, plan: Plan) -> Result<ParallelKernel> {
+    let location = Location::unknown(context);
+    let index = Type::index(context);
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    let first_op = unsafe { mlirBlockGetFirstOperation(block) };
+    let build = |name: &str, operands: &[MlirValue], result: MlirType, attribute: Option<(&str, Attribute)>, before: MlirOperation| -> MlirValue {
+        let operands: Vec<melior::ir::Value> = operands.iter().map(|&v| unsafe { melior::ir::Value::from_raw(v) }).collect();
+        let mut builder = melior::ir::operation::OperationBuilder::new(name, location)
+            .add_operands(&operands)
+            .add_results(&[unsafe { Type::from_raw(result) }]);
+        if let Some((key, value)) = attribute {
+            builder = builder.add_attributes(&[(melior::ir::Identifier::new(context, key), value)]);
+        }
+        let op = builder.build().expect("a valid op").into_raw();
+        unsafe {
+            let parent = mlirOperationGetBlock(before);
+            mlirBlockInsertOwnedOperationBefore(parent, before, op);
+            mlirOperationGetResult(op, 0)
+        }
+    };
+    let constant = |value: i64, before: MlirOperation| -> MlirValue {
+        let attr = melior::ir::attribute::IntegerAttribute::new(index, value).into();
+        build("arith.constant", &[], index.to_raw(), Some(("value", attr)), before)
+    };
+    let bytes_ty = melior::ir::r#type::MemRefType::new(melior::ir::r#type::IntegerType::new(context, 8).into(), &[i64::MIN], None, None);
+    let bytes_ty: Type = bytes_ty.into();
+    // scratch parameters -> views of one scratch parameter
+    let scratch = unsafe { mlirBlockAddArgument(block, bytes_ty.to_raw(), location.to_raw()) };
+    let mut offset = 0i64;
+    for &(param, bytes) in &plan.scratch {
+        let argument = unsafe { mlirBlockGetArgument(block, param as isize) };
+        let shift = constant(offset, first_op);
+        let view = build("memref.view", &[scratch, shift], unsafe { mlirValueGetType(argument) }, None, first_op);
+        unsafe { mlirValueReplaceAllUsesOfWith(argument, view) };
+        offset += (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    }
+    for &(param, _) in plan.scratch.iter().rev() {
+        unsafe { mlirBlockEraseArgument(block, param as u32) };
+    }
+    let (begin, end) = unsafe {
+        (mlirBlockAddArgument(block, index.to_raw(), location.to_raw()), mlirBlockAddArgument(block, index.to_raw(), location.to_raw()))
+    };
+    set_function_type(context, function);
+    // [begin, end) in iterations -> [lb + begin * step, min(ub, lb + end * step))
+    let outer = plan.outer;
+    let (lb, ub, step) = unsafe { (mlirOperationGetOperand(outer, 0), mlirOperationGetOperand(outer, 1), mlirOperationGetOperand(outer, 2)) };
+    let arith = |name: &str, a: MlirValue, b: MlirValue| build(name, &[a, b], index.to_raw(), None, outer);
+    let new_lb = arith("arith.addi", lb, arith("arith.muli", begin, step));
+    let new_ub = arith("arith.minsi", arith("arith.addi", lb, arith("arith.muli", end, step)), ub);
+    unsafe {
+        mlirOperationSetOperand(outer, 0, new_lb);
+        mlirOperationSetOperand(outer, 1, new_ub);
+    }
+    let name = symbol_name(function).ok_or_else(|| anyhow!("a kernel without a name"))?;
+    let name = format!("{name}{PARALLEL_SUFFIX}");
+    set_symbol_name(context, function, &name);
+    let callee = Attribute::parse(context, &format!("@{name}")).ok_or_else(|| anyhow!("a bad kernel name"))?;
+    for &call in sites {
+        let kept: Vec<MlirValue> = (0..unsafe { mlirOperationGetNumOperands(call) } as usize)
+            .filter(|i| !plan.scratch.iter().any(|(p, _)| p == i))
+            .map(|i| unsafe { mlirOperationGetOperand(call, i as isize) })
+            .collect();
+        let (zero, size) = (constant(0, call), constant(offset, call));
+        let area = build("memref.view", &[arena, zero, size], bytes_ty.to_raw(), None, call);
+        let mut operands = kept;
+        operands.extend([area, zero, constant(plan.trips, call)]);
+        unsafe {
+            mlirOperationSetOperands(call, operands.len() as isize, operands.as_ptr());
+            mlirOperationSetAttributeByName(call, mlirStringRefCreateFromCString(c"callee".as_ptr()), callee.to_raw());
+        }
+    }
+    Ok(ParallelKernel { name, trips: plan.trips, work: plan.work, scratch_bytes: offset })
+}
+
+/// Sets the function's type to its block's argument types (no results).
+fn set_function_type(context: &Context, function: MlirOperation) {
+    unsafe {
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0));
+        let inputs: Vec<MlirType> = (0..mlirBlockGetNumArguments(block)).map(|i| mlirValueGetType(mlirBlockGetArgument(block, i))).collect();
+        let ty = mlirFunctionTypeGet(context.to_raw(), inputs.len() as isize, inputs.as_ptr(), 0, std::ptr::null());
+        mlirOperationSetAttributeByName(function, mlirStringRefCreateFromCString(c"function_type".as_ptr()), mlirTypeAttrGet(ty));
+    }
+}
+
+/// The runtime's entry for a parallel kernel (see `aotc_runtime::pool`).
+pub const PARALLEL_FOR: &str = "aotc_rt_parallel_for";
+
+/// A parallel kernel's last parameters in LLVM IR: the scratch memref's
+/// descriptor (allocated and aligned pointers, offset, size, stride), then
+/// begin and end.
+const SCRATCH_AND_RANGE: usize = 7;
+
+/// In LLVM IR: every call of a `<kernel>_parallel(args..., scratch, 0,
+/// trips)` becomes `aotc_rt_parallel_for(trips, <kernel>_parallel_task,
+/// &args, scratch bytes)`, where the task (`(args, begin, end, scratch)`)
+/// unpacks the arguments from the struct, points the scratch memref at the
+/// running thread's scratch, and calls the kernel on its range.
+pub fn dispatch_calls<'l>(llvm: &'l inkwell::context::Context, ir: &inkwell::module::Module<'l>) -> Result<()> {
+    use inkwell::types::BasicTypeEnum;
+    use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, InstructionOpcode};
+    let kernels: Vec<_> = ir
+        .get_functions()
+        .filter(|f| f.count_basic_blocks() > 0 && f.get_name().to_string_lossy().ends_with(PARALLEL_SUFFIX))
+        .collect();
+    if kernels.is_empty() {
+        return Ok(());
+    }
+    let (i64_ty, ptr_ty) = (llvm.i64_type(), llvm.ptr_type(inkwell::AddressSpace::default()));
+    let task_ty = llvm.void_type().fn_type(&[ptr_ty.into(), i64_ty.into(), i64_ty.into(), ptr_ty.into()], false);
+    let parallel_for = ir.get_function(PARALLEL_FOR).unwrap_or_else(|| {
+        ir.add_function(PARALLEL_FOR, llvm.void_type().fn_type(&[i64_ty.into(), ptr_ty.into(), ptr_ty.into(), i64_ty.into()], false), None)
+    });
+    let builder = llvm.create_builder();
+    let fail = |e: inkwell::builder::BuilderError| anyhow!("cannot build a parallel call: {e}");
+    for kernel in kernels {
+        let params = kernel.get_type().get_param_types();
+        let Some(packed_count) = params.len().checked_sub(2).filter(|_| params.len() >= SCRATCH_AND_RANGE) else {
+            bail!("parallel kernel {} lacks its scratch and range parameters", kernel.get_name().to_string_lossy());
+        };
+        let packed_types: Vec<BasicTypeEnum> =
+            params[..packed_count].iter().map(|t| BasicTypeEnum::try_from(*t).map_err(|_| anyhow!("a kernel parameter that is not a value"))).collect::<Result<_>>()?;
+        let args_ty = llvm.struct_type(&packed_types, false);
+        let (allocated, aligned, size) = (params.len() - 7, params.len() - 6, params.len() - 4);
+        // the calls (found before the task adds one)
+        let kernel_pointer = BasicValueEnum::from(kernel.as_global_value().as_pointer_value());
+        let calls: Vec<_> = ir
+            .get_functions()
+            .flat_map(|f| f.get_basic_block_iter().flat_map(|b| b.get_instructions()).collect::<Vec<_>>())
+            .filter(|i| i.get_opcode() == InstructionOpcode::Call && i.get_operand(i.get_num_operands() - 1).and_then(|o| o.value()) == Some(kernel_pointer))
+            .collect();
+        // the task: unpack, the thread's scratch, call the kernel on [begin, end)
+        let name = kernel.get_name().to_string_lossy().into_owned();
+        let task = ir.add_function(&format!("{name}_task"), task_ty, None);
+        builder.position_at_end(llvm.append_basic_block(task, "entry"));
+        let param = |k: u32| task.get_nth_param(k).expect("a task parameter");
+        let args = param(0).into_pointer_value();
+        let mut call_args: Vec<BasicMetadataValueEnum> = Vec::new();
+        for (i, ty) in packed_types.iter().enumerate() {
+            if i == allocated || i == aligned {
+                call_args.push(param(3).into());
+                continue;
+            }
+            let field = builder.build_struct_gep(args_ty, args, i as u32, "field").map_err(fail)?;
+            call_args.push(builder.build_load(*ty, field, "arg").map_err(fail)?.into());
+        }
+        call_args.push(param(1).into());
+        call_args.push(param(2).into());
+        builder.build_call(kernel, &call_args, "").map_err(fail)?;
+        builder.build_return(None).map_err(fail)?;
+        // each call packs the arguments and calls the pool
+        for call in calls {
+            let operand = |k: usize| -> Result<BasicValueEnum> {
+                call.get_operand(k as u32).and_then(|o| o.value()).ok_or_else(|| anyhow!("a kernel call without operand {k}"))
+            };
+            let caller = call.get_parent().and_then(|b| b.get_parent()).ok_or_else(|| anyhow!("a call outside a function"))?;
+            let entry = caller.get_first_basic_block().expect("the caller's entry block");
+            match entry.get_first_instruction() {
+                Some(first) => builder.position_before(&first),
+                None => builder.position_at_end(entry),
+            }
+            let packed = builder.build_alloca(args_ty, "kernel_args").map_err(fail)?;
+            builder.position_before(&call);
+            for k in 0..packed_count {
+                let field = builder.build_struct_gep(args_ty, packed, k as u32, "field").map_err(fail)?;
+                builder.build_store(field, operand(k)?).map_err(fail)?;
+            }
+            let task_pointer = task.as_global_value().as_pointer_value();
+            let trips = operand(packed_count + 1)?;
+            builder.build_call(parallel_for, &[trips.into(), task_pointer.into(), packed.into(), operand(size)?.into()], "").map_err(fail)?;
+            call.erase_from_basic_block();
+        }
+    }
+    Ok(())
+}
