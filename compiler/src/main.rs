@@ -121,6 +121,33 @@ enum Command {
         /// mutates carry over) and write the last run's outputs.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         runs: u32,
+        /// Run at each of these thread counts (comma-separated; default: the
+        /// handle's default, AOTC_NUM_THREADS or the CPUs this process may
+        /// use), each on a new handle; with several, the outputs must be
+        /// bitwise identical (an error says which differ).
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Vec<u32>,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        archive: ArchiveArgs,
+    },
+    /// Compile and time the model on the archive's sample inputs (or --input
+    /// files): median and minimum latency of single runs at each thread
+    /// count, and the speed-up over the first count.
+    Bench {
+        /// The .pt2 archive.
+        input: PathBuf,
+        /// One .npy file per user input, in the program's input order.
+        #[arg(long = "input", value_name = "FILE.npy")]
+        inputs: Vec<PathBuf>,
+        /// Thread counts, comma-separated (default: 1 and the CPUs this
+        /// process may use).
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Vec<u32>,
+        /// Timed runs per thread count (after a few untimed ones).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
@@ -190,9 +217,10 @@ fn main() {
         }
     }));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
-        Some(Command::Run { input, inputs, output_dir, timings, runs, target, archive }) => {
-            run(input, inputs, output_dir.as_deref(), *timings, *runs, target, archive)
+        Some(Command::Run { input, inputs, output_dir, timings, runs, threads, target, archive }) => {
+            run(input, inputs, output_dir.as_deref(), *timings, *runs, threads, target, archive)
         }
+        Some(Command::Bench { input, inputs, threads, runs, target, archive }) => bench(input, inputs, threads, *runs, target, archive),
         Some(Command::Opt { input, pass, pipeline, vector_registers, vector_bits }) => {
             opt(input, *pass, pipeline.as_deref(), *vector_registers, *vector_bits)
         }
@@ -295,17 +323,9 @@ fn read_inputs(program: &ExportedProgram, files: &[PathBuf]) -> Result<Vec<HostT
         .collect()
 }
 
-fn run(
-    archive: &Path,
-    input_files: &[PathBuf],
-    output_dir: Option<&Path>,
-    timings: bool,
-    runs: u32,
-    target: &TargetArgs,
-    archive_args: &ArchiveArgs,
-) -> Result<()> {
-    let start = std::time::Instant::now();
-    let prefix = "aotc_run";
+/// The program and its run inputs: the `--input` files, else the archive's
+/// sample inputs.
+fn program_and_inputs(archive: &Path, input_files: &[PathBuf], archive_args: &ArchiveArgs, prefix: &str) -> Result<(ExportedProgram, Vec<HostTensor>)> {
     let mut program = driver::load(archive, prefix, archive_args.max_unpacked_bytes)?;
     let tensors: Vec<HostTensor> = if input_files.is_empty() && program.user_inputs().next().is_none() {
         Vec::new()
@@ -319,16 +339,46 @@ fn run(
     } else {
         read_inputs(&program, input_files)?
     };
-    let dir = tempfile::tempdir()?;
-    let library = dir.path().join(format!("lib{prefix}.so"));
-    driver::build(&mut program, &library, OutputKind::Shared, &target.options())?;
+    Ok((program, tensors))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    archive: &Path,
+    input_files: &[PathBuf],
+    output_dir: Option<&Path>,
+    timings: bool,
+    runs: u32,
+    threads: &[u32],
+    target: &TargetArgs,
+    archive_args: &ArchiveArgs,
+) -> Result<()> {
+    let start = std::time::Instant::now();
+    let prefix = "aotc_run";
+    let (mut program, tensors) = program_and_inputs(archive, input_files, archive_args, prefix)?;
+    let library = Library::build(&mut program, prefix, target)?;
     let compiled = std::time::Instant::now();
-    let outputs = unsafe { run_library(&library, prefix, &tensors, runs)? };
+    let counts: Vec<Option<u32>> = if threads.is_empty() { vec![None] } else { threads.iter().copied().map(Some).collect() };
+    let mut outputs: Option<(Option<u32>, Vec<Vec<u8>>)> = None;
+    for count in counts {
+        let mut model = library.model(count)?;
+        let result = run_model(&mut model, &tensors, runs)?;
+        match &outputs {
+            None => outputs = Some((count, result)),
+            Some((first, expected)) => {
+                if let Some(k) = (0..expected.len()).find(|&k| expected[k] != result[k]) {
+                    let shown = |c: Option<u32>| c.map_or("the default".to_string(), |c| c.to_string());
+                    bail!("output {k} differs between {} and {} threads (results must be bitwise identical)", shown(*first), shown(count));
+                }
+            }
+        }
+    }
     if timings {
         let (compile, run) = (compiled - start, compiled.elapsed());
         eprintln!("timings: compile {:.3} s, run {:.4} s", compile.as_secs_f64(), run.as_secs_f64());
     }
     let output_types: Vec<TensorType> = program.user_outputs().map(|o| o.ty.clone()).collect();
+    let outputs = outputs.map(|(_, o)| o).unwrap_or_default();
     for (k, (bytes, ty)) in outputs.into_iter().zip(output_types).enumerate() {
         let tensor = HostTensor { ty, data: bytes };
         match output_dir {
@@ -342,19 +392,83 @@ fn run(
     Ok(())
 }
 
-/// Loads a library built by `driver::build` and runs it once.
-unsafe fn run_library(library: &Path, prefix: &str, inputs: &[HostTensor], runs: u32) -> Result<Vec<Vec<u8>>> {
-    let lib = libloading::Library::new(library).map_err(|e| anyhow!("cannot load {}: {e}", library.display()))?;
-    let api: libloading::Symbol<unsafe extern "C" fn() -> *const aotc_runtime::safe::Api> =
-        lib.get(format!("{prefix}_api").as_bytes()).map_err(|e| anyhow!("{}: {e}", library.display()))?;
-    let mut model = aotc_runtime::safe::Model::new(api()).map_err(|e| anyhow!("{e}"))?;
+/// `aotc bench`: see its help.
+fn bench(archive: &Path, input_files: &[PathBuf], threads: &[u32], runs: u32, target: &TargetArgs, archive_args: &ArchiveArgs) -> Result<()> {
+    let prefix = "aotc_bench";
+    let (mut program, tensors) = program_and_inputs(archive, input_files, archive_args, prefix)?;
+    let start = std::time::Instant::now();
+    let library = Library::build(&mut program, prefix, target)?;
+    println!("{}: compiled in {:.2} s", archive.display(), start.elapsed().as_secs_f64());
+    let counts: Vec<u32> = if threads.is_empty() {
+        let all = aotc_runtime::pool::default_threads() as u32;
+        if all > 1 { vec![1, all] } else { vec![1] }
+    } else {
+        threads.to_vec()
+    };
+    let in_bytes: Vec<&[u8]> = tensors.iter().map(|t| t.data.as_slice()).collect();
+    println!("{:>8} {:>12} {:>12} {:>9}", "threads", "median ms", "min ms", "speed-up");
+    let mut first_median = None;
+    for count in counts {
+        let mut model = library.model(Some(count))?;
+        let mut outs: Vec<Vec<u8>> = model.outputs.iter().map(|o| vec![0u8; o.bytes]).collect();
+        let mut out_refs: Vec<&mut [u8]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        for _ in 0..runs.div_ceil(10).max(2) {
+            model.run_bytes(&in_bytes, &mut out_refs).map_err(|e| anyhow!("{e}"))?;
+        }
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                model.run_bytes(&in_bytes, &mut out_refs).map_err(|e| anyhow!("{e}"))?;
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect::<Result<_>>()?;
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let base = *first_median.get_or_insert(median);
+        println!("{count:>8} {median:>12.3} {:>12.3} {:>8.2}x", times[0], base / median);
+    }
+    Ok(())
+}
+
+/// A library built by `driver::build` in a temporary folder, loaded.
+struct Library {
+    api: *const aotc_runtime::safe::Api,
+    _library: libloading::Library,
+    _dir: tempfile::TempDir,
+}
+
+impl Library {
+    fn build(program: &mut ExportedProgram, prefix: &str, target: &TargetArgs) -> Result<Library> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(format!("lib{prefix}.so"));
+        driver::build(program, &path, OutputKind::Shared, &target.options())?;
+        unsafe {
+            let library = libloading::Library::new(&path).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?;
+            let api: libloading::Symbol<unsafe extern "C" fn() -> *const aotc_runtime::safe::Api> =
+                library.get(format!("{prefix}_api").as_bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let api = api();
+            Ok(Library { api, _library: library, _dir: dir })
+        }
+    }
+
+    /// A new handle (with `threads` threads, else the default).
+    fn model(&self, threads: Option<u32>) -> Result<aotc_runtime::safe::Model> {
+        let mut model = unsafe { aotc_runtime::safe::Model::new(self.api) }.map_err(|e| anyhow!("{e}"))?;
+        if let Some(t) = threads {
+            model.set_num_threads(t as usize).map_err(|e| anyhow!("{e}"))?;
+        }
+        Ok(model)
+    }
+}
+
+/// Runs a handle `runs` times on `inputs`; returns the last run's outputs.
+fn run_model(model: &mut aotc_runtime::safe::Model, inputs: &[HostTensor], runs: u32) -> Result<Vec<Vec<u8>>> {
     let in_bytes: Vec<&[u8]> = inputs.iter().map(|t| t.data.as_slice()).collect();
     let mut outs: Vec<Vec<u8>> = model.outputs.iter().map(|o| vec![0u8; o.bytes]).collect();
     let mut out_refs: Vec<&mut [u8]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
     for _ in 0..runs {
         model.run_bytes(&in_bytes, &mut out_refs).map_err(|e| anyhow!("{e}"))?;
     }
-    drop(model);
     Ok(outs)
 }
 
@@ -388,8 +502,12 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_regis
             println!("// kernels: {}, functions: {}", outlined.kernels, outlined.functions);
         }
         Some(OptPass::ParallelizeKernels) => {
-            for k in pipeline::parallelize_kernels(&context, &module)? {
+            let kernels = pipeline::parallelize_kernels(&context, &module)?;
+            for k in &kernels.parallel {
                 println!("// parallel: {} ({} iterations, work {}, scratch {} bytes)", k.name, k.trips, k.work, k.scratch_bytes);
+            }
+            for (name, reason) in &kernels.serial {
+                println!("// serial: {name} ({reason})");
             }
         }
         Some(OptPass::ToLlvm) => pipeline::to_llvm_dialect(&context, &mut module)?,

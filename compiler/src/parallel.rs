@@ -26,8 +26,13 @@ use mlir_sys::*;
 pub const PARALLEL_SUFFIX: &str = "_parallel";
 
 /// Kernels that execute fewer operations than this (counted over the loop
-/// nest, a vector op as one) stay serial.
+/// nest, a vector op as one) and touch fewer bytes than [`MIN_BYTES`] stay
+/// serial: waking a worker costs about as much as either.
 pub const MIN_WORK: i64 = 20_000;
+
+/// See [`MIN_WORK`]: the bytes of the kernel's buffers (a copy or a gather
+/// does few operations on many bytes).
+pub const MIN_BYTES: i64 = 128 * 1024;
 
 /// One kernel made parallel: its new name and its outer loop's trip count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +44,22 @@ pub struct ParallelKernel {
     pub scratch_bytes: i64,
 }
 
+/// What became of each kernel: made parallel, or why it stays serial.
+#[derive(Debug, Default)]
+pub struct Parallelized {
+    pub parallel: Vec<ParallelKernel>,
+    /// (kernel, reason)
+    pub serial: Vec<(String, String)>,
+}
+
 /// Makes every eligible kernel of the module take its iteration range (see
-/// the module docs); returns them.
-pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Vec<ParallelKernel>> {
+/// the module docs).
+pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Parallelized> {
     let entry = crate::mlir::entry_function(module)?.to_raw();
     let entry_block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(entry, 0)) };
     let arguments = unsafe { mlirBlockGetNumArguments(entry_block) };
     let Some(arena) = arguments.checked_sub(1).map(|last| unsafe { mlirBlockGetArgument(entry_block, last) }) else {
-        return Ok(Vec::new());
+        return Ok(Parallelized::default());
     };
     let mut calls: Vec<(String, MlirOperation)> = Vec::new();
     unsafe { OperationRef::from_raw(entry) }.walk(WalkOrder::PreOrder, |op| {
@@ -56,15 +69,16 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Vec<Par
         }
         WalkResult::Advance
     });
-    let mut kernels = Vec::new();
+    let mut kernels = Parallelized::default();
     let mut function = unsafe { mlirBlockGetFirstOperation(mlirModuleGetBody(module.to_raw())) };
     while !function.ptr.is_null() {
         let next = unsafe { mlirOperationGetNextInBlock(function) };
         if op_name(function) == "func.func" && function.ptr != entry.ptr {
             let name = symbol_name(function).unwrap_or_default();
             let sites: Vec<MlirOperation> = calls.iter().filter(|(c, _)| *c == name).map(|(_, op)| *op).collect();
-            if let Some(plan) = plan_kernel(function, &sites, arena) {
-                kernels.push(make_parallel(context, function, &sites, arena, plan)?);
+            match plan_kernel(function, &sites, arena) {
+                Ok(plan) => kernels.parallel.push(make_parallel(context, function, &sites, arena, plan)?),
+                Err(reason) => kernels.serial.push((name, reason)),
             }
         }
         function = next;
@@ -81,27 +95,36 @@ struct Plan {
     scratch: Vec<(usize, i64)>,
 }
 
-fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValue) -> Option<Plan> {
-    let outer = single_loop(function)?;
-    let marked = unsafe { OperationRef::from_raw(outer) }.has_attribute(PARALLEL);
-    let no_results = unsafe { mlirOperationGetNumResults(outer) } == 0;
-    let trips = trip_count(constant_bounds(outer)?);
+/// The plan for one kernel, or why it stays serial.
+fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValue) -> std::result::Result<Plan, String> {
+    let outer = single_loop(function).ok_or("not one loop nest")?;
+    if !unsafe { OperationRef::from_raw(outer) }.has_attribute(PARALLEL) || unsafe { mlirOperationGetNumResults(outer) } != 0 {
+        return Err("its outer loop is not parallel".into());
+    }
+    let trips = trip_count(constant_bounds(outer).ok_or("its outer loop's bounds are not constants")?);
     let work = work(outer);
-    if !marked || !no_results || sites.is_empty() || trips < 2 || work < MIN_WORK {
-        return None;
+    if sites.is_empty() || trips < 2 {
+        return Err(format!("{trips} iteration(s)"));
     }
     let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    let bytes: i64 = (0..unsafe { mlirBlockGetNumArguments(block) })
+        .filter_map(|i| memref_bytes_any_layout(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) }))
+        .sum();
+    if work < MIN_WORK && bytes < MIN_BYTES {
+        return Err(format!("work {work} < {MIN_WORK}, {bytes} bytes < {MIN_BYTES}"));
+    }
     let mut scratch = Vec::new();
     for i in 0..unsafe { mlirBlockGetNumArguments(block) } {
         let per_site: Vec<bool> = sites.iter().map(|&call| is_scratch(call, i, sites, arena)).collect();
         if per_site.iter().all(|&s| s) {
-            scratch.push((i as usize, memref_bytes(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) })?));
+            let bytes = memref_bytes(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) });
+            scratch.push((i as usize, bytes.ok_or("a scratch buffer that is not contiguous")?));
         } else if per_site.iter().any(|&s| s) {
-            // scratch at one call, live data at another: threads would share it
-            return None;
+            // threads would share it
+            return Err(format!("parameter {i} is scratch at one call, live data at another"));
         }
     }
-    Some(Plan { outer, trips, work, scratch })
+    Ok(Plan { outer, trips, work, scratch })
 }
 
 /// Whether operand `index` of a kernel call is scratch: a slot of the arena
@@ -144,8 +167,17 @@ fn only_this_operand(v: MlirValue, index: isize, calls: &[MlirOperation]) -> boo
 
 /// The bytes of a static, contiguous (identity layout) memref type.
 fn memref_bytes(ty: MlirType) -> Option<i64> {
+    let identity = unsafe { mlirTypeIsAMemRef(ty) && mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(ty)) };
+    if !identity {
+        return None;
+    }
+    memref_bytes_any_layout(ty)
+}
+
+/// The bytes of the elements of a static memref type (whatever its strides).
+fn memref_bytes_any_layout(ty: MlirType) -> Option<i64> {
     unsafe {
-        if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(ty)) {
+        if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) {
             return None;
         }
         let rank = mlirShapedTypeGetRank(ty);

@@ -97,7 +97,7 @@ pub fn outline_kernels(context: &Context, module: &Module) -> Result<crate::outl
 /// Loops, vectors, memrefs, arith and func to the LLVM dialect.
 /// Kernels whose outer loop is parallel take their iteration range: see
 /// `parallel`.
-pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Vec<crate::parallel::ParallelKernel>> {
+pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<crate::parallel::Parallelized> {
     crate::parallel::parallelize_kernels(context, module)
 }
 

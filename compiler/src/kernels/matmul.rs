@@ -31,7 +31,7 @@ use mlir_sys::MlirOperation;
 /// How one matmul `[M, K] x [K, N]` is tiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatmulTiling {
-    /// Rows per block, 0 for all rows in one (see [`row_block`]).
+    /// Rows per block, 0 for all rows in one (see [`parallel_blocks`]).
     pub block_m: i64,
     pub block_n: i64,
     pub block_k: i64,
@@ -44,20 +44,28 @@ fn largest_divisor(d: i64, limit: i64) -> i64 {
 }
 
 /// The outermost loop of a product is what the worker pool's threads share
-/// (see `crate::parallel`): when N gives fewer column blocks than this,
-/// the rows are blocked too, into about this many blocks.
+/// (see `crate::parallel`): it should have at least this many iterations.
 const PARALLEL_BLOCKS: i64 = 8;
 
-/// The rows of one row block (0: one block of all `m` rows): `m` in about
-/// [`PARALLEL_BLOCKS`] blocks of whole register tiles when the `n_blocks`
-/// column blocks alone are fewer. Each row block reads the column blocks of
-/// B again (from L2 or L3), a few percent of a product's time at most.
-fn row_block(m: i64, tile_m: i64, n_blocks: i64) -> i64 {
-    let tiles = m / tile_m.max(1);
-    if n_blocks >= PARALLEL_BLOCKS || tiles < 2 {
-        return 0;
+/// The row and column blocks `(block_m, block_n)` (block_m 0: all rows in
+/// one block) for the threads to share: the cache's column blocks when
+/// there are [`PARALLEL_BLOCKS`] of them; else narrower column blocks when
+/// N has that many register tiles and is the larger side (each thread then
+/// reads all of A and its share of B, the larger operand); else the rows in
+/// about that many blocks of whole register tiles (each row block reads the
+/// column blocks of B again, from L2 or L3).
+fn parallel_blocks(m: i64, n: i64, tile_m: i64, tile_n: i64, block_n: i64) -> (i64, i64) {
+    let (m_tiles, n_tiles) = (m / tile_m.max(1), n / tile_n.max(1));
+    if n / block_n >= PARALLEL_BLOCKS {
+        return (0, block_n);
     }
-    tile_m * largest_divisor(tiles, (tiles / PARALLEL_BLOCKS).max(1))
+    if n_tiles >= PARALLEL_BLOCKS && n >= m {
+        return (0, tile_n * largest_divisor(n_tiles, n_tiles / PARALLEL_BLOCKS));
+    }
+    if m_tiles < 2 {
+        return (0, block_n);
+    }
+    (tile_m * largest_divisor(m_tiles, (m_tiles / PARALLEL_BLOCKS).max(1)), block_n)
 }
 
 /// The most bytes of B rows one K block of a column panel spans.
@@ -73,7 +81,8 @@ pub fn matmul_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTil
     // stays in the first-level TLB (N = 4096: 64 -> 92 GFLOP/s).
     let pages_limit = (PANEL_BYTES / (n * 4).max(1)).clamp(64, 256);
     let block_k = largest_divisor(k, pages_limit);
-    MatmulTiling { block_m: row_block(m, tile_m, n / block_n), block_n, block_k, tile_m, tile_n }
+    let (block_m, block_n) = parallel_blocks(m, n, tile_m, tile_n, block_n);
+    MatmulTiling { block_m, block_n, block_k, tile_m, tile_n }
 }
 
 impl MatmulTiling {
@@ -114,9 +123,10 @@ pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTili
     };
     let block_panels = tile_panels * largest_divisor(panels / tile_panels, 16 / tile_panels);
     let tile_m = largest_divisor(m, max_rows);
+    let (block_m, block_n) = parallel_blocks(m, n, tile_m, tile_panels * TILE_N, block_panels * TILE_N);
     MatmulTiling {
-        block_m: row_block(m, tile_m, panels / block_panels),
-        block_n: block_panels * TILE_N,
+        block_m,
+        block_n,
         block_k: largest_divisor(k, 1024),
         tile_m,
         tile_n: tile_panels * TILE_N,
@@ -344,12 +354,12 @@ mod tests {
             let t = matmul_tiling(m, n, k, 16);
             (t.block_n, t.block_k, t.tile_m, t.tile_n)
         };
-        assert_eq!(t(6, 784, 75), (112, 75, 6, 16));
+        assert_eq!(t(6, 784, 75), (16, 75, 6, 16));
         assert_eq!(t(1, 10, 1176), (10, 196, 1, 5));
-        assert_eq!(t(64, 1024, 1024), (256, 64, 4, 16));
+        assert_eq!(t(64, 1024, 1024), (128, 64, 4, 16));
         assert_eq!(t(64, 3136, 576), (224, 64, 4, 16));
-        assert_eq!(t(64, 256, 1024), (256, 256, 4, 16));
-        assert_eq!(t(7, 13, 5), (13, 5, 7, 1));
+        assert_eq!(t(64, 256, 1024), (32, 256, 4, 16));
+        assert_eq!(t(7, 13, 5), (1, 5, 7, 1));
         assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
     }
 
@@ -360,9 +370,22 @@ mod tests {
             (t.block_n, t.block_k, t.tile_m, t.tile_n)
         };
         assert_eq!(t(32, 4096, 1024, 32), (256, 1024, 8, 32));
-        assert_eq!(t(128, 768, 3072, 32), (256, 1024, 8, 32));
+        assert_eq!(t(128, 768, 3072, 32), (96, 1024, 8, 32));
         assert_eq!(t(49, 48, 768, 32), (48, 768, 7, 16));
         assert_eq!(t(32, 4096, 1024, 16), (256, 1024, 4, 16));
+    }
+
+    #[test]
+    fn threads_share_at_least_eight_blocks_when_there_are_enough_tiles() {
+        // enough column blocks: as the cache wants them
+        assert_eq!(parallel_blocks(64, 3136, 4, 16, 224), (0, 224));
+        // N the larger side: narrower column blocks (resnet18's last 3x3s: 7 -> 8 blocks)
+        assert_eq!(parallel_blocks(49, 512, 7, 32, 256), (0, 64));
+        // M the larger side, or too few column tiles: row blocks
+        assert_eq!(parallel_blocks(256, 192, 8, 16, 192), (32, 192));
+        assert_eq!(parallel_blocks(49, 48, 7, 16, 48), (7, 48));
+        // one row tile and one column block: nothing to share
+        assert_eq!(parallel_blocks(8, 16, 8, 16, 16), (0, 16));
     }
 
     #[test]
