@@ -5,7 +5,9 @@ coverage ("N of M"), and the zoo with compile times and errors.
 Fixtures come from tools/export_op_suite.py (FIXTURES/ops, core_ops.json)
 and tools/export_zoo.py (FIXTURES/zoo). Floats pass when
 max |got - want| <= tol * max(1, max |want|); integers and bools must match
-exactly. Exits with 1 if anything fails.
+exactly. Every program runs at several thread counts (ZOO_THREADS,
+OP_THREADS) whose outputs must be bitwise identical. Exits with 1 if
+anything fails.
 
 Usage: python tools/conformance.py [--ops DIR] [--zoo DIR] [--aotc PATH] [-j N] [--filter SUBSTR]
 (DIR as printed by `tools/fixtures.sh ops` and `tools/fixtures.sh zoo`)
@@ -23,15 +25,17 @@ import time
 import numpy as np
 
 
-def run_case(aotc, directory):
-    """Compiles and runs one program; returns a result dict."""
+def run_case(aotc, directory, threads):
+    """Compiles and runs one program at each of the thread counts (`aotc run`
+    fails unless the outputs are bitwise identical across them); returns a
+    result dict."""
     inputs = []
     k = 0
     while os.path.exists(os.path.join(directory, f"input_{k}.npy")):
         inputs.append(os.path.join(directory, f"input_{k}.npy"))
         k += 1
     with tempfile.TemporaryDirectory() as out:
-        cmd = [aotc, "run", os.path.join(directory, "model.pt2"), "--output-dir", out, "--timings"]
+        cmd = [aotc, "run", os.path.join(directory, "model.pt2"), "--output-dir", out, "--timings", "--threads", threads]
         for i in inputs:
             cmd += ["--input", i]
         start = time.time()
@@ -95,10 +99,16 @@ def compare(got, want):
     return None, err
 
 
-def run_all(aotc, jobs, work):
+# Thread counts each program runs at: the zoo at 1, 2 and 3 (more than this
+# machine's cores: the partition must not matter), single ops at 1 and 2.
+ZOO_THREADS = "1,2,3"
+OP_THREADS = "1,2"
+
+
+def run_all(aotc, jobs, work, threads):
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_case, aotc, d): key for key, d in work}
+        futures = {pool.submit(run_case, aotc, d, threads): key for key, d in work}
         for f in concurrent.futures.as_completed(futures):
             results[futures[f]] = f.result()
     return results
@@ -117,7 +127,7 @@ def op_suite(fixtures, aotc, jobs, only):
     cases = sorted(c for c in os.listdir(root) if only is None or only in c)
     metas = {c: json.load(open(os.path.join(root, c, "meta.json"))) for c in cases}
     work = [((c, form), os.path.join(root, c, form)) for c in cases for form in ("default", "core")]
-    results = run_all(aotc, jobs, work)
+    results = run_all(aotc, jobs, work, OP_THREADS)
     failures = []
     by_op = {}
     for c in cases:
@@ -167,7 +177,7 @@ def zoo(fixtures, aotc, jobs, only):
         return []
     models = sorted(m for m in os.listdir(root) if only is None or only in m)
     work = [((m, form), os.path.join(root, m, form)) for m in models for form in ("default", "core")]
-    results = run_all(aotc, jobs, work)
+    results = run_all(aotc, jobs, work, ZOO_THREADS)
     failures = []
     print("\n## Model zoo (random weights, fixed inputs)\n")
     print(f"{'model':24} {'form':8} {'compile s':>9} {'run s':>8} {'max|ref|':>9} {'max err':>9} {'tol':>7}  result")

@@ -365,10 +365,9 @@ pub fn link(inputs: &LinkInputs, output: &Path, kind: OutputKind) -> Result<()> 
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     run(Command::new(&cc).args(["-c", "-O2", "-fPIC"]).arg(d.join("glue.c")).arg("-o").arg(d.join("glue.o")))?;
     let runtime = runtime_library()?;
-    let exports: Vec<String> = ["create", "free", "num_inputs", "num_outputs", "input_info", "output_info", "run", "last_error", "api", "forward"]
-        .iter()
-        .map(|f| format!("{prefix}_{f}"))
-        .collect();
+    // the C API's functions, then the table and the typed entry point
+    let exports: Vec<String> =
+        abi::FUNCTIONS.iter().map(|f| f.name).chain(["api", "forward"]).map(|f| format!("{prefix}_{f}")).collect();
     let objects: Vec<PathBuf> = inputs.model_objects.iter().cloned().chain([d.join("glue.o"), d.join("weights.o")]).collect();
     match kind {
         OutputKind::Shared => {

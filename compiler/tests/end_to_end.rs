@@ -426,6 +426,140 @@ int main(void) {
     assert!(stdout.contains("null handle 1: run: the model handle is null"), "{stdout}");
 }
 
+/// Threads: 8 caller threads, each with its own handle at 1 to 3 threads,
+/// running at once, give exactly the single-threaded outputs; the thread
+/// count can change between runs; 0 and negative counts are errors that
+/// leave it as it was; AOTC_NUM_THREADS sets the default; freeing the last
+/// handle stops the worker threads.
+#[test]
+fn handles_on_many_threads_match_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    build_simple(d);
+    let program = r#"
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include "simple.h"
+#define CALLERS 8
+#define RUNS 200
+static float inputs[CALLERS][3072], expected[CALLERS][2][10];
+static int wrong, failed;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *caller(void *arg) {
+  int t = (int)(long)arg;
+  AotcModel *m;
+  if (simple_create(&m) || simple_set_num_threads(m, 1 + t % 3)) { failed++; return NULL; }
+  for (int r = 0; r < RUNS; r++) {
+    float a[10], b[10];
+    int s = simple_forward(m, inputs[t], a, b);
+    pthread_mutex_lock(&lock);
+    if (s != AOTC_OK) failed++;
+    else if (memcmp(a, expected[t][0], sizeof a) || memcmp(b, expected[t][1], sizeof b)) wrong++;
+    pthread_mutex_unlock(&lock);
+  }
+  simple_free(m);
+  return NULL;
+}
+static int threads_of_process(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+  if (d) closedir(d);
+  return n;
+}
+int main(void) {
+  AotcModel *one;
+  if (simple_create(&one)) return 1;
+  printf("default %d\n", simple_num_threads(one));
+  if (simple_set_num_threads(one, 1)) return 2;
+  for (int t = 0; t < CALLERS; t++) {
+    for (int i = 0; i < 3072; i++) inputs[t][i] = (float)((i * (t + 3)) % 13) / 13.0f - 0.4f;
+    if (simple_forward(one, inputs[t], expected[t][0], expected[t][1])) return 3;
+  }
+  /* the count changes between runs; the outputs do not */
+  int changed = 0;
+  for (int n = 1; n <= 4; n++) {
+    float a[10], b[10];
+    if (simple_set_num_threads(one, n) || simple_forward(one, inputs[1], a, b)) return 4;
+    changed += memcmp(a, expected[1][0], sizeof a) != 0 || memcmp(b, expected[1][1], sizeof b) != 0;
+  }
+  printf("changed %d\n", changed);
+  int zero = simple_set_num_threads(one, 0);
+  printf("zero %d: %s\n", zero, simple_last_error(one));
+  printf("negative %d, still %d\n", simple_set_num_threads(one, -3), simple_num_threads(one));
+  simple_free(one);
+  pthread_t th[CALLERS];
+  for (int t = 0; t < CALLERS; t++) pthread_create(&th[t], NULL, caller, (void *)(long)t);
+  for (int t = 0; t < CALLERS; t++) pthread_join(th[t], NULL);
+  printf("wrong %d failed %d\n", wrong, failed);
+  printf("threads after free %d\n", threads_of_process());
+  return 0;
+}
+"#;
+    std::fs::write(d.join("main.c"), program).unwrap();
+    let app = d.join("app");
+    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lsimple", "-lpthread", "-o"]).arg(&app));
+    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d).env("AOTC_NUM_THREADS", "3"));
+    assert!(stdout.contains("default 3\n"), "{stdout}");
+    assert!(stdout.contains("changed 0\n"), "{stdout}");
+    assert!(stdout.contains(&format!("zero {}: set_num_threads: 0 threads (at least 1)", aotc_runtime::AOTC_ERROR_INVALID_ARGUMENT)), "{stdout}");
+    assert!(stdout.contains(&format!("negative {}, still 4\n", aotc_runtime::AOTC_ERROR_INVALID_ARGUMENT)), "{stdout}");
+    assert!(stdout.contains("wrong 0 failed 0\n"), "{stdout}");
+    assert!(stdout.contains("threads after free 1\n"), "{stdout}");
+}
+
+/// The model's kernels are what the threads share: SimpleNet has one
+/// parallel kernel (so the test above runs the pool), and `aotc opt` says so.
+#[test]
+fn simple_net_has_a_parallel_kernel() {
+    let bufferized = check(aotc().arg(fixtures().join("simple_net.pt2")).args(["--emit", "bufferized"]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bufferized.mlir");
+    std::fs::write(&path, bufferized).unwrap();
+    let outlined = check(aotc().arg("opt").arg(&path).args(["--pass", "outline-kernels"]));
+    std::fs::write(&path, outlined).unwrap();
+    let plan = check(aotc().arg("opt").arg(&path).args(["--pass", "parallelize-kernels"]));
+    assert!(plan.lines().any(|l| l.starts_with("// parallel: ")), "{plan}");
+}
+
+/// The ABI has one definition (`aotc_runtime::abi`); the generated header
+/// must agree with the Rust side on every code and struct layout: a C
+/// program prints them and they are compared with the Rust values.
+#[test]
+fn c_header_agrees_with_the_rust_abi() {
+    use aotc_runtime::abi;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    build_simple(d);
+    let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include \"simple.h\"\nint main(void) {\n");
+    c += "  printf(\"version %d\\n\", AOTC_ABI_VERSION);\n";
+    c += "  printf(\"api %zu info %zu\\n\", sizeof(AotcApi), sizeof(AotcTensorInfo));\n";
+    let names = abi::STATUSES.iter().map(|(n, ..)| *n).chain(abi::DTYPES.iter().map(|(n, ..)| *n));
+    for name in names {
+        c += &format!("  printf(\"{name} %d\\n\", (int){name});\n");
+    }
+    for f in abi::FUNCTIONS {
+        c += &format!("  printf(\"{0} %zu\\n\", offsetof(AotcApi, {0}));\n", f.name);
+    }
+    c += "  return simple_api()->abi_version == AOTC_ABI_VERSION ? 0 : 1;\n}\n";
+    std::fs::write(d.join("main.c"), c).unwrap();
+    let app = d.join("app");
+    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lsimple", "-o"]).arg(&app));
+    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d));
+    let pointer = std::mem::size_of::<usize>();
+    let mut expected = vec![
+        format!("version {}", abi::ABI_VERSION),
+        format!("api {} info {}", std::mem::size_of::<abi::Api>(), std::mem::size_of::<abi::TensorInfo>()),
+    ];
+    expected.extend(abi::STATUSES.iter().map(|(n, v, _)| format!("{n} {v}")));
+    expected.extend(abi::DTYPES.iter().map(|(n, v, _)| format!("{n} {v}")));
+    // the Rust table: abi_version (padded to a pointer), then one pointer each
+    expected.extend(abi::FUNCTIONS.iter().enumerate().map(|(i, f)| format!("{} {}", f.name, pointer * (i + 1))));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+}
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

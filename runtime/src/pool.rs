@@ -12,10 +12,10 @@
 //! A compiled kernel whose outer loop is parallel is called through
 //! [`aotc_rt_parallel_for`] with its iteration count: the range is cut into
 //! one contiguous chunk per thread (static chunking, chunk `i` of `t` is
-//! `[n*i/t, n*(i+1)/t)`), the calling thread runs chunk 0 and the workers
-//! the others, and the call returns when all are done. Every iteration
-//! computes the same values wherever it runs, so results do not depend on
-//! the thread count.
+//! `[n*i/t, n*(i+1)/t)`), the calling thread and the workers take chunks
+//! until none is left, and the call returns when all are done. Every
+//! iteration computes the same values wherever it runs, so results do not
+//! depend on the thread count.
 //!
 //! Several handles running at once on several caller threads never start
 //! more threads than the pool has: a kernel that finds the pool working for
@@ -56,6 +56,10 @@ impl Scratch {
 /// How long a worker spins for the next piece of work before it sleeps.
 const SPIN: Duration = Duration::from_micros(200);
 
+/// How many times a caller spins for the workers' chunks before it yields
+/// its CPU between checks (a few microseconds).
+const WAIT_SPINS: u32 = 2048;
+
 thread_local! {
     /// The thread count of the run on this thread (its handle's setting)
     /// and the handle's scratch, which the calling thread's chunks use.
@@ -84,27 +88,38 @@ struct Job {
     scratch_bytes: usize,
 }
 
-/// `generation` packs the job number with its thread count, so a worker
-/// that takes no part in a job decides so without reading the job (which
-/// the owner may already be replacing).
-const THREAD_BITS: u32 = 16;
+/// `claim` packs the job number, its chunk count and the next chunk to
+/// take: `(job << 32) | (chunks << 16) | next`. Threads take chunks with a
+/// compare-and-swap that fails once the job has changed, so a worker late
+/// for a job never takes a chunk of the next one, and reads the job only
+/// after taking one of its chunks (the owner replaces the job only when all
+/// its chunks are done).
+const CHUNK_BITS: u32 = 16;
+const MAX_CHUNKS: usize = (1 << CHUNK_BITS) - 1;
 
-fn job_threads(generation: u64) -> usize {
-    (generation & ((1 << THREAD_BITS) - 1)) as usize
+fn job_number(claim: u64) -> u64 {
+    claim >> 32
+}
+
+fn chunks_of(claim: u64) -> usize {
+    ((claim >> CHUNK_BITS) & MAX_CHUNKS as u64) as usize
+}
+
+fn next_of(claim: u64) -> usize {
+    (claim & MAX_CHUNKS as u64) as usize
 }
 
 struct Pool {
     /// Held by the one caller whose kernel the workers run (and by the
     /// shutdown): a kernel that cannot take it runs on its caller alone.
     owner: AtomicBool,
-    /// (job number << THREAD_BITS) | the job's thread count, changed for
-    /// each job; workers wait for it to change.
-    generation: AtomicU64,
-    /// Written by the owner before it changes `generation`; read only by
-    /// the workers taking part, which the owner waits for.
+    /// See [`CHUNK_BITS`]; workers wait for the job number to change.
+    claim: AtomicU64,
+    /// Written by the owner before it publishes a new `claim`; read by a
+    /// thread after it took one of the job's chunks.
     job: UnsafeCell<Option<Job>>,
-    /// Chunks of the current job not finished yet.
-    pending: AtomicUsize,
+    /// Chunks of the current job finished.
+    finished: AtomicUsize,
     exit: AtomicBool,
     /// A worker could not allocate its scratch for the current job.
     out_of_memory: AtomicBool,
@@ -116,15 +131,15 @@ struct Pool {
     handles: AtomicUsize,
 }
 
-// The job cell is written only by the owner while no worker reads it
-// (between jobs) and read by workers after `generation` publishes it.
+// The job cell is written only by the owner while no chunk of the job in it
+// is taken and unfinished; see `claim`.
 unsafe impl Sync for Pool {}
 
 static POOL: Pool = Pool {
     owner: AtomicBool::new(false),
-    generation: AtomicU64::new(0),
+    claim: AtomicU64::new(0),
     job: UnsafeCell::new(None),
-    pending: AtomicUsize::new(0),
+    finished: AtomicUsize::new(0),
     exit: AtomicBool::new(false),
     out_of_memory: AtomicBool::new(false),
     sleep: Mutex::new(0),
@@ -139,7 +154,11 @@ pub fn chunk(n: i64, part: usize, parts: usize) -> (i64, i64) {
     (at(part), at(part + 1))
 }
 
-/// Runs `task` over `[0, iterations)` on up to the run's thread count.
+/// Runs `task` over `[0, iterations)` on up to the run's thread count: one
+/// chunk per thread, `[n*i/t, n*(i+1)/t)` for chunk `i` of `t` (the same
+/// chunks whoever runs them). The calling thread takes chunks too, so a
+/// worker that the system has not scheduled yet delays nothing: the caller
+/// runs its chunk.
 ///
 /// # Safety
 /// `task` must be safe to call with `context` on any thread, for disjoint
@@ -155,23 +174,25 @@ pub unsafe extern "C" fn aotc_rt_parallel_for(iterations: i64, task: Task, conte
         OUT_OF_MEMORY.with(|o| o.set(true));
         return;
     }
-    let threads = threads.min(iterations.max(0) as usize).min((1 << THREAD_BITS) - 1);
+    let threads = threads.min(iterations.max(0) as usize).min(MAX_CHUNKS);
     if threads <= 1 || !POOL.acquire() {
         task(context, 0, iterations, scratch);
         return;
     }
-    let threads = threads.min(POOL.ensure_workers(threads - 1) + 1);
+    let chunks = threads.min(POOL.ensure_workers(threads - 1) + 1);
     *POOL.job.get() = Some(Job { task, context, iterations, scratch_bytes });
-    POOL.pending.store(threads - 1, Ordering::Relaxed);
-    let number = (POOL.generation.load(Ordering::Relaxed) >> THREAD_BITS) + 1;
-    POOL.generation.store((number << THREAD_BITS) | threads as u64, Ordering::Release);
+    POOL.finished.store(0, Ordering::Relaxed);
+    let number = job_number(POOL.claim.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;
+    let claim = (number << 32) | ((chunks as u64) << CHUNK_BITS);
+    POOL.claim.store(claim, Ordering::Release);
     POOL.wake_sleepers();
-    let (begin, end) = chunk(iterations, 0, threads);
-    task(context, begin, end, scratch);
+    POOL.run_chunks(number, &mut |job, begin, end| task(job.context, begin, end, scratch));
+    // the chunks workers took: a short spin, then yield (a worker the
+    // system put on this thread's CPU then gets to run)
     let mut spins = 0u32;
-    while POOL.pending.load(Ordering::Acquire) != 0 {
+    while POOL.finished.load(Ordering::Acquire) != chunks {
         spins += 1;
-        if spins < 1 << 16 {
+        if spins < WAIT_SPINS {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
@@ -195,15 +216,31 @@ impl Pool {
         }
     }
 
-    /// Starts workers until there are `count` (worker `i` runs chunk `i`);
-    /// returns how many there are (fewer if the system has no more threads).
+    /// Takes and runs chunks of job `number` until none is left.
+    fn run_chunks(&self, number: u64, run: &mut dyn FnMut(&Job, i64, i64)) {
+        loop {
+            let claim = self.claim.load(Ordering::Acquire);
+            if job_number(claim) != number || next_of(claim) >= chunks_of(claim) {
+                return;
+            }
+            if self.claim.compare_exchange_weak(claim, claim + 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                continue;
+            }
+            let job = unsafe { (*self.job.get()).expect("a job is published before its chunks") };
+            let (begin, end) = chunk(job.iterations, next_of(claim), chunks_of(claim));
+            run(&job, begin, end);
+            self.finished.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Starts workers until there are `count`; returns how many there are
+    /// (fewer if the system has no more threads).
     fn ensure_workers(&'static self, count: usize) -> usize {
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         while workers.len() < count {
-            let index = workers.len() + 1;
-            let seen = self.generation.load(Ordering::Acquire);
-            let spawned = std::thread::Builder::new().name(format!("aotc-worker-{index}")).spawn(move || self.work(index, seen));
-            match spawned {
+            let seen = job_number(self.claim.load(Ordering::Acquire));
+            let name = format!("aotc-worker-{}", workers.len() + 1);
+            match std::thread::Builder::new().name(name).spawn(move || self.work(seen)) {
                 Ok(handle) => workers.push(handle),
                 Err(_) => break,
             }
@@ -211,38 +248,33 @@ impl Pool {
         workers.len()
     }
 
-    fn work(&self, index: usize, mut seen: u64) {
+    fn work(&self, mut seen: u64) {
         let mut scratch = Scratch::default();
-        loop {
-            let Some(generation) = self.next_job(seen) else { return };
-            seen = generation;
-            let threads = job_threads(generation);
-            if index < threads {
-                let job = unsafe { (*self.job.get()).expect("a job is published before its generation") };
-                let (begin, end) = chunk(job.iterations, index, threads);
+        while let Some(number) = self.next_job(seen) {
+            seen = number;
+            self.run_chunks(number, &mut |job, begin, end| {
                 let own = scratch.get(job.scratch_bytes);
                 if own.is_null() && job.scratch_bytes > 0 {
                     self.out_of_memory.store(true, Ordering::Relaxed);
                 } else {
                     unsafe { (job.task)(job.context, begin, end, own) };
                 }
-                self.pending.fetch_sub(1, Ordering::Release);
-            }
+            });
         }
     }
 
-    /// Waits for a generation after `seen` (None: exit): spins for
+    /// Waits for a job after number `seen` (None: exit): spins for
     /// [`SPIN`], then sleeps.
     fn next_job(&self, seen: u64) -> Option<u64> {
         let started = Instant::now();
         let mut spins = 0u32;
+        let current = || job_number(self.claim.load(Ordering::Acquire));
         loop {
             if self.exit.load(Ordering::Acquire) {
                 return None;
             }
-            let generation = self.generation.load(Ordering::Acquire);
-            if generation != seen {
-                return Some(generation);
+            if current() != seen {
+                return Some(current());
             }
             spins += 1;
             if spins % 64 != 0 || started.elapsed() < SPIN {
@@ -251,7 +283,7 @@ impl Pool {
             }
             let mut sleeping = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
             *sleeping += 1;
-            while self.generation.load(Ordering::Acquire) == seen && !self.exit.load(Ordering::Acquire) {
+            while current() == seen && !self.exit.load(Ordering::Acquire) {
                 sleeping = self.wake.wait(sleeping).unwrap_or_else(|e| e.into_inner());
             }
             *sleeping -= 1;
