@@ -338,10 +338,11 @@ fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperat
     set_symbol_name(context, function, &name);
     let callee = Attribute::parse(context, &format!("@{name}")).ok_or_else(|| anyhow!("a bad kernel name"))?;
     for &call in sites {
-        let kept: Vec<MlirValue> = (0..unsafe { mlirOperationGetNumOperands(call) } as usize)
-            .filter(|i| !plan.scratch.iter().any(|(p, _)| p == i))
-            .map(|i| unsafe { mlirOperationGetOperand(call, i as isize) })
-            .collect();
+        let operands: Vec<MlirValue> =
+            (0..unsafe { mlirOperationGetNumOperands(call) }).map(|i| unsafe { mlirOperationGetOperand(call, i) }).collect();
+        let is_scratch = |i: usize| plan.scratch.iter().any(|(p, _)| *p == i);
+        let kept: Vec<MlirValue> = operands.iter().enumerate().filter(|(i, _)| !is_scratch(*i)).map(|(_, v)| *v).collect();
+        let dropped: Vec<MlirValue> = operands.iter().enumerate().filter(|(i, _)| is_scratch(*i)).map(|(_, v)| *v).collect();
         let (zero, size) = (constant(0, call), constant(offset, call));
         let area = build("memref.view", &[arena, zero, size], bytes_ty.to_raw(), None, call);
         let mut operands = kept;
@@ -350,8 +351,26 @@ fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperat
             mlirOperationSetOperands(call, operands.len() as isize, operands.as_ptr());
             mlirOperationSetAttributeByName(call, mlirStringRefCreateFromCString(c"callee".as_ptr()), callee.to_raw());
         }
+        dropped.into_iter().for_each(erase_unused_view);
     }
     Ok(ParallelKernel { name, trips: plan.trips, work: plan.work, scratch_bytes: offset })
+}
+
+/// Erases the view (and the views it was made from) that defined a
+/// scratch operand, once no call uses it.
+fn erase_unused_view(mut v: MlirValue) {
+    loop {
+        let unused = unsafe { mlirValueGetFirstUse(v).ptr.is_null() };
+        if !unused || unsafe { !mlirValueIsAOpResult(v) } {
+            return;
+        }
+        let def = unsafe { mlirOpResultGetOwner(v) };
+        if !matches!(op_name(def).as_str(), "memref.view" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast") {
+            return;
+        }
+        v = unsafe { mlirOperationGetOperand(def, 0) };
+        unsafe { mlirOperationDestroy(def) };
+    }
 }
 
 /// Sets the function's type to its block's argument types (no results).

@@ -1,18 +1,20 @@
 // RUN: aotc-opt %s --pass optimize | FileCheck %s
 
 // A matmul becomes a register micro-kernel inside cache blocks: N is
-// blocked by 112 (7 micro-kernel columns of 16; K = 75 needs no block), the
-// 6x16 accumulator tile is carried in vector registers through the reduction
-// loop, and each step is one broadcast + vector.fma per row. K is one
-// block, so the zero fill of the accumulator is fused into the tiles: the
-// accumulators start as a zero vector in registers, no pass fills C first.
+// blocked so that the worker threads share at least 8 blocks (784 columns:
+// 49 blocks of one 16-column register tile; K = 75 needs no block), the
+// block loop marked parallel; the 6x16 accumulator tile is carried in
+// vector registers through the reduction loop, and each step is one
+// broadcast + vector.fma per row. K is one block, so the zero fill of the
+// accumulator is fused into the tiles: the accumulators start as a zero
+// vector in registers, no pass fills C first.
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<6x16xf32>
 // CHECK-NOT: linalg.fill
-// CHECK: scf.for {{.*}} to %c784{{.*}} step %c112
-// CHECK: scf.for {{.*}} to %c112{{.*}} step %c16
+// CHECK: scf.for {{.*}} to %c784{{.*}} step %c16
 // CHECK: scf.for {{.*}} to %c75{{.*}} step %c1{{.*}} iter_args({{.*}} = %[[ZERO]]) -> (vector<6x16xf32>)
 // CHECK-COUNT-6: vector.fma {{.*}} : vector<16xf32>
+// CHECK: } {aotc.parallel}
 // CHECK-NOT: linalg.matmul
 // CHECK-NOT: linalg.fill
 module attributes {aotc.model = "t"} {
