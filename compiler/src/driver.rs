@@ -23,6 +23,10 @@ pub enum Stage {
     Optimized,
     /// After bufferization and memory planning (one arena).
     Bufferized,
+    /// After outlining, with kernels that run on the worker threads taking
+    /// their iteration range; which kernels are parallel (and why the
+    /// others are not) is listed first.
+    Parallel,
     /// The LLVM dialect.
     LlvmDialect,
     /// Optimized LLVM IR.
@@ -57,14 +61,15 @@ fn print_module(module: &Module) -> String {
     module.as_operation().to_string()
 }
 
-/// Compiles through MLIR; returns the final LLVM-dialect module and the arena
-/// size, or the printed stage if `stop` is reached first.
+/// Compiles through MLIR; returns the final LLVM-dialect module, the arena
+/// size and which kernels run in parallel, or the printed stage if `stop`
+/// is reached first.
 fn compile_mlir<'c>(
     context: &'c Context,
     program: &mut ExportedProgram,
     options: &Options,
     stop: Option<Stage>,
-) -> Result<Result<(Module<'c>, u64), String>> {
+) -> Result<Result<(Module<'c>, u64, crate::parallel::Parallelized), String>> {
     let aten_text = stage("import", || import::import(program))?;
     if stop == Some(Stage::Aten) {
         return Ok(Err(aten_text));
@@ -88,18 +93,21 @@ fn compile_mlir<'c>(
         return Ok(Err(format!("// arena: {arena} bytes\n{}", print_module(&module))));
     }
     stage("outline kernels", || pipeline::outline_kernels(context, &module))?;
-    stage("parallel kernels", || pipeline::parallelize_kernels(context, &module))?;
+    let kernels = stage("parallel kernels", || pipeline::parallelize_kernels(context, &module))?;
+    if stop == Some(Stage::Parallel) {
+        return Ok(Err(format!("{}{}", kernels.listing(), print_module(&module))));
+    }
     stage("to llvm dialect", || pipeline::to_llvm_dialect(context, &mut module))?;
     if stop == Some(Stage::LlvmDialect) {
         return Ok(Err(print_module(&module)));
     }
-    Ok(Ok((module, arena)))
+    Ok(Ok((module, arena, kernels)))
 }
 
 /// Prints one stage of the pipeline.
 pub fn emit(program: &mut ExportedProgram, stage: Stage, options: &Options) -> Result<String> {
     let context = aotc_dialects::new_context();
-    let (module, _) = match compile_mlir(&context, program, options, Some(stage))? {
+    let (module, ..) = match compile_mlir(&context, program, options, Some(stage))? {
         Ok(done) => done,
         Err(printed) => return Ok(printed),
     };
@@ -110,6 +118,14 @@ pub fn emit(program: &mut ExportedProgram, stage: Stage, options: &Options) -> R
         Stage::LlvmIr => ir.print_to_string().to_string(),
         _ => codegen::assembly(&ir, &machine)?,
     })
+}
+
+/// How the worker pool would share the program's kernels among `threads`
+/// threads (see `Parallelized::plan`).
+pub fn parallel_plan(program: &mut ExportedProgram, options: &Options, threads: usize) -> Result<String> {
+    let context = aotc_dialects::new_context();
+    let (_, _, kernels) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
+    Ok(kernels.plan(threads))
 }
 
 /// Compiles a program into a library at `output`. Weight packing may store
@@ -127,7 +143,7 @@ pub fn build(program: &mut ExportedProgram, output: &Path, kind: OutputKind, opt
         }
     }
     let context = aotc_dialects::new_context();
-    let (module, arena) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
+    let (module, arena, _) = compile_mlir(&context, program, options, None)?.expect("no stop stage");
     let llvm = inkwell::context::Context::create();
     let machine = codegen::target_machine(&options.target)?;
     let ir = stage("llvm ir", || codegen::translate(&llvm, &module, &machine, &options.target))?;

@@ -69,6 +69,11 @@ struct CompileArgs {
     /// Print each compile stage's seconds on stderr.
     #[arg(long)]
     timings: bool,
+    /// Print how the worker pool would share the kernels among this many
+    /// threads (chunks per kernel, how busy the threads are) instead of
+    /// writing a library.
+    #[arg(long, value_name = "THREADS", value_parser = clap::value_parser!(u32).range(1..))]
+    parallel_plan: Option<u32>,
     #[command(flatten)]
     target: TargetArgs,
     #[command(flatten)]
@@ -258,6 +263,10 @@ fn compile(args: &CompileArgs) -> Result<()> {
     let options = args.target.options();
     if let Some(stage) = args.emit {
         print!("{}", driver::emit(&mut program, stage, &options)?);
+        return Ok(());
+    }
+    if let Some(threads) = args.parallel_plan {
+        print!("{}", driver::parallel_plan(&mut program, &options, threads as usize)?);
         return Ok(());
     }
     let kind = match args.output_kind {
@@ -502,13 +511,7 @@ fn opt(input: &Path, pass: Option<OptPass>, upstream: Option<&str>, vector_regis
             println!("// kernels: {}, functions: {}", outlined.kernels, outlined.functions);
         }
         Some(OptPass::ParallelizeKernels) => {
-            let kernels = pipeline::parallelize_kernels(&context, &module)?;
-            for k in &kernels.parallel {
-                println!("// parallel: {} ({} iterations, work {}, scratch {} bytes)", k.name, k.trips, k.work, k.scratch_bytes);
-            }
-            for (name, reason) in &kernels.serial {
-                println!("// serial: {name} ({reason})");
-            }
+            print!("{}", pipeline::parallelize_kernels(&context, &module)?.listing());
         }
         Some(OptPass::ToLlvm) => pipeline::to_llvm_dialect(&context, &mut module)?,
         None => {}

@@ -32,7 +32,7 @@ pub const MIN_WORK: i64 = 20_000;
 
 /// See [`MIN_WORK`]: the bytes of the kernel's buffers (a copy or a gather
 /// does few operations on many bytes).
-pub const MIN_BYTES: i64 = 128 * 1024;
+pub const MIN_BYTES: i64 = 64 * 1024;
 
 /// One kernel made parallel: its new name and its outer loop's trip count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,53 @@ pub struct Parallelized {
     pub parallel: Vec<ParallelKernel>,
     /// (kernel, reason)
     pub serial: Vec<(String, String)>,
+    /// The work of each serial kernel (see [`work`]).
+    pub serial_work: Vec<i64>,
+}
+
+impl Parallelized {
+    /// One comment line per kernel: parallel ones first.
+    pub fn listing(&self) -> String {
+        let mut text = String::new();
+        for k in &self.parallel {
+            text += &format!("// parallel: {} ({} iterations, work {}, scratch {} bytes)\n", k.name, k.trips, k.work, k.scratch_bytes);
+        }
+        for (name, reason) in &self.serial {
+            text += &format!("// serial: {name} ({reason})\n");
+        }
+        text
+    }
+
+    /// How the pool shares the kernels among `threads` threads: per
+    /// parallel kernel, its chunks (`aotc_runtime::pool::chunk`) and how
+    /// busy the threads are (the iterations over threads times the largest
+    /// chunk); then the work-weighted average and the share of the work in
+    /// serial kernels.
+    pub fn plan(&self, threads: usize) -> String {
+        let threads = threads.max(1);
+        let mut text = format!("partition for {threads} threads: kernel, iterations, chunks (iterations each), busy\n");
+        let (mut weighted, mut total) = (0.0, 0.0);
+        for k in &self.parallel {
+            let parts = threads.min(k.trips.max(1) as usize);
+            let sizes: Vec<i64> = (0..parts).map(|p| aotc_runtime::pool::chunk(k.trips, p, parts)).map(|(b, e)| e - b).collect();
+            let (low, high) = (sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+            let busy = k.trips as f64 / (threads as f64 * high.max(1) as f64);
+            let each = if low == high { format!("{high}") } else { format!("{low}-{high}") };
+            text += &format!("  {:<40} {:>6} {:>3} x {:<7} {:>5.0}%\n", k.name, k.trips, parts, each, busy * 100.0);
+            weighted += busy * k.work as f64;
+            total += k.work as f64;
+        }
+        let serial_work: i64 = self.serial_work.iter().sum();
+        let all = total + serial_work as f64;
+        text += &format!(
+            "{} parallel kernels, busy {:.0}% (weighted by work); {} serial kernels ({:.1}% of the work)\n",
+            self.parallel.len(),
+            if total > 0.0 { weighted / total * 100.0 } else { 0.0 },
+            self.serial.len(),
+            if all > 0.0 { serial_work as f64 / all * 100.0 } else { 0.0 },
+        );
+        text
+    }
 }
 
 /// Makes every eligible kernel of the module take its iteration range (see
@@ -78,7 +125,10 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
             let sites: Vec<MlirOperation> = calls.iter().filter(|(c, _)| *c == name).map(|(_, op)| *op).collect();
             match plan_kernel(function, &sites, arena) {
                 Ok(plan) => kernels.parallel.push(make_parallel(context, function, &sites, arena, plan)?),
-                Err(reason) => kernels.serial.push((name, reason)),
+                Err(reason) => {
+                    kernels.serial_work.push(work(function));
+                    kernels.serial.push((name, reason));
+                }
             }
         }
         function = next;

@@ -17,6 +17,9 @@
 //! - `reduction`: generics that reduce along their contiguous dim (softmax,
 //!   norms, means): each row reduced into a vector of partial results, one
 //!   vector step at a time, then once across the lanes;
+//! - `scalar`: generics none of the above vectorizes (gathers, masked
+//!   windows) stay scalar loops, their outer parallel loop shared by the
+//!   worker threads;
 //! - `prefetch` (after bufferization): the heaviest pass over a row of a
 //!   row chain prefetches the next row of its inputs.
 //!
@@ -31,6 +34,7 @@ pub mod matmul;
 pub mod prefetch;
 pub mod reduction;
 pub mod rows;
+pub mod scalar;
 
 use crate::mlir::{run_pipeline, run_transform};
 use anyhow::Result;
@@ -102,6 +106,12 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     if !script.is_empty() {
         script.cleanup();
         run_transform(context, module, &script.finish(), "vectorization")?;
+    }
+    // what no strategy took: scalar loops, the outer one shared by threads
+    let mut script = Script::new();
+    scalar::plan(context, module, &mut script);
+    if !script.is_empty() {
+        run_transform(context, module, &script.finish(), "scalar loops")?;
     }
     reduction::reassociate_lane_sums(context, module);
     finite_max::lower(context, module)
