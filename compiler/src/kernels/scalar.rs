@@ -14,13 +14,17 @@ use melior::Context;
 const TAG: &str = "scalar_outer";
 
 /// The tile sizes of a leftover generic: 1 on its first parallel dim with
-/// more than one iteration, 0 elsewhere; None when it has none or a
-/// strategy already took it.
+/// more than one iteration, 0 elsewhere; None when it has none, has an
+/// empty dim, or a strategy already took it.
 fn outer_tile(raw: mlir_sys::MlirOperation) -> Option<Vec<i64>> {
     if unsafe { melior::ir::operation::OperationRef::from_raw(raw) }.has_attribute("aotc.kernel") {
         return None;
     }
     let g = generic(raw)?;
+    // an empty loop leaves nothing to share (and MLIR's tiling crashes on it)
+    if g.ranges.contains(&0) {
+        return None;
+    }
     let d = (0..g.rank()).find(|&d| g.parallel[d] && g.ranges[d] > 1)?;
     let mut sizes = vec![0; g.rank()];
     sizes[d] = 1;
