@@ -10,7 +10,7 @@
 // not marked, or that do little, stay serial and say why.
 // CHECK: // parallel: aotc_t_forward_k0_parallel (64 iterations, work {{[0-9]+}}, scratch 1024 bytes)
 // CHECK: // serial: aotc_t_forward_k1 (its outer loop is not parallel)
-// CHECK: // serial: aotc_t_forward_k2 (work {{[0-9]+}} < 20000, {{[0-9]+}} bytes < 131072)
+// CHECK: // serial: aotc_t_forward_k2 (work {{[0-9]+}} < 20000, {{[0-9]+}} bytes < 65536)
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: %[[SCRATCH:.*]] = memref.view %arg2[%[[ZERO:.*]]][%[[BYTES:.*]]] : memref<?xi8> to memref<?xi8>
 // CHECK: call @aotc_t_forward_k0_parallel(%arg0, %arg1, %[[SCRATCH]], %[[ZERO]], %[[TRIPS:.*]]) : (memref<64x256xf32>, memref<64x256xf32>, memref<?xi8>, index, index) -> ()
