@@ -30,6 +30,18 @@ pub const PARALLEL_SUFFIX: &str = "_parallel";
 /// serial: waking a worker costs about as much as either.
 pub const MIN_WORK: i64 = 20_000;
 
+/// A model whose kernels execute fewer operations than this in all and
+/// touch fewer than [`MIN_MODEL_BYTES`] (a few tens of microseconds) runs
+/// on the calling thread alone: a second thread
+/// would save microseconds, and each handoff can wait for a worker the
+/// system has not scheduled (SimpleNet: 17 us on one thread, 24 us median
+/// on two beside ONNX Runtime's and torch's threads).
+pub const MIN_MODEL_WORK: i64 = 1_000_000;
+
+/// See [`MIN_MODEL_WORK`]: the bytes all kernel calls touch (SimpleNet:
+/// 0.4 MB; an elementwise op over a million floats: 8 MB).
+pub const MIN_MODEL_BYTES: i64 = 2 * 1024 * 1024;
+
 /// See [`MIN_WORK`]: the bytes of the kernel's buffers (a copy or a gather
 /// does few operations on many bytes).
 pub const MIN_BYTES: i64 = 64 * 1024;
@@ -116,22 +128,36 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
         }
         WalkResult::Advance
     });
-    let mut kernels = Parallelized::default();
+    // (kernel, its calls, its plan or why it stays serial)
+    let mut planned = Vec::new();
     let mut function = unsafe { mlirBlockGetFirstOperation(mlirModuleGetBody(module.to_raw())) };
     while !function.ptr.is_null() {
-        let next = unsafe { mlirOperationGetNextInBlock(function) };
         if op_name(function) == "func.func" && function.ptr != entry.ptr {
             let name = symbol_name(function).unwrap_or_default();
             let sites: Vec<MlirOperation> = calls.iter().filter(|(c, _)| *c == name).map(|(_, op)| *op).collect();
-            match plan_kernel(function, &sites, arena) {
-                Ok(plan) => kernels.parallel.push(make_parallel(context, function, &sites, arena, plan)?),
-                Err(reason) => {
-                    kernels.serial_work.push(work(function));
-                    kernels.serial.push((name, reason));
-                }
+            let plan = plan_kernel(function, &sites, arena);
+            planned.push((function, name, sites, plan));
+        }
+        function = unsafe { mlirOperationGetNextInBlock(function) };
+    }
+    let calls_of = |f: MlirOperation, sites: &[MlirOperation], cost: fn(MlirOperation) -> i64| cost(f).saturating_mul(sites.len() as i64);
+    let model_work: i64 = planned.iter().map(|(f, _, sites, _)| calls_of(*f, sites, work)).sum();
+    let model_bytes: i64 = planned.iter().map(|(f, _, sites, _)| calls_of(*f, sites, buffer_bytes)).sum();
+    let mut kernels = Parallelized::default();
+    for (function, name, sites, plan) in planned {
+        let plan = plan.and_then(|p| {
+            if model_work < MIN_MODEL_WORK && model_bytes < MIN_MODEL_BYTES {
+                return Err(format!("the model's work {model_work} < {MIN_MODEL_WORK}, {model_bytes} bytes < {MIN_MODEL_BYTES}"));
+            }
+            Ok(p)
+        });
+        match plan {
+            Ok(plan) => kernels.parallel.push(make_parallel(context, function, &sites, arena, plan)?),
+            Err(reason) => {
+                kernels.serial_work.push(work(function));
+                kernels.serial.push((name, reason));
             }
         }
-        function = next;
     }
     Ok(kernels)
 }
@@ -156,13 +182,11 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     if sites.is_empty() || trips < 2 {
         return Err(format!("{trips} iteration(s)"));
     }
-    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
-    let bytes: i64 = (0..unsafe { mlirBlockGetNumArguments(block) })
-        .filter_map(|i| memref_bytes_any_layout(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) }))
-        .sum();
+    let bytes = buffer_bytes(function);
     if work < MIN_WORK && bytes < MIN_BYTES {
         return Err(format!("work {work} < {MIN_WORK}, {bytes} bytes < {MIN_BYTES}"));
     }
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
     let mut scratch = Vec::new();
     for i in 0..unsafe { mlirBlockGetNumArguments(block) } {
         let per_site: Vec<bool> = sites.iter().map(|&call| is_scratch(call, i, sites, arena)).collect();
@@ -213,6 +237,14 @@ fn only_this_operand(v: MlirValue, index: isize, calls: &[MlirOperation]) -> boo
         operand = unsafe { mlirOpOperandGetNextUse(operand) };
     }
     true
+}
+
+/// The bytes of a kernel's buffers (its memref parameters).
+fn buffer_bytes(function: MlirOperation) -> i64 {
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    (0..unsafe { mlirBlockGetNumArguments(block) })
+        .filter_map(|i| memref_bytes_any_layout(unsafe { mlirValueGetType(mlirBlockGetArgument(block, i)) }))
+        .sum()
 }
 
 /// The bytes of a static, contiguous (identity layout) memref type.
