@@ -20,14 +20,16 @@
 // TENSORS: linalg.fill {{.*}} -> tensor<1x4x20x1xf32>
 // TENSORS-NOT: tensor.pad
 
-// Bufferized: no copy into the padded buffer, no fill of all of it.
+// Bufferized: no copy into the padded buffer, no fill of all of it; the
+// border is filled channel by channel in parallel loops.
 // BUFFERS-LABEL: func.func @aotc_t_forward
 // BUFFERS-NOT: linalg.map
 // BUFFERS: arith.maximumf
 // BUFFERS-NOT: memref.copy
 // BUFFERS-NOT: linalg.copy
-// BUFFERS: linalg.fill {{.*}} memref<1x4x1x22xf32
-// BUFFERS: linalg.fill {{.*}} memref<1x4x20x1xf32
+// BUFFERS: linalg.fill {{.*}} memref<1x1x1x22xf32
+// BUFFERS: } {aotc.parallel}
+// BUFFERS: linalg.fill {{.*}} memref<1x1x20x1xf32
 // BUFFERS-NOT: memref.copy
 // BUFFERS-NOT: linalg.copy
 module attributes {aotc.model = "t"} {

@@ -1,8 +1,12 @@
 //! Copies between buffers: after bufferization, `linalg.copy` moves data
 //! into padded buffers (a convolution's zero border), into slices of a
-//! concatenation, and out of the arena. Each is tiled into rows and every
-//! row copied as vectors; without this the copy is one scalar load and
-//! store per element.
+//! concatenation, and out of the arena, and fills (`linalg.map` of a
+//! constant, `linalg.fill`) clear padded buffers. Each is tiled into rows
+//! and every row copied or filled as vectors; without this the copy is one
+//! scalar load and store per element (a fill, one `memset` on one thread).
+//! The row loops are parallel: each thread copies or clears the rows it
+//! will compute on (the same chunks of the same outer dim), so the lines
+//! stay in its cache.
 
 use super::{tag_plans, Script, Target};
 use mlir_sys::MlirOperation;
@@ -54,16 +58,46 @@ fn row_tile(shape: &[i64], lanes: i64) -> Option<Vec<i64>> {
     Some(tile)
 }
 
-/// Tags every vectorizable `linalg.copy` with its row tile and writes the
+/// Tags every vectorizable copy and fill with its row tile and writes the
 /// script.
 pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
-    let tiles = tag_plans(context, module, "linalg.copy", |raw| copy_tile(raw, target.lanes()), |tile| tile_tag(tile));
-    for tile in tiles {
-        let op = script.match_tagged("linalg.copy", &tile_tag(&tile));
-        let (piece, loops) = script.tile(&op, &tile);
-        script.mark_parallel(&loops);
-        script.vectorize(&piece, None);
+    let lanes = target.lanes();
+    let kinds: [(&str, &dyn Fn(MlirOperation) -> Option<Vec<i64>>, bool); 3] = [
+        ("linalg.copy", &|raw| copy_tile(raw, lanes), true),
+        ("linalg.map", &|raw| fill_tile(raw, 0), false),
+        ("linalg.fill", &|raw| fill_tile(raw, 1), false),
+    ];
+    for (name, tile_of, vectorize) in kinds {
+        let tag_of = |tile: &Vec<i64>| format!("{}_{}", name.trim_start_matches("linalg."), tile_tag(tile));
+        for tile in tag_plans(context, module, name, tile_of, tag_of) {
+            let op = script.match_tagged(name, &tag_of(&tile));
+            let (piece, loops) = script.tile(&op, &tile);
+            script.mark_parallel(&loops);
+            if vectorize {
+                script.vectorize(&piece, None);
+            }
+        }
     }
+}
+
+/// The tile of a fill (output operand `output`: the only operand of a
+/// `linalg.map` with no inputs): its first dim with more than one element
+/// by one, so the threads clear their own planes or rows; what is left of
+/// each is a loop LLVM turns into `memset` (faster than vector stores of
+/// rows that are not whole vectors).
+fn fill_tile(raw: MlirOperation, output: usize) -> Option<Vec<i64>> {
+    let op = unsafe { OperationRef::from_raw(raw) };
+    if op.operand_count() != output + 1 {
+        return None;
+    }
+    let (to, _) = row_layout(&op.operand(output).ok()?.r#type().to_string())?;
+    let outer = to.shape.iter().position(|&d| d > 1)?;
+    if to.shape.contains(&0) || outer + 1 == to.shape.len() {
+        return None;
+    }
+    let mut tile = vec![0; to.shape.len()];
+    tile[outer] = 1;
+    Some(tile)
 }
 
 /// The row tile of a copy between buffers whose rows are contiguous.
@@ -78,7 +112,7 @@ fn copy_tile(raw: MlirOperation, lanes: i64) -> Option<Vec<i64>> {
 }
 
 fn tile_tag(tile: &[i64]) -> String {
-    format!("copy_{}", tile.iter().map(i64::to_string).collect::<Vec<_>>().join("x"))
+    tile.iter().map(i64::to_string).collect::<Vec<_>>().join("x")
 }
 
 #[cfg(test)]
