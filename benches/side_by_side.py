@@ -9,7 +9,8 @@ BERT, GPT-2 small without its LM head, scaled_dot_product_attention) and
 single ops as micro benchmarks, random weights, no downloads. For each:
 the program is exported with torch.export and compiled by aotc, and
 exported to ONNX with torch.onnx.export(dynamo=True). Then one process per
-(benchmark, thread count) times, in interleaved rounds:
+(benchmark, thread count) times, in interleaved rounds (each starting with
+another runtime, samples PAUSE_S apart):
   aotc   the library's generic `run` on preallocated buffers, in a C loop
          (benches/bench_loop.c), as a C program calls it;
   eager  the module under torch.inference_mode(), torch.set_num_threads(N);
@@ -247,6 +248,10 @@ class EagerRunner:
             return (time.perf_counter() - start) / runs
 
 
+# Seconds between two runners' samples (see worker).
+PAUSE_S = 0.2
+
+
 def sample(runner, target_s=0.02, samples=7):
     """Per-run seconds of `samples` samples, each about target_s long."""
     once = runner.time(1)
@@ -289,8 +294,14 @@ def worker(name, threads, rounds, work):
             runners.pop("ort", None)
     per_round = {k: [] for k in runners}
     all_samples = {k: [] for k in runners}
-    for _ in range(rounds):
-        for key, runner in runners.items():
+    order = list(runners)
+    for r in range(rounds):
+        # each round starts with another runner, and each sample starts after
+        # a pause: a runtime's threads spin for a while after its runs (torch's
+        # OpenMP pool, ORT's) and would take the cores of the one timed next
+        for key in order[r % len(order):] + order[:r % len(order)]:
+            runner = runners[key]
+            time.sleep(PAUSE_S)
             s = sample(runner)
             per_round[key].append(statistics.median(s))
             all_samples[key].extend(s)
