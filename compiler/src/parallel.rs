@@ -357,85 +357,120 @@ pub fn work(op: MlirOperation) -> i64 {
     total
 }
 
-/// Rewrites the kernel to `(params but scratch..., scratch: memref<?xi8>,
-/// begin, end)`: each scratch parameter becomes a view of the scratch at
-/// its offset, and the outer loop runs iterations `[begin, end)`; each call
-/// passes a view of the arena of the scratch's size (the dispatch replaces
-/// it with the running thread's scratch) and the whole range.
-fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperation], arena: MlirValue, plan: Plan) -> Result<ParallelKernel> {
-    let location = Location::unknown(context);
-    let index = Type::index(context);
-    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
-    let first_op = unsafe { mlirBlockGetFirstOperation(block) };
-    let build = |name: &str, operands: &[MlirValue], result: MlirType, attribute: Option<(&str, Attribute)>, before: MlirOperation| -> MlirValue {
+/// Inserts single-result ops before a given op.
+struct Inserter<'c> {
+    context: &'c Context,
+    location: Location<'c>,
+}
+
+impl<'c> Inserter<'c> {
+    fn new(context: &'c Context) -> Self {
+        Inserter { context, location: Location::unknown(context) }
+    }
+
+    fn index(&self) -> Type<'c> {
+        Type::index(self.context)
+    }
+
+    /// `memref<?xi8>`: the arena's type, and the scratch's.
+    fn bytes(&self) -> Type<'c> {
+        melior::ir::r#type::MemRefType::new(melior::ir::r#type::IntegerType::new(self.context, 8).into(), &[i64::MIN], None, None).into()
+    }
+
+    /// `name(operands) : result` (with one attribute) before `before`.
+    fn op(&self, name: &str, operands: &[MlirValue], result: Type<'c>, attribute: Option<(&str, Attribute<'c>)>, before: MlirOperation) -> MlirValue {
         let operands: Vec<melior::ir::Value> = operands.iter().map(|&v| unsafe { melior::ir::Value::from_raw(v) }).collect();
-        let mut builder = melior::ir::operation::OperationBuilder::new(name, location)
-            .add_operands(&operands)
-            .add_results(&[unsafe { Type::from_raw(result) }]);
+        let mut builder = melior::ir::operation::OperationBuilder::new(name, self.location).add_operands(&operands).add_results(&[result]);
         if let Some((key, value)) = attribute {
-            builder = builder.add_attributes(&[(melior::ir::Identifier::new(context, key), value)]);
+            builder = builder.add_attributes(&[(melior::ir::Identifier::new(self.context, key), value)]);
         }
         let op = builder.build().expect("a valid op").into_raw();
         unsafe {
-            let parent = mlirOperationGetBlock(before);
-            mlirBlockInsertOwnedOperationBefore(parent, before, op);
+            mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, op);
             mlirOperationGetResult(op, 0)
         }
-    };
-    let constant = |value: i64, before: MlirOperation| -> MlirValue {
-        let attr = melior::ir::attribute::IntegerAttribute::new(index, value).into();
-        build("arith.constant", &[], index.to_raw(), Some(("value", attr)), before)
-    };
-    let bytes_ty = melior::ir::r#type::MemRefType::new(melior::ir::r#type::IntegerType::new(context, 8).into(), &[i64::MIN], None, None);
-    let bytes_ty: Type = bytes_ty.into();
-    // scratch parameters -> views of one scratch parameter
-    let scratch = unsafe { mlirBlockAddArgument(block, bytes_ty.to_raw(), location.to_raw()) };
+    }
+
+    fn constant(&self, value: i64, before: MlirOperation) -> MlirValue {
+        let attr = melior::ir::attribute::IntegerAttribute::new(self.index(), value).into();
+        self.op("arith.constant", &[], self.index(), Some(("value", attr)), before)
+    }
+
+    /// A new last argument of `block`.
+    fn argument(&self, block: MlirBlock, ty: Type<'c>) -> MlirValue {
+        unsafe { mlirBlockAddArgument(block, ty.to_raw(), self.location.to_raw()) }
+    }
+}
+
+/// Rewrites the kernel to `(params but scratch..., scratch: memref<?xi8>,
+/// begin, end)` (see [`scratch_as_views`], [`run_range`]) and renamed
+/// `<kernel>_parallel`, and its calls to match ([`pass_whole_range`]).
+fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperation], arena: MlirValue, plan: Plan) -> Result<ParallelKernel> {
+    let insert = Inserter::new(context);
+    let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
+    let scratch_bytes = scratch_as_views(&insert, block, &plan.scratch);
+    let (begin, end) = (insert.argument(block, insert.index()), insert.argument(block, insert.index()));
+    set_function_type(context, function);
+    run_range(&insert, plan.outer, begin, end);
+    let name = symbol_name(function).ok_or_else(|| anyhow!("a kernel without a name"))?;
+    let name = format!("{name}{PARALLEL_SUFFIX}");
+    set_symbol_name(context, function, &name);
+    let callee = Attribute::parse(context, &format!("@{name}")).ok_or_else(|| anyhow!("a bad kernel name"))?;
+    for &call in sites {
+        pass_whole_range(&insert, call, callee, arena, &plan, scratch_bytes);
+    }
+    Ok(ParallelKernel { name, trips: plan.trips, work: plan.work, scratch_bytes })
+}
+
+/// Replaces the scratch parameters by views of one new `memref<?xi8>`
+/// parameter at aligned offsets; returns its size.
+fn scratch_as_views(insert: &Inserter, block: MlirBlock, scratch_params: &[(usize, i64)]) -> i64 {
+    let first_op = unsafe { mlirBlockGetFirstOperation(block) };
+    let scratch = insert.argument(block, insert.bytes());
     let mut offset = 0i64;
-    for &(param, bytes) in &plan.scratch {
+    for &(param, bytes) in scratch_params {
         let argument = unsafe { mlirBlockGetArgument(block, param as isize) };
-        let shift = constant(offset, first_op);
-        let view = build("memref.view", &[scratch, shift], unsafe { mlirValueGetType(argument) }, None, first_op);
+        let shift = insert.constant(offset, first_op);
+        let ty = unsafe { Type::from_raw(mlirValueGetType(argument)) };
+        let view = insert.op("memref.view", &[scratch, shift], ty, None, first_op);
         unsafe { mlirValueReplaceAllUsesOfWith(argument, view) };
         offset += (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
     }
-    for &(param, _) in plan.scratch.iter().rev() {
+    for &(param, _) in scratch_params.iter().rev() {
         unsafe { mlirBlockEraseArgument(block, param as u32) };
     }
-    let (begin, end) = unsafe {
-        (mlirBlockAddArgument(block, index.to_raw(), location.to_raw()), mlirBlockAddArgument(block, index.to_raw(), location.to_raw()))
-    };
-    set_function_type(context, function);
-    // [begin, end) in iterations -> [lb + begin * step, min(ub, lb + end * step))
-    let outer = plan.outer;
+    offset
+}
+
+/// The outer loop runs iterations `[begin, end)`: from `lb + begin * step`
+/// to `min(ub, lb + end * step)`.
+fn run_range(insert: &Inserter, outer: MlirOperation, begin: MlirValue, end: MlirValue) {
     let (lb, ub, step) = unsafe { (mlirOperationGetOperand(outer, 0), mlirOperationGetOperand(outer, 1), mlirOperationGetOperand(outer, 2)) };
-    let arith = |name: &str, a: MlirValue, b: MlirValue| build(name, &[a, b], index.to_raw(), None, outer);
+    let arith = |name: &str, a: MlirValue, b: MlirValue| insert.op(name, &[a, b], insert.index(), None, outer);
     let new_lb = arith("arith.addi", lb, arith("arith.muli", begin, step));
     let new_ub = arith("arith.minsi", arith("arith.addi", lb, arith("arith.muli", end, step)), ub);
     unsafe {
         mlirOperationSetOperand(outer, 0, new_lb);
         mlirOperationSetOperand(outer, 1, new_ub);
     }
-    let name = symbol_name(function).ok_or_else(|| anyhow!("a kernel without a name"))?;
-    let name = format!("{name}{PARALLEL_SUFFIX}");
-    set_symbol_name(context, function, &name);
-    let callee = Attribute::parse(context, &format!("@{name}")).ok_or_else(|| anyhow!("a bad kernel name"))?;
-    for &call in sites {
-        let operands: Vec<MlirValue> =
-            (0..unsafe { mlirOperationGetNumOperands(call) }).map(|i| unsafe { mlirOperationGetOperand(call, i) }).collect();
-        let is_scratch = |i: usize| plan.scratch.iter().any(|(p, _)| *p == i);
-        let kept: Vec<MlirValue> = operands.iter().enumerate().filter(|(i, _)| !is_scratch(*i)).map(|(_, v)| *v).collect();
-        let dropped: Vec<MlirValue> = operands.iter().enumerate().filter(|(i, _)| is_scratch(*i)).map(|(_, v)| *v).collect();
-        let (zero, size) = (constant(0, call), constant(offset, call));
-        let area = build("memref.view", &[arena, zero, size], bytes_ty.to_raw(), None, call);
-        let mut operands = kept;
-        operands.extend([area, zero, constant(plan.trips, call)]);
-        unsafe {
-            mlirOperationSetOperands(call, operands.len() as isize, operands.as_ptr());
-            mlirOperationSetAttributeByName(call, mlirStringRefCreateFromCString(c"callee".as_ptr()), callee.to_raw());
-        }
-        dropped.into_iter().for_each(erase_unused_view);
+}
+
+/// A call of the rewritten kernel: its operands but the scratch ones, a
+/// view of the arena of the scratch's size (the dispatch points it at each
+/// thread's scratch), and the whole range `(0, trips)`.
+fn pass_whole_range(insert: &Inserter, call: MlirOperation, callee: Attribute, arena: MlirValue, plan: &Plan, scratch_bytes: i64) {
+    let operands: Vec<MlirValue> = (0..unsafe { mlirOperationGetNumOperands(call) }).map(|i| unsafe { mlirOperationGetOperand(call, i) }).collect();
+    let is_scratch = |i: usize| plan.scratch.iter().any(|(p, _)| *p == i);
+    let (dropped, mut kept): (Vec<(usize, MlirValue)>, Vec<(usize, MlirValue)>) = operands.into_iter().enumerate().partition(|(i, _)| is_scratch(*i));
+    let (zero, size) = (insert.constant(0, call), insert.constant(scratch_bytes, call));
+    let area = insert.op("memref.view", &[arena, zero, size], insert.bytes(), None, call);
+    kept.extend([area, zero, insert.constant(plan.trips, call)].map(|v| (0, v)));
+    let operands: Vec<MlirValue> = kept.into_iter().map(|(_, v)| v).collect();
+    unsafe {
+        mlirOperationSetOperands(call, operands.len() as isize, operands.as_ptr());
+        mlirOperationSetAttributeByName(call, mlirStringRefCreateFromCString(c"callee".as_ptr()), callee.to_raw());
     }
-    Ok(ParallelKernel { name, trips: plan.trips, work: plan.work, scratch_bytes: offset })
+    dropped.into_iter().for_each(|(_, v)| erase_unused_view(v));
 }
 
 /// Erases the view (and the views it was made from) that defined a
