@@ -17,6 +17,10 @@ use crate::kernels::PARALLEL;
 use crate::mlir::op_name;
 use crate::outline::{set_symbol_name, symbol_name};
 use anyhow::{anyhow, bail, Result};
+use inkwell::context::Context as LlvmContext;
+use inkwell::module::Module as LlvmModule;
+use inkwell::types::{BasicTypeEnum, StructType};
+use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, FunctionValue, InstructionOpcode, InstructionValue};
 use melior::ir::operation::{OperationLike, OperationRef, WalkOrder, WalkResult};
 use melior::ir::{Attribute, AttributeLike, Location, Module, Type, TypeLike};
 use melior::Context;
@@ -513,9 +517,7 @@ const SCRATCH_AND_RANGE: usize = 7;
 /// &args, scratch bytes)`, where the task (`(args, begin, end, scratch)`)
 /// unpacks the arguments from the struct, points the scratch memref at the
 /// running thread's scratch, and calls the kernel on its range.
-pub fn dispatch_calls<'l>(llvm: &'l inkwell::context::Context, ir: &inkwell::module::Module<'l>) -> Result<()> {
-    use inkwell::types::BasicTypeEnum;
-    use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, InstructionOpcode};
+pub fn dispatch_calls<'l>(llvm: &'l LlvmContext, ir: &LlvmModule<'l>) -> Result<()> {
     let kernels: Vec<_> = ir
         .get_functions()
         .filter(|f| f.count_basic_blocks() > 0 && f.get_name().to_string_lossy().ends_with(PARALLEL_SUFFIX))
@@ -524,69 +526,102 @@ pub fn dispatch_calls<'l>(llvm: &'l inkwell::context::Context, ir: &inkwell::mod
         return Ok(());
     }
     let (i64_ty, ptr_ty) = (llvm.i64_type(), llvm.ptr_type(inkwell::AddressSpace::default()));
-    let task_ty = llvm.void_type().fn_type(&[ptr_ty.into(), i64_ty.into(), i64_ty.into(), ptr_ty.into()], false);
     let parallel_for = ir.get_function(PARALLEL_FOR).unwrap_or_else(|| {
         ir.add_function(PARALLEL_FOR, llvm.void_type().fn_type(&[i64_ty.into(), ptr_ty.into(), ptr_ty.into(), i64_ty.into()], false), None)
     });
     let builder = llvm.create_builder();
-    let fail = |e: inkwell::builder::BuilderError| anyhow!("cannot build a parallel call: {e}");
     for kernel in kernels {
         let params = kernel.get_type().get_param_types();
         let Some(packed_count) = params.len().checked_sub(2).filter(|_| params.len() >= SCRATCH_AND_RANGE) else {
             bail!("parallel kernel {} lacks its scratch and range parameters", kernel.get_name().to_string_lossy());
         };
-        let packed_types: Vec<BasicTypeEnum> =
-            params[..packed_count].iter().map(|t| BasicTypeEnum::try_from(*t).map_err(|_| anyhow!("a kernel parameter that is not a value"))).collect::<Result<_>>()?;
+        let packed_types: Vec<BasicTypeEnum> = params[..packed_count]
+            .iter()
+            .map(|t| BasicTypeEnum::try_from(*t).map_err(|_| anyhow!("a kernel parameter that is not a value")))
+            .collect::<Result<_>>()?;
         let args_ty = llvm.struct_type(&packed_types, false);
-        let (allocated, aligned, size) = (params.len() - 7, params.len() - 6, params.len() - 4);
-        // the calls (found before the task adds one)
+        // the calls, found before the task adds one
         let kernel_pointer = BasicValueEnum::from(kernel.as_global_value().as_pointer_value());
         let calls: Vec<_> = ir
             .get_functions()
             .flat_map(|f| f.get_basic_block_iter().flat_map(|b| b.get_instructions()).collect::<Vec<_>>())
             .filter(|i| i.get_opcode() == InstructionOpcode::Call && i.get_operand(i.get_num_operands() - 1).and_then(|o| o.value()) == Some(kernel_pointer))
             .collect();
-        // the task: unpack, the thread's scratch, call the kernel on [begin, end)
-        let name = kernel.get_name().to_string_lossy().into_owned();
-        let task = ir.add_function(&format!("{name}_task"), task_ty, None);
-        builder.position_at_end(llvm.append_basic_block(task, "entry"));
-        let param = |k: u32| task.get_nth_param(k).expect("a task parameter");
-        let args = param(0).into_pointer_value();
-        let mut call_args: Vec<BasicMetadataValueEnum> = Vec::new();
-        for (i, ty) in packed_types.iter().enumerate() {
-            if i == allocated || i == aligned {
-                call_args.push(param(3).into());
-                continue;
-            }
-            let field = builder.build_struct_gep(args_ty, args, i as u32, "field").map_err(fail)?;
-            call_args.push(builder.build_load(*ty, field, "arg").map_err(fail)?.into());
-        }
-        call_args.push(param(1).into());
-        call_args.push(param(2).into());
-        builder.build_call(kernel, &call_args, "").map_err(fail)?;
-        builder.build_return(None).map_err(fail)?;
-        // each call packs the arguments and calls the pool
+        let task = task_function(llvm, ir, &builder, kernel, args_ty)?;
         for call in calls {
-            let operand = |k: usize| -> Result<BasicValueEnum> {
-                call.get_operand(k as u32).and_then(|o| o.value()).ok_or_else(|| anyhow!("a kernel call without operand {k}"))
-            };
-            let caller = call.get_parent().and_then(|b| b.get_parent()).ok_or_else(|| anyhow!("a call outside a function"))?;
-            let entry = caller.get_first_basic_block().expect("the caller's entry block");
-            match entry.get_first_instruction() {
-                Some(first) => builder.position_before(&first),
-                None => builder.position_at_end(entry),
-            }
-            let packed = builder.build_alloca(args_ty, "kernel_args").map_err(fail)?;
-            builder.position_before(&call);
-            for k in 0..packed_count {
-                let field = builder.build_struct_gep(args_ty, packed, k as u32, "field").map_err(fail)?;
-                builder.build_store(field, operand(k)?).map_err(fail)?;
-            }
-            let task_pointer = task.as_global_value().as_pointer_value();
-            let trips = operand(packed_count + 1)?;
-            builder.build_call(parallel_for, &[trips.into(), task_pointer.into(), packed.into(), operand(size)?.into()], "").map_err(fail)?;
-            call.erase_from_basic_block();
+            dispatch_call(&builder, call, task, parallel_for, args_ty, params.len())?;
         }
     }
+    Ok(())
+}
+
+fn build_failed(e: inkwell::builder::BuilderError) -> anyhow::Error {
+    anyhow!("cannot build a parallel call: {e}")
+}
+
+/// `<kernel>_task(args, begin, end, scratch)`: loads the kernel's arguments
+/// from the struct `args_ty` (the scratch memref's pointers replaced by the
+/// thread's scratch) and calls the kernel on `[begin, end)`.
+fn task_function<'l>(
+    llvm: &'l LlvmContext,
+    ir: &LlvmModule<'l>,
+    builder: &inkwell::builder::Builder<'l>,
+    kernel: FunctionValue<'l>,
+    args_ty: StructType<'l>,
+) -> Result<FunctionValue<'l>> {
+    let (i64_ty, ptr_ty) = (llvm.i64_type(), llvm.ptr_type(inkwell::AddressSpace::default()));
+    let task_ty = llvm.void_type().fn_type(&[ptr_ty.into(), i64_ty.into(), i64_ty.into(), ptr_ty.into()], false);
+    let task = ir.add_function(&format!("{}_task", kernel.get_name().to_string_lossy()), task_ty, None);
+    builder.position_at_end(llvm.append_basic_block(task, "entry"));
+    let param = |k: u32| task.get_nth_param(k).expect("a task parameter");
+    let args = param(0).into_pointer_value();
+    // the scratch descriptor's allocated and aligned pointers
+    let total = args_ty.count_fields() as usize + 2;
+    let (allocated, aligned) = (total - SCRATCH_AND_RANGE, total - SCRATCH_AND_RANGE + 1);
+    let mut call_args: Vec<BasicMetadataValueEnum> = Vec::new();
+    for (i, ty) in args_ty.get_field_types().iter().enumerate() {
+        if i == allocated || i == aligned {
+            call_args.push(param(3).into());
+            continue;
+        }
+        let field = builder.build_struct_gep(args_ty, args, i as u32, "field").map_err(build_failed)?;
+        call_args.push(builder.build_load(*ty, field, "arg").map_err(build_failed)?.into());
+    }
+    call_args.push(param(1).into());
+    call_args.push(param(2).into());
+    builder.build_call(kernel, &call_args, "").map_err(build_failed)?;
+    builder.build_return(None).map_err(build_failed)?;
+    Ok(task)
+}
+
+/// Replaces `call` (of a kernel with `params` parameters) by packing its
+/// arguments into a struct on the caller's stack and calling the pool with
+/// the iteration count, the task and the scratch bytes.
+fn dispatch_call<'l>(
+    builder: &inkwell::builder::Builder<'l>,
+    call: InstructionValue<'l>,
+    task: FunctionValue<'l>,
+    parallel_for: FunctionValue<'l>,
+    args_ty: StructType<'l>,
+    params: usize,
+) -> Result<()> {
+    let operand = |k: usize| -> Result<BasicValueEnum> { call.get_operand(k as u32).and_then(|o| o.value()).ok_or_else(|| anyhow!("a kernel call without operand {k}")) };
+    let caller = call.get_parent().and_then(|b| b.get_parent()).ok_or_else(|| anyhow!("a call outside a function"))?;
+    let entry = caller.get_first_basic_block().ok_or_else(|| anyhow!("a caller without blocks"))?;
+    match entry.get_first_instruction() {
+        Some(first) => builder.position_before(&first),
+        None => builder.position_at_end(entry),
+    }
+    let packed = builder.build_alloca(args_ty, "kernel_args").map_err(build_failed)?;
+    builder.position_before(&call);
+    for k in 0..params - 2 {
+        let field = builder.build_struct_gep(args_ty, packed, k as u32, "field").map_err(build_failed)?;
+        builder.build_store(field, operand(k)?).map_err(build_failed)?;
+    }
+    // the scratch memref's size field, then begin and end
+    let (scratch_size, trips) = (operand(params - 4)?, operand(params - 1)?);
+    let task_pointer = task.as_global_value().as_pointer_value();
+    builder.build_call(parallel_for, &[trips.into(), task_pointer.into(), packed.into(), scratch_size.into()], "").map_err(build_failed)?;
+    call.erase_from_basic_block();
     Ok(())
 }
