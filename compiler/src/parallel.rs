@@ -2,11 +2,13 @@
 //! outermost loop is marked [`PARALLEL`] (its iterations write disjoint
 //! parts of the result and accumulate nothing across each other; the
 //! strategies mark such loops) and that does enough work takes the range of
-//! that loop's iterations it runs as two more parameters, `(begin, end)`.
-//! It is renamed `<kernel>_parallel`, and every call passes the whole range;
-//! `codegen::dispatch_parallel_kernels` then turns those calls into calls
-//! of the runtime's `aotc_rt_parallel_for`, which runs the iterations in
-//! static chunks on the worker pool (or all on the calling thread).
+//! that loop's iterations it runs as two more parameters, `(begin, end)`,
+//! after a `memref<?xi8>` scratch that its temporaries become views of. It
+//! is renamed `<kernel>_parallel`, and every call passes the whole range;
+//! in LLVM IR, [`dispatch_calls`] turns those calls into calls of the
+//! runtime's `aotc_rt_parallel_for`, which runs the iterations in static
+//! chunks on the worker pool (or all on the calling thread), each thread
+//! with its own scratch.
 //!
 //! Each iteration computes the same values whichever thread runs it and
 //! however the range is chunked, so results are bitwise identical for every
@@ -36,10 +38,10 @@ pub const MIN_WORK: i64 = 20_000;
 
 /// A model whose kernels execute fewer operations than this in all and
 /// touch fewer than [`MIN_MODEL_BYTES`] (a few tens of microseconds) runs
-/// on the calling thread alone: a second thread
-/// would save microseconds, and each handoff can wait for a worker the
-/// system has not scheduled (SimpleNet: 17 us on one thread, 24 us median
-/// on two beside ONNX Runtime's and torch's threads).
+/// on the calling thread alone: a second thread would save microseconds,
+/// and each handoff can wait for a worker the system has not scheduled
+/// (SimpleNet: 17 us on one thread, 24 us median on two beside ONNX
+/// Runtime's and torch's threads).
 pub const MIN_MODEL_WORK: i64 = 1_000_000;
 
 /// See [`MIN_MODEL_WORK`]: the bytes all kernel calls touch (SimpleNet:
@@ -183,7 +185,10 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     }
     let trips = trip_count(constant_bounds(outer).ok_or("its outer loop's bounds are not constants")?);
     let work = work(outer);
-    if sites.is_empty() || trips < 2 {
+    if sites.is_empty() {
+        return Err("not called".into());
+    }
+    if trips < 2 {
         return Err(format!("{trips} iteration(s)"));
     }
     let bytes = buffer_bytes(function);
