@@ -175,9 +175,7 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
     c += &abi::c_struct(abi::ARG_DESC);
     c += &abi::c_struct(abi::MODEL_DESC);
     for f in abi::FUNCTIONS {
-        let prototype = f.c_prototype(&format!("aotc_rt_{}", f.name));
-        let prototype = if f.takes_desc { prototype.replacen('(', "(const ModelDesc *desc, ", 1) } else { prototype };
-        writeln!(c, "{prototype};").unwrap();
+        writeln!(c, "{};", f.c_runtime_prototype()).unwrap();
     }
     writeln!(c, "extern const uint8_t aotc_{prefix}_weights[];").unwrap();
     let n_args = program.inputs.len() + program.outputs.len() + 1;

@@ -271,6 +271,19 @@ impl Function {
         format!("{}{sep}{name}({})", self.returns, self.c_params())
     }
 
+    /// The runtime's function, `aotc_rt_<name>`, as the glue declares it
+    /// (with the model's `ModelDesc` first when it takes one).
+    pub fn c_runtime_prototype(&self) -> String {
+        let params = self.c_params();
+        let params = match (self.takes_desc, self.params.is_empty()) {
+            (false, _) => params,
+            (true, true) => "const ModelDesc *desc".into(),
+            (true, false) => format!("const ModelDesc *desc, {params}"),
+        };
+        let sep = if self.returns.ends_with('*') { "" } else { " " };
+        format!("{}{sep}aotc_rt_{}({params})", self.returns, self.name)
+    }
+
     /// The `AotcApi` field: `returns (*name)(params)`.
     pub fn c_field(&self) -> String {
         let sep = if self.returns.ends_with('*') { "" } else { " " };
@@ -293,6 +306,8 @@ mod tests {
     fn c_text() {
         assert_eq!(FUNCTIONS[6].c_prototype("m_run"), "int m_run(AotcModel *model, const void *const *inputs, const size_t *input_bytes, void *const *outputs, const size_t *output_bytes)");
         assert_eq!(FUNCTIONS[7].c_field(), "const char *(*last_error)(const AotcModel *model)");
+        assert_eq!(FUNCTIONS[0].c_runtime_prototype(), "int aotc_rt_create(const ModelDesc *desc, AotcModel **out)");
+        assert_eq!(FUNCTIONS[1].c_runtime_prototype(), "void aotc_rt_free(AotcModel *model)");
         assert!(c_struct(MODEL_DESC).contains("  void (*entry)(void *const *);\n"));
         assert!(c_enum("Status codes.", STATUSES).contains("  AOTC_ERROR_BUSY = 5, /* Another thread is running the same handle. */\n"));
         assert_eq!(dtype(AOTC_DTYPE_BFLOAT16), Some(("bfloat16", 2)));
