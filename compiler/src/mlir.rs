@@ -52,6 +52,29 @@ pub fn single_user(value: mlir_sys::MlirValue) -> Option<mlir_sys::MlirOperation
     }
 }
 
+/// The value of `value` when an `arith.constant` of integer or index type
+/// defines it.
+pub fn constant_integer(value: mlir_sys::MlirValue) -> Option<i64> {
+    use mlir_sys::*;
+    unsafe {
+        if !mlirValueIsAOpResult(value) {
+            return None;
+        }
+        let op = mlirOpResultGetOwner(value);
+        if op_name(op) != "arith.constant" {
+            return None;
+        }
+        let attr = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString(c"value".as_ptr()));
+        mlirAttributeIsAInteger(attr).then(|| mlirIntegerAttrGetValueInt(attr))
+    }
+}
+
+/// An `scf.for`'s lower bound, upper bound and step, when all are constants.
+pub fn constant_loop_bounds(for_op: mlir_sys::MlirOperation) -> Option<(i64, i64, i64)> {
+    let bound = |i| constant_integer(unsafe { mlir_sys::mlirOperationGetOperand(for_op, i) });
+    Some((bound(0)?, bound(1)?, bound(2)?))
+}
+
 /// Parses MLIR text, with the verifier's diagnostics in the error.
 pub fn parse<'c>(context: &'c Context, text: &str, what: &str) -> Result<Module<'c>> {
     let diagnostics = capture_diagnostics(context);
@@ -188,5 +211,29 @@ impl<'c, 'a> InsertBefore<'c, 'a> {
     /// Inserts `op`, which has no result.
     pub fn insert_without_result(&self, op: Operation<'c>) {
         self.block.insert_operation_before(self.anchor, op);
+    }
+
+    /// An `index` constant.
+    pub fn index(&self, value: i64) -> Result<mlir_sys::MlirValue> {
+        let index = melior::ir::Type::index(self.context);
+        let op = melior::ir::operation::OperationBuilder::new("arith.constant", self.location)
+            .add_attributes(&[(
+                melior::ir::Identifier::new(self.context, "value"),
+                melior::ir::attribute::IntegerAttribute::new(index, value).into(),
+            )])
+            .add_results(&[index])
+            .build()?;
+        self.insert(op)
+    }
+
+    /// `name(a, b) : index` (`arith.addi`, `arith.muli`, ...).
+    pub fn index_op(&self, name: &str, a: mlir_sys::MlirValue, b: mlir_sys::MlirValue) -> Result<mlir_sys::MlirValue> {
+        let op = unsafe {
+            melior::ir::operation::OperationBuilder::new(name, self.location)
+                .add_operands(&[melior::ir::Value::from_raw(a), melior::ir::Value::from_raw(b)])
+                .add_results(&[melior::ir::Type::index(self.context)])
+                .build()?
+        };
+        self.insert(op)
     }
 }

@@ -16,7 +16,7 @@
 //! waking a worker costs about a microsecond.
 
 use crate::kernels::PARALLEL;
-use crate::mlir::op_name;
+use crate::mlir::{constant_loop_bounds, op_name, InsertBefore};
 use crate::outline::{set_symbol_name, symbol_name};
 use anyhow::{anyhow, bail, Result};
 use inkwell::context::Context as LlvmContext;
@@ -62,14 +62,20 @@ pub struct ParallelKernel {
     pub scratch_bytes: i64,
 }
 
+/// A kernel that stays on the calling thread, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialKernel {
+    pub name: String,
+    pub reason: String,
+    /// See [`work`].
+    pub work: i64,
+}
+
 /// What became of each kernel: made parallel, or why it stays serial.
 #[derive(Debug, Default)]
 pub struct Parallelized {
     pub parallel: Vec<ParallelKernel>,
-    /// (kernel, reason)
-    pub serial: Vec<(String, String)>,
-    /// The work of each serial kernel (see [`work`]).
-    pub serial_work: Vec<i64>,
+    pub serial: Vec<SerialKernel>,
 }
 
 impl Parallelized {
@@ -79,8 +85,8 @@ impl Parallelized {
         for k in &self.parallel {
             text += &format!("// parallel: {} ({} iterations, work {}, scratch {} bytes)\n", k.name, k.trips, k.work, k.scratch_bytes);
         }
-        for (name, reason) in &self.serial {
-            text += &format!("// serial: {name} ({reason})\n");
+        for k in &self.serial {
+            text += &format!("// serial: {} ({})\n", k.name, k.reason);
         }
         text
     }
@@ -104,7 +110,7 @@ impl Parallelized {
             weighted += busy * k.work as f64;
             total += k.work as f64;
         }
-        let serial_work: i64 = self.serial_work.iter().sum();
+        let serial_work: i64 = self.serial.iter().map(|k| k.work).sum();
         let all = total + serial_work as f64;
         text += &format!(
             "{} parallel kernels, busy {:.0}% (weighted by work); {} serial kernels ({:.1}% of the work)\n",
@@ -134,23 +140,24 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
         }
         WalkResult::Advance
     });
-    // (kernel, its calls, its plan or why it stays serial)
+    // (kernel, its calls, its work, its plan or why it stays serial)
     let mut planned = Vec::new();
+    let (mut model_work, mut model_bytes) = (0i64, 0i64);
     let mut function = unsafe { mlirBlockGetFirstOperation(mlirModuleGetBody(module.to_raw())) };
     while !function.ptr.is_null() {
         if op_name(function) == "func.func" && function.ptr != entry.ptr {
             let name = symbol_name(function).unwrap_or_default();
             let sites: Vec<MlirOperation> = calls.iter().filter(|(c, _)| *c == name).map(|(_, op)| *op).collect();
-            let plan = plan_kernel(function, &sites, arena);
-            planned.push((function, name, sites, plan));
+            let (kernel_work, bytes) = (work(function), buffer_bytes(function));
+            model_work = model_work.saturating_add(kernel_work.saturating_mul(sites.len() as i64));
+            model_bytes = model_bytes.saturating_add(bytes.saturating_mul(sites.len() as i64));
+            let plan = plan_kernel(function, &sites, arena, bytes);
+            planned.push((function, name, sites, kernel_work, plan));
         }
         function = unsafe { mlirOperationGetNextInBlock(function) };
     }
-    let calls_of = |f: MlirOperation, sites: &[MlirOperation], cost: fn(MlirOperation) -> i64| cost(f).saturating_mul(sites.len() as i64);
-    let model_work: i64 = planned.iter().map(|(f, _, sites, _)| calls_of(*f, sites, work)).sum();
-    let model_bytes: i64 = planned.iter().map(|(f, _, sites, _)| calls_of(*f, sites, buffer_bytes)).sum();
     let mut kernels = Parallelized::default();
-    for (function, name, sites, plan) in planned {
+    for (function, name, sites, kernel_work, plan) in planned {
         let plan = plan.and_then(|p| {
             if model_work < MIN_MODEL_WORK && model_bytes < MIN_MODEL_BYTES {
                 return Err(format!("the model's work {model_work} < {MIN_MODEL_WORK}, {model_bytes} bytes < {MIN_MODEL_BYTES}"));
@@ -159,10 +166,7 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
         });
         match plan {
             Ok(plan) => kernels.parallel.push(make_parallel(context, function, &sites, arena, plan)?),
-            Err(reason) => {
-                kernels.serial_work.push(work(function));
-                kernels.serial.push((name, reason));
-            }
+            Err(reason) => kernels.serial.push(SerialKernel { name, reason, work: kernel_work }),
         }
     }
     Ok(kernels)
@@ -178,12 +182,13 @@ struct Plan {
 }
 
 /// The plan for one kernel, or why it stays serial.
-fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValue) -> std::result::Result<Plan, String> {
+/// `bytes`: the kernel's [`buffer_bytes`].
+fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValue, bytes: i64) -> std::result::Result<Plan, String> {
     let outer = single_loop(function).ok_or("not one loop nest")?;
     if !unsafe { OperationRef::from_raw(outer) }.has_attribute(PARALLEL) || unsafe { mlirOperationGetNumResults(outer) } != 0 {
         return Err("its outer loop is not parallel".into());
     }
-    let trips = trip_count(constant_bounds(outer).ok_or("its outer loop's bounds are not constants")?);
+    let trips = trip_count(constant_loop_bounds(outer).ok_or("its outer loop's bounds are not constants")?);
     let work = work(outer);
     if sites.is_empty() {
         return Err("not called".into());
@@ -191,7 +196,6 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     if trips < 2 {
         return Err(format!("{trips} iteration(s)"));
     }
-    let bytes = buffer_bytes(function);
     if work < MIN_WORK && bytes < MIN_BYTES {
         return Err(format!("work {work} < {MIN_WORK}, {bytes} bytes < {MIN_BYTES}"));
     }
@@ -309,27 +313,6 @@ fn single_loop(function: MlirOperation) -> Option<MlirOperation> {
     found
 }
 
-/// The value of an `arith.constant` index operand.
-fn constant_operand(op: MlirOperation, index: isize) -> Option<i64> {
-    unsafe {
-        let v = mlirOperationGetOperand(op, index);
-        if !mlirValueIsAOpResult(v) {
-            return None;
-        }
-        let def = mlirOpResultGetOwner(v);
-        if op_name(def) != "arith.constant" {
-            return None;
-        }
-        let attr = mlirOperationGetAttributeByName(def, mlirStringRefCreateFromCString(c"value".as_ptr()));
-        mlirAttributeIsAInteger(attr).then(|| mlirIntegerAttrGetValueInt(attr))
-    }
-}
-
-/// (lower bound, upper bound, step) of an `scf.for` with constant bounds.
-fn constant_bounds(for_op: MlirOperation) -> Option<(i64, i64, i64)> {
-    Some((constant_operand(for_op, 0)?, constant_operand(for_op, 1)?, constant_operand(for_op, 2)?))
-}
-
 fn trip_count((lb, ub, step): (i64, i64, i64)) -> i64 {
     if step <= 0 || ub <= lb {
         0
@@ -353,7 +336,7 @@ pub fn work(op: MlirOperation) -> i64 {
         let mut parent = o.parent_operation();
         while let Some(p) = parent {
             if p.name().as_string_ref().as_str() == Ok("scf.for") {
-                times = times.saturating_mul(constant_bounds(p.to_raw()).map(trip_count).unwrap_or(1).max(1));
+                times = times.saturating_mul(constant_loop_bounds(p.to_raw()).map(trip_count).unwrap_or(1).max(1));
             }
             if p.to_raw().ptr == op.ptr {
                 break;
@@ -366,48 +349,29 @@ pub fn work(op: MlirOperation) -> i64 {
     total
 }
 
-/// Inserts single-result ops before a given op.
-struct Inserter<'c> {
-    context: &'c Context,
-    location: Location<'c>,
+/// `memref<?xi8>`: the arena's type, and the scratch's.
+fn bytes_type(context: &Context) -> Type<'_> {
+    melior::ir::r#type::MemRefType::new(melior::ir::r#type::IntegerType::new(context, 8).into(), &[i64::MIN], None, None).into()
 }
 
-impl<'c> Inserter<'c> {
-    fn new(context: &'c Context) -> Self {
-        Inserter { context, location: Location::unknown(context) }
-    }
+/// A new last argument of `block`.
+fn add_argument(context: &Context, block: MlirBlock, ty: Type) -> MlirValue {
+    unsafe { mlirBlockAddArgument(block, ty.to_raw(), Location::unknown(context).to_raw()) }
+}
 
-    fn index(&self) -> Type<'c> {
-        Type::index(self.context)
-    }
+/// An inserter before `anchor` (see `mlir::InsertBefore`).
+fn before<'c>(context: &'c Context, anchor: MlirOperation) -> InsertBefore<'c, 'c> {
+    InsertBefore::new(context, unsafe { OperationRef::from_raw(anchor) })
+}
 
-    /// `memref<?xi8>`: the arena's type, and the scratch's.
-    fn bytes(&self) -> Type<'c> {
-        melior::ir::r#type::MemRefType::new(melior::ir::r#type::IntegerType::new(self.context, 8).into(), &[i64::MIN], None, None).into()
-    }
-
-    /// `name(operands) : result` (with one attribute) before `before`.
-    fn op(&self, name: &str, operands: &[MlirValue], result: Type<'c>, attribute: Option<(&str, Attribute<'c>)>, before: MlirOperation) -> MlirValue {
-        let operands: Vec<melior::ir::Value> = operands.iter().map(|&v| unsafe { melior::ir::Value::from_raw(v) }).collect();
-        let mut builder = melior::ir::operation::OperationBuilder::new(name, self.location).add_operands(&operands).add_results(&[result]);
-        if let Some((key, value)) = attribute {
-            builder = builder.add_attributes(&[(melior::ir::Identifier::new(self.context, key), value)]);
-        }
-        let op = builder.build().expect("a valid op").into_raw();
-        unsafe {
-            mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(before), before, op);
-            mlirOperationGetResult(op, 0)
-        }
-    }
-
-    fn constant(&self, value: i64, before: MlirOperation) -> MlirValue {
-        let attr = melior::ir::attribute::IntegerAttribute::new(self.index(), value).into();
-        self.op("arith.constant", &[], self.index(), Some(("value", attr)), before)
-    }
-
-    /// A new last argument of `block`.
-    fn argument(&self, block: MlirBlock, ty: Type<'c>) -> MlirValue {
-        unsafe { mlirBlockAddArgument(block, ty.to_raw(), self.location.to_raw()) }
+/// The scratch views of parallel kernels.
+impl<'c> InsertBefore<'c, '_> {
+    /// `memref.view %source[%shift][sizes] : memref<?xi8> to ty`.
+    fn view(&self, source: MlirValue, shift: MlirValue, sizes: &[MlirValue], ty: Type<'c>) -> Result<MlirValue> {
+        let operands: Vec<melior::ir::Value> =
+            [source, shift].iter().chain(sizes).map(|&v| unsafe { melior::ir::Value::from_raw(v) }).collect();
+        let op = melior::ir::operation::OperationBuilder::new("memref.view", self.location).add_operands(&operands).add_results(&[ty]).build()?;
+        self.insert(op)
     }
 }
 
@@ -415,71 +379,72 @@ impl<'c> Inserter<'c> {
 /// begin, end)` (see [`scratch_as_views`], [`run_range`]) and renamed
 /// `<kernel>_parallel`, and its calls to match ([`pass_whole_range`]).
 fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperation], arena: MlirValue, plan: Plan) -> Result<ParallelKernel> {
-    let insert = Inserter::new(context);
     let block = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(function, 0)) };
-    let scratch_bytes = scratch_as_views(&insert, block, &plan.scratch);
-    let (begin, end) = (insert.argument(block, insert.index()), insert.argument(block, insert.index()));
+    let scratch_bytes = scratch_as_views(context, block, &plan.scratch)?;
+    let index = Type::index(context);
+    let (begin, end) = (add_argument(context, block, index), add_argument(context, block, index));
     set_function_type(context, function);
-    run_range(&insert, plan.outer, begin, end);
+    run_range(&before(context, plan.outer), plan.outer, begin, end)?;
     let name = symbol_name(function).ok_or_else(|| anyhow!("a kernel without a name"))?;
     let name = format!("{name}{PARALLEL_SUFFIX}");
     set_symbol_name(context, function, &name);
     let callee = Attribute::parse(context, &format!("@{name}")).ok_or_else(|| anyhow!("a bad kernel name"))?;
     for &call in sites {
-        pass_whole_range(&insert, call, callee, arena, &plan, scratch_bytes);
+        pass_whole_range(&before(context, call), call, callee, arena, &plan, scratch_bytes)?;
     }
     Ok(ParallelKernel { name, trips: plan.trips, work: plan.work, scratch_bytes })
 }
 
 /// Replaces the scratch parameters by views of one new `memref<?xi8>`
 /// parameter at aligned offsets; returns its size.
-fn scratch_as_views(insert: &Inserter, block: MlirBlock, scratch_params: &[(usize, i64)]) -> i64 {
-    let first_op = unsafe { mlirBlockGetFirstOperation(block) };
-    let scratch = insert.argument(block, insert.bytes());
+fn scratch_as_views(context: &Context, block: MlirBlock, scratch_params: &[(usize, i64)]) -> Result<i64> {
+    let first = before(context, unsafe { mlirBlockGetFirstOperation(block) });
+    let scratch = add_argument(context, block, bytes_type(context));
     let mut offset = 0i64;
     for &(param, bytes) in scratch_params {
         let argument = unsafe { mlirBlockGetArgument(block, param as isize) };
-        let shift = insert.constant(offset, first_op);
         let ty = unsafe { Type::from_raw(mlirValueGetType(argument)) };
-        let view = insert.op("memref.view", &[scratch, shift], ty, None, first_op);
+        let view = first.view(scratch, first.index(offset)?, &[], ty)?;
         unsafe { mlirValueReplaceAllUsesOfWith(argument, view) };
         offset += (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
     }
     for &(param, _) in scratch_params.iter().rev() {
         unsafe { mlirBlockEraseArgument(block, param as u32) };
     }
-    offset
+    Ok(offset)
 }
 
 /// The outer loop runs iterations `[begin, end)`: from `lb + begin * step`
-/// to `min(ub, lb + end * step)`.
-fn run_range(insert: &Inserter, outer: MlirOperation, begin: MlirValue, end: MlirValue) {
+/// to `min(ub, lb + end * step)` (ops inserted by `insert`, before it).
+fn run_range(insert: &InsertBefore, outer: MlirOperation, begin: MlirValue, end: MlirValue) -> Result<()> {
     let (lb, ub, step) = unsafe { (mlirOperationGetOperand(outer, 0), mlirOperationGetOperand(outer, 1), mlirOperationGetOperand(outer, 2)) };
-    let arith = |name: &str, a: MlirValue, b: MlirValue| insert.op(name, &[a, b], insert.index(), None, outer);
-    let new_lb = arith("arith.addi", lb, arith("arith.muli", begin, step));
-    let new_ub = arith("arith.minsi", arith("arith.addi", lb, arith("arith.muli", end, step)), ub);
+    let new_lb = insert.index_op("arith.addi", lb, insert.index_op("arith.muli", begin, step)?)?;
+    let past = insert.index_op("arith.addi", lb, insert.index_op("arith.muli", end, step)?)?;
+    let new_ub = insert.index_op("arith.minsi", past, ub)?;
     unsafe {
         mlirOperationSetOperand(outer, 0, new_lb);
         mlirOperationSetOperand(outer, 1, new_ub);
     }
+    Ok(())
 }
 
 /// A call of the rewritten kernel: its operands but the scratch ones, a
 /// view of the arena of the scratch's size (the dispatch points it at each
 /// thread's scratch), and the whole range `(0, trips)`.
-fn pass_whole_range(insert: &Inserter, call: MlirOperation, callee: Attribute, arena: MlirValue, plan: &Plan, scratch_bytes: i64) {
+fn pass_whole_range(insert: &InsertBefore, call: MlirOperation, callee: Attribute, arena: MlirValue, plan: &Plan, scratch_bytes: i64) -> Result<()> {
     let operands: Vec<MlirValue> = (0..unsafe { mlirOperationGetNumOperands(call) }).map(|i| unsafe { mlirOperationGetOperand(call, i) }).collect();
     let is_scratch = |i: usize| plan.scratch.iter().any(|(p, _)| *p == i);
-    let (dropped, mut kept): (Vec<(usize, MlirValue)>, Vec<(usize, MlirValue)>) = operands.into_iter().enumerate().partition(|(i, _)| is_scratch(*i));
-    let (zero, size) = (insert.constant(0, call), insert.constant(scratch_bytes, call));
-    let area = insert.op("memref.view", &[arena, zero, size], insert.bytes(), None, call);
-    kept.extend([area, zero, insert.constant(plan.trips, call)].map(|v| (0, v)));
-    let operands: Vec<MlirValue> = kept.into_iter().map(|(_, v)| v).collect();
+    let (dropped, kept): (Vec<(usize, MlirValue)>, Vec<(usize, MlirValue)>) = operands.into_iter().enumerate().partition(|(i, _)| is_scratch(*i));
+    let (zero, size) = (insert.index(0)?, insert.index(scratch_bytes)?);
+    let area = insert.view(arena, zero, &[size], bytes_type(insert.context))?;
+    let mut operands: Vec<MlirValue> = kept.into_iter().map(|(_, v)| v).collect();
+    operands.extend([area, zero, insert.index(plan.trips)?]);
     unsafe {
         mlirOperationSetOperands(call, operands.len() as isize, operands.as_ptr());
         mlirOperationSetAttributeByName(call, mlirStringRefCreateFromCString(c"callee".as_ptr()), callee.to_raw());
     }
     dropped.into_iter().for_each(|(_, v)| erase_unused_view(v));
+    Ok(())
 }
 
 /// Erases the view (and the views it was made from) that defined a

@@ -28,7 +28,7 @@ use melior::ir::attribute::{BoolAttribute, IntegerAttribute};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
 use melior::ir::r#type::IntegerType;
-use melior::ir::{BlockRef, Identifier, Module, OperationRef, Type, Value, ValueLike};
+use melior::ir::{BlockRef, Identifier, Module, OperationRef, Value, ValueLike};
 use melior::Context;
 use mlir_sys::*;
 
@@ -51,25 +51,6 @@ pub fn prefetch_next_rows(context: &Context, module: &Module) -> anyhow::Result<
 unsafe fn has_attribute(op: MlirOperation, name: &str) -> bool {
     let name = std::ffi::CString::new(name).expect("no NUL");
     !mlirOperationGetDiscardableAttributeByName(op, mlirStringRefCreateFromCString(name.as_ptr())).ptr.is_null()
-}
-
-/// The value of an `arith.constant` of index type.
-unsafe fn constant_index(value: MlirValue) -> Option<i64> {
-    if !mlirValueIsAOpResult(value) {
-        return None;
-    }
-    let op = mlirOpResultGetOwner(value);
-    if op_name(op) != "arith.constant" {
-        return None;
-    }
-    let attr = mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString(c"value".as_ptr()));
-    mlirAttributeIsAInteger(attr).then(|| mlirIntegerAttrGetValueInt(attr))
-}
-
-/// A `scf.for`'s constant lower bound, upper bound and step.
-unsafe fn constant_bounds(for_op: MlirOperation) -> Option<(i64, i64, i64)> {
-    let bound = |i| constant_index(mlirOperationGetOperand(for_op, i));
-    Some((bound(0)?, bound(1)?, bound(2)?))
 }
 
 fn static_array(op: MlirOperation, name: &std::ffi::CStr) -> Option<Vec<i64>> {
@@ -161,7 +142,7 @@ fn weight(op: MlirOperation) -> usize {
 }
 
 unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Result<()> {
-    let Some((0, rows, 1)) = constant_bounds(row_loop) else { return Ok(()) };
+    let Some((0, rows, 1)) = crate::mlir::constant_loop_bounds(row_loop) else { return Ok(()) };
     let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(row_loop, 0));
     let index = mlirBlockGetArgument(body, 0);
     let mut inputs = Vec::new();
@@ -180,7 +161,7 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
         return Ok(());
     }
     let Some(&heaviest) = passes.iter().max_by_key(|&&p| weight(p)) else { return Ok(()) };
-    let Some((0, length, step)) = constant_bounds(heaviest) else { return Ok(()) };
+    let Some((0, length, step)) = crate::mlir::constant_loop_bounds(heaviest) else { return Ok(()) };
     let inner_body = BlockRef::from_raw(mlirRegionGetFirstBlock(mlirOperationGetRegion(heaviest, 0)));
     let Some(first) = inner_body.first_operation() else { return Ok(()) };
     let b = InsertBefore::new(context, first);
@@ -204,25 +185,6 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
 
 /// The ops of the prefetches.
 impl InsertBefore<'_, '_> {
-    fn index(&self, value: i64) -> anyhow::Result<MlirValue> {
-        let index = Type::index(self.context);
-        let op = OperationBuilder::new("arith.constant", self.location)
-            .add_attributes(&[(Identifier::new(self.context, "value"), IntegerAttribute::new(index, value).into())])
-            .add_results(&[index])
-            .build()?;
-        self.insert(op)
-    }
-
-    fn index_op(&self, name: &str, a: MlirValue, b: MlirValue) -> anyhow::Result<MlirValue> {
-        let op = unsafe {
-            OperationBuilder::new(name, self.location)
-                .add_operands(&[Value::from_raw(a), Value::from_raw(b)])
-                .add_results(&[Type::index(self.context)])
-                .build()?
-        };
-        self.insert(op)
-    }
-
     /// `memref.prefetch %source[indices], read, locality<3>, data`.
     fn prefetch(&self, source: MlirValue, indices: &[MlirValue]) -> anyhow::Result<()> {
         let operands: Vec<Value> = std::iter::once(source).chain(indices.iter().copied()).map(|v| unsafe { Value::from_raw(v) }).collect();
