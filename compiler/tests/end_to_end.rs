@@ -82,6 +82,17 @@ fn simple_net_core_aten_form_matches_torch() {
     run_matches_torch("simple_net_core.pt2");
 }
 
+/// Compiles `source` as `main.c` in `dir` against the header and
+/// `lib<library>.so` there (and pthreads), runs it with `env` and returns
+/// what it printed.
+fn run_c_program(dir: &Path, source: &str, library: &str, env: &[(&str, &str)]) -> String {
+    std::fs::write(dir.join("main.c"), source).unwrap();
+    let app = dir.join("app");
+    let lib = format!("-l{library}");
+    check(Command::new("cc").arg(dir.join("main.c")).arg("-I").arg(dir).arg("-L").arg(dir).args([lib.as_str(), "-lpthread", "-o"]).arg(&app));
+    check(Command::new(&app).env("LD_LIBRARY_PATH", dir).envs(env.iter().copied()))
+}
+
 /// Builds libsimple.so into a temporary folder.
 fn build_simple(dir: &Path) -> PathBuf {
     let lib = dir.join("libsimple.so");
@@ -415,10 +426,7 @@ int main(void) {
   return 0;
 }
 "#;
-    std::fs::write(d.join("main.c"), program).unwrap();
-    let app = d.join("app");
-    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lsimple", "-lpthread", "-o"]).arg(&app));
-    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d));
+    let stdout = run_c_program(d, program, "simple", &[]);
     let first = stdout.lines().next().unwrap_or("");
     assert!(first.ends_with("wrong 0 failed 0"), "{stdout}");
     assert!(stdout.contains("wrong size 2: run: input 0 ('x') has 4 bytes"), "{stdout}");
@@ -522,10 +530,7 @@ int main(void) {
   return 0;
 }
 "#;
-    std::fs::write(d.join("main.c"), program).unwrap();
-    let app = d.join("app");
-    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lmodel", "-lpthread", "-o"]).arg(&app));
-    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d).env("AOTC_NUM_THREADS", "3"));
+    let stdout = run_c_program(d, program, "model", &[("AOTC_NUM_THREADS", "3")]);
     assert!(stdout.contains("default 3\n"), "{stdout}");
     assert!(stdout.contains("changed 0\n"), "{stdout}");
     let invalid = aotc_runtime::AOTC_ERROR_INVALID_ARGUMENT;
@@ -555,10 +560,7 @@ fn c_header_agrees_with_the_rust_abi() {
         c += &format!("  printf(\"{0} %zu\\n\", offsetof(AotcApi, {0}));\n", f.name);
     }
     c += "  return simple_api()->abi_version == AOTC_ABI_VERSION ? 0 : 1;\n}\n";
-    std::fs::write(d.join("main.c"), c).unwrap();
-    let app = d.join("app");
-    check(Command::new("cc").arg(d.join("main.c")).arg("-I").arg(d).arg("-L").arg(d).args(["-lsimple", "-o"]).arg(&app));
-    let stdout = check(Command::new(&app).env("LD_LIBRARY_PATH", d));
+    let stdout = run_c_program(d, &c, "simple", &[]);
     let pointer = std::mem::size_of::<usize>();
     let mut expected = vec![
         format!("version {}", abi::ABI_VERSION),
