@@ -127,6 +127,9 @@ struct Pool {
     sleep: Mutex<usize>,
     wake: Condvar,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// `workers.len()`, read without the lock by each parallel kernel
+    /// (changed only by the pool's owner).
+    started: AtomicUsize,
     /// Live model handles (the pool shuts down when it drops to 0).
     handles: AtomicUsize,
 }
@@ -145,6 +148,7 @@ static POOL: Pool = Pool {
     sleep: Mutex::new(0),
     wake: Condvar::new(),
     workers: Mutex::new(Vec::new()),
+    started: AtomicUsize::new(0),
     handles: AtomicUsize::new(0),
 };
 
@@ -236,6 +240,10 @@ impl Pool {
     /// Starts workers until there are `count`; returns how many there are
     /// (fewer if the system has no more threads).
     fn ensure_workers(&'static self, count: usize) -> usize {
+        let started = self.started.load(Ordering::Relaxed);
+        if started >= count {
+            return started;
+        }
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         while workers.len() < count {
             let seen = job_number(self.claim.load(Ordering::Acquire));
@@ -245,6 +253,7 @@ impl Pool {
                 Err(_) => break,
             }
         }
+        self.started.store(workers.len(), Ordering::Relaxed);
         workers.len()
     }
 
@@ -298,6 +307,7 @@ impl Pool {
             std::thread::yield_now();
         }
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        self.started.store(0, Ordering::Relaxed);
         if !workers.is_empty() {
             self.exit.store(true, Ordering::Release);
             {
