@@ -6,9 +6,11 @@
 //! after a `memref<?xi8>` scratch that its temporaries become views of. It
 //! is renamed `<kernel>_parallel`, and every call passes the whole range;
 //! in LLVM IR, [`dispatch_calls`] turns those calls into calls of the
-//! runtime's `aotc_rt_parallel_for`, which runs the iterations in static
-//! chunks on the worker pool (or all on the calling thread), each thread
-//! with its own scratch.
+//! runtime's `aotc_rt_parallel_for`, which shares the iterations among the
+//! worker pool's threads (one home range each, pieces of it taken over by
+//! threads done early) or runs them all on the calling thread, each thread
+//! with its own scratch. An outer loop of few iterations shares its range
+//! with the parallel loop that is its body ([`COLLAPSE_BELOW`]).
 //!
 //! Each iteration computes the same values whichever thread runs it and
 //! however the range is chunked, so results are bitwise identical for every
@@ -172,9 +174,28 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
     Ok(kernels)
 }
 
+/// An outer parallel loop of fewer iterations than this shares its range
+/// with the parallel loop right inside it (see [`Collapsed`]): a range of
+/// 3, 6 or 8 blocks cannot be shared evenly, nor its pieces taken over by a
+/// thread done early (mobilenet_v2's depthwise kernels: 6 channel blocks of
+/// 112 rows).
+pub const COLLAPSE_BELOW: i64 = 64;
+
+/// The parallel loop that is all of the outer loop's body, when the two
+/// share one range of `outer trips x inner trips` iterations (iteration
+/// `i` is the inner loop's iteration `i % inner trips` in the outer loop's
+/// `i / inner trips`).
+#[derive(Clone, Copy)]
+struct Collapsed {
+    inner: MlirOperation,
+    inner_trips: i64,
+}
+
 /// How a kernel is made parallel.
 struct Plan {
     outer: MlirOperation,
+    collapsed: Option<Collapsed>,
+    /// The iterations of the range (both loops' when collapsed).
     trips: i64,
     work: i64,
     /// The parameters that are scratch at every call, with their bytes.
@@ -193,6 +214,8 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     if sites.is_empty() {
         return Err("not called".into());
     }
+    let collapsed = if trips < COLLAPSE_BELOW { parallel_body_loop(outer) } else { None };
+    let trips = trips * collapsed.map_or(1, |c| c.inner_trips);
     if trips < 2 {
         return Err(format!("{trips} iteration(s)"));
     }
@@ -211,7 +234,21 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
             return Err(format!("parameter {i} is scratch at one call, live data at another"));
         }
     }
-    Ok(Plan { outer, trips, work, scratch })
+    Ok(Plan { outer, collapsed, trips, work, scratch })
+}
+
+/// The loop that is the whole body of `outer`, if it is parallel, has
+/// constant bounds and yields nothing.
+fn parallel_body_loop(outer: MlirOperation) -> Option<Collapsed> {
+    let body = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0)) };
+    let inner = unsafe { mlirBlockGetFirstOperation(body) };
+    let next = unsafe { mlirOperationGetNextInBlock(inner) };
+    let only_loop = op_name(inner) == "scf.for" && !next.ptr.is_null() && op_name(next) == "scf.yield";
+    if !only_loop || !unsafe { OperationRef::from_raw(inner) }.has_attribute(PARALLEL) || unsafe { mlirOperationGetNumResults(inner) } != 0 {
+        return None;
+    }
+    let inner_trips = trip_count(constant_loop_bounds(inner)?);
+    (inner_trips >= 1).then_some(Collapsed { inner, inner_trips })
 }
 
 /// Whether operand `index` of a kernel call is scratch: a slot of the arena
@@ -384,7 +421,10 @@ fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperat
     let index = Type::index(context);
     let (begin, end) = (add_argument(context, block, index), add_argument(context, block, index));
     set_function_type(context, function);
-    run_range(&before(context, plan.outer), plan.outer, begin, end)?;
+    match plan.collapsed {
+        None => run_range(&before(context, plan.outer), plan.outer, begin, end)?,
+        Some(collapsed) => run_collapsed_range(context, plan.outer, collapsed, begin, end)?,
+    }
     let name = symbol_name(function).ok_or_else(|| anyhow!("a kernel without a name"))?;
     let name = format!("{name}{PARALLEL_SUFFIX}");
     set_symbol_name(context, function, &name);
@@ -426,6 +466,29 @@ fn run_range(insert: &InsertBefore, outer: MlirOperation, begin: MlirValue, end:
         mlirOperationSetOperand(outer, 1, new_ub);
     }
     Ok(())
+}
+
+/// The two loops run iterations `[begin, end)` of their shared range: the
+/// outer loop its iterations `begin / n` to `(end - 1) / n` (`n` the inner
+/// loop's trips), and in its iteration `a` the inner loop its iterations
+/// `max(begin - a*n, 0)` to `min(end - a*n, n)` (all of them but at the ends
+/// of the range). The loops and their bodies stay as they are.
+fn run_collapsed_range(context: &Context, outer: MlirOperation, collapsed: Collapsed, begin: MlirValue, end: MlirValue) -> Result<()> {
+    let outside = before(context, outer);
+    let n = outside.index(collapsed.inner_trips)?;
+    let last = outside.index_op("arith.subi", end, outside.index(1)?)?;
+    let outer_begin = outside.index_op("arith.divsi", begin, n)?;
+    let outer_end = outside.index_op("arith.addi", outside.index_op("arith.divsi", last, n)?, outside.index(1)?)?;
+    run_range(&outside, outer, outer_begin, outer_end)?;
+    let inside = before(context, collapsed.inner);
+    let (lb, step) = unsafe { (mlirOperationGetOperand(outer, 0), mlirOperationGetOperand(outer, 2)) };
+    let iteration = unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0)), 0) };
+    // `lb` is the new lower bound: iteration `a` counts from `outer_begin`
+    let a = inside.index_op("arith.addi", inside.index_op("arith.divsi", inside.index_op("arith.subi", iteration, lb)?, step)?, outer_begin)?;
+    let first = inside.index_op("arith.muli", a, inside.index(collapsed.inner_trips)?)?;
+    let from = inside.index_op("arith.maxsi", inside.index_op("arith.subi", begin, first)?, inside.index(0)?)?;
+    let to = inside.index_op("arith.minsi", inside.index_op("arith.subi", end, first)?, inside.index(collapsed.inner_trips)?)?;
+    run_range(&inside, collapsed.inner, from, to)
 }
 
 /// A call of the rewritten kernel: its operands but the scratch ones, a
