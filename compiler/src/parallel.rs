@@ -10,7 +10,7 @@
 //! worker pool's threads (one home range each, pieces of it taken over by
 //! threads done early) or runs them all on the calling thread, each thread
 //! with its own scratch. An outer loop of few iterations shares its range
-//! with the parallel loop that is its body ([`COLLAPSE_BELOW`]).
+//! with the parallel loop that its body runs ([`COLLAPSE_BELOW`]).
 //!
 //! Each iteration computes the same values whichever thread runs it and
 //! however the range is chunked, so results are bitwise identical for every
@@ -181,7 +181,7 @@ pub fn parallelize_kernels(context: &Context, module: &Module) -> Result<Paralle
 /// 112 rows).
 pub const COLLAPSE_BELOW: i64 = 64;
 
-/// The parallel loop that is all of the outer loop's body, when the two
+/// The parallel loop that the outer loop's body runs, when the two
 /// share one range of `outer trips x inner trips` iterations (iteration
 /// `i` is the inner loop's iteration `i % inner trips` in the outer loop's
 /// `i / inner trips`).
@@ -237,14 +237,26 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     Ok(Plan { outer, collapsed, trips, work, scratch })
 }
 
-/// The loop that is the whole body of `outer`, if it is parallel, has
-/// constant bounds and yields nothing.
+/// The loop that is all `outer`'s body does, if it is parallel, has
+/// constant bounds and yields nothing: besides it, the body may only make
+/// views and index values for it (which then run once per piece of it).
 fn parallel_body_loop(outer: MlirOperation) -> Option<Collapsed> {
     let body = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0)) };
-    let inner = unsafe { mlirBlockGetFirstOperation(body) };
-    let next = unsafe { mlirOperationGetNextInBlock(inner) };
-    let only_loop = op_name(inner) == "scf.for" && !next.ptr.is_null() && op_name(next) == "scf.yield";
-    if !only_loop || !unsafe { OperationRef::from_raw(inner) }.has_attribute(PARALLEL) || unsafe { mlirOperationGetNumResults(inner) } != 0 {
+    let mut inner = None;
+    let mut op = unsafe { mlirBlockGetFirstOperation(body) };
+    while !op.ptr.is_null() {
+        let name = op_name(op);
+        match name.as_str() {
+            "scf.for" if inner.is_none() => inner = Some(op),
+            "scf.yield" | "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast" | "affine.apply"
+            | "affine.min" | "affine.max" => {}
+            _ if name.starts_with("arith.") => {}
+            _ => return None,
+        }
+        op = unsafe { mlirOperationGetNextInBlock(op) };
+    }
+    let inner = inner?;
+    if !unsafe { OperationRef::from_raw(inner) }.has_attribute(PARALLEL) || unsafe { mlirOperationGetNumResults(inner) } != 0 {
         return None;
     }
     let inner_trips = trip_count(constant_loop_bounds(inner)?);

@@ -5,9 +5,11 @@
 // 6 x 112 iterations with it: iteration i is row i % 112 of block i / 112.
 // The loops stay; the outer one runs blocks begin / 112 to (end - 1) / 112,
 // and in block a the inner one runs rows max(begin - 112a, 0) to
-// min(end - 112a, 112), each scaled by its loop's step. A loop with more
-// in its body than the inner loop, or with 64 iterations or more, keeps
-// its own range.
+// min(end - 112a, 112), each scaled by its loop's step. The outer body
+// may make views and index values for the inner loop (they run once per
+// piece). A loop whose body does more (here a write before the inner
+// loop, which would run once per piece), or with 64 iterations or more,
+// keeps its own range.
 // CHECK: // parallel: aotc_t_forward_k0_parallel (672 iterations,
 // CHECK: // parallel: aotc_t_forward_k1_parallel (6 iterations,
 // CHECK: // parallel: aotc_t_forward_k2_parallel (64 iterations,
@@ -27,6 +29,7 @@
 // CHECK: %[[OUTER_PAST:.*]] = arith.addi %{{.*}}, %[[B1]] : index
 // CHECK: %[[OUTER_UB:.*]] = arith.minsi %[[OUTER_PAST]], %{{.*}} : index
 // CHECK: scf.for %[[I:.*]] = %[[OUTER_LB]] to %[[OUTER_UB]] step %[[TWO]] {
+// CHECK:   memref.subview
 // CHECK:   %[[SINCE:.*]] = arith.subi %[[I]], %[[OUTER_LB]] : index
 // CHECK:   %[[K:.*]] = arith.divsi %[[SINCE]], %[[TWO]] : index
 // CHECK:   %[[A:.*]] = arith.addi %[[K]], %[[FIRST_BLOCK]] : index
@@ -63,10 +66,12 @@ module attributes {aotc.model = "t"} {
     %c224 = arith.constant 224 : index
     %zero = arith.constant 0.0 : f32
     scf.for %i = %c0 to %c12 step %c2 {
+      // views and index values for the inner loop may come first
+      %bi = arith.divui %i, %c2 : index
+      %block = memref.subview %in[%bi, 0, 0] [1, 112, 256] [1, 1, 1] : memref<6x112x256xf32> to memref<112x256xf32, strided<[256, 1], offset: ?>>
       scf.for %j = %c0 to %c224 step %c2 {
-        %bi = arith.divui %i, %c2 : index
         %bj = arith.divui %j, %c2 : index
-        %v = vector.transfer_read %in[%bi, %bj, %c0], %zero : memref<6x112x256xf32>, vector<256xf32>
+        %v = vector.transfer_read %block[%bj, %c0], %zero : memref<112x256xf32, strided<[256, 1], offset: ?>>, vector<256xf32>
         %w = arith.addf %v, %v : vector<256xf32>
         vector.transfer_write %w, %out[%bi, %bj, %c0] : vector<256xf32>, memref<6x112x256xf32>
       } {aotc.parallel}

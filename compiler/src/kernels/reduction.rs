@@ -22,7 +22,10 @@ use melior::Context;
 enum Plan {
     /// Every loop but the innermost one at a time; the innermost (a
     /// reduction) into `lanes`-partial accumulators, `tile` at a time.
-    Rows { outer: Vec<i64>, tile: i64 },
+    /// `parallel`: which of the outer loops are over parallel dims (the
+    /// others reduce too: a sum over rows and columns accumulates in memory
+    /// across their iterations).
+    Rows { outer: Vec<i64>, parallel: Vec<bool>, tile: i64 },
     /// The innermost (parallel) dim `tile` at a time, every other loop one
     /// at a time.
     Columns { sizes: Vec<i64> },
@@ -31,7 +34,10 @@ enum Plan {
 impl Plan {
     fn tag(&self) -> String {
         match self {
-            Plan::Rows { outer, tile } => format!("red_rows_{}_{tile}", outer.len()),
+            Plan::Rows { parallel, tile, .. } => {
+                let dims: String = parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect();
+                format!("red_rows_{dims}_{tile}")
+            }
             Plan::Columns { sizes } => {
                 let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
                 format!("red_cols_{}", s.join("x"))
@@ -53,7 +59,7 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
             (!masked && tile % width == 0).then_some(tile)
         })?;
         let outer: Vec<i64> = (0..rank).map(|d| if d == rank - 1 { 0 } else { 1 }).collect();
-        return Some(Plan::Rows { outer, tile });
+        return Some(Plan::Rows { outer, parallel: g.parallel[..rank - 1].to_vec(), tile });
     }
     let (tile, masked) = tile_for(inner, lanes);
     if masked || inner < lanes {
@@ -70,9 +76,10 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     for p in plans {
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {
-            Plan::Rows { outer, tile } => {
+            Plan::Rows { outer, parallel, tile } => {
                 let (rows, row_loops) = script.tile(&op, outer);
-                script.mark_parallel(&row_loops);
+                let parallel_loops: Vec<String> = row_loops.iter().zip(parallel).filter(|(_, &p)| p).map(|(l, _)| l.clone()).collect();
+                script.mark_parallel(&parallel_loops);
                 let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
                 let zeros = vec!["0"; outer.len() - 1].join(", ");
                 script.line(format!(
