@@ -471,17 +471,37 @@ mod tests {
         static CALLER: Cell<bool> = const { Cell::new(false) };
     }
 
+    /// Set when iteration 8 has started, and when iteration 9 is done.
+    static EIGHT_STARTED: AtomicBool = AtomicBool::new(false);
+    static NINE_DONE: AtomicBool = AtomicBool::new(false);
+
+    /// Waits (up to 5 s) for `flag`.
+    fn wait_for(flag: &AtomicBool) {
+        let start = Instant::now();
+        while !flag.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     /// Records which thread ran each iteration (2: the caller, 1: a
-    /// worker); iteration 0 takes 5 ms, iteration 8 20 ms.
+    /// worker). Iteration 0 waits until iteration 8 has started, and
+    /// iteration 8 until iteration 9 is done: whoever runs 8 is held up
+    /// while another thread takes the rest of its range.
     unsafe extern "C" fn record(context: *const c_void, begin: i64, end: i64, _scratch: *mut u8) {
         let slots = context as *const AtomicUsize;
         for i in begin..end {
             match i {
-                0 => std::thread::sleep(Duration::from_millis(5)),
-                8 => std::thread::sleep(Duration::from_millis(20)),
+                0 => wait_for(&EIGHT_STARTED),
+                8 => {
+                    EIGHT_STARTED.store(true, Ordering::Release);
+                    wait_for(&NINE_DONE);
+                }
                 _ => {}
             }
             (*slots.add(i as usize)).store(if CALLER.with(|c| c.get()) { 2 } else { 1 }, Ordering::Relaxed);
+            if i == 9 {
+                NINE_DONE.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -490,9 +510,9 @@ mod tests {
         let _one = POOL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         handle_created();
         // 16 iterations at 2 threads: the caller's range is 0..8, the
-        // worker's 8..16. The worker starts within the caller's first 5 ms
-        // and takes iteration 8, which takes 20 ms: the caller, done with
-        // its range, runs the rest of the worker's from the back.
+        // worker's 8..16 (pieces of one iteration). The caller waits in
+        // iteration 0 for the worker to start iteration 8, which waits for
+        // iteration 9: the caller, done with its range, runs 15 down to 9.
         let slots: Vec<AtomicUsize> = (0..16).map(|_| AtomicUsize::new(0)).collect();
         let mut scratch = Scratch::default();
         CALLER.with(|c| c.set(true));
@@ -501,9 +521,9 @@ mod tests {
         handle_freed();
         assert!(ran);
         let by: Vec<usize> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-        assert!(by.iter().all(|&b| b != 0), "{by:?}");
         assert_eq!(by[8], 1, "the worker's first piece ran on the worker: {by:?}");
-        assert_eq!(by[15], 2, "the last piece of the worker's range ran on the caller: {by:?}");
+        assert!(by[9..].iter().all(|&b| b == 2), "the rest of the worker's range ran on the caller: {by:?}");
+        assert!(by[..8].iter().all(|&b| b == 2), "{by:?}");
     }
 
     #[test]

@@ -22,10 +22,10 @@ use melior::Context;
 enum Plan {
     /// Every loop but the innermost one at a time; the innermost (a
     /// reduction) into `lanes`-partial accumulators, `tile` at a time.
-    /// `parallel`: which of the outer loops are over parallel dims (the
+    /// `parallel`: for each outer loop, whether its dim is parallel (the
     /// others reduce too: a sum over rows and columns accumulates in memory
     /// across their iterations).
-    Rows { outer: Vec<i64>, parallel: Vec<bool>, tile: i64 },
+    Rows { parallel: Vec<bool>, tile: i64 },
     /// The innermost (parallel) dim `tile` at a time, every other loop one
     /// at a time.
     Columns { sizes: Vec<i64> },
@@ -58,8 +58,7 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
             let (tile, masked) = tile_for(inner, width);
             (!masked && tile % width == 0).then_some(tile)
         })?;
-        let outer: Vec<i64> = (0..rank).map(|d| if d == rank - 1 { 0 } else { 1 }).collect();
-        return Some(Plan::Rows { outer, parallel: g.parallel[..rank - 1].to_vec(), tile });
+        return Some(Plan::Rows { parallel: g.parallel[..rank - 1].to_vec(), tile });
     }
     let (tile, masked) = tile_for(inner, lanes);
     if masked || inner < lanes {
@@ -76,8 +75,9 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     for p in plans {
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {
-            Plan::Rows { outer, parallel, tile } => {
-                let (rows, row_loops) = script.tile(&op, outer);
+            Plan::Rows { parallel, tile } => {
+                let outer: Vec<i64> = parallel.iter().map(|_| 1).chain([0]).collect();
+                let (rows, row_loops) = script.tile(&op, &outer);
                 let parallel_loops: Vec<String> = row_loops.iter().zip(parallel).filter(|(_, &p)| p).map(|(l, _)| l.clone()).collect();
                 script.mark_parallel(&parallel_loops);
                 let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
