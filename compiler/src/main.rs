@@ -70,7 +70,7 @@ struct CompileArgs {
     #[arg(long)]
     timings: bool,
     /// Print how the worker pool would share the kernels among this many
-    /// threads (chunks per kernel, how busy the threads are) instead of
+    /// threads (home ranges per kernel, how busy the threads are) instead of
     /// writing a library.
     #[arg(long, value_name = "THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     parallel_plan: Option<u32>,

@@ -94,13 +94,14 @@ impl Parallelized {
     }
 
     /// How the pool shares the kernels among `threads` threads: per
-    /// parallel kernel, its chunks (`aotc_runtime::pool::chunk`) and how
-    /// busy the threads are (the iterations over threads times the largest
-    /// chunk); then the work-weighted average and the share of the work in
-    /// serial kernels.
+    /// parallel kernel, its home ranges (`aotc_runtime::pool::chunk`) and
+    /// how busy the threads are (the iterations over threads times the
+    /// largest range, before threads take pieces of each other's ranges);
+    /// then the work-weighted average and the share of the work in serial
+    /// kernels.
     pub fn plan(&self, threads: usize) -> String {
         let threads = threads.max(1);
-        let mut text = format!("partition for {threads} threads: kernel, iterations, chunks (iterations each), busy\n");
+        let mut text = format!("partition for {threads} threads: kernel, iterations, home ranges (iterations each), busy\n");
         let (mut weighted, mut total) = (0.0, 0.0);
         for k in &self.parallel {
             let parts = threads.min(k.trips.max(1) as usize);
