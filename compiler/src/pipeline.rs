@@ -43,13 +43,16 @@ pub fn optimize(context: &Context, module: &mut Module, target: &kernels::Target
 /// One-shot bufferization, then every intermediate is placed in the arena.
 /// Results are computed in their output buffers where they can be (see
 /// `outputs`), else copied out of the arena. Copies are vectorized for
-/// `target`. Returns the arena size in bytes.
+/// `target`. Returns the arena size in bytes. A value computed from an
+/// empty tensor and then inserted into a slice of another is computed in
+/// that slice (`eliminate-empty-tensors`: a product split in column parts
+/// writes each part where it belongs, `aotc_dialects::lower::linear::Init`).
 pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &kernels::Target) -> Result<u64> {
     crate::outputs::compute_in_place(context, module)?;
     run_pipeline(
         context,
         module,
-        "builtin.module(one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting, buffer-loop-hoisting))",
+        "builtin.module(eliminate-empty-tensors, one-shot-bufferize, canonicalize, cse, func.func(buffer-hoisting, buffer-loop-hoisting))",
         "bufferization",
     )?;
     kernels::prefetch::prefetch_next_rows(context, module)?;

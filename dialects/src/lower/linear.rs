@@ -7,7 +7,7 @@
 //! `linalg.matmul` (2-D, row-major operands). The optimizer tiles and
 //! vectorizes both into FMA micro-kernels.
 
-use super::elementwise::{filled, generic, map};
+use super::elementwise::{empty, filled, generic, map};
 use super::scalar;
 use super::shape::{reshape_value, transpose_value};
 use super::{AtenOp, Emitter, Operand};
@@ -30,7 +30,7 @@ fn reads_panels(m: i64, n: i64, k: i64, a: &Ty, b: &Ty, out: &Ty) -> bool {
 pub fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &str, out: &Ty) -> String {
     let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
     if !reads_panels(m, n, k, a_ty, b_ty, out) {
-        return matmul_ragged(e, a, a_ty, b, b_ty, init, out);
+        return matmul_ragged(e, a, a_ty, b, b_ty, &Init::Tensor(init), out);
     }
     // [K, N] -> [K, N/P, P] -> [N/P, K, P]
     let split_ty = b_ty.with_shape(vec![k, n / PANEL, PANEL]);
@@ -50,7 +50,7 @@ pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty:
     let b_ty = w_ty.with_shape(vec![k, n]);
     if !reads_panels(m, n, k, a_ty, &b_ty, out) {
         let b = transpose_value(e, w, w_ty, &[1, 0]);
-        return matmul_ragged(e, a, a_ty, &b, &b_ty, init, out);
+        return matmul_ragged(e, a, a_ty, &b, &b_ty, &Init::Tensor(init), out);
     }
     // [N, K] -> [N/P, P, K] -> [N/P, K, P]
     let split_ty = w_ty.with_shape(vec![n / PANEL, PANEL, k]);
@@ -99,6 +99,31 @@ pub const PANEL_PRODUCT_MAPS: [&str; 3] = [
     "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
 ];
 
+/// The accumulator a product starts from.
+pub enum Init<'a> {
+    /// A tensor of the product's type: a product split in parts computes
+    /// each part in its slice of it, in place.
+    Tensor(&'a str),
+    /// Built for the columns from the given one on, of the given type
+    /// (zeros, a bias broadcast along rows): a product split in parts
+    /// builds each part's own, so that every part's micro-kernel computes
+    /// its init in its register tiles instead of a kernel filling the whole
+    /// accumulator first (at 2 threads that kernel splits the rows while
+    /// the product splits the columns, and the product reads what the other
+    /// core wrote).
+    PerColumns(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
+}
+
+impl Init<'_> {
+    /// The whole accumulator of type `out`.
+    pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
+        match self {
+            Init::Tensor(t) => t.to_string(),
+            Init::PerColumns(build) => build(e, out, 0),
+        }
+    }
+}
+
 /// `init + a @ b` with a: [(B,) M, K], b: [(B,) K, N], init: [(B,) M, N]
 /// (one optional batch dim): a `linalg.matmul` (`linalg.batch_matmul`)
 /// over the columns up to the last multiple of [`PANEL`], and the few
@@ -108,7 +133,7 @@ pub const PANEL_PRODUCT_MAPS: [&str; 3] = [
 /// at 4 GFLOP/s, 12% of resnet18's time for its 49- and 196-column
 /// products. Falls back to one product when K is not a multiple of 8 (the
 /// dot products would be scalar) or the types are not f32.
-pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &str, out: &Ty) -> String {
+pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &Init, out: &Ty) -> String {
     let rank = out.rank();
     let (k, n) = (b_ty.shape[rank - 2], b_ty.shape[rank - 1]);
     let rest = n % PANEL;
@@ -119,11 +144,13 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         e.assign(format!("{op} ins({a}, {b} : {a_ty}, {b_ty}) outs({init} : {out}) -> {out}"))
     };
     if rest == 0 || n < PANEL || k == 0 || k % 8 != 0 || !f32 {
-        return plain(e, b, b_ty, init, out);
+        let init = init.whole(e, out);
+        return plain(e, b, b_ty, &init, out);
     }
     let main = n - rest;
     let lead: Vec<i64> = out.shape[..rank - 2].to_vec();
     let m = out.shape[rank - 2];
+    let part_ty = |x_ty: &Ty, rows: i64, cols: i64| x_ty.with_shape(lead.iter().copied().chain([rows, cols]).collect());
     // offsets, sizes and strides of `cols` columns from `from` on
     let window = |rows: i64, from: i64, cols: i64| {
         let join = |v: Vec<String>| v.join(", ");
@@ -132,27 +159,46 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         format!("[{}] [{}] [{}]", join(offsets), join(sizes), vec!["1"; rank].join(", "))
     };
     let slice = |e: &mut Emitter, x: &str, x_ty: &Ty, rows: i64, from: i64, cols: i64| -> (String, Ty) {
-        let ty = x_ty.with_shape(lead.iter().copied().chain([rows, cols]).collect());
+        let ty = part_ty(x_ty, rows, cols);
         (e.assign(format!("tensor.extract_slice {x}{} : {x_ty} to {ty}", window(rows, from, cols))), ty)
     };
     let insert = |e: &mut Emitter, part: &str, part_ty: &Ty, into: &str, from: i64| {
         let cols = part_ty.shape[rank - 1];
         e.assign(format!("tensor.insert_slice {part} into {into}{} : {part_ty} into {out}", window(m, from, cols)))
     };
-    // Each part is computed in its slice of the accumulator and inserted
-    // back before the other part reads it: an extract/insert pair with no
-    // read of the whole between, which bufferizes in place.
     let (b_rest, b_rest_ty) = slice(e, b, b_ty, k, main, rest);
     let perm: Vec<usize> = if batched { vec![0, 2, 1] } else { vec![1, 0] };
     let rows = transpose_value(e, &b_rest, &b_rest_ty, &perm);
     let rows_ty = b_ty.with_shape(lead.iter().copied().chain([rest, k]).collect());
-    let (init_rest, init_rest_ty) = slice(e, init, out, m, main, rest);
-    let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &init_rest_ty);
-    let with_rest = insert(e, &dots, &init_rest_ty, init, main);
     let (b_main, b_main_ty) = slice(e, b, b_ty, k, 0, main);
-    let (init_main, init_main_ty) = slice(e, &with_rest, out, m, 0, main);
-    let product = plain(e, &b_main, &b_main_ty, &init_main, &init_main_ty);
-    insert(e, &product, &init_main_ty, &with_rest, 0)
+    match init {
+        // Each part is computed in its slice of the accumulator and
+        // inserted back before the other part reads it: an extract/insert
+        // pair with no read of the whole between, which bufferizes in place.
+        Init::Tensor(init) => {
+            let (init_rest, init_rest_ty) = slice(e, init, out, m, main, rest);
+            let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &init_rest_ty);
+            let with_rest = insert(e, &dots, &init_rest_ty, init, main);
+            let (init_main, init_main_ty) = slice(e, &with_rest, out, m, 0, main);
+            let product = plain(e, &b_main, &b_main_ty, &init_main, &init_main_ty);
+            insert(e, &product, &init_main_ty, &with_rest, 0)
+        }
+        // Each part from its own init, inserted into an empty result:
+        // bufferization computes each part in its slice of the result
+        // (`eliminate-empty-tensors`), provided the result it is inserted
+        // into is defined before the part's computation starts.
+        Init::PerColumns(build) => {
+            let result = empty(e, out);
+            let main_ty = part_ty(out, m, main);
+            let init_main = build(e, &main_ty, 0);
+            let product = plain(e, &b_main, &b_main_ty, &init_main, &main_ty);
+            let with_main = insert(e, &product, &main_ty, &result, 0);
+            let rest_ty = part_ty(out, m, rest);
+            let init_rest = build(e, &rest_ty, main);
+            let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &rest_ty);
+            insert(e, &dots, &rest_ty, &with_main, main)
+        }
+    }
 }
 
 /// `init[.., m, j] + sum_k a[.., m, k] * rows[.., j, k]` (f32, one optional
