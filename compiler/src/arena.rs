@@ -2,7 +2,9 @@
 //! top-level `memref.alloc` with a static shape. Each gets a fixed offset in
 //! one arena (the entry function's last argument, `memref<?xi8>`) so that
 //! buffers whose live ranges overlap never share bytes; the arena's size is
-//! known at compile time and nothing is allocated per run.
+//! known at compile time and nothing is allocated per run. A buffer whose
+//! life ends in being copied whole into a slice of another is placed at
+//! that slice instead (`arena_copies`), and the copy dropped.
 
 use anyhow::{bail, Result};
 use melior::ir::{
@@ -79,7 +81,7 @@ fn memref_bytes(ty: &str) -> Option<u64> {
 }
 
 /// The top-level op of `body` that contains `op`.
-fn top_level_ancestor(op: MlirOperation, body: MlirBlock) -> Option<MlirOperation> {
+pub(crate) fn top_level_ancestor(op: MlirOperation, body: MlirBlock) -> Option<MlirOperation> {
     let mut op = op;
     unsafe {
         loop {
@@ -101,7 +103,7 @@ fn top_level_ancestor(op: MlirOperation, body: MlirBlock) -> Option<MlirOperatio
 /// The index of the last top-level op that uses `value` or any memref
 /// derived from it (views, reshapes, casts, and the results of the region
 /// op that a branch or loop body yields it to).
-fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) -> usize {
+pub(crate) fn last_use(value: MlirValue, body: MlirBlock, index: &HashMap<usize, usize>) -> usize {
     let mut last = 0;
     let mut work = vec![value];
     unsafe {
@@ -160,6 +162,21 @@ fn hoist_nested_allocations(function: OperationRef, block: BlockRef) -> Result<(
     Ok(())
 }
 
+/// A `memref.view` of `source` (bytes) at byte `offset`, as `ty`, built
+/// before `anchor`.
+fn view_at<'c, 'a>(context: &'c melior::Context, block: &BlockRef<'c, 'a>, anchor: OperationRef<'c, 'a>, source: Value<'c, 'a>, offset: u64, ty: Type<'c>) -> Result<Value<'c, 'a>> {
+    let location = anchor.location();
+    let index_type = Type::index(context);
+    let constant = OperationBuilder::new("arith.constant", location)
+        .add_attributes(&[(Identifier::new(context, "value"), IntegerAttribute::new(index_type, offset as i64).into())])
+        .add_results(&[index_type])
+        .build()?;
+    let constant = block.insert_operation_before(anchor, constant);
+    let view = OperationBuilder::new("memref.view", location).add_operands(&[source, constant.result(0)?.into()]).add_results(&[ty]).build()?;
+    let view = block.insert_operation_before(anchor, view);
+    Ok(view.result(0)?.into())
+}
+
 /// Replaces every allocation in the entry function with a view of the
 /// arena and returns the arena's size in bytes.
 pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
@@ -177,42 +194,70 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
     }
     let index: HashMap<usize, usize> = tops.iter().enumerate().map(|(i, o)| (o.to_raw().ptr as usize, i)).collect();
 
+    // buffers copied whole into a slice of another live in that slice
+    let raw: Vec<MlirOperation> = tops.iter().map(|o| o.to_raw()).collect();
+    let placements = crate::arena_copies::find(&raw, block.to_raw(), &index);
+    let placed: HashMap<usize, &crate::arena_copies::Placement> = placements.iter().map(|p| (p.alloc, p)).collect();
+
     let mut allocs = Vec::new();
     let mut intervals = Vec::new();
+    let mut interval_of: HashMap<usize, usize> = HashMap::new();
     for (i, o) in tops.iter().enumerate() {
-        if o.name().as_string_ref().as_str() != Ok("memref.alloc") {
+        if o.name().as_string_ref().as_str() != Ok("memref.alloc") || placed.contains_key(&i) {
             continue;
         }
         let result = o.result(0)?;
         let ty = result.r#type().to_string();
         let size = memref_bytes(&ty).ok_or_else(|| anyhow::anyhow!("internal error: cannot plan allocation of {ty}"))?;
         let last = last_use(result.to_raw(), block.to_raw(), &index).max(i);
+        interval_of.insert(i, intervals.len());
         allocs.push(*o);
         intervals.push(Interval { size: size.max(1), first: i, last });
     }
+    // a buffer holding another is live from that one's allocation on
+    for p in &placements {
+        let into = &mut intervals[interval_of[&p.into]];
+        into.first = into.first.min(p.alloc);
+    }
     let (offsets, total) = assign_offsets(&intervals);
 
-    let index_type = Type::index(context);
-    for (alloc, offset) in allocs.iter().zip(offsets) {
-        let location = alloc.location();
-        let constant = OperationBuilder::new("arith.constant", location)
-            .add_attributes(&[(
-                Identifier::new(context, "value"),
-                IntegerAttribute::new(index_type, offset as i64).into(),
-            )])
-            .add_results(&[index_type])
-            .build()?;
-        let constant = block.insert_operation_before(*alloc, constant);
+    // A buffer holding others and those it holds are views of one byte
+    // view of their slot, not of the arena: what one kernel writes through
+    // one of them another reads through the other, so none of them is a
+    // kernel's private scratch (`parallel::is_scratch` looks for views of
+    // the arena that only one kernel uses).
+    let mut shared: HashMap<usize, Value> = HashMap::new();
+    for p in &placements {
+        if !shared.contains_key(&p.into) {
+            let k = interval_of[&p.into];
+            let bytes_type = Type::parse(context, &format!("memref<{}xi8>", intervals[k].size)).expect("a byte memref type");
+            let bytes = view_at(context, &block, tops[0], arena, offsets[k], bytes_type)?;
+            shared.insert(p.into, bytes);
+        }
+    }
+    let mut views: Vec<(OperationRef, Value, u64)> = Vec::new();
+    for (k, alloc) in allocs.into_iter().enumerate() {
+        let top = index[&(alloc.to_raw().ptr as usize)];
+        views.push(match shared.get(&top) {
+            Some(&bytes) => (alloc, bytes, 0),
+            None => (alloc, arena, offsets[k]),
+        });
+    }
+    views.extend(placements.iter().map(|p| (tops[p.alloc], shared[&p.into], p.offset)));
+    for (alloc, source, offset) in views {
         let result = alloc.result(0)?;
-        let view = OperationBuilder::new("memref.view", location)
-            .add_operands(&[arena, constant.result(0)?.into()])
-            .add_results(&[result.r#type()])
-            .build()?;
-        let view = block.insert_operation_before(*alloc, view);
+        let view = view_at(context, &block, alloc, source, offset, result.r#type())?;
         unsafe {
-            mlirValueReplaceAllUsesOfWith(result.to_raw(), view.result(0)?.to_raw());
+            mlirValueReplaceAllUsesOfWith(result.to_raw(), view.to_raw());
             mlirOperationRemoveFromParent(alloc.to_raw());
             mlirOperationDestroy(alloc.to_raw());
+        }
+    }
+    // each of these now copies memory onto itself
+    for p in &placements {
+        unsafe {
+            mlirOperationRemoveFromParent(p.copy);
+            mlirOperationDestroy(p.copy);
         }
     }
     Ok(total)

@@ -2,6 +2,7 @@
 //! libraries. See the README for the pipeline and the folder layout.
 
 pub mod arena;
+mod arena_copies;
 pub mod attention_pattern;
 pub mod codegen;
 pub mod graph;
