@@ -4,6 +4,7 @@
 pub mod arena;
 mod arena_copies;
 pub mod attention_pattern;
+mod border_fills;
 pub mod codegen;
 pub mod graph;
 pub mod higher_order;

@@ -60,6 +60,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
     copies_to_linalg(context, module)?;
     kernels::vectorize_copies(context, module, target)?;
+    crate::border_fills::join_border_fills(module)?;
     Ok(size)
 }
 
