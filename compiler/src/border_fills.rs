@@ -190,6 +190,13 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
         return 0;
     }
     let Some(bounds) = constant_loop_bounds(first) else { return 0 };
+    // a loop of few iterations shares its range with the loop inside it
+    // among the threads (`parallel::COLLAPSE_BELOW`), which a body with
+    // fills besides that loop would prevent
+    let (lb, ub, step) = bounds;
+    if step <= 0 || (ub - lb + step - 1) / step < crate::parallel::COLLAPSE_BELOW {
+        return 0;
+    }
     let mut between = Vec::new();
     let mut fills: Vec<(MlirOperation, Box_)> = Vec::new();
     let mut padded: Option<MlirValue> = None;
