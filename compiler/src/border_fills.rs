@@ -9,8 +9,9 @@
 //! other threads had just written: 4.6% of mobilenet_v2's time at 2 threads.
 //!
 //! When the interior's kernel loops over the channels as the fills do (same
-//! bounds), each fill's body joins that loop: a thread fills the border of
-//! the channels it writes the inside of. Right because the fills write
+//! bounds, at least `parallel::COLLAPSE_BELOW` of them), each fill's body
+//! joins that loop: a thread fills the border of the channels it writes the
+//! inside of. Right because the fills write
 //! strips no other part of the loop touches and read nothing: the
 //! interior's kernel reaches the padded buffer only through static slices
 //! that lie apart from every strip, and any other buffer it uses is live
