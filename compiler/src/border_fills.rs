@@ -25,15 +25,15 @@ use mlir_sys::*;
 /// Ops that only name memory or values: they may move up past a loop.
 const PURE: &[&str] = &["memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape", "memref.view", "arith.constant"];
 
-/// A static box of a buffer: offsets and sizes per dim.
+/// A static slice of a buffer: offsets and sizes per dim.
 #[derive(Debug, Clone, PartialEq)]
-struct Box_ {
+struct Slice {
     offsets: Vec<i64>,
     sizes: Vec<i64>,
 }
 
-impl Box_ {
-    fn disjoint(&self, other: &Box_) -> bool {
+impl Slice {
+    fn disjoint(&self, other: &Slice) -> bool {
         (0..self.offsets.len()).any(|d| {
             self.offsets[d] + self.sizes[d] <= other.offsets[d] || other.offsets[d] + other.sizes[d] <= self.offsets[d]
         })
@@ -66,7 +66,7 @@ unsafe fn body(op: MlirOperation) -> MlirBlock {
 
 /// The static box `value` is of `base`: a `memref.subview` of `base` (or of
 /// such a box of it) with static offsets and sizes and unit strides.
-unsafe fn static_box(value: MlirValue) -> Option<(MlirValue, Box_)> {
+unsafe fn static_box(value: MlirValue) -> Option<(MlirValue, Slice)> {
     if !mlirValueIsAOpResult(value) {
         return None;
     }
@@ -89,16 +89,16 @@ unsafe fn static_box(value: MlirValue) -> Option<(MlirValue, Box_)> {
     match static_box(source) {
         Some((base, outer)) => {
             let offsets = offsets.iter().zip(&outer.offsets).map(|(a, b)| a + b).collect();
-            Some((base, Box_ { offsets, sizes }))
+            Some((base, Slice { offsets, sizes }))
         }
-        None => Some((source, Box_ { offsets, sizes })),
+        None => Some((source, Slice { offsets, sizes })),
     }
 }
 
 /// The strip a fill loop writes, if `op` is one: a loop with the bounds
 /// `bounds` whose body fills a slice (by the loop's index) of a static box
 /// of a buffer defined outside it, and does nothing else.
-unsafe fn fill_strip(op: MlirOperation, bounds: (i64, i64, i64)) -> Option<(MlirValue, Box_)> {
+unsafe fn fill_strip(op: MlirOperation, bounds: (i64, i64, i64)) -> Option<(MlirValue, Slice)> {
     if !is_parallel_loop(op) || constant_loop_bounds(op) != Some(bounds) {
         return None;
     }
@@ -199,7 +199,7 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
         return 0;
     }
     let mut between = Vec::new();
-    let mut fills: Vec<(MlirOperation, Box_)> = Vec::new();
+    let mut fills: Vec<(MlirOperation, Slice)> = Vec::new();
     let mut padded: Option<MlirValue> = None;
     let mut next = mlirOperationGetNextInBlock(first);
     while !next.ptr.is_null() {
@@ -254,14 +254,14 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::Box_;
+    use super::Slice;
 
     #[test]
     fn boxes_apart_in_one_dim_are_disjoint() {
-        let interior = Box_ { offsets: vec![0, 0, 1, 1], sizes: vec![1, 32, 112, 112] };
-        let top = Box_ { offsets: vec![0, 0, 0, 0], sizes: vec![1, 32, 1, 114] };
-        let left = Box_ { offsets: vec![0, 0, 1, 0], sizes: vec![1, 32, 112, 1] };
-        let overlapping = Box_ { offsets: vec![0, 0, 0, 0], sizes: vec![1, 32, 2, 114] };
+        let interior = Slice { offsets: vec![0, 0, 1, 1], sizes: vec![1, 32, 112, 112] };
+        let top = Slice { offsets: vec![0, 0, 0, 0], sizes: vec![1, 32, 1, 114] };
+        let left = Slice { offsets: vec![0, 0, 1, 0], sizes: vec![1, 32, 112, 1] };
+        let overlapping = Slice { offsets: vec![0, 0, 0, 0], sizes: vec![1, 32, 2, 114] };
         assert!(interior.disjoint(&top) && interior.disjoint(&left) && top.disjoint(&left));
         assert!(!interior.disjoint(&overlapping));
     }

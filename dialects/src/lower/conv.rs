@@ -153,9 +153,8 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         let mm_t = product_by_transposed(e, &col_t, &col_t_ty, &w2, &w2_ty, &init, &mm_t_ty);
         transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
     } else {
-        // the bias along rows: any columns' init is the same broadcast
-        let init = |e: &mut Emitter, part: &Ty, _from: i64| bias_init(e, bias, part, 0);
-        matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerColumns(&init), &mm_ty)
+        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part, 0);
+        matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerPart(&init), &mm_ty)
     };
     // [F, N*O..] -> [N, F, O..]
     let mut fn_shape = vec![f, n];

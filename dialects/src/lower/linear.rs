@@ -104,14 +104,14 @@ pub enum Init<'a> {
     /// A tensor of the product's type: a product split in parts computes
     /// each part in its slice of it, in place.
     Tensor(&'a str),
-    /// Built for the columns from the given one on, of the given type
-    /// (zeros, a bias broadcast along rows): a product split in parts
+    /// Built for each part, of the part's type (zeros, a bias broadcast
+    /// along rows: the same whichever columns): a product split in parts
     /// builds each part's own, so that every part's micro-kernel computes
     /// its init in its register tiles instead of a kernel filling the whole
     /// accumulator first (at 2 threads that kernel splits the rows while
     /// the product splits the columns, and the product reads what the other
     /// core wrote).
-    PerColumns(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
+    PerPart(&'a dyn Fn(&mut Emitter, &Ty) -> String),
 }
 
 impl Init<'_> {
@@ -119,7 +119,7 @@ impl Init<'_> {
     pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
         match self {
             Init::Tensor(t) => t.to_string(),
-            Init::PerColumns(build) => build(e, out, 0),
+            Init::PerPart(build) => build(e, out),
         }
     }
 }
@@ -187,14 +187,14 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         // bufferization computes each part in its slice of the result
         // (`eliminate-empty-tensors`), provided the result it is inserted
         // into is defined before the part's computation starts.
-        Init::PerColumns(build) => {
+        Init::PerPart(build) => {
             let result = empty(e, out);
             let main_ty = part_ty(out, m, main);
-            let init_main = build(e, &main_ty, 0);
+            let init_main = build(e, &main_ty);
             let product = plain(e, &b_main, &b_main_ty, &init_main, &main_ty);
             let with_main = insert(e, &product, &main_ty, &result, 0);
             let rest_ty = part_ty(out, m, rest);
-            let init_rest = build(e, &rest_ty, main);
+            let init_rest = build(e, &rest_ty);
             let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &rest_ty);
             insert(e, &dots, &rest_ty, &with_main, main)
         }

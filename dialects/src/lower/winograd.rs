@@ -105,8 +105,8 @@ pub fn conv3x3(e: &mut Emitter, xp: &str, xp_ty: &Ty, w: &str, w_ty: &Ty, bias: 
     let v_ty = xp_ty.with_shape(vec![16, c, th * tw]);
     let u_ty = w_ty.with_shape(vec![16, f, c]);
     let m_ty = out.with_shape(vec![16, f, th * tw]);
-    let zeros = |e: &mut Emitter, part: &Ty, _from: i64| filled(e, part, "0.0");
-    let m = super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerColumns(&zeros), &m_ty);
+    let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
+    let m = super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty);
     transformed_output(e, &m, &m_ty, bias, th, tw, out)
 }
 
