@@ -114,22 +114,19 @@ unsafe fn allocation(value: MlirValue, body: MlirBlock, with_slices: bool) -> Op
     None
 }
 
-/// Every use of `alloc` outside the views of it: the top-level index of the
-/// op that holds the use, and the elements the used view spans (`None`:
-/// unknown, all of it).
-unsafe fn accesses(alloc: MlirOperation, body: MlirBlock, index: &HashMap<usize, usize>) -> Vec<(usize, Option<Span>)> {
+/// The uses of `alloc` and of the views of it that `through` follows (a
+/// use by `owner`, an op named `name`): each with the value it uses.
+unsafe fn uses_past_views(alloc: MlirOperation, through: impl Fn(&str, MlirOperation) -> bool) -> Vec<(MlirOpOperand, MlirValue)> {
     let mut found = Vec::new();
     let mut work = vec![mlirOperationGetResult(alloc, 0)];
     while let Some(v) = work.pop() {
         let mut use_ = mlirValueGetFirstUse(v);
         while !use_.ptr.is_null() {
             let owner = mlirOpOperandGetOwner(use_);
-            let name = op_name(owner);
-            let top_level = mlirOperationGetBlock(owner).ptr == body.ptr;
-            if top_level && (is_reshape_or_cast(&name) || name == "memref.subview") {
+            if through(&op_name(owner), owner) {
                 work.push(mlirOperationGetResult(owner, 0));
-            } else if let Some(top) = super::arena::top_level_ancestor(owner, body) {
-                found.push((index.get(&(top.ptr as usize)).copied().unwrap_or(0), span(v)));
+            } else {
+                found.push((use_, v));
             }
             use_ = mlirOpOperandGetNextUse(use_);
         }
@@ -137,24 +134,29 @@ unsafe fn accesses(alloc: MlirOperation, body: MlirBlock, index: &HashMap<usize,
     found
 }
 
+/// Every use of `alloc` outside the views of it: the top-level index of the
+/// op that holds the use, and the elements the used view spans (`None`:
+/// unknown, all of it).
+unsafe fn accesses(alloc: MlirOperation, body: MlirBlock, index: &HashMap<usize, usize>) -> Vec<(usize, Option<Span>)> {
+    let top_level_view = |name: &str, owner: MlirOperation| {
+        mlirOperationGetBlock(owner).ptr == body.ptr && (is_reshape_or_cast(name) || name == "memref.subview")
+    };
+    uses_past_views(alloc, top_level_view)
+        .into_iter()
+        .filter_map(|(use_, v)| {
+            let top = super::arena::top_level_ancestor(mlirOpOperandGetOwner(use_), body)?;
+            Some((index.get(&(top.ptr as usize)).copied().unwrap_or(0), span(v)))
+        })
+        .collect()
+}
+
 /// How many top-level `memref.copy` ops read `alloc` (or a reshape of it).
 unsafe fn copies_of(alloc: MlirOperation, body: MlirBlock) -> usize {
-    let mut count = 0;
-    let mut work = vec![mlirOperationGetResult(alloc, 0)];
-    while let Some(v) = work.pop() {
-        let mut use_ = mlirValueGetFirstUse(v);
-        while !use_.ptr.is_null() {
-            let owner = mlirOpOperandGetOwner(use_);
-            let name = op_name(owner);
-            if is_reshape_or_cast(&name) {
-                work.push(mlirOperationGetResult(owner, 0));
-            } else if name == "memref.copy" && mlirOpOperandGetOperandNumber(use_) == 0 && mlirOperationGetBlock(owner).ptr == body.ptr {
-                count += 1;
-            }
-            use_ = mlirOpOperandGetNextUse(use_);
-        }
-    }
-    count
+    let reads_as_copy = |use_: MlirOpOperand| {
+        let owner = mlirOpOperandGetOwner(use_);
+        op_name(owner) == "memref.copy" && mlirOpOperandGetOperandNumber(use_) == 0 && mlirOperationGetBlock(owner).ptr == body.ptr
+    };
+    uses_past_views(alloc, |name, _| is_reshape_or_cast(name)).into_iter().filter(|&(use_, _)| reads_as_copy(use_)).count()
 }
 
 /// The placement that drops `copy` (a top-level `memref.copy` at index

@@ -18,6 +18,7 @@
 //! with the padded one, so its own arena slot.
 
 use crate::mlir::{constant_loop_bounds, op_name};
+use crate::outline::{defining_scope, is_inside, nested_operands};
 use anyhow::Result;
 use melior::ir::Module;
 use mlir_sys::*;
@@ -144,44 +145,11 @@ unsafe fn root(mut value: MlirValue) -> MlirValue {
 
 /// The values of memref type that ops inside `op` use from outside it.
 unsafe fn outside_buffers(op: MlirOperation) -> Vec<MlirValue> {
-    let mut found = Vec::new();
-    let mut stack = vec![op];
-    while let Some(o) = stack.pop() {
-        for i in 0..mlirOperationGetNumOperands(o) {
-            let v = mlirOperationGetOperand(o, i);
-            let defined_inside = if mlirValueIsAOpResult(v) {
-                is_within(mlirOpResultGetOwner(v), op)
-            } else {
-                is_within(mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v)), op)
-            };
-            if !defined_inside && mlirTypeIsAMemRef(mlirValueGetType(v)) {
-                found.push(v);
-            }
-        }
-        for r in 0..mlirOperationGetNumRegions(o) {
-            let mut b = mlirRegionGetFirstBlock(mlirOperationGetRegion(o, r));
-            while !b.ptr.is_null() {
-                let mut inner = mlirBlockGetFirstOperation(b);
-                while !inner.ptr.is_null() {
-                    stack.push(inner);
-                    inner = mlirOperationGetNextInBlock(inner);
-                }
-                b = mlirBlockGetNextInRegion(b);
-            }
-        }
-    }
-    found
-}
-
-/// Whether `op` is `root` or nested in it.
-unsafe fn is_within(mut op: MlirOperation, root: MlirOperation) -> bool {
-    while !op.ptr.is_null() {
-        if op.ptr == root.ptr {
-            return true;
-        }
-        op = mlirOperationGetParentOperation(op);
-    }
-    false
+    nested_operands(op)
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .filter(|&v| !is_inside(defining_scope(v), op) && mlirTypeIsAMemRef(mlirValueGetType(v)))
+        .collect()
 }
 
 /// Joins the fill loops that follow `first` (past pure ops) to it, when

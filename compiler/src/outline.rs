@@ -129,7 +129,7 @@ fn same_value(a: MlirValue, b: MlirValue) -> bool {
 }
 
 /// The op that defines `v`, or whose block has `v` as an argument.
-fn defining_scope(v: MlirValue) -> MlirOperation {
+pub(crate) fn defining_scope(v: MlirValue) -> MlirOperation {
     unsafe {
         if mlirValueIsAOpResult(v) {
             mlirOpResultGetOwner(v)
@@ -139,7 +139,8 @@ fn defining_scope(v: MlirValue) -> MlirOperation {
     }
 }
 
-fn is_inside(mut op: MlirOperation, root: MlirOperation) -> bool {
+/// Whether `op` is `root` or nested in it.
+pub(crate) fn is_inside(mut op: MlirOperation, root: MlirOperation) -> bool {
     while !op.ptr.is_null() {
         if op.ptr == root.ptr {
             return true;
@@ -321,7 +322,7 @@ fn rewire(op: MlirOperation, replacement: &[(MlirValue, MlirValue)]) {
 
 /// Every operand of `op` and of the ops inside it: (user, index, value),
 /// in pre-order.
-fn nested_operands(op: MlirOperation) -> Vec<(MlirOperation, isize, MlirValue)> {
+pub(crate) fn nested_operands(op: MlirOperation) -> Vec<(MlirOperation, isize, MlirValue)> {
     let mut operands = Vec::new();
     unsafe { OperationRef::from_raw(op) }.walk(WalkOrder::PreOrder, |inner| {
         let raw = inner.to_raw();
