@@ -47,7 +47,7 @@ unsafe fn definer(value: MlirValue) -> Option<MlirOperation> {
 
 /// The shape, strides and offset of a memref type with a static shape and
 /// a strided layout (`None` for dynamic strides; the offset may be dynamic).
-unsafe fn layout(ty: MlirType) -> Option<(Vec<i64>, Vec<i64>, Option<i64>)> {
+pub(crate) unsafe fn layout(ty: MlirType) -> Option<(Vec<i64>, Vec<i64>, Option<i64>)> {
     if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) {
         return None;
     }

@@ -24,7 +24,7 @@ use melior::ir::Module;
 use mlir_sys::*;
 
 /// Ops that only name memory or values: they may move up past a loop.
-const PURE: &[&str] = &["memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape", "memref.view", "arith.constant"];
+pub(crate) const PURE: &[&str] = &["memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape", "memref.view", "arith.constant"];
 
 /// A static slice of a buffer: offsets and sizes per dim.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,13 +55,13 @@ pub fn join_border_fills(module: &Module) -> Result<usize> {
     Ok(joined)
 }
 
-unsafe fn is_parallel_loop(op: MlirOperation) -> bool {
+pub(crate) unsafe fn is_parallel_loop(op: MlirOperation) -> bool {
     op_name(op) == "scf.for"
         && mlirOperationGetNumResults(op) == 0
         && !mlirOperationGetAttributeByName(op, mlirStringRefCreateFromCString(c"aotc.parallel".as_ptr())).ptr.is_null()
 }
 
-unsafe fn body(op: MlirOperation) -> MlirBlock {
+pub(crate) unsafe fn body(op: MlirOperation) -> MlirBlock {
     mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0))
 }
 
@@ -144,7 +144,7 @@ unsafe fn root(mut value: MlirValue) -> MlirValue {
 }
 
 /// The values of memref type that ops inside `op` use from outside it.
-unsafe fn outside_buffers(op: MlirOperation) -> Vec<MlirValue> {
+pub(crate) unsafe fn outside_buffers(op: MlirOperation) -> Vec<MlirValue> {
     nested_operands(op)
         .into_iter()
         .map(|(_, _, v)| v)

@@ -26,5 +26,6 @@ pub mod outline;
 pub mod outputs;
 pub mod padding;
 pub mod parallel;
+mod slab_loops;
 pub mod text;
 pub mod timings;

@@ -56,11 +56,15 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
         "bufferization",
     )?;
     kernels::prefetch::prefetch_next_rows(context, module)?;
+    // before the plan, whose reused slots would keep loops apart; after
+    // it too, once the copies into padded buffers are loops
+    crate::slab_loops::join_slab_loops(module)?;
     let size = arena::plan(context, module)?;
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "cleanup after memory planning")?;
     copies_to_linalg(context, module)?;
     kernels::vectorize_copies(context, module, target)?;
     crate::border_fills::join_border_fills(module)?;
+    crate::slab_loops::join_slab_loops(module)?;
     Ok(size)
 }
 
