@@ -11,6 +11,7 @@ use melior::ir::{
     attribute::IntegerAttribute, block::BlockLike, operation::OperationBuilder, operation::OperationLike,
     BlockRef, Identifier, Module, OperationRef, RegionLike, Type, Value, ValueLike,
 };
+use melior::ir::attribute::AttributeLike;
 use mlir_sys::*;
 use std::collections::HashMap;
 
@@ -247,6 +248,15 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
     for (alloc, source, offset) in views {
         let result = alloc.result(0)?;
         let view = view_at(context, &block, alloc, source, offset, result.r#type())?;
+        // Views of two buffers that share a slot at different times must
+        // stay two values: CSE would merge alike ones, and a temporary of
+        // one kernel would then look used by another (to
+        // `parallel::is_scratch`), and be shared by its threads.
+        let buffer = IntegerAttribute::new(Type::index(context), index[&(alloc.to_raw().ptr as usize)] as i64);
+        unsafe {
+            let name = Identifier::new(context, "aotc.buffer");
+            mlirOperationSetAttributeByName(mlirOpResultGetOwner(view.to_raw()), mlirIdentifierStr(name.to_raw()), buffer.to_raw());
+        }
         unsafe {
             mlirValueReplaceAllUsesOfWith(result.to_raw(), view.to_raw());
             mlirOperationRemoveFromParent(alloc.to_raw());

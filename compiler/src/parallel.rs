@@ -266,9 +266,11 @@ fn parallel_body_loop(outer: MlirOperation) -> Option<Collapsed> {
 
 /// Whether operand `index` of a kernel call is scratch: a slot of the arena
 /// (possibly reshaped) that nothing uses but calls of this kernel in this
-/// operand (CSE gives one layer's slot to every layer), so its contents
-/// before and after each call do not matter, and each thread may use a copy
-/// of its own.
+/// operand, so its contents before and after each call do not matter, and
+/// each thread may use a copy of its own. Each buffer has a view of its own
+/// (`arena::plan` keeps CSE from merging the views of buffers that share a
+/// slot at different times: a temporary of one kernel would look used by
+/// another, and its threads would share it).
 fn is_scratch(call: MlirOperation, index: isize, sites: &[MlirOperation], arena: MlirValue) -> bool {
     let mut v = unsafe { mlirOperationGetOperand(call, index) };
     if !only_this_operand(v, index, sites) {

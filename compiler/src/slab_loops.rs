@@ -125,10 +125,11 @@ unsafe fn is_static_alloc(op: MlirOperation) -> bool {
 unsafe fn apart(a: MlirOperation, b: MlirOperation, step: i64, arena: MlirValue) -> bool {
     let (used_a, used_b) = (distinct(outside_buffers(a)), distinct(outside_buffers(b)));
     // Working memory (the arena, or an allocation before planning) that a
-    // loop uses whole in every iteration is a temporary of its own: each
-    // thread gets a copy only while no other kernel uses its slot
-    // (`parallel::is_scratch`), and CSE gives alike kernels one slot. A
-    // joined loop is a kernel unlike the others: it takes slabs only.
+    // loop uses whole in every iteration is a temporary: each thread gets a
+    // copy of it only when `parallel::is_scratch` finds that no other
+    // kernel uses its view. Joined loops take slabs only, so that no join
+    // rests on that (a race when it fails, as it did when CSE merged the
+    // views of alike temporaries: GPT-2's norms).
     let working = |v: MlirValue| placement(v).is_none_or(|p| p.root.ptr == arena.ptr || mlirValueIsAOpResult(p.root));
     let slabs_only = |used: &[MlirValue], l: MlirOperation| used.iter().all(|&v| !working(v) || slab(v, l, step).is_some());
     if !slabs_only(&used_a, a) || !slabs_only(&used_b, b) {

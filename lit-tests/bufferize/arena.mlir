@@ -3,18 +3,20 @@
 // Every intermediate is a view of the arena argument at a planned offset;
 // buffers live at the same time never share bytes, and nothing is allocated.
 // %a, %b and %c (16 KiB each) are all live at the add, so they need 48 KiB;
-// %d is computed after %a's last use and takes %a's bytes again; the
+// %d is computed after %a's last use and takes %a's bytes again (through
+// a view of its own: views of two buffers stay two values); the
 // result %f is computed straight into the output argument, with no copy.
 // CHECK: // arena: 49152 bytes
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK-NOT: memref.alloc
-// CHECK: %[[A:.*]] = memref.view %arg2[%c0][] : memref<?xi8> to memref<64x64xf32>
+// CHECK: %[[A:.*]] = memref.view %arg2[%c0][] {aotc.buffer = {{[0-9]+}} : index} : memref<?xi8> to memref<64x64xf32>
 // CHECK: linalg.exp ins(%arg0 : memref<64x64xf32>) outs(%[[A]] : memref<64x64xf32>)
 // CHECK: %[[B:.*]] = memref.view %arg2[%c16384][]
 // CHECK: %[[C:.*]] = memref.view %arg2[%c32768][]
 // CHECK: linalg.add ins(%[[A]], %[[B]] : {{.*}}) outs(%[[C]] : memref<64x64xf32>)
-// CHECK: linalg.transpose ins(%[[C]] : memref<64x64xf32>) outs(%[[A]] : memref<64x64xf32>)
-// CHECK: linalg.exp ins(%[[A]] : memref<64x64xf32>) outs(%arg1 : memref<64x64xf32>)
+// CHECK: %[[D:.*]] = memref.view %arg2[%c0][] {aotc.buffer = {{[0-9]+}} : index}
+// CHECK: linalg.transpose ins(%[[C]] : memref<64x64xf32>) outs(%[[D]] : memref<64x64xf32>)
+// CHECK: linalg.exp ins(%[[D]] : memref<64x64xf32>) outs(%arg1 : memref<64x64xf32>)
 // CHECK-NOT: linalg.copy
 // CHECK-NOT: memref.alloc
 module attributes {aotc.model = "t"} {

@@ -7,17 +7,17 @@
 // for private scratch).
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: %[[SLOT:.*]] = memref.view %arg3[%c{{[0-9]+}}][] : memref<?xi8> to memref<8192xi8>
-// CHECK: %[[A0:.*]] = memref.view %[[SLOT]][%c0][] : memref<8192xi8> to memref<16x64xf32>
-// CHECK: %[[A1:.*]] = memref.view %[[SLOT]][%c4096][] : memref<8192xi8> to memref<16x64xf32>
+// CHECK: %[[A0:.*]] = memref.view %[[SLOT]][%c0][] {aotc.buffer = {{[0-9]+}} : index} : memref<8192xi8> to memref<16x64xf32>
+// CHECK: %[[A1:.*]] = memref.view %[[SLOT]][%c4096][] {aotc.buffer = {{[0-9]+}} : index} : memref<8192xi8> to memref<16x64xf32>
 // CHECK: linalg.generic {{.*}} outs(%[[A0]], %[[A1]] : memref<16x64xf32>, memref<16x64xf32>)
 // CHECK-NOT: linalg.copy ins(%[[A0]]
 // CHECK-NOT: linalg.copy ins(%[[A1]]
-// CHECK: %[[STACK:.*]] = memref.view %[[SLOT]][%c0][] : memref<8192xi8> to memref<2x16x64xf32>
+// CHECK: %[[STACK:.*]] = memref.view %[[SLOT]][%c0][] {aotc.buffer = {{[0-9]+}} : index} : memref<8192xi8> to memref<2x16x64xf32>
 // CHECK: linalg.exp ins(%[[STACK]] : memref<2x16x64xf32>) outs(%arg1 : memref<2x16x64xf32>)
 
 // A buffer whose slice of the stack is read before the copy keeps a slot
 // of its own, and is copied (by a loop of vector reads and writes).
-// CHECK: %[[B:.*]] = memref.view %arg3[{{.*}}] : memref<?xi8> to memref<16x64xf32>
+// CHECK: %[[B:.*]] = memref.view %arg3[{{.*}}]{{.*}} : memref<?xi8> to memref<16x64xf32>
 // CHECK: linalg.exp ins(%arg0 : memref<16x64xf32>) outs(%[[B]] : memref<16x64xf32>)
 // CHECK: linalg.exp ins({{.*}} : memref<16x64xf32, strided<[64, 1]>>) outs(%arg2 : memref<16x64xf32>)
 // CHECK: scf.for
@@ -27,7 +27,7 @@
 // A buffer copied into two stacks keeps its slot, and both copies stay
 // (placed in the second stack, it would keep that stack live from the
 // first copy's producer on).
-// CHECK: %[[C:.*]] = memref.view %arg3[{{.*}}] : memref<?xi8> to memref<8x64xf32>
+// CHECK: %[[C:.*]] = memref.view %arg3[{{.*}}]{{.*}} : memref<?xi8> to memref<8x64xf32>
 // CHECK: linalg.exp ins({{.*}}) outs(%[[C]] : memref<8x64xf32>)
 // CHECK: memref.subview %[[C]]
 // CHECK: vector.transfer_write
