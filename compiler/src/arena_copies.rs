@@ -84,7 +84,7 @@ fn elements(shape: &[i64]) -> i64 {
 /// The elements a view spans, from its type (static offset) or else from
 /// the view it reshapes or casts (a reshape of a row-major view spans the
 /// same elements).
-unsafe fn span(value: MlirValue) -> Option<Span> {
+pub(crate) unsafe fn span(value: MlirValue) -> Option<Span> {
     let (shape, strides, offset) = layout(mlirValueGetType(value))?;
     if let Some(start) = offset {
         if shape.contains(&0) {
@@ -212,7 +212,7 @@ pub fn find(tops: &[MlirOperation], body: MlirBlock, index: &HashMap<usize, usiz
 
 /// The bytes of one element of a memref type (0 when not a whole number of
 /// bytes: `i1`, `index`).
-unsafe fn element_bytes(ty: MlirType) -> u64 {
+pub(crate) unsafe fn element_bytes(ty: MlirType) -> u64 {
     let elem = mlirShapedTypeGetElementType(ty);
     let bits = if mlirTypeIsAFloat(elem) {
         mlirFloatTypeGetWidth(elem)

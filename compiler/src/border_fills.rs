@@ -75,12 +75,7 @@ unsafe fn static_box(value: MlirValue) -> Option<(MlirValue, Slice)> {
     if op_name(subview) != "memref.subview" || mlirOperationGetNumOperands(subview) != 1 {
         return None;
     }
-    let array = |name: &std::ffi::CStr| -> Option<Vec<i64>> {
-        let attr = mlirOperationGetAttributeByName(subview, mlirStringRefCreateFromCString(name.as_ptr()));
-        (!attr.ptr.is_null() && mlirAttributeIsADenseI64Array(attr))
-            .then(|| (0..mlirDenseArrayGetNumElements(attr)).map(|i| mlirDenseI64ArrayGetElement(attr, i)).collect())
-    };
-    let (offsets, sizes, strides) = (array(c"static_offsets")?, array(c"static_sizes")?, array(c"static_strides")?);
+    let (offsets, sizes, strides) = static_slice_arrays(subview)?;
     let source_rank = mlirShapedTypeGetRank(mlirValueGetType(mlirOperationGetOperand(subview, 0))) as usize;
     if strides.iter().any(|&s| s != 1) || offsets.len() != source_rank || offsets.iter().chain(&sizes).any(|&v| v < 0) {
         return None;
@@ -94,6 +89,17 @@ unsafe fn static_box(value: MlirValue) -> Option<(MlirValue, Slice)> {
         }
         None => Some((source, Slice { offsets, sizes })),
     }
+}
+
+/// The static offsets, sizes and strides of a `memref.subview` (a dynamic
+/// one is `i64::MIN`, its value an operand).
+pub(crate) unsafe fn static_slice_arrays(subview: MlirOperation) -> Option<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+    let array = |name: &std::ffi::CStr| -> Option<Vec<i64>> {
+        let attr = mlirOperationGetAttributeByName(subview, mlirStringRefCreateFromCString(name.as_ptr()));
+        (!attr.ptr.is_null() && mlirAttributeIsADenseI64Array(attr))
+            .then(|| (0..mlirDenseArrayGetNumElements(attr)).map(|i| mlirDenseI64ArrayGetElement(attr, i)).collect())
+    };
+    Some((array(c"static_offsets")?, array(c"static_sizes")?, array(c"static_strides")?))
 }
 
 /// The strip a fill loop writes, if `op` is one: a loop with the bounds

@@ -27,8 +27,8 @@
 //! last columns, which read a small buffer whose slot the padded buffer
 //! then takes, stay apart from the copy.
 
-use crate::arena_copies::layout;
-use crate::border_fills::{body, is_parallel_loop, outside_buffers, PURE};
+use crate::arena_copies::{layout, span};
+use crate::border_fills::{body, is_parallel_loop, outside_buffers, static_slice_arrays, PURE};
 use crate::mlir::{constant_integer, constant_loop_bounds, op_name};
 use anyhow::Result;
 use melior::ir::Module;
@@ -217,43 +217,23 @@ unsafe fn placement(mut value: MlirValue) -> Option<Placement> {
 
 /// The bytes `value`'s elements span, from its placement's base.
 unsafe fn byte_span(value: MlirValue) -> Option<(i64, i64)> {
-    let ty = mlirValueGetType(value);
-    let (shape, strides, _) = layout(ty)?;
-    let offset = element_offset(value)?;
-    let bytes = element_bytes(ty)?;
-    if shape.contains(&0) {
-        return Some((offset * bytes, offset * bytes));
-    }
-    let last: i64 = shape.iter().zip(&strides).map(|(&n, &s)| (n - 1) * s).sum();
-    Some((offset * bytes, (offset + last + 1) * bytes))
+    let bytes = element_bytes(mlirValueGetType(value))?;
+    span(value).map(|(start, end)| (start * bytes, end * bytes))
 }
 
-/// The static offset of `value`'s layout, from its type or, when a cast or
-/// reshape made it dynamic, from the view it casts or reshapes.
+/// The static offset of `value`'s layout (see `arena_copies::span`).
 unsafe fn element_offset(value: MlirValue) -> Option<i64> {
-    if let Some((_, _, Some(offset))) = layout(mlirValueGetType(value)) {
-        return Some(offset);
-    }
-    let op = mlirValueIsAOpResult(value).then(|| mlirOpResultGetOwner(value))?;
-    matches!(op_name(op).as_str(), "memref.cast" | "memref.expand_shape" | "memref.collapse_shape")
-        .then(|| element_offset(mlirOperationGetOperand(op, 0)))?
+    span(value).map(|(start, _)| start)
 }
 
+/// The bytes of one element: `i1` is stored in a byte (None for `index`).
 unsafe fn element_bytes(ty: MlirType) -> Option<i64> {
     let element = mlirShapedTypeGetElementType(ty);
-    let bits = if mlirTypeIsAInteger(element) {
-        // i1 is stored in a byte
-        (mlirIntegerTypeGetWidth(element) as i64).max(8)
-    } else if mlirTypeIsAF32(element) {
-        32
-    } else if mlirTypeIsAF64(element) {
-        64
-    } else if mlirTypeIsAF16(element) || mlirTypeIsABF16(element) {
-        16
-    } else {
-        return None;
-    };
-    (bits % 8 == 0).then_some(bits / 8)
+    match crate::arena_copies::element_bytes(ty) {
+        0 if mlirTypeIsAInteger(element) && mlirIntegerTypeGetWidth(element) == 1 => Some(1),
+        0 => None,
+        bytes => Some(bytes as i64),
+    }
 }
 
 /// Whether two views may share memory: unless both are placed at known
@@ -311,12 +291,7 @@ unsafe fn slab(value: MlirValue, for_op: MlirOperation, step: i64) -> Option<Sla
 /// The dim of `subview` whose offset is `index`, with a static size of at
 /// most `step` and stride 1 along it (exactly one such dim).
 unsafe fn sliced_dim(subview: MlirOperation, index: MlirValue, step: i64) -> Option<usize> {
-    let array = |name: &std::ffi::CStr| -> Option<Vec<i64>> {
-        let attr = mlirOperationGetAttributeByName(subview, mlirStringRefCreateFromCString(name.as_ptr()));
-        (!attr.ptr.is_null() && mlirAttributeIsADenseI64Array(attr))
-            .then(|| (0..mlirDenseArrayGetNumElements(attr)).map(|i| mlirDenseI64ArrayGetElement(attr, i)).collect())
-    };
-    let (offsets, sizes, strides) = (array(c"static_offsets")?, array(c"static_sizes")?, array(c"static_strides")?);
+    let (offsets, sizes, strides) = static_slice_arrays(subview)?;
     let mut dynamic = 0;
     let mut found = None;
     for d in 0..offsets.len() {
