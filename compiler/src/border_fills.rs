@@ -206,24 +206,28 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
     for &op in &between {
         mlirOperationMoveBefore(op, first);
     }
-    let first_body = body(first);
-    let index = mlirBlockGetArgument(first_body, 0);
-    let end = mlirBlockGetTerminator(first_body);
     for (fill_loop, _) in &fills {
-        let fill_body = body(*fill_loop);
-        mlirValueReplaceAllUsesOfWith(mlirBlockGetArgument(fill_body, 0), index);
-        let mut inner = mlirBlockGetFirstOperation(fill_body);
-        while !inner.ptr.is_null() {
-            let after = mlirOperationGetNextInBlock(inner);
-            if op_name(inner) != "scf.yield" {
-                mlirOperationMoveBefore(inner, end);
-            }
-            inner = after;
-        }
-        mlirOperationRemoveFromParent(*fill_loop);
-        mlirOperationDestroy(*fill_loop);
+        append_body(first, *fill_loop);
     }
     fills.len()
+}
+
+/// Moves the body of loop `from` (bounds as `into`'s) to the end of
+/// `into`'s body, its index replaced by `into`'s, and erases `from`.
+pub(crate) unsafe fn append_body(into: MlirOperation, from: MlirOperation) {
+    let (into_body, from_body) = (body(into), body(from));
+    mlirValueReplaceAllUsesOfWith(mlirBlockGetArgument(from_body, 0), mlirBlockGetArgument(into_body, 0));
+    let end = mlirBlockGetTerminator(into_body);
+    let mut inner = mlirBlockGetFirstOperation(from_body);
+    while !inner.ptr.is_null() {
+        let after = mlirOperationGetNextInBlock(inner);
+        if op_name(inner) != "scf.yield" {
+            mlirOperationMoveBefore(inner, end);
+        }
+        inner = after;
+    }
+    mlirOperationRemoveFromParent(from);
+    mlirOperationDestroy(from);
 }
 
 #[cfg(test)]

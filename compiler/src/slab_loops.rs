@@ -28,7 +28,7 @@
 //! then takes, stay apart from the copy.
 
 use crate::arena_copies::{layout, span};
-use crate::border_fills::{body, is_parallel_loop, outside_buffers, static_slice_arrays, PURE};
+use crate::border_fills::{append_body, body, is_parallel_loop, outside_buffers, static_slice_arrays, PURE};
 use crate::mlir::{constant_integer, constant_loop_bounds, op_name};
 use anyhow::Result;
 use melior::ir::Module;
@@ -98,19 +98,7 @@ unsafe fn join_next(first: MlirOperation, arena: MlirValue) -> bool {
     for &op in &between {
         mlirOperationMoveBefore(op, first);
     }
-    let (first_body, next_body) = (body(first), body(next));
-    mlirValueReplaceAllUsesOfWith(mlirBlockGetArgument(next_body, 0), mlirBlockGetArgument(first_body, 0));
-    let end = mlirBlockGetTerminator(first_body);
-    let mut inner = mlirBlockGetFirstOperation(next_body);
-    while !inner.ptr.is_null() {
-        let after = mlirOperationGetNextInBlock(inner);
-        if op_name(inner) != "scf.yield" {
-            mlirOperationMoveBefore(inner, end);
-        }
-        inner = after;
-    }
-    mlirOperationRemoveFromParent(next);
-    mlirOperationDestroy(next);
+    append_body(first, next);
     true
 }
 
