@@ -4,9 +4,11 @@
 // CHECK-LABEL: func.func @aotc_t_forward(%arg0: memref<1x6x14x14xf32>, %arg1: memref<6x14x14xi8>, %arg2: memref<1x6x14x14xf32>, %arg3: memref<1x6x14x14xf32>, %arg4: memref<?xi8>)
 // CHECK: bufferization.to_tensor %arg0 restrict
 // CHECK: arith.cmpi ne, {{.*}} : i8
-// relu is maximumf (NaN propagates, as in torch)
+// relu is a compare and a select (one max instruction on x86): NaN and
+// -0.0 pass through, as in torch
 // CHECK: linalg.generic
-// CHECK: arith.maximumf
+// CHECK: %[[NEG:.*]] = arith.cmpf olt, %in, %[[ZERO:.*]] : f32
+// CHECK-NEXT: arith.select %[[NEG]], %[[ZERO]], %in : f32
 // mul with a bool tensor broadcast over the batch dim: uitofp then mulf
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[BCAST:.*]], #{{.*}}]
 // CHECK: arith.uitofp {{.*}} : i1 to f32

@@ -10,9 +10,11 @@
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: -> (tensor<1x2x16x5x5xf32>)
 // CHECK-COUNT-9: math.fma {{.*}} : vector<16x5xf32>
-// CHECK-NEXT: arith.maximumf {{.*}} : vector<16x5xf32>
-// CHECK-NEXT: arith.minimumf {{.*}} : vector<16x5xf32>
-// CHECK-NOT: arith.minimumf
+// CHECK-NEXT: arith.cmpf olt, {{.*}} : vector<16x5xf32>
+// CHECK-NEXT: arith.select
+// CHECK-NEXT: arith.cmpf ogt, {{.*}} : vector<16x5xf32>
+// CHECK-NEXT: arith.select
+// CHECK-NOT: arith.cmpf
 // CHECK: return
 module attributes {aotc.model = "t"} {
   func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>) -> tensor<1x32x5x5xf32> {

@@ -7,7 +7,7 @@
 //! inf, -inf and NaN give what torch gives (NaN passes through every step,
 //! no select needed). float64 keeps libm.
 
-use super::scalar::constant;
+use super::scalar::{self, constant};
 use super::Emitter;
 
 /// `math.fma a, b, c` (a * b + c), one rounding.
@@ -29,21 +29,19 @@ fn polynomial(e: &mut Emitter, x: &str, coefficients: &[f64]) -> String {
     acc
 }
 
-/// `x` clamped to `[lo, hi]` with compares and selects: NaN passes through
-/// (a compare with NaN is false), and the pattern is one `max`/`min`
-/// instruction on x86, where `maxnumf`/`minnumf` need extra NaN handling.
+/// `x` clamped to `[lo, hi]` with compares and selects (`scalar::at_least`,
+/// `scalar::at_most`): NaN passes through, one `max` and one `min`
+/// instruction on x86.
 fn clamp(e: &mut Emitter, x: &str, lo: f64, hi: f64) -> String {
     let x = at_least(e, x, lo);
     let hi = f32c(e, hi);
-    let above = e.assign(format!("arith.cmpf ogt, {x}, {hi} : f32"));
-    e.assign(format!("arith.select {above}, {hi}, {x} : f32"))
+    scalar::at_most(e, &x, &hi, "f32")
 }
 
 /// `x` raised to `lo` when below it (NaN passes through, as in `clamp`).
 fn at_least(e: &mut Emitter, x: &str, lo: f64) -> String {
     let lo = f32c(e, lo);
-    let below = e.assign(format!("arith.cmpf olt, {x}, {lo} : f32"));
-    e.assign(format!("arith.select {below}, {lo}, {x} : f32"))
+    scalar::at_least(e, x, &lo, "f32")
 }
 
 /// e^x = 2^n e^r with n = round(x / ln2) and |r| <= ln2 / 2.

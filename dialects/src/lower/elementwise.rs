@@ -383,9 +383,9 @@ unary!(bitwise_not, |e, x, t, op| {
     e.assign(format!("arith.xori {x}, {ones} : {t}"))
 });
 unary!(relu, |e, x, t, op| {
-    // maximumf propagates NaN, as torch.relu does.
+    // NaN passes through, as in torch.relu
     let zero = constant(e, 0.0, t);
-    scalar::max(e, x, &zero, t)
+    scalar::at_least(e, x, &zero, t)
 });
 unary!(gelu, |e, x, t, op| gelu_scalar(e, x, t, op.attrs.get("approximate") == Some(&Attr::Str("tanh".into()))));
 unary!(silu, |e, x, t, op| {
@@ -405,9 +405,10 @@ unary!(hardswish, |e, x, t, op| {
     scalar::mul(e, x, &h, t)
 });
 unary!(hardtanh, |e, x, t, op| {
-    let lo = constant(e, op.float("min_val", -1.0).unwrap_or(-1.0), t);
-    let hi = constant(e, op.float("max_val", 1.0).unwrap_or(1.0), t);
-    clamp_scalar(e, x, Some(&lo), Some(&hi), t)
+    let (lo, hi) = (op.float("min_val", -1.0).unwrap_or(-1.0), op.float("max_val", 1.0).unwrap_or(1.0));
+    let not_nan = !lo.is_nan() && !hi.is_nan();
+    let (lo, hi) = (constant(e, lo, t), constant(e, hi, t));
+    clamp_scalar(e, x, Some(&lo), Some(&hi), not_nan, t)
 });
 unary!(leaky_relu, |e, x, t, op| {
     let slope = constant(e, op.float("negative_slope", 0.01).unwrap_or(0.01), t);
@@ -462,7 +463,7 @@ fn hardsigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
     let one = constant(e, 1.0, t);
     let shifted = scalar::add(e, x, &three, t);
     let scaled = scalar::div(e, &shifted, &six, t);
-    clamp_scalar(e, &scaled, Some(&zero), Some(&one), t)
+    clamp_scalar(e, &scaled, Some(&zero), Some(&one), true, t)
 }
 
 fn gelu_scalar(e: &mut Emitter, x: &str, t: &str, tanh: bool) -> String {
@@ -520,13 +521,16 @@ fn round_decimals(e: &mut Emitter, x: &str, t: &str, decimals: i64) -> String {
 }
 
 /// clamp with optional bounds; NaN in x propagates as in torch.clamp.
-pub fn clamp_scalar(e: &mut Emitter, x: &str, lo: Option<&str>, hi: Option<&str>, t: &str) -> String {
+/// Bounds known not to be NaN (numbers in the program) take a compare and
+/// a select each (`scalar::at_least`); others, which may be NaN and then
+/// make the result NaN, a NaN-propagating maximum and minimum.
+pub fn clamp_scalar(e: &mut Emitter, x: &str, lo: Option<&str>, hi: Option<&str>, bounds_not_nan: bool, t: &str) -> String {
     let mut v = x.to_string();
     if let Some(lo) = lo {
-        v = scalar::max(e, &v, lo, t);
+        v = if bounds_not_nan { scalar::at_least(e, &v, lo, t) } else { scalar::max(e, &v, lo, t) };
     }
     if let Some(hi) = hi {
-        v = scalar::min(e, &v, hi, t);
+        v = if bounds_not_nan { scalar::at_most(e, &v, hi, t) } else { scalar::min(e, &v, hi, t) };
     }
     v
 }
@@ -724,6 +728,13 @@ pub fn clamp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let mut args = vec!["self"];
     let has = |n: &str| op.opt_input(n).is_some() || matches!(op.attrs.get(n), Some(Attr::Int(_) | Attr::Float(_)));
     let (has_min, has_max) = (has("min"), has("max"));
+    // number bounds other than NaN (a bound given as a tensor may hold NaN)
+    let number = |n: &str| match op.attrs.get(n) {
+        Some(Attr::Int(_)) => true,
+        Some(Attr::Float(f)) => !f.is_nan(),
+        _ => false,
+    };
+    let bounds_not_nan = (!has_min || number("min")) && (!has_max || number("max"));
     if has_min {
         args.push("min");
     }
@@ -733,7 +744,7 @@ pub fn clamp(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     arithmetic(e, op, &args, |e, v, t, _| {
         let lo = if has_min { Some(v[1].as_str()) } else { None };
         let hi = if has_max { Some(v[args.len() - 1].as_str()) } else { None };
-        clamp_scalar(e, &v[0], lo, hi, t)
+        clamp_scalar(e, &v[0], lo, hi, bounds_not_nan, t)
     })
 }
 

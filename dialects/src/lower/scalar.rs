@@ -78,6 +78,31 @@ pub fn max_of_finite(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
     max(e, a, b, elem)
 }
 
+/// `x` raised to `lo` where below it, for a bound `lo` that is not NaN (a
+/// constant): as torch's clamp_min, NaN in `x` passes through (a compare
+/// with NaN is false) and -0.0 stays -0.0. A compare and a select, which
+/// x86 makes one `max` instruction: `maximumf` takes a compare and a blend
+/// more, to order -0.0 below 0.0.
+pub fn at_least(e: &mut Emitter, x: &str, lo: &str, elem: &str) -> String {
+    if !is_float(elem) {
+        return max(e, x, lo, elem);
+    }
+    let t = mlir_elem(elem);
+    let below = e.assign(format!("arith.cmpf olt, {x}, {lo} : {t}"));
+    e.assign(format!("arith.select {below}, {lo}, {x} : {t}"))
+}
+
+/// `x` lowered to `hi` where above it, for a bound `hi` that is not NaN:
+/// the mirror of [`at_least`] (one `min` instruction on x86).
+pub fn at_most(e: &mut Emitter, x: &str, hi: &str, elem: &str) -> String {
+    if !is_float(elem) {
+        return min(e, x, hi, elem);
+    }
+    let t = mlir_elem(elem);
+    let above = e.assign(format!("arith.cmpf ogt, {x}, {hi} : {t}"));
+    e.assign(format!("arith.select {above}, {hi}, {x} : {t}"))
+}
+
 pub fn min(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
     match elem {
         "i1" => e.assign(format!("arith.andi {a}, {b} : i1")),
