@@ -389,10 +389,7 @@ fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Op
             sum_taps(e, a, start, "f32")
         }),
     };
-    // [N, C/16, OH, OW, 16] -> [N, C/16, 16, OH, OW] -> [N, C, OH, OW]; a
-    // named transpose, which elementwise fusion leaves alone: fused into
-    // the taps, it would make them write along the output rows and read
-    // every window transposed
+    // [N, C/16, OH, OW, 16] -> [N, C/16, 16, OH, OW] -> [N, C, OH, OW]
     let unblocked_ty = out.with_shape(vec![n, blocks, CHANNEL_BLOCK, oh, ow]);
     // a generic, not a named transpose (which fusion leaves alone), and one
     // collapse of the channel blocks (not a reshape through 1-D), which
