@@ -168,22 +168,15 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
 
 /// The weight bytes above which a product with ragged columns is computed
 /// transposed (see [`transposed_product_pays`]). Measured: resnet18's
-/// 4.7 and 9.4 MB weights gain (27.2 -> 26.2 ms); its 2.4 MB ones (196
-/// columns) were no faster transposed (1 thread, pairwise medians 1.017,
-/// minima 0.994): re-reading a weight from cache is cheap when each of its
-/// row tiles serves many column tiles.
+/// 4.7 and 9.4 MB weights gain (27.2 -> 26.2 ms); mobilenet_v2's 1.2 and
+/// 1.6 MB ones lose (7.5 -> 7.7 ms: re-reading them from cache is cheap,
+/// and 49 rows fill the micro-kernel's row tiles worse than 48 + 1 columns).
+/// Transposing every product of fewer than 64 columns (mobilenet_v2's 7x7
+/// stage, 0.4-1.6 MB weights, whose untransposed products run at 70-77
+/// GFLOP/s against 95-105 for its 192-column ones) was measured again:
+/// 1 thread within noise (0.98-1.01), 2 threads 3-5% slower (the transposes
+/// are kernels and passes of their own).
 const LARGE_WEIGHT_BYTES: i64 = 4 << 20;
-
-/// Fewer columns than this (four register tiles) make a product with
-/// ragged columns pay to compute transposed whatever its weight's size:
-/// each row tile of the weight then serves at most three column tiles, and
-/// the micro-kernel waits on weight rows (twelve streams of a few cache
-/// lines each, it seems); transposed, the weight is read as packed panels,
-/// one stream. mobilenet_v2's 7x7 stage (49 columns, 0.4-1.6 MB weights)
-/// ran at 70-77 GFLOP/s where its products with 192 columns reach 95-105:
-/// transposed, 1.7% less time a run (1 thread, pairwise medians; minima
-/// 3.3%).
-const FEW_COLUMNS: i64 = 4 * PANEL;
 
 /// Whether `w2 [F, K] @ col [K, cols]` is better computed as
 /// `(col^T @ w2^T)^T`. With `cols` not a multiple of the micro-kernel's
@@ -193,11 +186,9 @@ const FEW_COLUMNS: i64 = 4 * PANEL;
 /// on the 49th column, at memory speed. Transposed, the ragged dim is the
 /// rows, which the micro-kernel takes in masked tiles, and F (a multiple of
 /// 16) the columns, read from the weight packed at compile time; the cost
-/// is two transposing copies of the (small) activations. It pays for large
-/// weights and for few columns ([`LARGE_WEIGHT_BYTES`], [`FEW_COLUMNS`]).
+/// is two transposing copies of the (small) activations.
 fn transposed_product_pays(f: i64, kk: i64, cols: i64, out: &Ty) -> bool {
-    let ragged = cols > 1 && cols % PANEL != 0 && f % PANEL == 0;
-    out.elem == "f32" && ragged && (f * kk * 4 > LARGE_WEIGHT_BYTES || cols < FEW_COLUMNS)
+    out.elem == "f32" && cols > 1 && cols % PANEL != 0 && f % PANEL == 0 && f * kk * 4 > LARGE_WEIGHT_BYTES
 }
 
 /// The most taps whose windows are copied one by one (a 7x7 kernel): each
