@@ -125,6 +125,22 @@ fn c_example_matches_torch() {
     assert!(stdout.contains("null input -> status 1: run: input 0 ('x') is a null pointer"), "{stdout}");
 }
 
+/// `benches/ab.c` builds against a generated header and times two builds
+/// of one model in one process.
+#[test]
+fn ab_tool_times_two_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        build_simple(d);
+    }
+    let ab = dir.path().join("ab");
+    check(Command::new("cc").args(["-O2", "-include"]).arg(a.join("simple.h")).arg(repo().join("benches/ab.c")).arg("-o").arg(&ab).arg("-ldl"));
+    let stdout = check(Command::new(&ab).arg(a.join("libsimple.so")).arg("simple").arg(b.join("libsimple.so")).args(["simple", "5", "2"]));
+    assert!(stdout.contains("| B/A: medians "), "{stdout}");
+}
+
 #[test]
 fn rust_example_matches_torch() {
     let dir = tempfile::tempdir().unwrap();

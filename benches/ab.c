@@ -1,0 +1,139 @@
+/* A/B of two generated libraries of the same model in one process.
+ *
+ *   ab LIB_A PREFIX_A LIB_B PREFIX_B RUNS THREADS
+ *
+ * Runs A and B alternately (A B, B A, A B, ...), one run at a time, RUNS
+ * times each at THREADS threads, and prints both medians and minima, the
+ * ratio of the medians and the median of the per-pair ratios B/A. On the
+ * shared 2-vCPU VMs the machine's speed changes within seconds (at times
+ * each of two busy threads runs at half speed), so separate processes timed
+ * one after the other disagree by far more than a change is worth; runs
+ * interleaved in one process see the same machine. Each library has its
+ * own copy of the runtime (and pool), and they never run at once.
+ *
+ * Build it against any generated header, which defines the C API:
+ *
+ *   aotc model.pt2 -o /tmp/a/liba.so      (at revision A)
+ *   aotc model.pt2 -o /tmp/b/libb.so      (at revision B)
+ *   cc -O2 -include /tmp/a/liba.h benches/ab.c -o /tmp/ab -ldl
+ *   /tmp/ab /tmp/a/liba.so a /tmp/b/libb.so b 500 2
+ *
+ * Inputs are a fixed pattern (values do not change the work).
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef const AotcApi *(*ApiFn)(void);
+
+typedef struct {
+  const AotcApi *api;
+  AotcModel *model;
+  int inputs, outputs;
+  void **in, **out;
+  size_t *in_bytes, *out_bytes;
+} Lib;
+
+static size_t bytes_of(const AotcTensorInfo *info) {
+  static const size_t sizes[] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1};
+  size_t n = sizes[info->dtype];
+  for (uint32_t i = 0; i < info->rank; i++) n *= (size_t)info->shape[i];
+  return n;
+}
+
+static void open_lib(Lib *lib, const char *path, const char *prefix, int threads) {
+  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    fprintf(stderr, "ab: %s\n", dlerror());
+    exit(1);
+  }
+  char symbol[256];
+  snprintf(symbol, sizeof symbol, "%s_api", prefix);
+  ApiFn api = (ApiFn)dlsym(handle, symbol);
+  if (!api) {
+    fprintf(stderr, "ab: %s has no %s\n", path, symbol);
+    exit(1);
+  }
+  lib->api = api();
+  if (lib->api->create(&lib->model) != AOTC_OK || lib->api->set_num_threads(lib->model, threads) != AOTC_OK) {
+    fprintf(stderr, "ab: cannot create a %s model with %d threads\n", prefix, threads);
+    exit(1);
+  }
+  lib->inputs = lib->api->num_inputs(lib->model);
+  lib->outputs = lib->api->num_outputs(lib->model);
+  lib->in = calloc(lib->inputs, sizeof(void *));
+  lib->out = calloc(lib->outputs, sizeof(void *));
+  lib->in_bytes = calloc(lib->inputs, sizeof(size_t));
+  lib->out_bytes = calloc(lib->outputs, sizeof(size_t));
+  for (int i = 0; i < lib->inputs; i++) {
+    AotcTensorInfo info;
+    lib->api->input_info(lib->model, i, &info);
+    lib->in_bytes[i] = bytes_of(&info);
+    unsigned char *p = malloc(lib->in_bytes[i] + 1);
+    for (size_t j = 0; j < lib->in_bytes[i]; j++) p[j] = (unsigned char)(j % 7);
+    lib->in[i] = p;
+  }
+  for (int i = 0; i < lib->outputs; i++) {
+    AotcTensorInfo info;
+    lib->api->output_info(lib->model, i, &info);
+    lib->out_bytes[i] = bytes_of(&info);
+    lib->out[i] = malloc(lib->out_bytes[i] + 1);
+  }
+}
+
+static double run_once(Lib *lib) {
+  struct timespec start, end;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  if (lib->api->run(lib->model, (const void *const *)lib->in, lib->in_bytes, lib->out, lib->out_bytes) != AOTC_OK) {
+    fprintf(stderr, "ab: run failed: %s\n", lib->api->last_error(lib->model));
+    exit(1);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  return (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) * 1e-9;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 7) {
+    fprintf(stderr, "usage: ab LIB_A PREFIX_A LIB_B PREFIX_B RUNS THREADS\n");
+    return 2;
+  }
+  int runs = atoi(argv[5]), threads = atoi(argv[6]);
+  if (runs < 1 || threads < 1) {
+    fprintf(stderr, "ab: RUNS and THREADS must be at least 1\n");
+    return 2;
+  }
+  Lib a, b;
+  open_lib(&a, argv[1], argv[2], threads);
+  open_lib(&b, argv[3], argv[4], threads);
+  for (int i = 0; i < 20; i++) {
+    run_once(&a);
+    run_once(&b);
+  }
+  double *ta = malloc(runs * sizeof(double)), *tb = malloc(runs * sizeof(double)), *ratio = malloc(runs * sizeof(double));
+  for (int i = 0; i < runs; i++) {
+    // alternate which goes first, so neither always runs on a warmer machine
+    if (i % 2) {
+      tb[i] = run_once(&b);
+      ta[i] = run_once(&a);
+    } else {
+      ta[i] = run_once(&a);
+      tb[i] = run_once(&b);
+    }
+    ratio[i] = tb[i] / ta[i];
+  }
+  qsort(ta, runs, sizeof(double), by_value);
+  qsort(tb, runs, sizeof(double), by_value);
+  qsort(ratio, runs, sizeof(double), by_value);
+  printf("A median %.3f ms min %.3f | B median %.3f ms min %.3f | B/A: medians %.4f, per-pair median %.4f, minima %.4f\n",
+         ta[runs / 2] * 1e3, ta[0] * 1e3, tb[runs / 2] * 1e3, tb[0] * 1e3, tb[runs / 2] / ta[runs / 2], ratio[runs / 2], tb[0] / ta[0]);
+  a.api->free(a.model);
+  b.api->free(b.model);
+  return 0;
+}
