@@ -33,7 +33,8 @@ def build_aotc(archive, work):
     lib = os.path.join(work, "libbench_model.so")
     subprocess.run([AOTC, archive, "-o", lib], check=True)
     harness = os.path.join(work, "harness")
-    subprocess.run(["cc", "-O2", os.path.join(ROOT, "benches", "harness.c"), "-o", harness, "-ldl"], check=True)
+    header = os.path.join(work, "bench_model.h")
+    subprocess.run(["cc", "-O2", "-include", header, os.path.join(ROOT, "benches", "harness.c"), "-o", harness, "-ldl"], check=True)
     return [harness, lib, "bench_model", "200", "15"]
 
 

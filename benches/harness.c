@@ -2,6 +2,9 @@
  *
  *   harness LIB PREFIX [RUNS_PER_SAMPLE SAMPLES]
  *
+ * Built against the library's generated header, which defines the C API
+ * (`cc -O2 -include LIB_DIR/PREFIX.h benches/harness.c -o harness -ldl`).
+ *
  * Inputs are filled with a fixed pattern (values do not change the work).
  * Prints one line: "median_us <median microseconds per run>".
  */
@@ -12,21 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct AotcModel AotcModel;
-typedef struct { const char *name; uint32_t dtype, rank; const int64_t *shape; } Info;
-typedef struct {
-  uint32_t abi_version;
-  int (*create)(AotcModel **);
-  void (*free)(AotcModel *);
-  int (*num_inputs)(const AotcModel *);
-  int (*num_outputs)(const AotcModel *);
-  int (*input_info)(AotcModel *, int, Info *);
-  int (*output_info)(AotcModel *, int, Info *);
-  int (*run)(AotcModel *, const void *const *, const size_t *, void *const *, const size_t *);
-  const char *(*last_error)(const AotcModel *);
-} Api;
-
-static size_t bytes_of(const Info *info) {
+static size_t bytes_of(const AotcTensorInfo *info) {
   static const size_t sizes[] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1};
   size_t n = sizes[info->dtype];
   for (uint32_t i = 0; i < info->rank; i++) n *= (size_t)info->shape[i];
@@ -51,16 +40,16 @@ int main(int argc, char **argv) {
   if (!lib) { fprintf(stderr, "%s\n", dlerror()); return 1; }
   char symbol[256];
   snprintf(symbol, sizeof symbol, "%s_api", argv[2]);
-  const Api *(*get_api)(void) = (const Api *(*)(void))dlsym(lib, symbol);
+  const AotcApi *(*get_api)(void) = (const AotcApi *(*)(void))dlsym(lib, symbol);
   if (!get_api) { fprintf(stderr, "no %s in %s\n", symbol, argv[1]); return 1; }
-  const Api *api = get_api();
+  const AotcApi *api = get_api();
   AotcModel *m;
   if (api->create(&m)) { fprintf(stderr, "%s\n", api->last_error(NULL)); return 1; }
   int ni = api->num_inputs(m), no = api->num_outputs(m);
   const void **in = calloc(ni, sizeof *in); size_t *in_bytes = calloc(ni, sizeof *in_bytes);
   void **out = calloc(no, sizeof *out); size_t *out_bytes = calloc(no, sizeof *out_bytes);
   for (int i = 0; i < ni; i++) {
-    Info info; api->input_info(m, i, &info);
+    AotcTensorInfo info; api->input_info(m, i, &info);
     in_bytes[i] = bytes_of(&info);
     unsigned char *p = malloc(in_bytes[i]);
     for (size_t k = 0; k < in_bytes[i]; k++) p[k] = (unsigned char)((k * 37) % 61);
@@ -68,7 +57,7 @@ int main(int argc, char **argv) {
     in[i] = p;
   }
   for (int i = 0; i < no; i++) {
-    Info info; api->output_info(m, i, &info);
+    AotcTensorInfo info; api->output_info(m, i, &info);
     out_bytes[i] = bytes_of(&info);
     out[i] = malloc(out_bytes[i]);
   }
