@@ -87,9 +87,8 @@ pub fn at_least(e: &mut Emitter, x: &str, lo: &str, elem: &str) -> String {
     if !is_float(elem) {
         return max(e, x, lo, elem);
     }
-    let t = mlir_elem(elem);
-    let below = e.assign(format!("arith.cmpf olt, {x}, {lo} : {t}"));
-    e.assign(format!("arith.select {below}, {lo}, {x} : {t}"))
+    let below = compare(e, "lt", x, lo, elem);
+    select(e, &below, lo, x, elem)
 }
 
 /// `x` lowered to `hi` where above it, for a bound `hi` that is not NaN:
@@ -98,9 +97,8 @@ pub fn at_most(e: &mut Emitter, x: &str, hi: &str, elem: &str) -> String {
     if !is_float(elem) {
         return min(e, x, hi, elem);
     }
-    let t = mlir_elem(elem);
-    let above = e.assign(format!("arith.cmpf ogt, {x}, {hi} : {t}"));
-    e.assign(format!("arith.select {above}, {hi}, {x} : {t}"))
+    let above = compare(e, "gt", x, hi, elem);
+    select(e, &above, hi, x, elem)
 }
 
 pub fn min(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
