@@ -343,6 +343,24 @@ def conv_cases():
     case("conv2d", "large_weight_ragged", None, randn(1, 256, 7, 7), module=torch.nn.Conv2d(256, 512, 3, padding=1))
     case("conv2d", "large_weight_ragged_s2_batch2", None, randn(2, 256, 13, 13), module=torch.nn.Conv2d(256, 512, 3, stride=2, bias=False))
     case("conv2d", "large_weight_ragged_runtime", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 256, 7, 7), randn(512, 256, 3, 3), randn(512))
+    # few columns (at most 64) and whole row panels of the weight (16 or 12
+    # rows): the weight is read as [F/R, K, R]; columns past the last 16
+    # are computed with the panel's rows as the vector dim (1, 4, 8 of them)
+    case("conv2d", "row_panels_49_columns", None, randn(1, 40, 7, 7), module=torch.nn.Conv2d(40, 64, 1))
+    case("conv2d", "row_panels_12_rows_rest_4", None, randn(1, 8, 6, 6), module=torch.nn.Conv2d(8, 36, 3, padding=1))
+    case("conv2d", "row_panels_batch2_nobias", None, randn(2, 24, 4, 5), module=torch.nn.Conv2d(24, 48, 1, bias=False))
+    case("conv2d", "row_panels_whole_columns", None, randn(1, 16, 4, 4), module=torch.nn.Conv2d(16, 32, 1))
+    # a 1x1 convolution of at most 32 channels whose result (after an
+    # activation, or not) only a strided depthwise convolution reads: one
+    # generic over the channels, fused into the copy into the channel-blocked
+    # layout; with a second reader it stays a product
+    case("conv2d", "pointwise_into_blocked_depthwise", None, randn(1, 16, 15, 14),
+         module=torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1), torch.nn.ReLU6(), torch.nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32)))
+    case("conv2d", "pointwise_into_blocked_depthwise_hardswish", None, randn(2, 8, 11, 9),
+         module=torch.nn.Sequential(torch.nn.Conv2d(8, 48, 1, bias=False), torch.nn.Hardswish(), torch.nn.Conv2d(48, 48, 3, stride=2, groups=48)))
+    case("conv2d", "pointwise_32_into_blocked_depthwise", None, randn(1, 32, 10, 10),
+         module=torch.nn.Sequential(torch.nn.Conv2d(32, 16, 1), torch.nn.Conv2d(16, 16, 5, stride=2, padding=2, groups=16)))
+    case("conv2d", "pointwise_two_readers", None, randn(1, 16, 9, 9), module=PointwiseTwoReaders())
     case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
     case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
     case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))
@@ -374,6 +392,19 @@ def pool_cases():
     case("upsample_bilinear2d", "scale2", lambda a: F.interpolate(a, scale_factor=2, mode="bilinear"), randn(1, 2, 3, 4))
     case("upsample_bilinear2d", "align_corners", lambda a: F.interpolate(a, size=(7, 5), mode="bilinear", align_corners=True), randn(1, 2, 3, 4))
     case("upsample_bilinear2d", "downscale", lambda a: F.interpolate(a, size=(3, 2), mode="bilinear"), randn(1, 2, 7, 5))
+
+
+class PointwiseTwoReaders(torch.nn.Module):
+    """A 1x1 convolution read by a strided depthwise one and by the output."""
+
+    def __init__(self):
+        super().__init__()
+        self.pointwise = torch.nn.Conv2d(16, 32, 1)
+        self.depthwise = torch.nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32)
+
+    def forward(self, x):
+        y = torch.relu(self.pointwise(x))
+        return self.depthwise(y), y
 
 
 class TrainingBatchNorm(torch.nn.Module):

@@ -14,12 +14,14 @@
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins({{.*}} : tensor<49x2304xf32>, tensor<32x2304x16xf32>) outs({{.*}} : tensor<49x32x16xf32>)
 // CHECK: linalg.transpose ins({{.*}} : tensor<49x512xf32>) outs({{.*}} : tensor<512x49xf32>) permutation = [1, 0]
 //
-// A small weight (16 x 72 floats) keeps the plain product over 48 columns
-// and a dot product per row for the 49th (re-reading a weight that sits in
-// cache): nothing is transposed but that column.
+// A small weight (16 x 72 floats) is read as row panels instead
+// ([1, 72, 16], folded into the stored layout): the micro-kernel takes 48
+// columns, the 49th is computed with the panel's 16 rows as the vector dim.
+// Nothing is transposed but the weight.
 // CHECK-NOT: tensor<49x72xf32>
-// CHECK: linalg.transpose ins({{.*}} : tensor<72x1xf32>) outs({{.*}} : tensor<1x72xf32>)
-// CHECK: linalg.matmul ins({{.*}} : tensor<16x72xf32>, tensor<72x48xf32>)
+// CHECK: linalg.transpose ins({{.*}} : tensor<1x16x72xf32>) outs({{.*}} : tensor<1x72x16xf32>) permutation = [0, 2, 1]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x72x16xf32>, tensor<72x48xf32>) outs({{.*}} : tensor<1x16x48xf32>)
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<72x1xf32>, tensor<1x72x16xf32>) outs({{.*}} : tensor<1x1x16xf32>)
 // CHECK-NOT: tensor<49x72xf32>
 // CHECK: return
 module attributes {aotc.model = "t"} {

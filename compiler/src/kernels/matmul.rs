@@ -105,6 +105,10 @@ enum Plan {
     Split { at: i64, main: MatmulTiling, rest: MatmulTiling },
     /// A product on packed panels of B (loops m, panel, column, k).
     Panels(MatmulTiling),
+    /// A product on row panels of A (loops panel, row, column, k, or panel,
+    /// column, row, k for its last few columns): the cache blocks and the
+    /// register tile of each loop, as [`micro_kernel`] takes them.
+    RowPanels { blocks: [i64; 4], tiles: [i64; 4] },
 }
 
 /// The tiling of a product on packed panels of B. Each panel's K rows are
@@ -144,6 +148,46 @@ fn panel_product(raw: MlirOperation) -> Option<(i64, i64, i64)> {
         && maps == [&[Dim(0), Dim(3)][..], &[Dim(1), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]]
         && g.ranges[2] == TILE_N;
     panels.then(|| (g.ranges[0], g.ranges[1] * g.ranges[2], g.ranges[3]))
+}
+
+/// The plan of a `linalg.generic` that multiplies row panels of A
+/// (`aotc_dialects::lower::linear::ROW_PANEL_PRODUCT_MAPS` or
+/// `ROW_PANEL_REST_MAPS`), or None. The threads share blocks of panels
+/// (the columns are few). The register tile is one panel's rows (with 16
+/// vector registers, up to 6 of them) by 16 columns; for the last few
+/// columns it is up to 8 columns (4) by the panel's rows, the vector dim.
+fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
+    use super::analysis::Expr::Dim;
+    let g = super::analysis::generic(raw)?;
+    let maps: Vec<&[super::analysis::Expr]> = g.operands.iter().map(|(_, m)| m.as_slice()).collect();
+    if g.parallel != [true, true, true, false] || g.inputs != 2 || g.ranges.iter().any(|&r| r <= 0) {
+        return None;
+    }
+    let rest = if maps == [&[Dim(0), Dim(3), Dim(1)][..], &[Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]] {
+        false
+    } else if maps == [&[Dim(3), Dim(1)][..], &[Dim(0), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]] {
+        true
+    } else {
+        return None;
+    };
+    let (rows, columns) = if rest { (g.ranges[2], g.ranges[1]) } else { (g.ranges[1], g.ranges[2]) };
+    row_panel_sizes(rest, g.ranges[0], rows, columns, g.ranges[3], vector_registers)
+}
+
+/// [`row_panel_plan`]'s sizes for `panels` panels of `rows` rows by
+/// `columns` columns over `k` (`rest`: the form for the last few columns).
+fn row_panel_sizes(rest: bool, panels: i64, rows: i64, columns: i64, k: i64, vector_registers: u32) -> Option<Plan> {
+    let wide = vector_registers >= 32;
+    let (block_m, _) = parallel_blocks(panels * rows, columns, rows, columns, columns);
+    let block_panels = block_m / rows;
+    let block_k = largest_divisor(k, 1024);
+    let (blocks, tiles) = if rest {
+        ([block_panels, 0, 0, block_k], [1, largest_divisor(columns, if wide { 8 } else { 4 }), 0, 1])
+    } else {
+        let tile_rows = if wide { rows } else { largest_divisor(rows, 6) };
+        ([block_panels, 0, TILE_N * largest_divisor(columns / TILE_N, 16), block_k], [1, tile_rows, TILE_N, 1])
+    };
+    (rest || columns % TILE_N == 0).then_some(Plan::RowPanels { blocks, tiles })
 }
 
 fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
@@ -200,6 +244,19 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             jobs.push((tag_text, "linalg.generic", false, Plan::Panels(t)));
         }
     }
+    for raw in ops_named(module, "linalg.generic") {
+        let Some(plan) = row_panel_plan(raw, target.vector_registers) else { continue };
+        let Plan::RowPanels { blocks, tiles } = &plan else { continue };
+        let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
+        let tag_text = format!("row_panels_{}", sizes.join("_"));
+        let op = unsafe { OperationRef::from_raw(raw) };
+        let k = super::analysis::generic(raw).map_or(0, |g| g.ranges[3]);
+        let tag_text = tag_with_init(context, &op, &plan, k, tag_text);
+        tag(context, raw, &tag_text);
+        if !jobs.iter().any(|(t, ..)| *t == tag_text) {
+            jobs.push((tag_text, "linalg.generic", false, plan));
+        }
+    }
     if jobs.is_empty() {
         return;
     }
@@ -234,6 +291,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0, t.block_k], [t.tile_m, t.tile_n / TILE_N, 0, 1]);
                 k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
             }
+            Plan::RowPanels { blocks, tiles } => k_loops.push(micro_kernel(script, &op, blocks, tiles, init)),
         }
     }
     // The vectorizer emits mul + multi_reduction: fold that back into
@@ -272,6 +330,7 @@ const FROM_INIT: &str = "_from_init";
 fn tag_with_init(context: &Context, op: &OperationRef, plan: &Plan, k: i64, tag_text: String) -> String {
     let one_block = match plan {
         Plan::Tiled(t) | Plan::Panels(t) => t.block_k == k,
+        Plan::RowPanels { blocks, .. } => blocks[3] == k,
         Plan::Split { .. } => false,
     };
     let Some((init, kind)) = one_block.then(|| init_producer(op)).flatten() else { return tag_text };
@@ -386,6 +445,23 @@ mod tests {
         assert_eq!(parallel_blocks(49, 48, 7, 16, 48), (7, 48));
         // one row tile and one column block: nothing to share
         assert_eq!(parallel_blocks(8, 16, 8, 16, 16), (0, 16));
+    }
+
+    #[test]
+    fn row_panels_share_blocks_of_panels() {
+        let sizes = |rest, panels, rows, columns, k, registers| match row_panel_sizes(rest, panels, rows, columns, k, registers) {
+            Some(Plan::RowPanels { blocks, tiles }) => Some((blocks, tiles)),
+            _ => None,
+        };
+        // mobilenet_v2's 960 x 160 weight by 48 + 1 columns: 10 blocks of 6 panels
+        assert_eq!(sizes(false, 60, 16, 48, 160, 32), Some(([6, 0, 48, 160], [1, 16, 16, 1])));
+        assert_eq!(sizes(true, 60, 16, 1, 160, 32), Some(([6, 0, 0, 160], [1, 1, 0, 1])));
+        // 16 vector registers: 6 of a panel's 12 rows, 4 of the last columns
+        assert_eq!(sizes(false, 8, 12, 32, 2048, 16), Some(([1, 0, 32, 1024], [1, 6, 16, 1])));
+        assert_eq!(sizes(true, 8, 12, 12, 64, 16), Some(([1, 0, 0, 64], [1, 4, 0, 1])));
+        // one panel: nothing to share
+        assert_eq!(sizes(false, 1, 16, 16, 8, 32), Some(([0, 0, 16, 8], [1, 16, 16, 1])));
+        assert_eq!(sizes(false, 4, 16, 40, 8, 32), None, "the main part has whole 16-column tiles");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::{matmul_ragged, product_by_transposed, Init, PANEL};
+use super::linear::{matmul_ragged, product_by_transposed, product_on_row_panels, row_panel_rows, Init, PANEL};
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
 use super::winograd;
@@ -32,6 +32,9 @@ pub struct ConvParams {
     pub padding: Vec<i64>,
     pub dilation: Vec<i64>,
     pub groups: i64,
+    /// The result goes to a [`depthwise_blocked`] convolution's copy into
+    /// the channel-blocked layout (`AtenOp::result_channel_blocked`).
+    pub result_channel_blocked: bool,
 }
 
 fn zero(ty: &Ty) -> &'static str {
@@ -123,6 +126,10 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let cols: i64 = n * outs.iter().product::<i64>();
     let col2_ty = x.ty.with_shape(vec![kk, cols]);
     let pointwise = kernel.iter().all(|&s| s == 1) && p.stride.iter().all(|&s| s == 1) && x.ty.shape[2..] == outs[..];
+    let f32 = [&x.ty, &w.ty, out].iter().all(|t| t.elem == "f32") && bias.is_none_or(|b| b.ty.elem == "f32");
+    if pointwise && p.result_channel_blocked && c <= MAX_CHANNEL_TAPS && f32 {
+        return Ok(pointwise_by_channels(e, x, w, bias, out));
+    }
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
         reshape_value(e, &x.ssa, &x.ty, &col2_ty)
@@ -152,6 +159,8 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         let init = bias_init(e, bias, &mm_t_ty, 1);
         let mm_t = product_by_transposed(e, &col_t, &col_t_ty, &w2, &w2_ty, &init, &mm_t_ty);
         transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
+    } else if let Some(start) = row_panels_pay(&[&x.ty, &w.ty, out], f, cols, bias) {
+        product_on_row_panels(e, &w2, &w2_ty, &col2, &col2_ty, start, &mm_ty)
     } else {
         let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part, 0);
         matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerPart(&init), &mm_ty)
@@ -189,6 +198,77 @@ const LARGE_WEIGHT_BYTES: i64 = 4 << 20;
 /// is two transposing copies of the (small) activations.
 fn transposed_product_pays(f: i64, kk: i64, cols: i64, out: &Ty) -> bool {
     out.elem == "f32" && cols > 1 && cols % PANEL != 0 && f % PANEL == 0 && f * kk * 4 > LARGE_WEIGHT_BYTES
+}
+
+/// The most columns of a product computed on row panels of its weight.
+const FEW_COLUMNS: i64 = 64;
+
+/// Whether `w2 [F, K] @ col [K, cols]` reads the weight as row panels
+/// (see `product_on_row_panels`): f32 (input, weight, output `types` and
+/// the bias), whole panels of F, and few columns
+/// (at most [`FEW_COLUMNS`]: each row tile of the weight then serves a
+/// few column tiles, so its first read from memory is most of the
+/// kernel's wait). Gives the per-row start (the bias) when it does.
+fn row_panels_pay<'a>(types: &[&Ty], f: i64, cols: i64, bias: Option<&'a Operand>) -> Option<Option<(&'a str, &'a Ty)>> {
+    let f32 = types.iter().all(|t| t.elem == "f32") && bias.is_none_or(|b| b.ty.elem == "f32" && b.ty.shape == [f]);
+    let pays = f32 && row_panel_rows(f).is_some() && (PANEL..=FEW_COLUMNS).contains(&cols);
+    pays.then(|| bias.map(|b| (b.ssa.as_str(), &b.ty)))
+}
+
+/// The most input channels a 1x1 convolution sums as taps
+/// ([`pointwise_by_channels`]).
+const MAX_CHANNEL_TAPS: i64 = 32;
+
+/// A 1x1 stride-1 convolution of few input channels as one all-parallel
+/// generic: out[n, f, s..] = bias[f] + sum over c of x[n, c, s..] * w[f, c]
+/// (channels in order, one FMA each, as the matmul's K loop). Elementwise
+/// fusion then takes it into its consumer: a following activation, and a
+/// strided depthwise's copy into the channel-blocked layout, which it
+/// writes directly instead of the product's output being read back.
+fn pointwise_by_channels(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, out: &Ty) -> String {
+    let (n, c, f) = (x.ty.shape[0], x.ty.shape[1], w.ty.shape[0]);
+    let rank = out.rank();
+    let spatial = &x.ty.shape[2..];
+    let plane_ty = x.ty.with_shape([n].into_iter().chain(spatial.iter().copied()).collect());
+    let plane_map = format!("affine_map<({}) -> (d0, {})>", dim_list(rank), (2..rank).map(|d| format!("d{d}")).collect::<Vec<_>>().join(", "));
+    let channel_map = format!("affine_map<({}) -> (d1)>", dim_list(rank));
+    let channel_ty = w.ty.with_shape(vec![f]);
+    let ones = vec!["1"; rank].join(", ");
+    // [F, C, 1..] -> [C, F]: a channel's weights are contiguous (the
+    // transpose of a weight argument is folded into its stored layout)
+    let w2_ty = w.ty.with_shape(vec![f, c]);
+    let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
+    let by_channel = transpose_value(e, &w2, &w2_ty, &[1, 0]);
+    let by_channel_ty = w.ty.with_shape(vec![c, f]);
+    let mut inputs = Vec::new();
+    for ch in 0..c {
+        let offsets: Vec<String> = [0, ch].into_iter().chain(vec![0; rank - 2]).map(|v| v.to_string()).collect();
+        let sizes: Vec<String> = [n, 1].into_iter().chain(spatial.iter().copied()).map(|v| v.to_string()).collect();
+        let plane = e.assign(format!(
+            "tensor.extract_slice {}[{}] [{}] [{ones}] : {} to {plane_ty}",
+            x.ssa,
+            offsets.join(", "),
+            sizes.join(", "),
+            x.ty
+        ));
+        inputs.push((plane, plane_ty.clone(), plane_map.clone()));
+        let weight = e.assign(format!("tensor.extract_slice {by_channel}[{ch}, 0] [1, {f}] [1, 1] : {by_channel_ty} to {channel_ty}"));
+        inputs.push((weight, channel_ty.clone(), channel_map.clone()));
+    }
+    let init = empty(e, out);
+    let parallel = vec!["parallel"; rank];
+    match bias {
+        Some(b) => {
+            let b1_ty = b.ty.with_shape(vec![f]);
+            let b1 = reshape_value(e, &b.ssa, &b.ty, &b1_ty);
+            inputs.push((b1, b1_ty, channel_map));
+            generic(e, &inputs, &init, out, None, &parallel, "", |e, a| sum_taps(e, a, a[a.len() - 2].clone(), "f32"))
+        }
+        None => generic(e, &inputs, &init, out, None, &parallel, "", |e, a| {
+            let start = e.assign("arith.constant 0.0 : f32".to_string());
+            sum_taps(e, a, start, "f32")
+        }),
+    }
 }
 
 /// The most taps whose windows are copied one by one (a 7x7 kernel): each
@@ -582,7 +662,13 @@ fn conv_transpose_nd(
     let wt = super::shape::affine_view(e, &w.ssa, &w.ty, &wt_ty, &exprs);
     let xs = Operand { ssa: spread, ty: spread_ty, arg: "input".into() };
     let ws = Operand { ssa: wt, ty: wt_ty, arg: "weight".into() };
-    let params = ConvParams { stride: vec![1; k], padding: vec![0; k], dilation: p.dilation.clone(), groups: g };
+    let params = ConvParams {
+        stride: vec![1; k],
+        padding: vec![0; k],
+        dilation: p.dilation.clone(),
+        groups: g,
+        result_channel_blocked: p.result_channel_blocked,
+    };
     conv_nd(e, &xs, &ws, bias, &params, out)
 }
 
@@ -609,7 +695,17 @@ fn params(op: &AtenOp, k: usize) -> Result<ConvParams, String> {
         },
         dilation,
         groups: op.int_in("groups", 1, 1, MAX)?,
+        result_channel_blocked: op.result_channel_blocked,
     })
+}
+
+/// Whether the convolution `op` is lowered by [`depthwise_blocked`], which
+/// copies its input into the channel-blocked layout.
+pub fn copies_input_channel_blocked(op: &AtenOp) -> bool {
+    let transposed = op.name.starts_with("aten.conv_transpose") || op.bool("transposed", false) != Ok(false);
+    let (Ok(x), Ok(w), Ok(k)) = (op.input("input"), op.input("weight"), spatial_dims(op)) else { return false };
+    let Some(out) = op.results.first() else { return false };
+    !transposed && op.name.starts_with("aten.conv") && params(op, k).is_ok_and(|p| is_strided_depthwise_2d(x, w, &p, out))
 }
 
 /// An unbatched input ([C, spatial..], one dim fewer than the weight) as a

@@ -40,6 +40,7 @@ impl<'a> Builder<'a> {
             attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             results: results.to_vec(),
             results_used: vec![true; results.len()],
+            result_channel_blocked: false,
             location: self.location.clone(),
         };
         let names = (rule.lower)(self.e, &op)?;

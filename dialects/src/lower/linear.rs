@@ -99,6 +99,124 @@ pub const PANEL_PRODUCT_MAPS: [&str; 3] = [
     "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
 ];
 
+/// The rows of one packed row panel of A (see [`product_on_row_panels`])
+/// for an A of `m` rows, if it has whole panels: 16 rows (the AVX-512
+/// micro-kernel's 16 x 16 register tile), else 12.
+pub fn row_panel_rows(m: i64) -> Option<i64> {
+    [16, 12].into_iter().find(|r| m % r == 0)
+}
+
+/// `start[m] + a @ b` with a: [M, K] read as row panels `[M/R, K, R]`
+/// (R = [`row_panel_rows`]), b: [K, N], `start` a per-row f32 value of
+/// shape [M] (a convolution's bias) or zeros; f32 throughout. For products
+/// of few columns by a weight: each K step of the micro-kernel broadcasts
+/// its R elements of A from one contiguous chunk, so the weight, read once
+/// from memory, streams through consecutive cache lines instead of R
+/// streams a row apart (mobilenet_v2's 7x7 stage, 48 + 1 columns: the
+/// micro-kernel waited on those loads). The columns past the last multiple
+/// of [`PANEL`] are computed with R as the vector dim (`[M/R, rest, R]`,
+/// broadcasting b): the weight is not kept in its row-major form for dot
+/// products (see [`matmul_ragged`]).
+pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, start: Option<(&str, &Ty)>, out: &Ty) -> String {
+    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
+    let r = row_panel_rows(m).expect("whole row panels");
+    let p = m / r;
+    // [M, K] -> [M/R, R, K] -> [M/R, K, R]: folded into the stored weight
+    let split_ty = a_ty.with_shape(vec![p, r, k]);
+    let split = e.assign(format!("tensor.expand_shape {a} [[0, 1], [2]] output_shape [{p}, {r}, {k}] : {a_ty} into {split_ty}"));
+    let panels = transpose_value(e, &split, &split_ty, &[0, 2, 1]);
+    let panels = (panels, a_ty.with_shape(vec![p, k, r]));
+    let start = start.map(|(s, s_ty)| (reshape_value(e, s, s_ty, &s_ty.with_shape(vec![p, r])), s_ty.with_shape(vec![p, r])));
+    let rest = n % PANEL;
+    let main = n - rest;
+    let columns = |e: &mut Emitter, from: i64, count: i64| {
+        if count == n {
+            return b.to_string();
+        }
+        let ty = b_ty.with_shape(vec![k, count]);
+        e.assign(format!("tensor.extract_slice {b}[0, {from}] [{k}, {count}] [1, 1] : {b_ty} to {ty}"))
+    };
+    let mut result = empty(e, out);
+    if main > 0 {
+        let cols = columns(e, 0, main);
+        let part = out.with_shape(vec![p, r, main]);
+        let init = row_start(e, start.as_ref(), &part, "(d0, d1)");
+        let cols = (cols, b_ty.with_shape(vec![k, main]));
+        let product = row_panel_generic(e, [&panels, &cols], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
+        let part2 = out.with_shape(vec![m, main]);
+        let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2]] : {part} into {part2}"));
+        result = e.assign(format!("tensor.insert_slice {product} into {result}[0, 0] [{m}, {main}] [1, 1] : {part2} into {out}"));
+    }
+    if rest > 0 {
+        let cols = columns(e, main, rest);
+        let part = out.with_shape(vec![p, rest, r]);
+        let init = row_start(e, start.as_ref(), &part, "(d0, d2)");
+        let cols = (cols, b_ty.with_shape(vec![k, rest]));
+        let product = row_panel_generic(e, [&cols, &panels], &init, &part, &ROW_PANEL_REST_MAPS);
+        // [M/R, rest, R] -> [M/R, R, rest] -> [M, rest]
+        let part3 = out.with_shape(vec![p, r, rest]);
+        let part2 = out.with_shape(vec![m, rest]);
+        let back = if rest == 1 {
+            reshape_value(e, &product, &part, &part2)
+        } else {
+            let back = transpose_value(e, &product, &part, &[0, 2, 1]);
+            e.assign(format!("tensor.collapse_shape {back} [[0, 1], [2]] : {part3} into {part2}"))
+        };
+        result = e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, {rest}] [1, 1] : {part2} into {out}"));
+    }
+    result
+}
+
+/// The accumulators of one part of [`product_on_row_panels`]: `start`
+/// ([M/R, R]) read through `start_map` (the part's dims that are the
+/// panel and the row in it), or zeros.
+fn row_start(e: &mut Emitter, start: Option<&(String, Ty)>, part: &Ty, start_map: &str) -> String {
+    match start {
+        None => filled(e, part, "0.0"),
+        Some((s, s_ty)) => {
+            let init = empty(e, part);
+            let map = format!("affine_map<(d0, d1, d2) -> {start_map}>");
+            generic(e, &[(s.clone(), s_ty.clone(), map)], &init, part, None, &["parallel"; 3], "", |_, v| v[0].clone())
+        }
+    }
+}
+
+/// `init[..] += panels[p, k, r] * b[k, j]`, the two `inputs` and the
+/// init read through `maps`.
+fn row_panel_generic(e: &mut Emitter, inputs: [&(String, Ty); 2], init: &str, out: &Ty, maps: &[&str; 3]) -> String {
+    generic(
+        e,
+        &[(inputs[0].0.clone(), inputs[0].1.clone(), maps[0].to_string()), (inputs[1].0.clone(), inputs[1].1.clone(), maps[1].to_string())],
+        init,
+        out,
+        Some(maps[2].to_string()),
+        &["parallel", "parallel", "parallel", "reduction"],
+        "",
+        |e, v| {
+            let product = e.assign(format!("arith.mulf {}, {} : f32", v[0], v[1]));
+            e.assign(format!("arith.addf {}, {product} : f32", v[2]))
+        },
+    )
+}
+
+/// The indexing maps of a product on row panels of A, loops
+/// `(panel, row in panel, column, k)`: panels, b, out `[M/R, R, N]`.
+pub const ROW_PANEL_PRODUCT_MAPS: [&str; 3] = [
+    "affine_map<(d0, d1, d2, d3) -> (d0, d3, d1)>",
+    "affine_map<(d0, d1, d2, d3) -> (d3, d2)>",
+    "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+];
+
+/// The same for the last few columns, loops `(panel, column, row in
+/// panel, k)`: b, panels, out `[M/R, rest, R]`. The panel's rows are
+/// innermost in the output and the second operand's parallel dim, so they
+/// are the vector dim of each FMA (one per column and step of K).
+pub const ROW_PANEL_REST_MAPS: [&str; 3] = [
+    "affine_map<(d0, d1, d2, d3) -> (d3, d1)>",
+    "affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>",
+    "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+];
+
 /// The accumulator a product starts from.
 pub enum Init<'a> {
     /// A tensor of the product's type: a product split in parts computes

@@ -445,6 +445,11 @@ pub struct AtenOp {
     pub results: Vec<Ty>,
     /// Whether anything (an op or the return) reads each result.
     pub results_used: Vec<bool>,
+    /// Whether the first result is read only by a convolution that copies
+    /// its input into the channel-blocked layout, directly or through
+    /// elementwise activations that nothing else reads (see
+    /// [`result_channel_blocked`]).
+    pub result_channel_blocked: bool,
     pub location: String,
 }
 
@@ -1029,6 +1034,55 @@ pub fn entry_symbol(model: &str) -> String {
 }
 
 fn describe(o: &OperationRef, names: &HashMap<usize, (String, Ty)>) -> Result<AtenOp, String> {
+    let mut op = describe_with(o, |v| names.get(&value_key(v)).cloned())?;
+    op.result_channel_blocked = op.name.starts_with("aten.conv") && result_channel_blocked(o);
+    Ok(op)
+}
+
+/// An op of the aten graph as its rule would see it, but with every
+/// operand named "": for looking at an op that is not lowered yet.
+fn describe_unnamed(o: &OperationRef) -> Option<AtenOp> {
+    describe_with(o, |v| Ty::parse(&v.r#type().to_string()).map(|ty| (String::new(), ty))).ok()
+}
+
+/// Elementwise activations (one tensor operand): lowered to generics that
+/// elementwise fusion merges with their producer and consumer.
+const ACTIVATIONS: &[&str] = &[
+    "aten.relu", "aten.relu6", "aten.hardtanh", "aten.clamp", "aten.clamp_min", "aten.clamp_max", "aten.hardswish",
+    "aten.hardsigmoid", "aten.silu", "aten.sigmoid", "aten.gelu", "aten.elu", "aten.leaky_relu", "aten.mish", "aten.tanh",
+];
+
+/// See [`AtenOp::result_channel_blocked`]: follows the first result of
+/// `o` through activations while each value has one reader, and asks the
+/// convolution rules about the convolution it ends at.
+fn result_channel_blocked(o: &OperationRef) -> bool {
+    let Ok(mut value) = o.result(0).map(|r| r.to_raw()) else { return false };
+    loop {
+        let Some((user, operand)) = (unsafe { sole_use(value) }) else { return false };
+        let user = unsafe { OperationRef::from_raw(user) };
+        let name = user.name().as_string_ref().as_str().unwrap_or("").to_string();
+        if ACTIVATIONS.contains(&name.as_str()) && user.operand_count() == 1 {
+            let Ok(next) = user.result(0).map(|r| r.to_raw()) else { return false };
+            value = next;
+            continue;
+        }
+        return operand == 0 && describe_unnamed(&user).is_some_and(|op| conv::copies_input_channel_blocked(&op));
+    }
+}
+
+/// The op that reads `value` and the operand position, when it has
+/// exactly one use.
+unsafe fn sole_use(value: mlir_sys::MlirValue) -> Option<(mlir_sys::MlirOperation, isize)> {
+    let first = mlir_sys::mlirValueGetFirstUse(value);
+    if first.ptr.is_null() || !mlir_sys::mlirOpOperandGetNextUse(first).ptr.is_null() {
+        return None;
+    }
+    Some((mlir_sys::mlirOpOperandGetOwner(first), mlir_sys::mlirOpOperandGetOperandNumber(first) as isize))
+}
+
+/// [`describe`] with `operand` naming each operand value (its SSA name in
+/// the lowered program and its type).
+fn describe_with(o: &OperationRef, operand: impl Fn(&melior::ir::Value) -> Option<(String, Ty)>) -> Result<AtenOp, String> {
     let mut attrs = BTreeMap::new();
     for (id, attr) in o.attributes() {
         let key = id.as_string_ref().as_str().unwrap_or("?").to_string();
@@ -1045,7 +1099,7 @@ fn describe(o: &OperationRef, names: &HashMap<usize, (String, Ty)>) -> Result<At
     };
     let mut operands = Vec::new();
     for (i, v) in o.operands().enumerate() {
-        let (ssa, ty) = names.get(&value_key(&v)).cloned().ok_or("operand defined outside the function body")?;
+        let (ssa, ty) = operand(&v).ok_or("operand defined outside the function body")?;
         let arg = arg_names.get(i).cloned().unwrap_or_else(|| format!("operand{i}"));
         operands.push(Operand { ssa, ty, arg });
     }
@@ -1062,6 +1116,7 @@ fn describe(o: &OperationRef, names: &HashMap<usize, (String, Ty)>) -> Result<At
         attrs,
         results,
         results_used,
+        result_channel_blocked: false,
         location: o.location().to_string(),
     })
 }
@@ -1200,6 +1255,7 @@ mod tests {
             attrs: BTreeMap::new(),
             results: vec![Ty::new(vec![2], "f32")],
             results_used: vec![true],
+            result_channel_blocked: false,
             location: String::new(),
         };
         let mut e = Emitter::default();
