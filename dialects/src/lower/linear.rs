@@ -136,47 +136,60 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         let ty = b_ty.with_shape(vec![k, count]);
         e.assign(format!("tensor.extract_slice {b}[0, {from}] [{k}, {count}] [1, 1] : {b_ty} to {ty}"))
     };
+    // Each part is computed in its slot of the result, seen in the part's
+    // shape (an extract/insert pair around views, which bufferizes in
+    // place); only more than one last column needs a copy that transposes.
     let mut result = empty(e, out);
     if main > 0 {
-        let cols = columns(e, 0, main);
-        let part = out.with_shape(vec![p, r, main]);
-        let init = row_start(e, start.as_ref(), &part, "(d0, d1)");
-        let cols = (cols, b_ty.with_shape(vec![k, main]));
+        let cols = (columns(e, 0, main), b_ty.with_shape(vec![k, main]));
+        let (part, part2) = (out.with_shape(vec![p, r, main]), out.with_shape(vec![m, main]));
+        let slot = e.assign(format!("tensor.extract_slice {result}[0, 0] [{m}, {main}] [1, 1] : {out} to {part2}"));
+        let slot = e.assign(format!("tensor.expand_shape {slot} [[0, 1], [2]] output_shape [{p}, {r}, {main}] : {part2} into {part}"));
+        let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
         let product = row_panel_generic(e, [&panels, &cols], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
-        let part2 = out.with_shape(vec![m, main]);
         let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2]] : {part} into {part2}"));
         result = e.assign(format!("tensor.insert_slice {product} into {result}[0, 0] [{m}, {main}] [1, 1] : {part2} into {out}"));
     }
     if rest > 0 {
-        let cols = columns(e, main, rest);
-        let part = out.with_shape(vec![p, rest, r]);
-        let init = row_start(e, start.as_ref(), &part, "(d0, d2)");
-        let cols = (cols, b_ty.with_shape(vec![k, rest]));
-        let product = row_panel_generic(e, [&cols, &panels], &init, &part, &ROW_PANEL_REST_MAPS);
-        // [M/R, rest, R] -> [M/R, R, rest] -> [M, rest]
-        let part3 = out.with_shape(vec![p, r, rest]);
-        let part2 = out.with_shape(vec![m, rest]);
-        let back = if rest == 1 {
-            reshape_value(e, &product, &part, &part2)
+        let cols = (columns(e, main, rest), b_ty.with_shape(vec![k, rest]));
+        let (part, part2) = (out.with_shape(vec![p, rest, r]), out.with_shape(vec![m, rest]));
+        // one column: its M rows are [M/R, 1, R] as they are
+        let column = out.with_shape(vec![m]);
+        let slot = if rest == 1 {
+            let slot = e.assign(format!("tensor.extract_slice {result}[0, {main}] [{m}, 1] [1, 1] : {out} to {column}"));
+            e.assign(format!("tensor.expand_shape {slot} [[0, 1, 2]] output_shape [{p}, 1, {r}] : {column} into {part}"))
         } else {
-            let back = transpose_value(e, &product, &part, &[0, 2, 1]);
-            e.assign(format!("tensor.collapse_shape {back} [[0, 1], [2]] : {part3} into {part2}"))
+            empty(e, &part)
         };
-        result = e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, {rest}] [1, 1] : {part2} into {out}"));
+        let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d2)");
+        let product = row_panel_generic(e, [&cols, &panels], &init, &part, &ROW_PANEL_REST_MAPS);
+        result = if rest == 1 {
+            let back = e.assign(format!("tensor.collapse_shape {product} [[0, 1, 2]] : {part} into {column}"));
+            e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, 1] [1, 1] : {column} into {out}"))
+        } else {
+            // [M/R, rest, R] -> [M/R, R, rest] -> [M, rest]
+            let part3 = out.with_shape(vec![p, r, rest]);
+            let back = transpose_value(e, &product, &part, &[0, 2, 1]);
+            let back = e.assign(format!("tensor.collapse_shape {back} [[0, 1], [2]] : {part3} into {part2}"));
+            e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, {rest}] [1, 1] : {part2} into {out}"))
+        };
     }
     result
 }
 
-/// The accumulators of one part of [`product_on_row_panels`]: `start`
-/// ([M/R, R]) read through `start_map` (the part's dims that are the
-/// panel and the row in it), or zeros.
-fn row_start(e: &mut Emitter, start: Option<&(String, Ty)>, part: &Ty, start_map: &str) -> String {
+/// The accumulators of one part of [`product_on_row_panels`], written
+/// into `slot` (of type `part`): `start` ([M/R, R]) read through
+/// `start_map` (the part's dims that are the panel and the row in it), or
+/// zeros.
+fn row_start(e: &mut Emitter, start: Option<&(String, Ty)>, slot: &str, part: &Ty, start_map: &str) -> String {
     match start {
-        None => filled(e, part, "0.0"),
+        None => {
+            let zero = e.assign("arith.constant 0.0 : f32".to_string());
+            e.assign(format!("linalg.fill ins({zero} : f32) outs({slot} : {part}) -> {part}"))
+        }
         Some((s, s_ty)) => {
-            let init = empty(e, part);
             let map = format!("affine_map<(d0, d1, d2) -> {start_map}>");
-            generic(e, &[(s.clone(), s_ty.clone(), map)], &init, part, None, &["parallel"; 3], "", |_, v| v[0].clone())
+            generic(e, &[(s.clone(), s_ty.clone(), map)], slot, part, None, &["parallel"; 3], "", |_, v| v[0].clone())
         }
     }
 }
