@@ -72,22 +72,7 @@ fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &
         "tensor.expand_shape {init} [[0], [1, 2]] output_shape [{m}, {}, {PANEL}] : {out} into {out3}",
         n / PANEL
     ));
-    let r = generic(
-        e,
-        &[
-            (a.to_string(), a_ty.clone(), PANEL_PRODUCT_MAPS[0].to_string()),
-            (panels.to_string(), panels_ty.clone(), PANEL_PRODUCT_MAPS[1].to_string()),
-        ],
-        &init3,
-        &out3,
-        Some(PANEL_PRODUCT_MAPS[2].to_string()),
-        &["parallel", "parallel", "parallel", "reduction"],
-        "",
-        |e, v| {
-            let product = e.assign(format!("arith.mulf {}, {} : f32", v[0], v[1]));
-            e.assign(format!("arith.addf {}, {product} : f32", v[2]))
-        },
-    );
+    let r = product_generic(e, [(a, a_ty), (panels, panels_ty)], &init3, &out3, &PANEL_PRODUCT_MAPS);
     e.assign(format!("tensor.collapse_shape {r} [[0], [1, 2]] : {out3} into {out}"))
 }
 
@@ -146,7 +131,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         let slot = e.assign(format!("tensor.extract_slice {result}[0, 0] [{m}, {main}] [1, 1] : {out} to {part2}"));
         let slot = e.assign(format!("tensor.expand_shape {slot} [[0, 1], [2]] output_shape [{p}, {r}, {main}] : {part2} into {part}"));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
-        let product = row_panel_generic(e, [&panels, &cols], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
+        let product = product_generic(e, [(&panels.0, &panels.1), (&cols.0, &cols.1)], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
         let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2]] : {part} into {part2}"));
         result = e.assign(format!("tensor.insert_slice {product} into {result}[0, 0] [{m}, {main}] [1, 1] : {part2} into {out}"));
     }
@@ -162,7 +147,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             empty(e, &part)
         };
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d2)");
-        let product = row_panel_generic(e, [&cols, &panels], &init, &part, &ROW_PANEL_REST_MAPS);
+        let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, &ROW_PANEL_REST_MAPS);
         result = if rest == 1 {
             let back = e.assign(format!("tensor.collapse_shape {product} [[0, 1, 2]] : {part} into {column}"));
             e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, 1] [1, 1] : {column} into {out}"))
@@ -194,12 +179,13 @@ fn row_start(e: &mut Emitter, start: Option<&(String, Ty)>, slot: &str, part: &T
     }
 }
 
-/// `init[..] += panels[p, k, r] * b[k, j]`, the two `inputs` and the
-/// init read through `maps`.
-fn row_panel_generic(e: &mut Emitter, inputs: [&(String, Ty); 2], init: &str, out: &Ty, maps: &[&str; 3]) -> String {
+/// `init += inputs[0] * inputs[1]` (f32) over three parallel loops and a
+/// reduction, the two inputs and the init read through `maps`: the forms
+/// of products on packed panels that the kernel strategy knows by their maps.
+fn product_generic(e: &mut Emitter, inputs: [(&str, &Ty); 2], init: &str, out: &Ty, maps: &[&str; 3]) -> String {
     generic(
         e,
-        &[(inputs[0].0.clone(), inputs[0].1.clone(), maps[0].to_string()), (inputs[1].0.clone(), inputs[1].1.clone(), maps[1].to_string())],
+        &[(inputs[0].0.to_string(), inputs[0].1.clone(), maps[0].to_string()), (inputs[1].0.to_string(), inputs[1].1.clone(), maps[1].to_string())],
         init,
         out,
         Some(maps[2].to_string()),
