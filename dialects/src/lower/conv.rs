@@ -5,7 +5,11 @@
 //! - groups == 1: im2col + matmul. The input windows are gathered into a
 //!   [C*K.., N*O..] matrix and multiplied by the weight viewed as [F, C*K..],
 //!   so convolution shares the matmul's vectorized micro-kernel (computed
-//!   transposed when that pays, see `transposed_product_pays`).
+//!   transposed when that pays, see `transposed_product_pays`; on row panels
+//!   of the weight when the columns are few, see `row_panels_pay`).
+//! - a 1x1 convolution of few channels whose result goes into a strided
+//!   depthwise convolution's channel-blocked copy: one generic over its
+//!   channels that fusion takes into that copy (`pointwise_by_channels`).
 //! - depthwise (one input and one output channel per group, float): the sum
 //!   over the kernel's taps of a shifted (strided) slice of the input times
 //!   that tap's per-channel weight, as one all-parallel `linalg.generic`.
