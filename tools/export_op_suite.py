@@ -350,6 +350,7 @@ def conv_cases():
     case("conv2d", "row_panels_12_rows_rest_4", None, randn(1, 8, 6, 6), module=torch.nn.Conv2d(8, 36, 3, padding=1))
     case("conv2d", "row_panels_batch2_nobias", None, randn(2, 24, 4, 5), module=torch.nn.Conv2d(24, 48, 1, bias=False))
     case("conv2d", "row_panels_whole_columns", None, randn(1, 16, 4, 4), module=torch.nn.Conv2d(16, 32, 1))
+    case("conv2d", "row_panels_runtime_weight", lambda x, w, b: F.conv2d(x, w, b), randn(1, 40, 7, 7), randn(64, 40, 1, 1), randn(64))
     # a 1x1 convolution of at most 32 channels whose result (after an
     # activation, or not) only a strided depthwise convolution reads: one
     # generic over the channels, fused into the copy into the channel-blocked
@@ -361,6 +362,9 @@ def conv_cases():
     case("conv2d", "pointwise_32_into_blocked_depthwise", None, randn(1, 32, 10, 10),
          module=torch.nn.Sequential(torch.nn.Conv2d(32, 16, 1), torch.nn.Conv2d(16, 16, 5, stride=2, padding=2, groups=16)))
     case("conv2d", "pointwise_two_readers", None, randn(1, 16, 9, 9), module=PointwiseTwoReaders())
+    case("conv2d", "pointwise_runtime_weight_into_blocked_depthwise",
+         lambda x, w, wd: F.conv2d(F.relu6(F.conv2d(x, w)), wd, stride=2, padding=1, groups=32),
+         randn(1, 16, 10, 10), randn(32, 16, 1, 1), randn(32, 1, 3, 3))
     case("conv_transpose2d", "stride2", None, randn(1, 4, 5, 5), module=torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
     case("conv_transpose2d", "groups", None, randn(2, 4, 4, 4), module=torch.nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2))
     case("conv_transpose1d", "f32", None, randn(1, 3, 7), module=torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2))
