@@ -260,19 +260,11 @@ fn pointwise_by_channels(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option
         inputs.push((weight, channel_ty.clone(), channel_map.clone()));
     }
     let init = empty(e, out);
-    let parallel = vec!["parallel"; rank];
-    match bias {
-        Some(b) => {
-            let b1_ty = b.ty.with_shape(vec![f]);
-            let b1 = reshape_value(e, &b.ssa, &b.ty, &b1_ty);
-            inputs.push((b1, b1_ty, channel_map));
-            generic(e, &inputs, &init, out, None, &parallel, "", |e, a| sum_taps(e, a, a[a.len() - 2].clone(), "f32"))
-        }
-        None => generic(e, &inputs, &init, out, None, &parallel, "", |e, a| {
-            let start = e.assign("arith.constant 0.0 : f32".to_string());
-            sum_taps(e, a, start, "f32")
-        }),
-    }
+    let bias = bias.map(|b| {
+        let b1_ty = b.ty.with_shape(vec![f]);
+        (reshape_value(e, &b.ssa, &b.ty, &b1_ty), b1_ty, channel_map)
+    });
+    taps_generic(e, inputs, bias, &init, out)
 }
 
 /// The most taps whose windows are copied one by one (a 7x7 kernel): each
@@ -363,23 +355,12 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
         ));
         inputs.push((weight, channel_ty.clone(), channel_map.clone()));
     }
-    if let Some(b) = bias {
-        let (from, to) = (b.ty.elem.clone(), out.elem.clone());
+    let bias = bias.map(|b| {
         let b_ty = b.ty.with_shape(vec![c]);
-        let b1 = reshape_value(e, &b.ssa, &b.ty, &b_ty);
-        inputs.push((b1, b_ty, channel_map.clone()));
-        let init = empty(e, out);
-        return generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, a| {
-            let start = scalar::cast(e, &a[a.len() - 2], &from, &to);
-            sum_taps(e, a, start, &to)
-        });
-    }
+        (reshape_value(e, &b.ssa, &b.ty, &b_ty), b_ty, channel_map.clone())
+    });
     let init = empty(e, out);
-    let elem = out.elem.clone();
-    generic(e, &inputs, &init, out, None, &vec!["parallel"; rank], "", |e, a| {
-        let start = e.assign(format!("arith.constant {} : {}", zero(out), crate::types::mlir_elem(&elem)));
-        sum_taps(e, a, start, &elem)
-    })
+    taps_generic(e, inputs, bias, &init, out)
 }
 
 /// Channels per block in [`depthwise_blocked`]: one AVX-512 vector of f32
@@ -448,22 +429,11 @@ fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Op
         inputs.push((weight, per_block_ty.clone(), map5("d1, d4")));
     }
     let init = empty(e, &out_blocked_ty);
-    let parallel = ["parallel"; 5];
-    let out_blocked = match bias {
-        Some(b) => {
-            let (from, b_ty) = (b.ty.elem.clone(), b.ty.with_shape(vec![blocks, CHANNEL_BLOCK]));
-            let b_blocked = reshape_value(e, &b.ssa, &b.ty, &b_ty);
-            inputs.push((b_blocked, b_ty, map5("d1, d4")));
-            generic(e, &inputs, &init, &out_blocked_ty, None, &parallel, "", |e, a| {
-                let start = scalar::cast(e, &a[a.len() - 2], &from, "f32");
-                sum_taps(e, a, start, "f32")
-            })
-        }
-        None => generic(e, &inputs, &init, &out_blocked_ty, None, &parallel, "", |e, a| {
-            let start = e.assign("arith.constant 0.0 : f32".to_string());
-            sum_taps(e, a, start, "f32")
-        }),
-    };
+    let bias = bias.map(|b| {
+        let b_ty = b.ty.with_shape(vec![blocks, CHANNEL_BLOCK]);
+        (reshape_value(e, &b.ssa, &b.ty, &b_ty), b_ty, map5("d1, d4"))
+    });
+    let out_blocked = taps_generic(e, inputs, bias, &init, &out_blocked_ty);
     // [N, C/16, OH, OW, 16] -> [N, C/16, 16, OH, OW] -> [N, C, OH, OW]
     let unblocked_ty = out.with_shape(vec![n, blocks, CHANNEL_BLOCK, oh, ow]);
     // a generic, not a named transpose (which fusion leaves alone), and one
@@ -535,6 +505,29 @@ fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, 
 
 /// acc + window_t * weight_t over the (window, weight) argument pairs, one
 /// `math.fma` each (a single rounding, like the FMA loops of torch's kernels).
+/// The all-parallel generic `out = start + sum over taps of input * weight`
+/// over `inputs` in (input, weight) pairs, written into `init`: `start` is
+/// `bias` (its value, type and map; converted to the output's type) or
+/// zero. Depthwise convolutions' taps and a 1x1 convolution's channels.
+fn taps_generic(e: &mut Emitter, mut inputs: Vec<(String, Ty, String)>, bias: Option<(String, Ty, String)>, init: &str, out: &Ty) -> String {
+    let to = out.elem.clone();
+    let parallel = vec!["parallel"; out.rank()];
+    match bias {
+        Some(b) => {
+            let from = b.1.elem.clone();
+            inputs.push(b);
+            generic(e, &inputs, init, out, None, &parallel, "", |e, a| {
+                let start = scalar::cast(e, &a[a.len() - 2], &from, &to);
+                sum_taps(e, a, start, &to)
+            })
+        }
+        None => generic(e, &inputs, init, out, None, &parallel, "", |e, a| {
+            let start = e.assign(format!("arith.constant {} : {}", zero(out), crate::types::mlir_elem(&to)));
+            sum_taps(e, a, start, &to)
+        }),
+    }
+}
+
 fn sum_taps(e: &mut Emitter, args: &[String], start: String, elem: &str) -> String {
     let pairs = (args.len() - 1) / 2;
     let ty = crate::types::mlir_elem(elem).to_string();
