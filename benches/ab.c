@@ -26,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tensor_bytes.h"
+
 typedef const AotcApi *(*ApiFn)(void);
 
 typedef struct {
@@ -35,13 +37,6 @@ typedef struct {
   void **in, **out;
   size_t *in_bytes, *out_bytes;
 } Lib;
-
-static size_t bytes_of(const AotcTensorInfo *info) {
-  static const size_t sizes[] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1};
-  size_t n = sizes[info->dtype];
-  for (uint32_t i = 0; i < info->rank; i++) n *= (size_t)info->shape[i];
-  return n;
-}
 
 static void open_lib(Lib *lib, const char *path, const char *prefix, int threads) {
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);

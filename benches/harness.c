@@ -15,12 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-static size_t bytes_of(const AotcTensorInfo *info) {
-  static const size_t sizes[] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1};
-  size_t n = sizes[info->dtype];
-  for (uint32_t i = 0; i < info->rank; i++) n *= (size_t)info->shape[i];
-  return n;
-}
+#include "tensor_bytes.h"
 
 static double now_us(void) {
   struct timespec t;
