@@ -343,10 +343,14 @@ def conv_cases():
     case("conv2d", "large_weight_ragged", None, randn(1, 256, 7, 7), module=torch.nn.Conv2d(256, 512, 3, padding=1))
     case("conv2d", "large_weight_ragged_s2_batch2", None, randn(2, 256, 13, 13), module=torch.nn.Conv2d(256, 512, 3, stride=2, bias=False))
     case("conv2d", "large_weight_ragged_runtime", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 256, 7, 7), randn(512, 256, 3, 3), randn(512))
-    # few columns (at most 64) and whole row panels of the weight (16 or 12
-    # rows): the weight is read as [F/R, K, R]; columns past the last 16
-    # are computed with the panel's rows as the vector dim (1, 4, 8 of them)
+    # few columns (at most 64) and whole row panels of the weight (16, 12 or
+    # 8 rows, the most whose register tile spans every 16-column group in
+    # 24 accumulators, else 16 or 12 a group at a time): the weight is read
+    # as [F/R, K, R]; columns past the last 16 are computed with the panel's
+    # rows as the vector dim (1, 4, 8 of them)
     case("conv2d", "row_panels_49_columns", None, randn(1, 40, 7, 7), module=torch.nn.Conv2d(40, 64, 1))
+    case("conv2d", "row_panels_8_rows_only", None, randn(1, 16, 7, 7), module=torch.nn.Conv2d(16, 40, 1))
+    case("conv2d", "row_panels_64_columns_group_at_a_time", None, randn(1, 24, 8, 8), module=torch.nn.Conv2d(24, 32, 1))
     case("conv2d", "row_panels_12_rows_rest_4", None, randn(1, 8, 6, 6), module=torch.nn.Conv2d(8, 36, 3, padding=1))
     case("conv2d", "row_panels_batch2_nobias", None, randn(2, 24, 4, 5), module=torch.nn.Conv2d(24, 48, 1, bias=False))
     case("conv2d", "row_panels_whole_columns", None, randn(1, 16, 4, 4), module=torch.nn.Conv2d(16, 32, 1))

@@ -15,13 +15,14 @@
 // CHECK: linalg.transpose ins({{.*}} : tensor<49x512xf32>) outs({{.*}} : tensor<512x49xf32>) permutation = [1, 0]
 //
 // A small weight (16 x 72 floats) is read as row panels instead
-// ([1, 72, 16], folded into the stored layout): the micro-kernel takes 48
-// columns, the 49th is computed with the panel's 16 rows as the vector dim.
-// Nothing is transposed but the weight.
+// ([2, 72, 8], folded into the stored layout; 8 rows, so that a register
+// tile spans the 48 columns' three 16-column groups): the micro-kernel
+// takes 48 columns, the 49th is computed with the panel's 8 rows as the
+// vector dim. Nothing is transposed but the weight.
 // CHECK-NOT: tensor<49x72xf32>
-// CHECK: linalg.transpose ins({{.*}} : tensor<1x16x72xf32>) outs({{.*}} : tensor<1x72x16xf32>) permutation = [0, 2, 1]
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x72x16xf32>, tensor<72x48xf32>) outs({{.*}} : tensor<1x16x48xf32>)
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<72x1xf32>, tensor<1x72x16xf32>) outs({{.*}} : tensor<1x1x16xf32>)
+// CHECK: linalg.transpose ins({{.*}} : tensor<2x8x72xf32>) outs({{.*}} : tensor<2x72x8xf32>) permutation = [0, 2, 1]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<2x72x8xf32>, tensor<72x3x16xf32>) outs({{.*}} : tensor<2x8x3x16xf32>)
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<72x1xf32>, tensor<2x72x8xf32>) outs({{.*}} : tensor<2x1x8xf32>)
 // CHECK-NOT: tensor<49x72xf32>
 // CHECK: return
 module attributes {aotc.model = "t"} {

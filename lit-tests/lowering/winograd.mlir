@@ -32,8 +32,9 @@
 // CHECK: arith.addf
 // CHECK: tensor.collapse_shape {{.*}} : tensor<48x7x2x7x2xf32> into tensor<48x14x14xf32>
 // A strided 3x3 convolution stays im2col + a product (49 columns: on row
-// panels of its weight, [48 / 16, 288, 16])
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<3x288x16xf32>, tensor<288x48xf32>) outs({{.*}} : tensor<3x16x48xf32>)
+// panels of its weight, [48 / 8, 288, 8], by the first 48 columns in
+// three groups of 16)
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<6x288x8xf32>, tensor<288x3x16xf32>) outs({{.*}} : tensor<6x8x3x16xf32>)
 // CHECK-NOT: aotc.winograd_filter
 module attributes {aotc.model = "w"} {
   func.func @forward(%x: tensor<1x32x14x14xf32>, %w: tensor<48x32x3x3xf32>, %b: tensor<48xf32>) -> (tensor<1x48x14x14xf32>, tensor<1x48x7x7xf32>) {

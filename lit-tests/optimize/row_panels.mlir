@@ -2,21 +2,25 @@
 // RUN: aotc-opt %t.mlir --pass optimize --vector-bits 512 --vector-registers 32 | FileCheck %s
 
 // A 1x1 convolution of a 7x7 image (49 columns) by a 64 x 40 weight reads
-// the weight as row panels [4, 40, 16] (folded into the stored layout when
+// the weight as row panels [8, 40, 8] (folded into the stored layout when
 // the weight is a parameter; here an argument, so a copy transposes it):
-// each step of K broadcasts the panel's 16 rows from one contiguous
-// 64-byte chunk.
+// each step of K broadcasts the panel's 8 rows from one contiguous
+// 32-byte chunk.
 // CHECK-LABEL: func.func @aotc_t_forward
-// 48 columns in 16 x 16 register tiles, the accumulators the bias of each
-// row: one FMA per row and step of K
-// CHECK: scf.for {{.*}} to %c48 step %c16
-// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<16x16xf32>)
-// CHECK-COUNT-16: vector.fma {{.*}} : vector<16xf32>
-// CHECK: scf.yield {{.*}} : vector<16x16xf32>
-// the 49th column: the panel's 16 rows are the vector, one FMA per step of K
-// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<16xf32>)
-// CHECK: vector.fma {{.*}} : vector<16xf32>
-// CHECK-NEXT: scf.yield {{.*}} : vector<16xf32>
+// 48 columns as three 16-column groups: the register tile is a panel's 8
+// rows by all three (24 accumulators), so one sweep of K reads the panel
+// once; the accumulators start as the bias of each row; one FMA per row,
+// group and step of K
+// CHECK: scf.for {{.*}} to %c8 step %c1 iter_args({{.*}}) -> (tensor<8x8x3x16xf32>)
+// CHECK-NOT: scf.for {{.*}} step %c16
+// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<8x3x16xf32>)
+// CHECK-COUNT-24: vector.fma {{.*}} : vector<16xf32>
+// CHECK-NOT: vector.fma
+// CHECK: scf.yield {{.*}} : vector<8x3x16xf32>
+// the 49th column: the panel's 8 rows are the vector, one FMA per step of K
+// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<8xf32>)
+// CHECK: vector.fma {{.*}} : vector<8xf32>
+// CHECK-NEXT: scf.yield {{.*}} : vector<8xf32>
 // CHECK-NOT: vector.fma
 // CHECK: return
 module attributes {aotc.model = "t"} {

@@ -22,6 +22,7 @@
 
 use super::{ops_named, tag, Script, Target};
 use crate::kernels::analysis::value_type;
+use aotc_dialects::lower::ROW_PANEL_ACCUMULATORS;
 use melior::ir::operation::{OperationLike, OperationRef};
 use melior::ir::ValueLike;
 use melior::ir::Module;
@@ -108,7 +109,7 @@ enum Plan {
     /// A product on row panels of A (loops panel, row, column, k, or panel,
     /// column, row, k for its last few columns): the cache blocks and the
     /// register tile of each loop, as [`micro_kernel`] takes them.
-    RowPanels { blocks: [i64; 4], tiles: [i64; 4] },
+    RowPanels { blocks: Vec<i64>, tiles: Vec<i64> },
 }
 
 /// The tiling of a product on packed panels of B. Each panel's K rows are
@@ -155,39 +156,44 @@ fn panel_product(raw: MlirOperation) -> Option<(i64, i64, i64)> {
 /// `ROW_PANEL_REST_MAPS`), or None. The threads share the panels, one at a
 /// time (the columns are few; single panels rather than 8 or 10 blocks of
 /// them: mobilenet_v2 at 2 threads 0.992-0.996, a thread done early takes
-/// a smaller part of a slower one's range). The register tile is one panel's rows (with 16
-/// vector registers, up to 6 of them) by 16 columns; for the last few
-/// columns it is up to 8 columns (4) by the panel's rows, the vector dim.
+/// a smaller part of a slower one's range).
 fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
     use super::analysis::Expr::Dim;
     let g = super::analysis::generic(raw)?;
     let maps: Vec<&[super::analysis::Expr]> = g.operands.iter().map(|(_, m)| m.as_slice()).collect();
-    if g.parallel != [true, true, true, false] || g.inputs != 2 || g.ranges.iter().any(|&r| r <= 0) {
+    if g.inputs != 2 || g.ranges.iter().any(|&r| r <= 0) {
         return None;
     }
-    let rest = if maps == [&[Dim(0), Dim(3), Dim(1)][..], &[Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]] {
-        false
-    } else if maps == [&[Dim(3), Dim(1)][..], &[Dim(0), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]] {
-        true
+    let main = [&[Dim(0), Dim(4), Dim(1)][..], &[Dim(4), Dim(2), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
+    let rest = [&[Dim(3), Dim(1)][..], &[Dim(0), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]];
+    if g.parallel == [true, true, true, true, false] && maps == main && g.ranges[3] == TILE_N {
+        Some(row_panel_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers))
+    } else if g.parallel == [true, true, true, false] && maps == rest {
+        Some(row_panel_rest_sizes(g.ranges[1], g.ranges[3], vector_registers))
     } else {
-        return None;
-    };
-    let (rows, columns) = if rest { (g.ranges[2], g.ranges[1]) } else { (g.ranges[1], g.ranges[2]) };
-    row_panel_sizes(rest, rows, columns, g.ranges[3], vector_registers)
+        None
+    }
 }
 
-/// [`row_panel_plan`]'s sizes for panels of `rows` rows by `columns`
-/// columns over `k` (`rest`: the form for the last few columns).
-fn row_panel_sizes(rest: bool, rows: i64, columns: i64, k: i64, vector_registers: u32) -> Option<Plan> {
+/// The loops of a product on row panels of `rows` rows by `groups`
+/// 16-column groups over `k` (panel, row, group, column, k): one panel at
+/// a time; the register tile is the panel's rows by all its groups when
+/// they fit [`ROW_PANEL_ACCUMULATORS`] (each K step then reads the panel's
+/// chunk once, and the panel comes from memory once: mobilenet_v2's 7x7
+/// stage, 8 rows x 48 columns against 16 x 16 three times over), else by
+/// one group; with 16 vector registers up to 6 of the rows by one group.
+fn row_panel_sizes(rows: i64, groups: i64, k: i64, vector_registers: u32) -> Plan {
     let wide = vector_registers >= 32;
-    let block_k = largest_divisor(k, 1024);
-    let (blocks, tiles) = if rest {
-        ([1, 0, 0, block_k], [1, largest_divisor(columns, if wide { 8 } else { 4 }), 0, 1])
-    } else {
-        let tile_rows = if wide { rows } else { largest_divisor(rows, 6) };
-        ([1, 0, TILE_N * largest_divisor(columns / TILE_N, 16), block_k], [1, tile_rows, TILE_N, 1])
-    };
-    (rest || columns % TILE_N == 0).then_some(Plan::RowPanels { blocks, tiles })
+    let tile_rows = if wide { rows } else { largest_divisor(rows, 6) };
+    let tile_groups = if wide && rows * groups <= ROW_PANEL_ACCUMULATORS { groups } else { 1 };
+    Plan::RowPanels { blocks: vec![1, 0, 0, 0, largest_divisor(k, 1024)], tiles: vec![1, tile_rows, tile_groups, TILE_N, 1] }
+}
+
+/// The loops of the last few columns' form (panel, column, row, k): up to
+/// 8 columns (4 with 16 vector registers) by the panel's rows, the vector.
+fn row_panel_rest_sizes(columns: i64, k: i64, vector_registers: u32) -> Plan {
+    let tile_columns = largest_divisor(columns, if vector_registers >= 32 { 8 } else { 4 });
+    Plan::RowPanels { blocks: vec![1, 0, 0, largest_divisor(k, 1024)], tiles: vec![1, tile_columns, 0, 1] }
 }
 
 fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
@@ -250,7 +256,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
         let tag_text = format!("row_panels_{}", sizes.join("_"));
         let op = unsafe { OperationRef::from_raw(raw) };
-        let k = super::analysis::generic(raw).map_or(0, |g| g.ranges[3]);
+        let k = super::analysis::generic(raw).and_then(|g| g.ranges.last().copied()).unwrap_or(0);
         let tag_text = tag_with_init(context, &op, &plan, k, tag_text);
         tag(context, raw, &tag_text);
         if !jobs.iter().any(|(t, ..)| *t == tag_text) {
@@ -330,7 +336,7 @@ const FROM_INIT: &str = "_from_init";
 fn tag_with_init(context: &Context, op: &OperationRef, plan: &Plan, k: i64, tag_text: String) -> String {
     let one_block = match plan {
         Plan::Tiled(t) | Plan::Panels(t) => t.block_k == k,
-        Plan::RowPanels { blocks, .. } => blocks[3] == k,
+        Plan::RowPanels { blocks, .. } => blocks.last() == Some(&k),
         Plan::Split { .. } => false,
     };
     let Some((init, kind)) = one_block.then(|| init_producer(op)).flatten() else { return tag_text };
@@ -449,17 +455,19 @@ mod tests {
 
     #[test]
     fn row_panels_are_shared_one_at_a_time() {
-        let sizes = |rest, rows, columns, k, registers| match row_panel_sizes(rest, rows, columns, k, registers) {
-            Some(Plan::RowPanels { blocks, tiles }) => Some((blocks, tiles)),
-            _ => None,
+        let sizes = |plan| match plan {
+            Plan::RowPanels { blocks, tiles } => (blocks, tiles),
+            _ => panic!("row panels"),
         };
-        // mobilenet_v2's 960 x 160 weight by 48 + 1 columns: panels one at a time
-        assert_eq!(sizes(false, 16, 48, 160, 32), Some(([1, 0, 48, 160], [1, 16, 16, 1])));
-        assert_eq!(sizes(true, 16, 1, 160, 32), Some(([1, 0, 0, 160], [1, 1, 0, 1])));
-        // 16 vector registers: 6 of a panel's 12 rows, 4 of the last columns
-        assert_eq!(sizes(false, 12, 32, 2048, 16), Some(([1, 0, 32, 1024], [1, 6, 16, 1])));
-        assert_eq!(sizes(true, 12, 12, 64, 16), Some(([1, 0, 0, 64], [1, 4, 0, 1])));
-        assert_eq!(sizes(false, 16, 40, 8, 32), None, "the main part has whole 16-column tiles");
+        // mobilenet_v2's 960 x 160 weight by 48 + 1 columns: 8-row panels one
+        // at a time, each by all 3 column groups in one sweep of K
+        assert_eq!(sizes(row_panel_sizes(8, 3, 160, 32)), (vec![1, 0, 0, 0, 160], vec![1, 8, 3, 16, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(1, 160, 32)), (vec![1, 0, 0, 160], vec![1, 1, 0, 1]));
+        // 64 columns by 16 rows: more than 24 accumulators, one group at a time
+        assert_eq!(sizes(row_panel_sizes(16, 4, 64, 32)), (vec![1, 0, 0, 0, 64], vec![1, 16, 1, 16, 1]));
+        // 16 vector registers: 6 of a panel's 12 rows by one group, 4 of the last columns
+        assert_eq!(sizes(row_panel_sizes(12, 2, 2048, 16)), (vec![1, 0, 0, 0, 1024], vec![1, 6, 1, 16, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(12, 64, 16)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
     }
 
     #[test]

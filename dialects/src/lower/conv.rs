@@ -215,7 +215,7 @@ const FEW_COLUMNS: i64 = 64;
 /// kernel's wait). Gives the per-row start (the bias) when it does.
 fn row_panels_pay<'a>(types: &[&Ty], f: i64, cols: i64, bias: Option<&'a Operand>) -> Option<Option<(&'a str, &'a Ty)>> {
     let f32 = types.iter().all(|t| t.elem == "f32") && bias.is_none_or(|b| b.ty.elem == "f32" && b.ty.shape == [f]);
-    let pays = f32 && row_panel_rows(f).is_some() && (PANEL..=FEW_COLUMNS).contains(&cols);
+    let pays = f32 && row_panel_rows(f, cols).is_some() && (PANEL..=FEW_COLUMNS).contains(&cols);
     pays.then(|| bias.map(|b| (b.ssa.as_str(), &b.ty)))
 }
 

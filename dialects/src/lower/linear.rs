@@ -7,7 +7,7 @@
 //! `linalg.matmul` (2-D, row-major operands). The optimizer tiles and
 //! vectorizes both into FMA micro-kernels.
 
-use super::elementwise::{empty, filled, generic, map};
+use super::elementwise::{dim_list, empty, filled, generic, map};
 use super::scalar;
 use super::shape::{reshape_value, transpose_value};
 use super::{AtenOp, Emitter, Operand};
@@ -84,11 +84,21 @@ pub const PANEL_PRODUCT_MAPS: [&str; 3] = [
     "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
 ];
 
+/// The most accumulators of a row-panel register tile (a panel's rows by
+/// all its 16-column groups): 24 of the 32 AVX-512 registers, the rest for
+/// the K step's loads of b.
+pub const ROW_PANEL_ACCUMULATORS: i64 = 24;
+
 /// The rows of one packed row panel of A (see [`product_on_row_panels`])
-/// for an A of `m` rows, if it has whole panels: 16 rows (the AVX-512
-/// micro-kernel's 16 x 16 register tile), else 12.
-pub fn row_panel_rows(m: i64) -> Option<i64> {
-    [16, 12].into_iter().find(|r| m % r == 0)
+/// for an A of `m` rows, if it has whole panels, times `columns` columns of
+/// b: the most of 16, 12 and 8 rows whose tile over every whole 16-column
+/// group fits [`ROW_PANEL_ACCUMULATORS`] (48 columns: 8 rows), so that
+/// each panel is read from memory once, in one sweep of K; else 16 or 12
+/// (the groups then sweep the panel one after the other, from cache).
+pub fn row_panel_rows(m: i64, columns: i64) -> Option<i64> {
+    let groups = (columns / PANEL).max(1);
+    let whole = |r: &i64| m % r == 0;
+    [16, 12, 8].into_iter().filter(whole).find(|r| r * groups <= ROW_PANEL_ACCUMULATORS).or_else(|| [16, 12].into_iter().find(whole))
 }
 
 /// `start[m] + a @ b` with a: [M, K] read as row panels `[M/R, K, R]`
@@ -104,7 +114,7 @@ pub fn row_panel_rows(m: i64) -> Option<i64> {
 /// products (see [`matmul_ragged`]).
 pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, start: Option<(&str, &Ty)>, out: &Ty) -> String {
     let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
-    let r = row_panel_rows(m).expect("whole row panels");
+    let r = row_panel_rows(m, n).expect("whole row panels");
     let p = m / r;
     // [M, K] -> [M/R, R, K] -> [M/R, K, R]: folded into the stored weight
     let split_ty = a_ty.with_shape(vec![p, r, k]);
@@ -126,13 +136,22 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
     // place); only more than one last column needs a copy that transposes.
     let mut result = empty(e, out);
     if main > 0 {
-        let cols = (columns(e, 0, main), b_ty.with_shape(vec![k, main]));
-        let (part, part2) = (out.with_shape(vec![p, r, main]), out.with_shape(vec![m, main]));
+        // the columns in groups of one vector: b [K, G, 16], out [M/R, R, G, 16]
+        let groups = main / PANEL;
+        let cols = columns(e, 0, main);
+        let cols_ty = b_ty.with_shape(vec![k, groups, PANEL]);
+        let cols = e.assign(format!(
+            "tensor.expand_shape {cols} [[0], [1, 2]] output_shape [{k}, {groups}, {PANEL}] : {} into {cols_ty}",
+            b_ty.with_shape(vec![k, main])
+        ));
+        let (part, part2) = (out.with_shape(vec![p, r, groups, PANEL]), out.with_shape(vec![m, main]));
         let slot = e.assign(format!("tensor.extract_slice {result}[0, 0] [{m}, {main}] [1, 1] : {out} to {part2}"));
-        let slot = e.assign(format!("tensor.expand_shape {slot} [[0, 1], [2]] output_shape [{p}, {r}, {main}] : {part2} into {part}"));
+        let slot = e.assign(format!(
+            "tensor.expand_shape {slot} [[0, 1], [2, 3]] output_shape [{p}, {r}, {groups}, {PANEL}] : {part2} into {part}"
+        ));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
-        let product = product_generic(e, [(&panels.0, &panels.1), (&cols.0, &cols.1)], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
-        let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2]] : {part} into {part2}"));
+        let product = product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
+        let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2, 3]] : {part} into {part2}"));
         result = e.assign(format!("tensor.insert_slice {product} into {result}[0, 0] [{m}, {main}] [1, 1] : {part2} into {out}"));
     }
     if rest > 0 {
@@ -173,23 +192,27 @@ fn row_start(e: &mut Emitter, start: Option<&(String, Ty)>, slot: &str, part: &T
             e.assign(format!("linalg.fill ins({zero} : f32) outs({slot} : {part}) -> {part}"))
         }
         Some((s, s_ty)) => {
-            let map = format!("affine_map<(d0, d1, d2) -> {start_map}>");
-            generic(e, &[(s.clone(), s_ty.clone(), map)], slot, part, None, &["parallel"; 3], "", |_, v| v[0].clone())
+            let rank = part.rank();
+            let map = format!("affine_map<({}) -> {start_map}>", dim_list(rank));
+            generic(e, &[(s.clone(), s_ty.clone(), map)], slot, part, None, &vec!["parallel"; rank], "", |_, v| v[0].clone())
         }
     }
 }
 
-/// `init += inputs[0] * inputs[1]` (f32) over three parallel loops and a
-/// reduction, the two inputs and the init read through `maps`: the forms
-/// of products on packed panels that the kernel strategy knows by their maps.
+/// `init += inputs[0] * inputs[1]` (f32) over parallel loops and a last
+/// reduction loop, the two inputs and the init read through `maps`: the
+/// forms of products on packed panels that the kernel strategy knows by
+/// their maps.
 fn product_generic(e: &mut Emitter, inputs: [(&str, &Ty); 2], init: &str, out: &Ty, maps: &[&str; 3]) -> String {
+    let mut iterators = vec!["parallel"; out.rank()];
+    iterators.push("reduction");
     generic(
         e,
         &[(inputs[0].0.to_string(), inputs[0].1.clone(), maps[0].to_string()), (inputs[1].0.to_string(), inputs[1].1.clone(), maps[1].to_string())],
         init,
         out,
         Some(maps[2].to_string()),
-        &["parallel", "parallel", "parallel", "reduction"],
+        &iterators,
         "",
         |e, v| {
             let product = e.assign(format!("arith.mulf {}, {} : f32", v[0], v[1]));
@@ -199,11 +222,13 @@ fn product_generic(e: &mut Emitter, inputs: [(&str, &Ty); 2], init: &str, out: &
 }
 
 /// The indexing maps of a product on row panels of A, loops
-/// `(panel, row in panel, column, k)`: panels, b, out `[M/R, R, N]`.
+/// `(panel, row in panel, column group, column in group, k)`: panels,
+/// b `[K, G, 16]`, out `[M/R, R, G, 16]`. The groups are a dim of their
+/// own so that a register tile can span all of them as 16-wide vectors.
 pub const ROW_PANEL_PRODUCT_MAPS: [&str; 3] = [
-    "affine_map<(d0, d1, d2, d3) -> (d0, d3, d1)>",
-    "affine_map<(d0, d1, d2, d3) -> (d3, d2)>",
-    "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+    "affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d1)>",
+    "affine_map<(d0, d1, d2, d3, d4) -> (d4, d2, d3)>",
+    "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>",
 ];
 
 /// The same for the last few columns, loops `(panel, column, row in
@@ -594,4 +619,27 @@ fn scaled_by(e: &mut Emitter, x: &str, ty: &Ty, k: f64) -> String {
         let c = scalar::constant(e, k, &elem);
         scalar::mul(e, &v[0], &c, &elem)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_panel_rows;
+
+    #[test]
+    fn row_panels_are_as_tall_as_a_tile_over_all_column_groups_allows() {
+        // mobilenet_v2's 7x7 stage: 48 + 1 columns, three groups: 8 rows
+        assert_eq!(row_panel_rows(960, 49), Some(8));
+        assert_eq!(row_panel_rows(40, 49), Some(8));
+        // two groups: 12 rows where they divide, else 8
+        assert_eq!(row_panel_rows(36, 36), Some(12));
+        assert_eq!(row_panel_rows(64, 32), Some(8));
+        // one group: 16 rows
+        assert_eq!(row_panel_rows(32, 16), Some(16));
+        assert_eq!(row_panel_rows(48, 20), Some(16));
+        // four groups fit no tile: 16 or 12 rows, a group at a time
+        assert_eq!(row_panel_rows(32, 64), Some(16));
+        assert_eq!(row_panel_rows(36, 64), Some(12));
+        assert_eq!(row_panel_rows(40, 64), None);
+        assert_eq!(row_panel_rows(20, 49), None);
+    }
 }

@@ -27,6 +27,9 @@ pub mod scalar;
 pub mod shape;
 pub mod winograd;
 
+/// The kernel strategy sizes row-panel register tiles by it.
+pub use linear::ROW_PANEL_ACCUMULATORS;
+
 use crate::types::Ty;
 use melior::ir::{
     block::BlockLike, operation::OperationLike, Module, OperationRef, RegionLike, Value, ValueLike,
