@@ -17,10 +17,13 @@
 // CHECK-COUNT-24: vector.fma {{.*}} : vector<16xf32>
 // CHECK-NOT: vector.fma
 // CHECK: scf.yield {{.*}} : vector<8x3x16xf32>
-// the 49th column: the panel's 8 rows are the vector, one FMA per step of K
-// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<8xf32>)
-// CHECK: vector.fma {{.*}} : vector<8xf32>
-// CHECK-NEXT: scf.yield {{.*}} : vector<8xf32>
+// the 49th column: a panel's 8 rows are the vector, four panels at a
+// time (four chains of one FMA per step of K, not one waiting on the last)
+// CHECK: scf.for {{.*}} to %c8 step %c4 iter_args({{.*}}) -> (tensor<8x1x8xf32>)
+// CHECK: scf.for {{.*}} to %c40 step %c1 iter_args({{.*}}) -> (vector<4x8xf32>)
+// CHECK-COUNT-4: vector.fma {{.*}} : vector<8xf32>
+// CHECK-NOT: vector.fma
+// CHECK: scf.yield {{.*}} : vector<4x8xf32>
 // CHECK-NOT: vector.fma
 // CHECK: return
 module attributes {aotc.model = "t"} {

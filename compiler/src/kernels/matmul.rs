@@ -169,7 +169,7 @@ fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
     if g.parallel == [true, true, true, true, false] && maps == main && g.ranges[3] == TILE_N {
         Some(row_panel_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers))
     } else if g.parallel == [true, true, true, false] && maps == rest {
-        Some(row_panel_rest_sizes(g.ranges[1], g.ranges[3], vector_registers))
+        Some(row_panel_rest_sizes(g.ranges[0], g.ranges[1], g.ranges[3], vector_registers))
     } else {
         None
     }
@@ -190,11 +190,22 @@ fn row_panel_sizes(rows: i64, groups: i64, k: i64, vector_registers: u32) -> Pla
 }
 
 /// The loops of the last few columns' form (panel, column, row, k): up to
-/// 8 columns (4 with 16 vector registers) by the panel's rows, the vector.
-fn row_panel_rest_sizes(columns: i64, k: i64, vector_registers: u32) -> Plan {
+/// 8 columns (4 with 16 vector registers) by the panel's rows, the vector,
+/// in tiles of several panels so that there are [`REST_CHAINS`]
+/// accumulators. Each accumulator is a chain of one FMA per step of K; one
+/// alone waits on the FMA's latency every step.
+fn row_panel_rest_sizes(panels: i64, columns: i64, k: i64, vector_registers: u32) -> Plan {
     let tile_columns = largest_divisor(columns, if vector_registers >= 32 { 8 } else { 4 });
-    Plan::RowPanels { blocks: vec![1, 0, 0, largest_divisor(k, 1024)], tiles: vec![1, tile_columns, 0, 1] }
+    let tile_panels = largest_divisor(panels, (REST_CHAINS / tile_columns).max(1));
+    Plan::RowPanels {
+        blocks: vec![tile_panels, 0, 0, largest_divisor(k, 1024)],
+        tiles: vec![tile_panels, tile_columns, 0, 1],
+    }
 }
+
+/// The accumulators of a row-panel product's last-columns tile (see
+/// [`row_panel_rest_sizes`]).
+const REST_CHAINS: i64 = 4;
 
 fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
     let rest = n % TILE_N;
@@ -462,12 +473,15 @@ mod tests {
         // mobilenet_v2's 960 x 160 weight by 48 + 1 columns: 8-row panels one
         // at a time, each by all 3 column groups in one sweep of K
         assert_eq!(sizes(row_panel_sizes(8, 3, 160, 32)), (vec![1, 0, 0, 0, 160], vec![1, 8, 3, 16, 1]));
-        assert_eq!(sizes(row_panel_rest_sizes(1, 160, 32)), (vec![1, 0, 0, 160], vec![1, 1, 0, 1]));
+        // its 49th column: 4 panels at a time, 4 accumulators
+        assert_eq!(sizes(row_panel_rest_sizes(120, 1, 160, 32)), (vec![4, 0, 0, 160], vec![4, 1, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(6, 1, 160, 32)), (vec![3, 0, 0, 160], vec![3, 1, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(10, 2, 160, 32)), (vec![2, 0, 0, 160], vec![2, 2, 0, 1]));
         // 64 columns by 16 rows: more than 24 accumulators, one group at a time
         assert_eq!(sizes(row_panel_sizes(16, 4, 64, 32)), (vec![1, 0, 0, 0, 64], vec![1, 16, 1, 16, 1]));
         // 16 vector registers: 6 of a panel's 12 rows by one group, 4 of the last columns
         assert_eq!(sizes(row_panel_sizes(12, 2, 2048, 16)), (vec![1, 0, 0, 0, 1024], vec![1, 6, 1, 16, 1]));
-        assert_eq!(sizes(row_panel_rest_sizes(12, 64, 16)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(3, 12, 64, 16)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
     }
 
     #[test]
