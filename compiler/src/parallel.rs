@@ -17,6 +17,7 @@
 //! thread count. Kernels that do little work stay on the calling thread:
 //! waking a worker costs about a microsecond.
 
+use crate::border_fills::BORDER_FILL;
 use crate::kernels::PARALLEL;
 use crate::mlir::{constant_loop_bounds, op_name, InsertBefore};
 use crate::outline::{set_symbol_name, symbol_name};
@@ -186,10 +187,13 @@ pub const COLLAPSE_BELOW: i64 = 64;
 /// share one range of `outer trips x inner trips` iterations (iteration
 /// `i` is the inner loop's iteration `i % inner trips` in the outer loop's
 /// `i / inner trips`).
-#[derive(Clone, Copy)]
 struct Collapsed {
     inner: MlirOperation,
     inner_trips: i64,
+    /// Fills after the inner loop that each outer iteration makes once (a
+    /// padded buffer's border strips, see `border_fills`): the piece of the
+    /// range that runs the inner loop's first iteration makes them.
+    once: Vec<MlirOperation>,
 }
 
 /// How a kernel is made parallel.
@@ -216,7 +220,7 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
         return Err("not called".into());
     }
     let collapsed = if trips < COLLAPSE_BELOW { parallel_body_loop(outer) } else { None };
-    let trips = trips * collapsed.map_or(1, |c| c.inner_trips);
+    let trips = trips * collapsed.as_ref().map_or(1, |c| c.inner_trips);
     if trips < 2 {
         return Err(format!("{trips} iteration(s)"));
     }
@@ -240,15 +244,19 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
 
 /// The loop that is all `outer`'s body does, if it is parallel, has
 /// constant bounds and yields nothing: besides it, the body may only make
-/// views and index values for it (which then run once per piece of it).
+/// views and index values for it (which then run once per piece of it),
+/// and after it the border fills that `border_fills` joined to it (their
+/// strips lie apart from all it touches).
 fn parallel_body_loop(outer: MlirOperation) -> Option<Collapsed> {
     let body = unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0)) };
     let mut inner = None;
+    let mut once = Vec::new();
     let mut op = unsafe { mlirBlockGetFirstOperation(body) };
     while !op.ptr.is_null() {
         let name = op_name(op);
         match name.as_str() {
             "scf.for" if inner.is_none() => inner = Some(op),
+            "linalg.fill" if inner.is_some() && unsafe { OperationRef::from_raw(op) }.has_attribute(BORDER_FILL) => once.push(op),
             "scf.yield" | "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast" | "affine.apply"
             | "affine.min" | "affine.max" => {}
             _ if name.starts_with("arith.") => {}
@@ -261,7 +269,7 @@ fn parallel_body_loop(outer: MlirOperation) -> Option<Collapsed> {
         return None;
     }
     let inner_trips = trip_count(constant_loop_bounds(inner)?);
-    (inner_trips >= 1).then_some(Collapsed { inner, inner_trips })
+    (inner_trips >= 1).then_some(Collapsed { inner, inner_trips, once })
 }
 
 /// Whether operand `index` of a kernel call is scratch: a slot of the arena
@@ -416,8 +424,36 @@ fn before<'c>(context: &'c Context, anchor: MlirOperation) -> InsertBefore<'c, '
     InsertBefore::new(context, unsafe { OperationRef::from_raw(anchor) })
 }
 
-/// The scratch views of parallel kernels.
+/// The scratch views of parallel kernels, and the guard of the fills a
+/// collapsed range makes once per outer iteration.
 impl<'c> InsertBefore<'c, '_> {
+    /// `arith.cmpi eq, a, b`.
+    fn index_equal(&self, a: MlirValue, b: MlirValue) -> Result<MlirValue> {
+        let predicate = Attribute::parse(self.context, "0 : i64").ok_or_else(|| anyhow!("a bad predicate"))?;
+        let op = melior::ir::operation::OperationBuilder::new("arith.cmpi", self.location)
+            .add_operands(&[unsafe { melior::ir::Value::from_raw(a) }, unsafe { melior::ir::Value::from_raw(b) }])
+            .add_attributes(&[(melior::ir::Identifier::new(self.context, "predicate"), predicate)])
+            .add_results(&[melior::ir::r#type::IntegerType::new(self.context, 1).into()])
+            .build()?;
+        self.insert(op)
+    }
+
+    /// `scf.if %condition { }` (no else); returns its `scf.yield`, before
+    /// which the ops of the branch go.
+    fn if_then(&self, condition: MlirValue) -> Result<MlirOperation> {
+        use melior::ir::{block::BlockLike, RegionLike};
+        let then = melior::ir::Block::new(&[]);
+        let end = then.append_operation(melior::ir::operation::OperationBuilder::new("scf.yield", self.location).build()?).to_raw();
+        let region = melior::ir::Region::new();
+        region.append_block(then);
+        let op = melior::ir::operation::OperationBuilder::new("scf.if", self.location)
+            .add_operands(&[unsafe { melior::ir::Value::from_raw(condition) }])
+            .add_regions([region, melior::ir::Region::new()])
+            .build()?;
+        self.insert_without_result(op);
+        Ok(end)
+    }
+
     /// `memref.view %source[%shift][sizes] : memref<?xi8> to ty`.
     fn view(&self, source: MlirValue, shift: MlirValue, sizes: &[MlirValue], ty: Type<'c>) -> Result<MlirValue> {
         let operands: Vec<melior::ir::Value> =
@@ -436,7 +472,7 @@ fn make_parallel(context: &Context, function: MlirOperation, sites: &[MlirOperat
     let index = Type::index(context);
     let (begin, end) = (add_argument(context, block, index), add_argument(context, block, index));
     set_function_type(context, function);
-    match plan.collapsed {
+    match &plan.collapsed {
         None => run_range(&before(context, plan.outer), plan.outer, begin, end)?,
         Some(collapsed) => run_collapsed_range(context, plan.outer, collapsed, begin, end)?,
     }
@@ -488,7 +524,7 @@ fn run_range(insert: &InsertBefore, outer: MlirOperation, begin: MlirValue, end:
 /// loop's trips), and in its iteration `a` the inner loop its iterations
 /// `max(begin - a*n, 0)` to `min(end - a*n, n)` (all of them but at the ends
 /// of the range). The loops and their bodies stay as they are.
-fn run_collapsed_range(context: &Context, outer: MlirOperation, collapsed: Collapsed, begin: MlirValue, end: MlirValue) -> Result<()> {
+fn run_collapsed_range(context: &Context, outer: MlirOperation, collapsed: &Collapsed, begin: MlirValue, end: MlirValue) -> Result<()> {
     let outside = before(context, outer);
     let n = outside.index(collapsed.inner_trips)?;
     let last = outside.index_op("arith.subi", end, outside.index(1)?)?;
@@ -503,7 +539,17 @@ fn run_collapsed_range(context: &Context, outer: MlirOperation, collapsed: Colla
     let first = inside.index_op("arith.muli", a, inside.index(collapsed.inner_trips)?)?;
     let from = inside.index_op("arith.maxsi", inside.index_op("arith.subi", begin, first)?, inside.index(0)?)?;
     let to = inside.index_op("arith.minsi", inside.index_op("arith.subi", end, first)?, inside.index(collapsed.inner_trips)?)?;
-    run_range(&inside, collapsed.inner, from, to)
+    run_range(&inside, collapsed.inner, from, to)?;
+    if !collapsed.once.is_empty() {
+        // at the end of the body, where the fills' slices are all defined
+        let at = before(context, unsafe { mlirBlockGetTerminator(mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0))) });
+        let starts_block = at.index_equal(from, at.index(0)?)?;
+        let then = at.if_then(starts_block)?;
+        for &fill in &collapsed.once {
+            unsafe { mlirOperationMoveBefore(fill, then) };
+        }
+    }
+    Ok(())
 }
 
 /// A call of the rewritten kernel: its operands but the scratch ones, a

@@ -3,9 +3,8 @@
 // A padded buffer: a loop over the 64 channels writes the interior, four
 // loops over the channels fill the border strips. The fills join the
 // interior's loop (each thread fills the border of the channels it
-// writes), as their strips lie apart from the interior. (A loop of fewer
-// than 64 iterations keeps its body to itself: it shares its range with
-// the loop inside among the threads, see pad_in_place.mlir.)
+// writes), as their strips lie apart from the interior. (With fewer
+// channels, see pad_in_place.mlir and parallel/collapse.mlir.)
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: %[[P:.*]] = memref.view %arg2[{{.*}}]{{.*}} : memref<?xi8> to memref<64x10x10xf32>
 // CHECK: %[[INSIDE:.*]] = memref.subview %[[P]][0, 1, 1] [64, 8, 8]

@@ -9,10 +9,15 @@
 // may make views and index values for the inner loop (they run once per
 // piece). A loop whose body does more (here a write before the inner
 // loop, which would run once per piece), or with 64 iterations or more,
-// keeps its own range.
+// keeps its own range. Border fills after the inner loop (a padded
+// buffer's strips, joined and tagged by border_fills) run once per outer
+// iteration: in the piece whose inner range starts at 0. An untagged fill
+// there keeps the outer loop's range.
 // CHECK: // parallel: aotc_t_forward_k0_parallel (672 iterations,
 // CHECK: // parallel: aotc_t_forward_k1_parallel (6 iterations,
 // CHECK: // parallel: aotc_t_forward_k2_parallel (64 iterations,
+// CHECK: // parallel: aotc_t_forward_k3_parallel (672 iterations,
+// CHECK: // parallel: aotc_t_forward_k4_parallel (6 iterations,
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: %[[ALL:.*]] = arith.constant 672 : index
 // CHECK: call @aotc_t_forward_k0_parallel(%arg0, %arg1, %{{.*}}, %{{.*}}, %[[ALL]])
@@ -51,11 +56,25 @@
 // CHECK: func.func private @aotc_t_forward_k2_parallel(
 // CHECK: scf.for
 // CHECK-NEXT: scf.for %{{.*}} = %c0 to %c112 step %c1 {
+// CHECK: func.func private @aotc_t_forward_k3_parallel(
+// CHECK: scf.for
+// CHECK: %[[FROM3:.*]] = arith.maxsi
+// CHECK: scf.for
+// CHECK: vector.transfer_write
+// CHECK: } {aotc.parallel}
+// CHECK: %[[STARTS:.*]] = arith.cmpi eq, %[[FROM3]], %{{.*}} : index
+// CHECK-NEXT: scf.if %[[STARTS]] {
+// CHECK-NEXT: linalg.fill {{.*}} memref<1x114xf32, strided<[114, 1], offset: ?>>
+// CHECK-NEXT: linalg.fill {{.*}} memref<1x114xf32, strided<[114, 1], offset: ?>>
+// CHECK-NEXT: }
+// CHECK-NEXT: } {aotc.parallel}
 module attributes {aotc.model = "t"} {
-  func.func @aotc_t_forward(%a: memref<6x112x256xf32>, %b: memref<6x112x256xf32>, %c: memref<64x112x256xf32>, %arena: memref<?xi8>) {
+  func.func @aotc_t_forward(%a: memref<6x112x256xf32>, %b: memref<6x112x256xf32>, %c: memref<64x112x256xf32>, %d: memref<6x114x114xf32>, %arena: memref<?xi8>) {
     call @aotc_t_forward_k0(%a, %b) : (memref<6x112x256xf32>, memref<6x112x256xf32>) -> ()
     call @aotc_t_forward_k1(%a, %b) : (memref<6x112x256xf32>, memref<6x112x256xf32>) -> ()
     call @aotc_t_forward_k2(%c, %c) : (memref<64x112x256xf32>, memref<64x112x256xf32>) -> ()
+    call @aotc_t_forward_k3(%a, %d) : (memref<6x112x256xf32>, memref<6x114x114xf32>) -> ()
+    call @aotc_t_forward_k4(%a, %d) : (memref<6x112x256xf32>, memref<6x114x114xf32>) -> ()
     return
   }
   // 6 channel blocks (0, 2, .., 10) of 112 rows (0, 2, .., 222): one range of 672
@@ -109,6 +128,51 @@ module attributes {aotc.model = "t"} {
         %w = arith.addf %v, %v : vector<256xf32>
         vector.transfer_write %w, %out[%i, %j, %c0] : vector<256xf32>, memref<64x112x256xf32>
       } {aotc.parallel}
+    } {aotc.parallel}
+    return
+  }
+  // 6 channels of 112 rows, each row copied into the interior of a padded
+  // plane, the top and bottom rows filled after the rows: one range of 672
+  func.func private @aotc_t_forward_k3(%in: memref<6x112x256xf32>, %out: memref<6x114x114xf32>) attributes {passthrough = ["noinline"]} {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c6 = arith.constant 6 : index
+    %c112 = arith.constant 112 : index
+    %zero = arith.constant 0.0 : f32
+    %inside = memref.subview %out[0, 1, 1] [6, 112, 112] [1, 1, 1] : memref<6x114x114xf32> to memref<6x112x112xf32, strided<[12996, 114, 1], offset: 115>>
+    %top = memref.subview %out[0, 0, 0] [6, 1, 114] [1, 1, 1] : memref<6x114x114xf32> to memref<6x1x114xf32, strided<[12996, 114, 1]>>
+    %bottom = memref.subview %out[0, 113, 0] [6, 1, 114] [1, 1, 1] : memref<6x114x114xf32> to memref<6x1x114xf32, strided<[12996, 114, 1], offset: 12882>>
+    scf.for %i = %c0 to %c6 step %c1 {
+      scf.for %j = %c0 to %c112 step %c1 {
+        %v = vector.transfer_read %in[%i, %j, %c0], %zero : memref<6x112x256xf32>, vector<112xf32>
+        vector.transfer_write %v, %inside[%i, %j, %c0] : vector<112xf32>, memref<6x112x112xf32, strided<[12996, 114, 1], offset: 115>>
+      } {aotc.parallel}
+      %t = memref.subview %top[%i, 0, 0] [1, 1, 114] [1, 1, 1] : memref<6x1x114xf32, strided<[12996, 114, 1]>> to memref<1x114xf32, strided<[114, 1], offset: ?>>
+      linalg.fill {aotc.border_fill} ins(%zero : f32) outs(%t : memref<1x114xf32, strided<[114, 1], offset: ?>>)
+      %b = memref.subview %bottom[%i, 0, 0] [1, 1, 114] [1, 1, 1] : memref<6x1x114xf32, strided<[12996, 114, 1], offset: 12882>> to memref<1x114xf32, strided<[114, 1], offset: ?>>
+      linalg.fill {aotc.border_fill} ins(%zero : f32) outs(%b : memref<1x114xf32, strided<[114, 1], offset: ?>>)
+    } {aotc.parallel}
+    return
+  }
+  // the same fills untagged: the outer loop's 6 iterations alone
+  func.func private @aotc_t_forward_k4(%in: memref<6x112x256xf32>, %out: memref<6x114x114xf32>) attributes {passthrough = ["noinline"]} {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c6 = arith.constant 6 : index
+    %c112 = arith.constant 112 : index
+    %zero = arith.constant 0.0 : f32
+    %inside = memref.subview %out[0, 1, 1] [6, 112, 112] [1, 1, 1] : memref<6x114x114xf32> to memref<6x112x112xf32, strided<[12996, 114, 1], offset: 115>>
+    %top = memref.subview %out[0, 0, 0] [6, 1, 114] [1, 1, 1] : memref<6x114x114xf32> to memref<6x1x114xf32, strided<[12996, 114, 1]>>
+    %bottom = memref.subview %out[0, 113, 0] [6, 1, 114] [1, 1, 1] : memref<6x114x114xf32> to memref<6x1x114xf32, strided<[12996, 114, 1], offset: 12882>>
+    scf.for %i = %c0 to %c6 step %c1 {
+      scf.for %j = %c0 to %c112 step %c1 {
+        %v = vector.transfer_read %in[%i, %j, %c0], %zero : memref<6x112x256xf32>, vector<112xf32>
+        vector.transfer_write %v, %inside[%i, %j, %c0] : vector<112xf32>, memref<6x112x112xf32, strided<[12996, 114, 1], offset: 115>>
+      } {aotc.parallel}
+      %t = memref.subview %top[%i, 0, 0] [1, 1, 114] [1, 1, 1] : memref<6x1x114xf32, strided<[12996, 114, 1]>> to memref<1x114xf32, strided<[114, 1], offset: ?>>
+      linalg.fill ins(%zero : f32) outs(%t : memref<1x114xf32, strided<[114, 1], offset: ?>>)
+      %b = memref.subview %bottom[%i, 0, 0] [1, 1, 114] [1, 1, 1] : memref<6x1x114xf32, strided<[12996, 114, 1], offset: 12882>> to memref<1x114xf32, strided<[114, 1], offset: ?>>
+      linalg.fill ins(%zero : f32) outs(%b : memref<1x114xf32, strided<[114, 1], offset: ?>>)
     } {aotc.parallel}
     return
   }
