@@ -106,9 +106,10 @@ enum Plan {
     Split { at: i64, main: MatmulTiling, rest: MatmulTiling },
     /// A product on packed panels of B (loops m, panel, column, k).
     Panels(MatmulTiling),
-    /// A product on row panels of A (loops panel, row, column, k, or panel,
-    /// column, row, k for its last few columns): the cache blocks and the
-    /// register tile of each loop, as [`micro_kernel`] takes them.
+    /// A product on row panels of A (loops panel, row, column group,
+    /// column, k, or panel, column, row, k for its last few columns): the
+    /// cache blocks and the register tile of each loop, as
+    /// [`micro_kernel`] takes them.
     RowPanels { blocks: Vec<i64>, tiles: Vec<i64> },
 }
 
@@ -465,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn row_panels_are_shared_one_at_a_time() {
+    fn row_panel_tiles_span_column_groups_or_panels() {
         let sizes = |plan| match plan {
             Plan::RowPanels { blocks, tiles } => (blocks, tiles),
             _ => panic!("row panels"),
