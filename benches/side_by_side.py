@@ -25,6 +25,9 @@ a cache line takes from one core to another and back, measured before and
 after the row's rounds (bench_loop.c): on the 2-vCPU VMs this is developed
 on it is ~60 ns at times and 110-350 ns at others, and every runtime's
 2-thread times follow it (resnet18 at 2 threads: aotc 14.7 ms vs 25 ms).
+"steal %" is the share of the CPUs' time during the row's rounds that the
+hypervisor gave to others (/proc/stat; "-" where there is none to read): a
+row with steal is a row of a busy host, whatever its ratios say.
 """
 import argparse
 import ctypes
@@ -297,6 +300,7 @@ def worker(name, threads, rounds, work):
             result["ort_error"] = str(e).splitlines()[0][:200]
             runners.pop("ort", None)
     result["round_trip_ns"] = [round_trip_ns(work)]
+    steal_before, wall_before = steal_seconds(), time.monotonic()
     per_round = {k: [] for k in runners}
     all_samples = {k: [] for k in runners}
     order = list(runners)
@@ -310,6 +314,9 @@ def worker(name, threads, rounds, work):
             s = sample(runner)
             per_round[key].append(statistics.median(s))
             all_samples[key].extend(s)
+    steal_after, wall = steal_seconds(), time.monotonic() - wall_before
+    if steal_before is not None and steal_after is not None:
+        result["steal_percent"] = 100 * (steal_after - steal_before) / (wall * (os.cpu_count() or 1))
     result["round_trip_ns"].append(round_trip_ns(work))
     for key in runners:
         result[key] = {"median": statistics.median(per_round[key]), "min": min(all_samples[key])}
@@ -317,6 +324,17 @@ def worker(name, threads, rounds, work):
         if key in per_round and "aotc" in per_round:
             result[f"{key}/aotc"] = statistics.median(t / a for t, a in zip(per_round[key], per_round["aotc"]))
     print(json.dumps(result))
+
+
+def steal_seconds():
+    """The CPU time the hypervisor has given to others since boot, summed
+    over the CPUs (the 8th field of /proc/stat's "cpu" line), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def round_trip_ns(work):
@@ -373,7 +391,7 @@ def main():
 def print_row(r, header=False):
     if header:
         print(f"{'benchmark':<22} {'thr':>3} {'aotc med/min':>21} {'ORT med/min':>21} {'eager med/min':>21} "
-              f"{'ORT/aotc':>8} {'eager/aotc':>10} {'GFLOP/s':>8} {'compile s':>9} {'x-core ns':>9}  errors")
+              f"{'ORT/aotc':>8} {'eager/aotc':>10} {'GFLOP/s':>8} {'compile s':>9} {'x-core ns':>9} {'steal %':>7}  errors")
     info = r.get("info", {})
     if "failed" in r:
         print(f"{r['name']:<22} {r['threads']:>3} failed: {r['failed'][0][:150]}")
@@ -385,8 +403,9 @@ def print_row(r, header=False):
     ratio = lambda k: f"{r[k]:.2f}" if k in r else "-"
     compile_s = f"{info['compile_s']:.1f}" if info.get("compile_s") is not None else "-"
     trips = "/".join(f"{t:.0f}" if t >= 0 else "-" for t in r.get("round_trip_ns", []))
+    steal = f"{r['steal_percent']:.1f}" if "steal_percent" in r else "-"
     print(f"{r['name']:<22} {r['threads']:>3} {fmt_time(r.get('aotc'))} {fmt_time(r.get('ort'))} {fmt_time(r.get('eager'))} "
-          f"{ratio('ort/aotc'):>8} {ratio('eager/aotc'):>10} {gflops} {compile_s:>9} {trips:>9}  {errors} {notes}", flush=True)
+          f"{ratio('ort/aotc'):>8} {ratio('eager/aotc'):>10} {gflops} {compile_s:>9} {trips:>9} {steal:>7}  {errors} {notes}", flush=True)
 
 
 def platform_line():
