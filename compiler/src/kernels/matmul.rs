@@ -22,7 +22,7 @@
 
 use super::{ops_named, tag, Script, Target};
 use crate::kernels::analysis::value_type;
-use aotc_dialects::lower::ROW_PANEL_ACCUMULATORS;
+use aotc_dialects::lower::row_panel_tile_spans_groups;
 use melior::ir::operation::{OperationLike, OperationRef};
 use melior::ir::ValueLike;
 use melior::ir::Module;
@@ -179,14 +179,14 @@ fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
 /// The loops of a product on row panels of `rows` rows by `groups`
 /// 16-column groups over `k` (panel, row, group, column, k): one panel at
 /// a time; the register tile is the panel's rows by all its groups when
-/// they fit [`ROW_PANEL_ACCUMULATORS`] (each K step then reads the panel's
+/// they fit ([`row_panel_tile_spans_groups`]: each K step then reads the panel's
 /// chunk once, and the panel comes from memory once: mobilenet_v2's 7x7
 /// stage, 8 rows x 48 columns against 16 x 16 three times over), else by
 /// one group; with 16 vector registers up to 6 of the rows by one group.
 fn row_panel_sizes(rows: i64, groups: i64, k: i64, vector_registers: u32) -> Plan {
     let wide = vector_registers >= 32;
     let tile_rows = if wide { rows } else { largest_divisor(rows, 6) };
-    let tile_groups = if wide && rows * groups <= ROW_PANEL_ACCUMULATORS { groups } else { 1 };
+    let tile_groups = if wide && row_panel_tile_spans_groups(rows, groups) { groups } else { 1 };
     Plan::RowPanels { blocks: vec![1, 0, 0, 0, largest_divisor(k, 1024)], tiles: vec![1, tile_rows, tile_groups, TILE_N, 1] }
 }
 

@@ -98,7 +98,14 @@ pub const ROW_PANEL_ACCUMULATORS: i64 = 24;
 pub fn row_panel_rows(m: i64, columns: i64) -> Option<i64> {
     let groups = (columns / PANEL).max(1);
     let whole = |r: &i64| m % r == 0;
-    [16, 12, 8].into_iter().filter(whole).find(|r| r * groups <= ROW_PANEL_ACCUMULATORS).or_else(|| [16, 12].into_iter().find(whole))
+    [16, 12, 8].into_iter().filter(whole).find(|&r| row_panel_tile_spans_groups(r, groups)).or_else(|| [16, 12].into_iter().find(whole))
+}
+
+/// Whether a register tile of a row panel of `rows` rows spans all its
+/// `groups` 16-column groups: they fit [`ROW_PANEL_ACCUMULATORS`]. The
+/// lowering picks the panels' rows by it, the kernel strategy the tile.
+pub fn row_panel_tile_spans_groups(rows: i64, groups: i64) -> bool {
+    rows * groups <= ROW_PANEL_ACCUMULATORS
 }
 
 /// `start[m] + a @ b` with a: [M, K] read as row panels `[M/R, K, R]`

@@ -28,7 +28,7 @@ pub mod shape;
 pub mod winograd;
 
 /// The kernel strategy sizes row-panel register tiles by it.
-pub use linear::ROW_PANEL_ACCUMULATORS;
+pub use linear::row_panel_tile_spans_groups;
 
 use crate::types::Ty;
 use melior::ir::{
