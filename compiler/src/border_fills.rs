@@ -113,8 +113,8 @@ pub(crate) unsafe fn static_slice_arrays(subview: MlirOperation) -> Option<(Vec<
 
 /// The strip a fill loop writes, if `op` is one: a loop with the bounds
 /// `bounds` whose body fills a slice (by the loop's index) of a static box
-/// of a buffer defined outside it, and does nothing else.
-unsafe fn fill_strip(op: MlirOperation, bounds: (i64, i64, i64)) -> Option<(MlirValue, Slice)> {
+/// of a buffer defined outside it, and does nothing else. Also the fill.
+unsafe fn fill_strip(op: MlirOperation, bounds: (i64, i64, i64)) -> Option<(MlirValue, Slice, MlirOperation)> {
     if !is_parallel_loop(op) || constant_loop_bounds(op) != Some(bounds) {
         return None;
     }
@@ -136,7 +136,7 @@ unsafe fn fill_strip(op: MlirOperation, bounds: (i64, i64, i64)) -> Option<(Mlir
     if mlirValueIsAOpResult(strip) && mlirOperationGetBlock(mlirOpResultGetOwner(strip)).ptr == body(op).ptr {
         return None;
     }
-    static_box(strip)
+    static_box(strip).map(|(base, slice)| (base, slice, fill))
 }
 
 /// The buffer at the bottom of `value`'s views: a slot of the arena (a
@@ -175,18 +175,19 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
     }
     let Some(bounds) = constant_loop_bounds(first) else { return 0 };
     let mut between = Vec::new();
-    let mut fills: Vec<(MlirOperation, Slice)> = Vec::new();
+    // (the fill loop, its strip, its fill)
+    let mut fills: Vec<(MlirOperation, Slice, MlirOperation)> = Vec::new();
     let mut padded: Option<MlirValue> = None;
     let mut next = mlirOperationGetNextInBlock(first);
     while !next.ptr.is_null() {
         if PURE.contains(&op_name(next).as_str()) {
             between.push(next);
-        } else if let Some((base, strip)) = fill_strip(next, bounds) {
+        } else if let Some((base, strip, fill)) = fill_strip(next, bounds) {
             if padded.is_some_and(|p| p.ptr != base.ptr) {
                 break;
             }
             padded = Some(base);
-            fills.push((next, strip));
+            fills.push((next, strip, fill));
         } else {
             break;
         }
@@ -198,7 +199,7 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
     let used = outside_buffers(first);
     let inside = |v: MlirValue| static_box(v).filter(|(base, _)| base.ptr == padded.ptr).map(|(_, b)| b);
     let apart = used.iter().all(|&v| match inside(v) {
-        Some(slice) => fills.iter().all(|(_, strip)| slice.disjoint(strip)),
+        Some(slice) => fills.iter().all(|(_, strip, _)| slice.disjoint(strip)),
         None => root(v).ptr != root(padded).ptr,
     });
     if !apart || !used.iter().any(|&v| inside(v).is_some()) {
@@ -208,24 +209,17 @@ unsafe fn join_fills_after(first: MlirOperation) -> usize {
     for &op in &between {
         mlirOperationMoveBefore(op, first);
     }
-    for (fill_loop, _) in &fills {
-        mark_border_fill(*fill_loop);
+    for (fill_loop, _, fill) in &fills {
+        mark_border_fill(*fill);
         append_body(first, *fill_loop);
     }
     fills.len()
 }
 
-/// Tags the fill in the body of `fill_loop` with [`BORDER_FILL`].
-unsafe fn mark_border_fill(fill_loop: MlirOperation) {
-    let mut op = mlirBlockGetFirstOperation(body(fill_loop));
-    while !op.ptr.is_null() {
-        if op_name(op) == "linalg.fill" {
-            let context = mlirOperationGetContext(op);
-            let name = MlirStringRef { data: BORDER_FILL.as_ptr().cast(), length: BORDER_FILL.len() };
-            mlirOperationSetAttributeByName(op, name, mlirUnitAttrGet(context));
-        }
-        op = mlirOperationGetNextInBlock(op);
-    }
+/// Tags `fill` with [`BORDER_FILL`].
+unsafe fn mark_border_fill(fill: MlirOperation) {
+    let name = MlirStringRef { data: BORDER_FILL.as_ptr().cast(), length: BORDER_FILL.len() };
+    mlirOperationSetAttributeByName(fill, name, mlirUnitAttrGet(mlirOperationGetContext(fill)));
 }
 
 /// Moves the body of loop `from` (bounds as `into`'s) to the end of
