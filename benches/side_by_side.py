@@ -20,11 +20,16 @@ Every output is checked against eager. Printed: median and min latency of
 each, and the ratios ORT/aotc and eager/aotc (above 1: aotc is faster),
 medians over rounds of per-round medians. aotc's compile seconds are
 measured once per benchmark. The machine is shared and noisy: compare the
-ratios of one run, not absolute times across runs. "x-core ns" is the time
-a cache line takes from one core to another and back, measured before and
-after the row's rounds (bench_loop.c): on the 2-vCPU VMs this is developed
-on it is ~60 ns at times and 110-350 ns at others, and every runtime's
-2-thread times follow it (resnet18 at 2 threads: aotc 14.7 ms vs 25 ms).
+ratios of one run, not absolute times across runs. "x-core ns" is the
+least and the most time a cache line took from one core to another and
+back, measured between every two samples (bench_loop.c). On the
+2-vCPU VMs this is developed on the host moves the vCPUs every few seconds
+between sharing a last-level cache ("near", ~55-75 ns) and not ("far",
+~310-500 ns), and the 2-thread times of each runtime depend on it, each in
+its own way (interleaved runs at 2 threads, near vs far: aotc's resnet18
+16.2 vs 26.6 ms, ORT's 18.8 vs 19.8; ORT's mobilenet_v2 5.1 vs 7.8, aotc's
+4.4 vs 4.8). "near/far" is ORT/aotc over the rounds in which both ran near,
+and over those both ran far, with the rounds' count.
 "steal %" is the share of the CPUs' time during the row's rounds that the
 hypervisor gave to others (/proc/stat; "-" where there is none to read): a
 row with steal is a row of a busy host, whatever its ratios say.
@@ -299,30 +304,46 @@ def worker(name, threads, rounds, work):
         except Exception as e:  # noqa: BLE001
             result["ort_error"] = str(e).splitlines()[0][:200]
             runners.pop("ort", None)
-    result["round_trip_ns"] = [round_trip_ns(work)]
+    trips = []
     steal_before, wall_before = steal_seconds(), time.monotonic()
     per_round = {k: [] for k in runners}
+    placement = {k: [] for k in runners}
     all_samples = {k: [] for k in runners}
     order = list(runners)
+    timed = []  # (runner, round trip before its sample), in the order sampled
     for r in range(rounds):
         # each round starts with another runner, and each sample starts after
         # a pause: a runtime's threads spin for a while after its runs (torch's
         # OpenMP pool, ORT's) and would take the cores of the one timed next
+        # (and the round trip's threads: it is measured after the pause)
         for key in order[r % len(order):] + order[:r % len(order)]:
             runner = runners[key]
             time.sleep(PAUSE_S)
+            trips.append(round_trip_ns(work, QUICK_TRIPS))
             s = sample(runner)
+            timed.append(key)
             per_round[key].append(statistics.median(s))
             all_samples[key].extend(s)
+    time.sleep(PAUSE_S)
+    trips.append(round_trip_ns(work, QUICK_TRIPS))
+    for i, key in enumerate(timed):
+        placement[key].append(placement_of(trips[i], trips[i + 1]))
     steal_after, wall = steal_seconds(), time.monotonic() - wall_before
     if steal_before is not None and steal_after is not None:
         result["steal_percent"] = 100 * (steal_after - steal_before) / (wall * (os.cpu_count() or 1))
-    result["round_trip_ns"].append(round_trip_ns(work))
+    measured = [t for t in trips if t >= 0]
+    result["round_trip_ns"] = [min(measured), max(measured)] if measured else []
     for key in runners:
         result[key] = {"median": statistics.median(per_round[key]), "min": min(all_samples[key])}
     for key in ("eager", "ort"):
         if key in per_round and "aotc" in per_round:
-            result[f"{key}/aotc"] = statistics.median(t / a for t, a in zip(per_round[key], per_round["aotc"]))
+            pairs = list(zip(per_round[key], per_round["aotc"], placement[key], placement["aotc"]))
+            result[f"{key}/aotc"] = statistics.median(t / a for t, a, _, _ in pairs)
+            for where in ("near", "far"):
+                same = [t / a for t, a, pt, pa in pairs if pt == pa == where]
+                if same:
+                    result[f"{key}/aotc {where}"] = statistics.median(same)
+                    result[f"{key}/aotc {where} rounds"] = len(same)
     print(json.dumps(result))
 
 
@@ -337,12 +358,31 @@ def steal_seconds():
         return None
 
 
-def round_trip_ns(work):
+def round_trip_ns(work, trips=100_000):
     """The cores' cache-line round trip now (median of 3), or -1."""
     loop = ctypes.CDLL(os.path.join(work, "libbench_loop.so"))
     loop.aotc_bench_round_trip_ns.restype = ctypes.c_double
     loop.aotc_bench_round_trip_ns.argtypes = [ctypes.c_long]
-    return statistics.median(loop.aotc_bench_round_trip_ns(100_000) for _ in range(3))
+    return statistics.median(loop.aotc_bench_round_trip_ns(trips) for _ in range(3))
+
+
+# Round trips measured between two samples (a few ms at most).
+QUICK_TRIPS = 2_000
+# Cache-line round trips (ns) below which the two vCPUs share a last-level
+# cache ("near"), and from which they do not ("far"). On the development
+# VMs the host moves them between the two every few seconds: ~55-75 ns
+# against ~310-500 ns, rarely between.
+NEAR_NS, FAR_NS = 150, 200
+
+
+def placement_of(before, after):
+    """Where the cores were during a sample: near, far, or None (it changed,
+    or there is one CPU)."""
+    if 0 <= before < NEAR_NS and 0 <= after < NEAR_NS:
+        return "near"
+    if before >= FAR_NS and after >= FAR_NS:
+        return "far"
+    return None
 
 
 def fmt_time(entry):
@@ -391,7 +431,7 @@ def main():
 def print_row(r, header=False):
     if header:
         print(f"{'benchmark':<22} {'thr':>3} {'aotc med/min':>21} {'ORT med/min':>21} {'eager med/min':>21} "
-              f"{'ORT/aotc':>8} {'eager/aotc':>10} {'GFLOP/s':>8} {'compile s':>9} {'x-core ns':>9} {'steal %':>7}  errors")
+              f"{'ORT/aotc':>8} {'near/far':>15} {'eager/aotc':>10} {'GFLOP/s':>8} {'compile s':>9} {'x-core ns':>9} {'steal %':>7}  errors")
     info = r.get("info", {})
     if "failed" in r:
         print(f"{r['name']:<22} {r['threads']:>3} failed: {r['failed'][0][:150]}")
@@ -404,8 +444,10 @@ def print_row(r, header=False):
     compile_s = f"{info['compile_s']:.1f}" if info.get("compile_s") is not None else "-"
     trips = "/".join(f"{t:.0f}" if t >= 0 else "-" for t in r.get("round_trip_ns", []))
     steal = f"{r['steal_percent']:.1f}" if "steal_percent" in r else "-"
+    # ORT/aotc over the rounds both ran with the cores near, and far (the rounds' count)
+    by_place = "/".join(f"{r[f'ort/aotc {w}']:.2f}({r[f'ort/aotc {w} rounds']})" if f"ort/aotc {w}" in r else "-" for w in ("near", "far"))
     print(f"{r['name']:<22} {r['threads']:>3} {fmt_time(r.get('aotc'))} {fmt_time(r.get('ort'))} {fmt_time(r.get('eager'))} "
-          f"{ratio('ort/aotc'):>8} {ratio('eager/aotc'):>10} {gflops} {compile_s:>9} {trips:>9} {steal:>7}  {errors} {notes}", flush=True)
+          f"{ratio('ort/aotc'):>8} {by_place:>15} {ratio('eager/aotc'):>10} {gflops} {compile_s:>9} {trips:>9} {steal:>7}  {errors} {notes}", flush=True)
 
 
 def platform_line():
