@@ -379,6 +379,14 @@ def pool_cases():
     x = randn(2, 3, 9, 10)
     case("max_pool2d", "pad_ceil", lambda a: F.max_pool2d(a, 3, 2, 1, ceil_mode=True), x)
     case("max_pool2d", "indices", lambda a: F.max_pool2d(a, 2, return_indices=True), x)
+    # resnet's 3x3 / 2 / 1; a window of other sides and strides, dilated,
+    # over NaNs (which propagate); an unbatched input
+    case("max_pool2d", "s2_pad1", lambda a: F.max_pool2d(a, 3, 2, 1), randn(1, 4, 16, 18))
+    nans = randn(1, 2, 11, 12)
+    nans[0, 0, 2, 3] = float("nan")
+    nans[0, 1, 7, 10] = float("nan")
+    case("max_pool2d", "dilated_nan", lambda a: F.max_pool2d(a, (2, 3), (3, 2), (1, 1), dilation=(2, 1)), nans)
+    case("max_pool2d", "unbatched", lambda a: F.max_pool2d(a, 3, 2, 1), randn(3, 9, 9))
     case("max_pool1d", "f32", lambda a: F.max_pool1d(a, 3, 2), randn(2, 3, 11))
     case("max_pool3d", "f32", lambda a: F.max_pool3d(a, 2), randn(1, 2, 4, 6, 6))
     case("max_pool3d", "indices", lambda a: F.max_pool3d(a, 2, return_indices=True), randn(1, 2, 4, 4, 4))
