@@ -371,16 +371,18 @@ QUICK_TRIPS = 2_000
 # Cache-line round trips (ns) below which the two vCPUs share a last-level
 # cache ("near"), and from which they do not ("far"). On the development
 # VMs the host moves them between the two every few seconds: ~55-75 ns
-# against ~310-500 ns, rarely between.
-NEAR_NS, FAR_NS = 150, 200
+# against ~310-500 ns, rarely between. Beyond FAR_MAX_NS a thread shared
+# its CPU with another (a runtime's pool still spinning, the host's other
+# work): no placement.
+NEAR_NS, FAR_NS, FAR_MAX_NS = 150, 200, 1000
 
 
 def placement_of(before, after):
     """Where the cores were during a sample: near, far, or None (it changed,
-    or there is one CPU)."""
+    a thread shared its CPU, or there is one CPU)."""
     if 0 <= before < NEAR_NS and 0 <= after < NEAR_NS:
         return "near"
-    if before >= FAR_NS and after >= FAR_NS:
+    if FAR_NS <= min(before, after) and max(before, after) <= FAR_MAX_NS:
         return "far"
     return None
 
