@@ -310,7 +310,7 @@ def worker(name, threads, rounds, work):
     placement = {k: [] for k in runners}
     all_samples = {k: [] for k in runners}
     order = list(runners)
-    timed = []  # (runner, round trip before its sample), in the order sampled
+    timed = []  # the runners in the order sampled: sample i ran between trips i and i + 1
     for r in range(rounds):
         # each round starts with another runner, and each sample starts after
         # a pause: a runtime's threads spin for a while after its runs (torch's
@@ -358,8 +358,9 @@ def steal_seconds():
         return None
 
 
-def round_trip_ns(work, trips=100_000):
-    """The cores' cache-line round trip now (median of 3), or -1."""
+def round_trip_ns(work, trips):
+    """The cores' cache-line round trip now (ns, median of 3 times `trips`),
+    or -1."""
     loop = ctypes.CDLL(os.path.join(work, "libbench_loop.so"))
     loop.aotc_bench_round_trip_ns.restype = ctypes.c_double
     loop.aotc_bench_round_trip_ns.argtypes = [ctypes.c_long]
