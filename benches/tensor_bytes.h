@@ -1,5 +1,5 @@
 /* The byte size of a tensor of the C API, for the C benchmark drivers
- * (harness.c, ab.c). Include after the library's generated header, which
+ * (harness.c, open_lib.h). Include after the library's generated header, which
  * defines AotcTensorInfo; element sizes by AOTC_DTYPE_* code. */
 #ifndef AOTC_BENCH_TENSOR_BYTES_H
 #define AOTC_BENCH_TENSOR_BYTES_H

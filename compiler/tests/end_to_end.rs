@@ -141,6 +141,30 @@ fn ab_tool_times_two_builds() {
     assert!(stdout.contains("| B/A: medians "), "{stdout}");
 }
 
+/// `benches/watch.c` times a library batch by batch, alternating 1 and 2
+/// threads with THREADS 0.
+#[test]
+fn watch_tool_alternates_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    build_simple(dir.path());
+    let (object, watch) = (dir.path().join("bench_loop.o"), dir.path().join("watch"));
+    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
+    check(
+        Command::new("cc")
+            .args(["-O2", "-include"])
+            .arg(dir.path().join("simple.h"))
+            .arg(repo().join("benches/watch.c"))
+            .arg(&object)
+            .arg("-o")
+            .arg(&watch)
+            .args(["-ldl", "-pthread"]),
+    );
+    let stdout = check(Command::new(&watch).arg(dir.path().join("libsimple.so")).args(["simple", "0", "0.2", "2"]));
+    let threads: Vec<&str> = stdout.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
+    assert!(stdout.starts_with("# start_s threads runs ms_per_run round_trip_ns"), "{stdout}");
+    assert!(threads.len() >= 2 && threads.iter().enumerate().all(|(i, t)| *t == ["1", "2"][i % 2]), "{stdout}");
+}
+
 #[test]
 fn rust_example_matches_torch() {
     let dir = tempfile::tempdir().unwrap();
