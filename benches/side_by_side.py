@@ -54,6 +54,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 AOTC = os.environ.get("AOTC_BIN", os.path.join(TARGET, "release", "aotc"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from export_op_suite import Fn  # noqa: E402  (a module whose forward is a function)
+from placement import placement_of  # noqa: E402
 
 
 def randn(*shape):
@@ -369,23 +370,6 @@ def round_trip_ns(work, trips):
 
 # Round trips measured between two samples (a few ms at most).
 QUICK_TRIPS = 2_000
-# Cache-line round trips (ns) below which the two vCPUs share a last-level
-# cache ("near"), and from which they do not ("far"). On the development
-# VMs the host moves them between the two every few seconds: ~55-75 ns
-# against ~310-500 ns, rarely between. Beyond FAR_MAX_NS a thread shared
-# its CPU with another (a runtime's pool still spinning, the host's other
-# work): no placement.
-NEAR_NS, FAR_NS, FAR_MAX_NS = 150, 200, 1000
-
-
-def placement_of(before, after):
-    """Where the cores were during a sample: near, far, or None (it changed,
-    a thread shared its CPU, or there is one CPU)."""
-    if 0 <= before < NEAR_NS and 0 <= after < NEAR_NS:
-        return "near"
-    if FAR_NS <= min(before, after) and max(before, after) <= FAR_MAX_NS:
-        return "far"
-    return None
 
 
 def fmt_time(entry):

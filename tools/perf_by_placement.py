@@ -1,6 +1,6 @@
 """Per-kernel time by where the cores were: perf samples of a `benches/watch`
 run put in the batch they fell in, and the batches grouped by thread count
-and placement (near: round trip below 150 ns, far: 200 ns and above).
+and placement (tools/placement.py, from the round trip after each batch).
 
     perf record -F 1000 -o perf.data /tmp/watch LIB PREFIX 2 60 > watch.txt
     perf script -i perf.data -F tid,time,ip,sym > samples.txt
@@ -15,7 +15,7 @@ import argparse
 import bisect
 import collections
 
-NEAR_NS, FAR_NS = 150, 200
+from placement import placement_of
 
 
 def batches_of(path):
@@ -28,7 +28,7 @@ def batches_of(path):
             continue
         start, threads, runs, ms, trip = line.split()[:5]
         start, runs, ms, trip = float(start), int(runs), float(ms), float(trip)
-        place = "near" if 0 <= trip < NEAR_NS else "far" if trip >= FAR_NS else None
+        place = placement_of(trip, trip)
         out.append((start, start + runs * ms / 1e3, runs, f"{threads} thr {place}" if place else None))
     return out
 
