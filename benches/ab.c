@@ -11,11 +11,19 @@
  * interleaved in one process see the same machine. Each library has its
  * own copy of the runtime (and pool), and they never run at once.
  *
+ * After each pair it measures the cache-line round trip between the two
+ * CPUs (bench_loop.c) and also prints the pairs run with both vCPUs "near"
+ * (sharing a last-level cache: the trips before and after the pair under
+ * 150 ns) and both "far" (200-1000 ns) apart, the rule of
+ * tools/placement.py: a change to how threads share data shows in the far
+ * pairs.
+ *
  * Build it against any generated header, which defines the C API:
  *
  *   aotc model.pt2 -o /tmp/a/liba.so      (at revision A)
  *   aotc model.pt2 -o /tmp/b/libb.so      (at revision B)
- *   cc -O2 -include /tmp/a/liba.h benches/ab.c -o /tmp/ab -ldl
+ *   cc -O2 -c benches/bench_loop.c -o /tmp/bench_loop.o
+ *   cc -O2 -include /tmp/a/liba.h benches/ab.c /tmp/bench_loop.o -o /tmp/ab -ldl -pthread
  *   /tmp/ab /tmp/a/liba.so a /tmp/b/libb.so b 500 2
  *
  * Inputs are a fixed pattern (values do not change the work).
@@ -43,6 +51,39 @@ static int by_value(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+double aotc_bench_round_trip_ns(long rounds);
+
+/* tools/placement.py's thresholds (ns) */
+#define NEAR_NS 150.0
+#define FAR_NS 200.0
+#define FAR_MAX_NS 1000.0
+
+/* Medians of A, B and the per-pair ratio over the pairs `chosen` (sorts
+ * copies), printed after `label`. */
+static void report(const char *label, const double *ta, const double *tb, const int *chosen, int runs) {
+  double *a = malloc(runs * sizeof(double)), *b = malloc(runs * sizeof(double)), *r = malloc(runs * sizeof(double));
+  int n = 0;
+  for (int i = 0; i < runs; i++)
+    if (chosen[i]) {
+      a[n] = ta[i];
+      b[n] = tb[i];
+      r[n] = tb[i] / ta[i];
+      n++;
+    }
+  if (n == 0) {
+    printf("%s: no pairs\n", label);
+  } else {
+    qsort(a, n, sizeof(double), by_value);
+    qsort(b, n, sizeof(double), by_value);
+    qsort(r, n, sizeof(double), by_value);
+    printf("%s (%d pairs): A median %.3f ms min %.3f | B median %.3f ms min %.3f | B/A: medians %.4f, per-pair median %.4f, minima %.4f\n",
+           label, n, a[n / 2] * 1e3, a[0] * 1e3, b[n / 2] * 1e3, b[0] * 1e3, b[n / 2] / a[n / 2], r[n / 2], b[0] / a[0]);
+  }
+  free(a);
+  free(b);
+  free(r);
+}
+
 int main(int argc, char **argv) {
   if (argc != 7) {
     fprintf(stderr, "usage: ab LIB_A PREFIX_A LIB_B PREFIX_B RUNS THREADS\n");
@@ -60,7 +101,9 @@ int main(int argc, char **argv) {
     run_once(&a);
     run_once(&b);
   }
-  double *ta = malloc(runs * sizeof(double)), *tb = malloc(runs * sizeof(double)), *ratio = malloc(runs * sizeof(double));
+  double *ta = malloc(runs * sizeof(double)), *tb = malloc(runs * sizeof(double));
+  double *trip = malloc((runs + 1) * sizeof(double));
+  trip[0] = aotc_bench_round_trip_ns(2000);
   for (int i = 0; i < runs; i++) {
     // alternate which goes first, so neither always runs on a warmer machine
     if (i % 2) {
@@ -70,13 +113,18 @@ int main(int argc, char **argv) {
       ta[i] = run_once(&a);
       tb[i] = run_once(&b);
     }
-    ratio[i] = tb[i] / ta[i];
+    trip[i + 1] = aotc_bench_round_trip_ns(2000);
   }
-  qsort(ta, runs, sizeof(double), by_value);
-  qsort(tb, runs, sizeof(double), by_value);
-  qsort(ratio, runs, sizeof(double), by_value);
-  printf("A median %.3f ms min %.3f | B median %.3f ms min %.3f | B/A: medians %.4f, per-pair median %.4f, minima %.4f\n",
-         ta[runs / 2] * 1e3, ta[0] * 1e3, tb[runs / 2] * 1e3, tb[0] * 1e3, tb[runs / 2] / ta[runs / 2], ratio[runs / 2], tb[0] / ta[0]);
+  int *all = malloc(runs * sizeof(int)), *near = malloc(runs * sizeof(int)), *far = malloc(runs * sizeof(int));
+  for (int i = 0; i < runs; i++) {
+    double lo = trip[i] < trip[i + 1] ? trip[i] : trip[i + 1], hi = trip[i] < trip[i + 1] ? trip[i + 1] : trip[i];
+    all[i] = 1;
+    near[i] = lo >= 0 && hi < NEAR_NS;
+    far[i] = lo >= FAR_NS && hi <= FAR_MAX_NS;
+  }
+  report("all", ta, tb, all, runs);
+  report("near", ta, tb, near, runs);
+  report("far", ta, tb, far, runs);
   a.api->free(a.model);
   b.api->free(b.model);
   return 0;

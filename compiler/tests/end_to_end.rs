@@ -135,10 +135,24 @@ fn ab_tool_times_two_builds() {
         std::fs::create_dir(d).unwrap();
         build_simple(d);
     }
-    let ab = dir.path().join("ab");
-    check(Command::new("cc").args(["-O2", "-include"]).arg(a.join("simple.h")).arg(repo().join("benches/ab.c")).arg("-o").arg(&ab).arg("-ldl"));
+    let (object, ab) = (dir.path().join("bench_loop.o"), dir.path().join("ab"));
+    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
+    check(
+        Command::new("cc")
+            .args(["-O2", "-include"])
+            .arg(a.join("simple.h"))
+            .arg(repo().join("benches/ab.c"))
+            .arg(&object)
+            .arg("-o")
+            .arg(&ab)
+            .args(["-ldl", "-pthread"]),
+    );
     let stdout = check(Command::new(&ab).arg(a.join("libsimple.so")).arg("simple").arg(b.join("libsimple.so")).args(["simple", "5", "2"]));
+    assert!(stdout.starts_with("all (5 pairs): A median "), "{stdout}");
     assert!(stdout.contains("| B/A: medians "), "{stdout}");
+    for placement in ["\nnear", "\nfar"] {
+        assert!(stdout.contains(placement), "{stdout}");
+    }
 }
 
 /// `benches/watch.c` times a library batch by batch, alternating 1 and 2
@@ -163,6 +177,32 @@ fn watch_tool_alternates_thread_counts() {
     let threads: Vec<&str> = stdout.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
     assert!(stdout.starts_with("# start_s threads runs ms_per_run round_trip_ns"), "{stdout}");
     assert!(threads.len() >= 2 && threads.iter().enumerate().all(|(i, t)| *t == ["1", "2"][i % 2]), "{stdout}");
+}
+
+/// `benches/cross_core.c` builds and prints a median for every pattern,
+/// mode and placement (a dash where none was measured).
+#[test]
+fn cross_core_tool_reports_each_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let (object, tool) = (dir.path().join("bench_loop.o"), dir.path().join("cross_core"));
+    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
+    check(Command::new("cc").arg("-O2").arg(repo().join("benches/cross_core.c")).arg(&object).arg("-o").arg(&tool).arg("-pthread"));
+    let out = Command::new(&tool).arg("1").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if stderr.contains("needs two CPUs") {
+        return;
+    }
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let cases: Vec<String> = ["stream", "rows"]
+        .iter()
+        .flat_map(|p| ["private", "crossing"].map(move |m| (p, m)))
+        .flat_map(|(p, m)| ["near", "far"].map(move |l| format!("{p} {m} {l} ")))
+        .collect();
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), cases.len(), "{stdout}");
+    for (row, case) in rows.iter().zip(&cases) {
+        assert!(row.starts_with(case.as_str()), "{stdout}");
+    }
 }
 
 #[test]
