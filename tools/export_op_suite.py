@@ -343,6 +343,11 @@ def conv_cases():
     case("conv2d", "large_weight_ragged", None, randn(1, 256, 7, 7), module=torch.nn.Conv2d(256, 512, 3, padding=1))
     case("conv2d", "large_weight_ragged_s2_batch2", None, randn(2, 256, 13, 13), module=torch.nn.Conv2d(256, 512, 3, stride=2, bias=False))
     case("conv2d", "large_weight_ragged_runtime", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 256, 7, 7), randn(512, 256, 3, 3), randn(512))
+    # one image: the windows are copied from a channels-last copy of the
+    # input (K ordered tap, channel); strided, dilated and non-square, 1-d
+    case("conv2d", "large_weight_ragged_s2", None, randn(1, 256, 13, 13), module=torch.nn.Conv2d(256, 512, 3, stride=2, padding=1))
+    case("conv2d", "large_weight_ragged_dilated", None, randn(1, 384, 9, 8), module=torch.nn.Conv2d(384, 512, (3, 2), dilation=(2, 1), padding=(2, 0)))
+    case("conv1d", "large_weight_ragged", None, randn(1, 512, 30), module=torch.nn.Conv1d(512, 1024, 3))
     # few columns (at most 64) and whole row panels of the weight (16, 12 or
     # 8 rows, the most whose register tile spans every 16-column group in
     # 24 accumulators, else 16 or 12 a group at a time): the weight is read

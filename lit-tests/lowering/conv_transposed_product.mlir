@@ -6,10 +6,16 @@
 // a linear layer with 49 rows over the weight packed in 16-column panels
 // ([32, 2304, 16], folded into the stored layout at compile time). Untransposed,
 // the 49th column would be a dot product per row reading the whole weight
-// again.
+// again. For one image, col^T comes from a channels-last copy of the
+// padded input: each of the 9 taps' windows [7, 7, 256] is a slice of it,
+// copied by one generic with a result per tap into col^T as [7, 7, 9, 256]
+// (K ordered tap, channel); the weight is permuted to [512, 3, 3, 256] to
+// match.
 // CHECK-LABEL: func.func @aotc_t_forward
-// CHECK: %[[COL:.*]] = tensor.collapse_shape {{.*}} : tensor<256x3x3x1x7x7xf32> into tensor<2304x49xf32>
-// CHECK: linalg.transpose ins(%[[COL]] : tensor<2304x49xf32>) outs({{.*}} : tensor<49x2304xf32>) permutation = [1, 0]
+// CHECK: linalg.transpose ins({{.*}} : tensor<1x256x1x1x9x9xf32>) outs({{.*}} : tensor<1x1x1x9x9x256xf32>) permutation = [0, 2, 3, 4, 5, 1]
+// CHECK: %{{.*}}:9 = linalg.generic {{.*}} ins({{.*}} : tensor<7x7x256xf32>, {{.*}}) outs({{.*}} : tensor<7x7x256xf32>,
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 8, 0] [7, 7, 1, 256] [1, 1, 1, 1] : tensor<7x7x1x256xf32> into tensor<7x7x9x256xf32>
+// CHECK: linalg.transpose ins({{.*}} : tensor<512x256x3x3xf32>) outs({{.*}} : tensor<512x3x3x256xf32>) permutation = [0, 2, 3, 1]
 // CHECK: linalg.transpose ins({{.*}} : tensor<32x16x2304xf32>) outs({{.*}} : tensor<32x2304x16xf32>) permutation = [0, 2, 1]
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins({{.*}} : tensor<49x2304xf32>, tensor<32x2304x16xf32>) outs({{.*}} : tensor<49x32x16xf32>)
 // CHECK: linalg.transpose ins({{.*}} : tensor<49x512xf32>) outs({{.*}} : tensor<512x49xf32>) permutation = [1, 0]
