@@ -23,7 +23,7 @@
 //!   elements) and padded, the weight is flipped with in/out channels
 //!   swapped, and a stride-1 convolution follows.
 
-use super::elementwise::{dim_list, elementwise_outputs, empty, filled, generic, identity_map};
+use super::elementwise::{dim_list, empty, filled, generic, identity_map};
 use super::linear::{matmul_ragged, product_by_transposed, product_on_row_panels, row_panel_rows, Init, PANEL};
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
@@ -202,77 +202,54 @@ fn transposed_product(e: &mut Emitter, col_t: &str, col_t_ty: &Ty, w2: &str, w2_
     transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
 }
 
-/// The most taps whose windows [`windows_channels_last`] copies in one
-/// generic (an input and a result each); larger kernels gather by channel.
-/// Winograd's input transform, 16 in and 16 out, is the largest such
-/// generic known to compile and vectorize well.
+/// The most taps whose windows [`windows_channels_last`] copies (a kernel
+/// each); larger kernels gather by channel.
 const MAX_CHANNELS_LAST_TAPS: i64 = 16;
 
 /// col^T [O.., K.. x C] for one image (rows: output positions; columns:
 /// taps, then channels) from a channels-last copy of the input's stride
 /// phases: every tap's window is then a slice whose rows are whole channel
-/// vectors, and one generic copies all of them into their columns, a
-/// result per tap, vectorized along the channels. The gather by channel
-/// writes col [C x K.., O..] in rows of a few outputs (7 at resnet18's 7x7
-/// stage) that a transpose then turns into col^T: two passes over it
-/// (0.46 ms of resnet18 at 1 thread), each thread's part of the second
-/// mostly written by the other thread in the first.
+/// vectors, copied into its columns (a vectorized copy per tap). The
+/// gather by channel writes col [C x K.., O..] in rows of a few outputs (7
+/// at resnet18's 7x7 stage) that a transpose then turns into col^T: two
+/// passes over it, each thread's part of the second mostly written by the
+/// other thread in the first.
 fn windows_channels_last(e: &mut Emitter, x: &Operand, p: &ConvParams, out: &Ty, kernel: &[i64]) -> String {
     let k = kernel.len();
     let c = x.ty.shape[1];
     let outs = &out.shape[2..];
     let (phases, phases_ty) = channels_last_phases(e, &x.ssa, &x.ty, &p.stride);
-    // each tap's window [1, 1.., O.., C] of phases [1, s.., S/s.., C], as [O.., C]
-    let window_ty = x.ty.with_shape(outs.iter().copied().chain([c]).collect());
-    let slice_ty = x.ty.with_shape([1].into_iter().chain(vec![1; k]).chain(outs.iter().copied()).chain([c]).collect());
-    let groups: Vec<String> = std::iter::once(format!("[{}]", (0..=k + 1).map(|d| d.to_string()).collect::<Vec<_>>().join(", ")))
-        .chain((k + 2..=2 * k + 1).map(|d| format!("[{d}]")))
-        .collect();
-    let ones = vec!["1"; 2 * k + 2].join(", ");
     let all_taps = taps(kernel);
-    let windows: Vec<(String, Ty, String)> = all_taps
-        .iter()
-        .map(|tap| {
-            let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
-            let offsets: Vec<String> = [0]
-                .into_iter()
-                .chain((0..k).map(|d| at[d] % p.stride[d]))
-                .chain((0..k).map(|d| at[d] / p.stride[d]))
-                .chain([0])
-                .map(|v| v.to_string())
-                .collect();
-            let sizes: Vec<String> = slice_ty.shape.iter().map(i64::to_string).collect();
-            let slice = e.assign(format!(
-                "tensor.extract_slice {phases}[{}] [{}] [{ones}] : {phases_ty} to {slice_ty}",
-                offsets.join(", "),
-                sizes.join(", ")
-            ));
-            let window = e.assign(format!("tensor.collapse_shape {slice} [{}] : {slice_ty} into {window_ty}", groups.join(", ")));
-            (window, window_ty.clone(), identity_map(k + 1))
-        })
-        .collect();
-    let copies = elementwise_outputs(e, &windows, &window_ty, windows.len(), |_, a| a.to_vec());
-    // col^T as [O.., taps, C]: each copy at [0.., tap, 0]
-    let t = windows.len() as i64;
+    // col^T as [O.., taps, C]; tap t's window [1, 1.., O.., C] of phases
+    // [1, s.., S/s.., C] goes to [0.., t, 0] as [O.., 1, C]
+    let t = all_taps.len() as i64;
     let col_ty = x.ty.with_shape(outs.iter().copied().chain([t, c]).collect());
-    let one_ty = x.ty.with_shape(outs.iter().copied().chain([1, c]).collect());
-    let expand: Vec<String> = (0..k)
-        .map(|d| if d + 1 == k { format!("[{d}, {}]", d + 1) } else { format!("[{d}]") })
-        .chain([format!("[{}]", k + 1)])
-        .collect();
-    let one_sizes: Vec<String> = one_ty.shape.iter().map(i64::to_string).collect();
+    let window_ty = x.ty.with_shape([1].into_iter().chain(vec![1; k]).chain(outs.iter().copied()).chain([c]).collect());
+    let column_ty = x.ty.with_shape(outs.iter().copied().chain([1, c]).collect());
+    let column_sizes: Vec<String> = column_ty.shape.iter().map(i64::to_string).collect();
     let mut col = empty(e, &col_ty);
-    for (tap, copy) in copies.iter().enumerate() {
-        let one = e.assign(format!(
-            "tensor.expand_shape {copy} [{}] output_shape [{}] : {window_ty} into {one_ty}",
-            expand.join(", "),
-            one_sizes.join(", ")
-        ));
-        let offsets: Vec<String> = vec![0; k].into_iter().chain([tap as i64, 0]).map(|v| v.to_string()).collect();
-        col = e.assign(format!(
-            "tensor.insert_slice {one} into {col}[{}] [{}] [{}] : {one_ty} into {col_ty}",
+    for (index, tap) in all_taps.iter().enumerate() {
+        let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
+        let offsets: Vec<String> = [0]
+            .into_iter()
+            .chain((0..k).map(|d| at[d] % p.stride[d]))
+            .chain((0..k).map(|d| at[d] / p.stride[d]))
+            .chain([0])
+            .map(|v| v.to_string())
+            .collect();
+        let sizes: Vec<String> = window_ty.shape.iter().map(i64::to_string).collect();
+        let window = e.assign(format!(
+            "tensor.extract_slice {phases}[{}] [{}] [{}] : {phases_ty} to {window_ty}",
             offsets.join(", "),
-            one_sizes.join(", "),
+            sizes.join(", "),
+            vec!["1"; 2 * k + 2].join(", ")
+        ));
+        let column = reshape_value(e, &window, &window_ty, &column_ty);
+        let at: Vec<String> = vec![0; k].into_iter().chain([index as i64, 0]).map(|v| v.to_string()).collect();
+        col = e.assign(format!(
+            "tensor.insert_slice {column} into {col}[{}] [{}] [{}] : {column_ty} into {col_ty}",
+            at.join(", "),
+            column_sizes.join(", "),
             vec!["1"; k + 2].join(", ")
         ));
     }

@@ -98,42 +98,6 @@ pub fn generic(
     result
 }
 
-/// One all-parallel generic over `ty` with `outputs` results of that type
-/// (identity maps): `body` gets the input elements and returns one value
-/// per result. The inputs are (value, type, indexing map), all of `ty`'s
-/// element type. Winograd's transforms (16 or 4 results per tile) and the
-/// window copies of channels-last im2col (one per tap).
-pub fn elementwise_outputs(
-    e: &mut Emitter,
-    inputs: &[(String, Ty, String)],
-    ty: &Ty,
-    outputs: usize,
-    body: impl FnOnce(&mut Emitter, &[String]) -> Vec<String>,
-) -> Vec<String> {
-    let inits: Vec<String> = (0..outputs).map(|_| empty(e, ty)).collect();
-    let maps: Vec<String> = inputs.iter().map(|(_, _, m)| m.clone()).chain((0..outputs).map(|_| identity_map(ty.rank()))).collect();
-    let result = e.fresh();
-    let out_types = vec![ty.to_string(); outputs].join(", ");
-    let iterators = vec!["\"parallel\""; ty.rank()].join(", ");
-    e.line(format!(
-        "{result}:{outputs} = linalg.generic {{indexing_maps = [{}], iterator_types = [{iterators}]}} ins({} : {}) outs({} : {out_types}) {{",
-        maps.join(", "),
-        inputs.iter().map(|(v, _, _)| v.as_str()).collect::<Vec<_>>().join(", "),
-        inputs.iter().map(|(_, t, _)| t.to_string()).collect::<Vec<_>>().join(", "),
-        inits.join(", "),
-    ));
-    let elem = mlir_elem(&ty.elem);
-    let args: Vec<String> = (0..inputs.len() + outputs).map(|_| e.fresh()).collect();
-    let decls: Vec<String> = args.iter().map(|a| format!("{a}: {elem}")).collect();
-    e.line(format!("^bb0({}):", decls.join(", ")));
-    e.indented(|e| {
-        let values = body(e, &args[..inputs.len()]);
-        e.line(format!("linalg.yield {} : {}", values.join(", "), vec![elem; outputs].join(", ")));
-    });
-    e.line(format!("}} -> ({out_types})"));
-    (0..outputs).map(|i| format!("{result}#{i}")).collect()
-}
-
 /// An all-parallel elementwise op over `out`, broadcasting each input.
 pub fn map(
     e: &mut Emitter,

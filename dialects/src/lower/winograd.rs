@@ -23,7 +23,7 @@
 //! The coefficients are 0, +-1 and +-1/2, so the result stays within a few
 //! ulps of the direct sum.
 
-use super::elementwise::{elementwise_outputs, empty, filled, generic, identity_map};
+use super::elementwise::{empty, filled, generic, identity_map};
 use super::shape::reshape_value;
 use super::Emitter;
 use crate::types::Ty;
@@ -270,6 +270,38 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
         e.assign(format!("tensor.extract_slice {full}[0, 0, 0] [{f}, {oh}, {ow}] [1, 1, 1] : {full_ty} to {cut_ty}"))
     };
     reshape_value(e, &cut, &cut_ty, out)
+}
+
+/// One all-parallel generic over `ty` (rank 3) with `outputs` results of
+/// that type: `body` gets the input elements and returns one value per
+/// result. The inputs are (value, type, indexing map), f32.
+fn elementwise_outputs(
+    e: &mut Emitter,
+    inputs: &[(String, Ty, String)],
+    ty: &Ty,
+    outputs: usize,
+    body: impl FnOnce(&mut Emitter, &[String]) -> Vec<String>,
+) -> Vec<String> {
+    let inits: Vec<String> = (0..outputs).map(|_| empty(e, ty)).collect();
+    let maps: Vec<String> = inputs.iter().map(|(_, _, m)| m.clone()).chain((0..outputs).map(|_| identity_map(3))).collect();
+    let result = e.fresh();
+    let out_types = vec![ty.to_string(); outputs].join(", ");
+    e.line(format!(
+        "{result}:{outputs} = linalg.generic {{indexing_maps = [{}], iterator_types = [\"parallel\", \"parallel\", \"parallel\"]}} ins({} : {}) outs({} : {out_types}) {{",
+        maps.join(", "),
+        inputs.iter().map(|(v, _, _)| v.as_str()).collect::<Vec<_>>().join(", "),
+        inputs.iter().map(|(_, t, _)| t.to_string()).collect::<Vec<_>>().join(", "),
+        inits.join(", "),
+    ));
+    let args: Vec<String> = (0..inputs.len() + outputs).map(|_| e.fresh()).collect();
+    let decls: Vec<String> = args.iter().map(|a| format!("{a}: f32")).collect();
+    e.line(format!("^bb0({}):", decls.join(", ")));
+    e.indented(|e| {
+        let values = body(e, &args[..inputs.len()]);
+        e.line(format!("linalg.yield {} : {}", values.join(", "), vec!["f32"; outputs].join(", ")));
+    });
+    e.line(format!("}} -> ({out_types})"));
+    (0..outputs).map(|i| format!("{result}#{i}")).collect()
 }
 
 /// The transform `X -> L X L^T` of a 4x4 tile X (L = B^T or A^T, R rows)
