@@ -202,8 +202,9 @@ fn transposed_product(e: &mut Emitter, col_t: &str, col_t_ty: &Ty, w2: &str, w2_
     transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
 }
 
-/// The most taps whose windows [`windows_channels_last`] copies (a kernel
-/// each); larger kernels gather by channel.
+/// The most taps whose windows [`windows_channels_last`] copies: each copy
+/// is a kernel of its own (measured with a 3x3 kernel's 9, resnet18);
+/// larger kernels keep the gather by channel, one kernel.
 const MAX_CHANNELS_LAST_TAPS: i64 = 16;
 
 /// col^T [O.., K.. x C] for one image (rows: output positions; columns:
@@ -560,11 +561,17 @@ fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &Co
 /// transposing copy of the input; with all strides 1, a view of it.
 fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
     let k = stride.len();
-    let (split, split_ty, rows) = split_by_strides(e, x, ty, stride);
+    let spatial = &ty.shape[2..];
+    let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
+    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra);
+    let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
     let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
     if stride.iter().all(|&s| s == 1) {
-        return (reshape_value(e, &split, &split_ty, &phases_ty), phases_ty);
+        return (reshape_value(e, &xp, &xp_ty, &phases_ty), phases_ty);
     }
+    // [N, C, S..] viewed as [N, C, (S/s, s)..]
+    let split_ty = ty.with_shape(ty.shape[..2].iter().copied().chain((0..k).flat_map(|d| [rows[d], stride[d]])).collect());
+    let split = reshape_value(e, &xp, &xp_ty, &split_ty);
     // loops (n, c, p.., i..) read split[n, c, (i, p)..]
     let loops = 2 + 2 * k;
     let exprs: Vec<String> =
@@ -584,18 +591,6 @@ fn channels_last_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (S
     let perm: Vec<usize> = [0].into_iter().chain(2..rank).chain([1]).collect();
     let last_ty = phases_ty.with_shape(perm.iter().map(|&d| phases_ty.shape[d]).collect());
     (transpose_value(e, &phases, &phases_ty, &perm), last_ty)
-}
-
-/// The input [N, C, S..] padded with zeros to a multiple of the strides and
-/// viewed as [N, C, (S/s, s)..]; returns it, its type and the S/s.
-fn split_by_strides(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty, Vec<i64>) {
-    let k = stride.len();
-    let spatial = &ty.shape[2..];
-    let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
-    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra);
-    let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
-    let split_ty = ty.with_shape(ty.shape[..2].iter().copied().chain((0..k).flat_map(|d| [rows[d], stride[d]])).collect());
-    (reshape_value(e, &xp, &xp_ty, &split_ty), split_ty, rows)
 }
 
 /// acc + window_t * weight_t over the (window, weight) argument pairs, one
