@@ -12,11 +12,10 @@
  * own copy of the runtime (and pool), and they never run at once.
  *
  * After each pair it measures the cache-line round trip between the two
- * CPUs (bench_loop.c) and also prints the pairs run with both vCPUs "near"
- * (sharing a last-level cache: the trips before and after the pair under
- * 150 ns) and both "far" (200-1000 ns) apart, the rule of
- * tools/placement.py: a change to how threads share data shows in the far
- * pairs.
+ * CPUs and also prints the pairs run with the vCPUs "near" (sharing a
+ * last-level cache) and those run "far" (bench_loop.c's
+ * aotc_bench_placement): a change to how threads share data shows in the
+ * far pairs.
  *
  * Build it against any generated header, which defines the C API:
  *
@@ -52,11 +51,7 @@ static int by_value(const void *a, const void *b) {
 }
 
 double aotc_bench_round_trip_ns(long rounds);
-
-/* tools/placement.py's thresholds (ns) */
-#define NEAR_NS 150.0
-#define FAR_NS 200.0
-#define FAR_MAX_NS 1000.0
+int aotc_bench_placement(double before, double after);
 
 /* Medians of A, B and the per-pair ratio over the pairs `chosen` (sorts
  * copies), printed after `label`. */
@@ -117,10 +112,10 @@ int main(int argc, char **argv) {
   }
   int *all = malloc(runs * sizeof(int)), *near = malloc(runs * sizeof(int)), *far = malloc(runs * sizeof(int));
   for (int i = 0; i < runs; i++) {
-    double lo = trip[i] < trip[i + 1] ? trip[i] : trip[i + 1], hi = trip[i] < trip[i + 1] ? trip[i + 1] : trip[i];
+    int place = aotc_bench_placement(trip[i], trip[i + 1]);
     all[i] = 1;
-    near[i] = lo >= 0 && hi < NEAR_NS;
-    far[i] = lo >= FAR_NS && hi <= FAR_MAX_NS;
+    near[i] = place == 0;
+    far[i] = place == 1;
   }
   report("all", ta, tb, all, runs);
   report("near", ta, tb, near, runs);

@@ -14,6 +14,14 @@
  * On the 2-vCPU VMs aotc is developed on it is ~60 ns at times and
  * 110-350 ns at others (the host places the vCPUs apart), and every
  * runtime's 2-thread times depend on it: the harness prints it per row.
+ *
+ *   int aotc_bench_placement(before_ns, after_ns)
+ *
+ * where the two CPUs were while something ran between two round trips:
+ * 0 near (sharing a last-level cache), 1 far, -1 neither (the placement
+ * changed, a thread shared its CPU, or there is one CPU). The rule of
+ * tools/placement.py, which the Python tools use, for benches/ab.c and
+ * benches/cross_core.c.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -82,4 +90,16 @@ double aotc_bench_round_trip_ns(long rounds) {
   pthread_join(thread, NULL);
   sched_setaffinity(0, sizeof allowed, &allowed);
   return ((end.tv_sec - start.tv_sec) * 1e9 + (end.tv_nsec - start.tv_nsec)) / rounds;
+}
+
+/* tools/placement.py's thresholds (ns) */
+#define NEAR_NS 150.0
+#define FAR_NS 200.0
+#define FAR_MAX_NS 1000.0
+
+int aotc_bench_placement(double before, double after) {
+  double lo = before < after ? before : after, hi = before < after ? after : before;
+  if (lo >= 0 && hi < NEAR_NS) return 0;
+  if (lo >= FAR_NS && hi <= FAR_MAX_NS) return 1;
+  return -1;
 }

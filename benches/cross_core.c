@@ -11,7 +11,7 @@
  * Two access patterns: one contiguous run ("stream"), and rows of 28
  * floats spread over 16 planes ("rows", like a Winograd transform's
  * outputs). Each measurement is placed by the cache-line round trip before
- * and after it (bench_loop.c, tools/placement.py's rule); at the end it
+ * and after it (bench_loop.c's aotc_bench_placement); at the end it
  * prints the median microseconds per pass per pattern, mode and placement.
  *
  *   cc -O2 -c benches/bench_loop.c -o /tmp/bench_loop.o
@@ -34,19 +34,15 @@
 #include <time.h>
 
 double aotc_bench_round_trip_ns(long rounds);
+int aotc_bench_placement(double before, double after);
 
 #define FLOATS (1 << 19)
 #define PASSES 100
 #define PLANES 16
 #define ROW 28
-/* tools/placement.py's thresholds (ns) */
-#define NEAR_NS 150.0
-#define FAR_NS 200.0
-#define FAR_MAX_NS 1000.0
-
 enum { STREAM, ROWS, PATTERNS };
 enum { PRIVATE, CROSSING, MODES };
-enum { NEAR, FAR, PLACES };
+enum { NEAR, FAR, PLACES }; /* aotc_bench_placement's values */
 static const char *pattern_names[] = {"stream", "rows"};
 static const char *mode_names[] = {"private", "crossing"};
 static const char *place_names[] = {"near", "far"};
@@ -144,8 +140,7 @@ int main(int argc, char **argv) {
         for (long t = 0; t < 2; t++) pthread_create(&threads[t], NULL, thread_main, (void *)t);
         for (int t = 0; t < 2; t++) pthread_join(threads[t], NULL);
         double after = aotc_bench_round_trip_ns(2000);
-        double lo = before < after ? before : after, hi = before < after ? after : before;
-        int place = hi < NEAR_NS ? NEAR : (lo >= FAR_NS && hi <= FAR_MAX_NS ? FAR : -1);
+        int place = aotc_bench_placement(before, after);
         if (place >= 0 && count[pattern][mode][place] < MAX)
           us[pattern][mode][place][count[pattern][mode][place]++] = seconds_per_pass * 1e6;
       }

@@ -1,7 +1,8 @@
 """Where the two cores were while something ran, from the cache-line round
 trip between them (benches/bench_loop.c) measured before and after it: the
 benchmark harness (benches/side_by_side.py) and tools/perf_by_placement.py
-classify by this one rule.
+classify by this one rule (benches/bench_loop.c's aotc_bench_placement is
+the same rule for benches/ab.c and benches/cross_core.c).
 
 Below NEAR_NS the two vCPUs share a last-level cache ("near"); from FAR_NS
 they do not ("far"). On the development VMs the host moves them between the
