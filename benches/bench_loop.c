@@ -15,6 +15,11 @@
  * 110-350 ns at others (the host places the vCPUs apart), and every
  * runtime's 2-thread times depend on it: the harness prints it per row.
  *
+ *   int aotc_bench_first_two_cpus(int cpus[2]); void aotc_bench_pin(cpu)
+ *
+ * the first two CPUs the process may use (0 when it may use fewer), and
+ * pinning the calling thread to one (for benches/cross_core.c too).
+ *
  *   int aotc_bench_placement(before_ns, after_ns)
  *
  * where the two CPUs were while something ran between two round trips:
@@ -50,16 +55,25 @@ struct Partner {
   long rounds;
 };
 
-static void pin(int cpu) {
+void aotc_bench_pin(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+int aotc_bench_first_two_cpus(int cpus[2]) {
+  cpu_set_t allowed;
+  int found = 0;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
+      if (CPU_ISSET(c, &allowed)) cpus[found++] = c;
+  return found == 2;
+}
+
 static void *partner(void *arg) {
   struct Partner *p = arg;
-  pin(p->cpu);
+  aotc_bench_pin(p->cpu);
   for (long i = 0; i < p->rounds; i++) {
     while (atomic_load_explicit(&ball, memory_order_acquire) != 2 * i + 1) {
     }
@@ -70,15 +84,13 @@ static void *partner(void *arg) {
 
 double aotc_bench_round_trip_ns(long rounds) {
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof allowed, &allowed) || CPU_COUNT(&allowed) < 2) return -1.0;
-  int cpus[2], found = 0;
-  for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
-    if (CPU_ISSET(c, &allowed)) cpus[found++] = c;
+  int cpus[2];
+  if (sched_getaffinity(0, sizeof allowed, &allowed) || !aotc_bench_first_two_cpus(cpus)) return -1.0;
   struct Partner p = {cpus[1], rounds};
   pthread_t thread;
   atomic_store(&ball, 0);
   if (pthread_create(&thread, NULL, partner, &p)) return -1.0;
-  pin(cpus[0]);
+  aotc_bench_pin(cpus[0]);
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (long i = 0; i < rounds; i++) {

@@ -24,9 +24,7 @@
  * 1510 us (rows): each MB that changes cores costs a thread ~0.2 ms more
  * when the cores share no L3, however it is read.
  */
-#define _GNU_SOURCE
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +33,8 @@
 
 double aotc_bench_round_trip_ns(long rounds);
 int aotc_bench_placement(double before, double after);
+int aotc_bench_first_two_cpus(int cpus[2]);
+void aotc_bench_pin(int cpu);
 
 #define FLOATS (1 << 19)
 #define PASSES 100
@@ -85,10 +85,7 @@ static void pass(const float *src, float *dst) {
 
 static void *thread_main(void *arg) {
   long me = (long)arg;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpus[me], &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  aotc_bench_pin(cpus[me]);
   wait_for_other();
   double start = now();
   for (int p = 0; p < PASSES; p++) {
@@ -113,12 +110,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: cross_core SECONDS\n");
     return 2;
   }
-  cpu_set_t allowed;
-  int found = 0;
-  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-    for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
-      if (CPU_ISSET(c, &allowed)) cpus[found++] = c;
-  if (found < 2) {
+  if (!aotc_bench_first_two_cpus(cpus)) {
     fprintf(stderr, "cross_core: needs two CPUs\n");
     return 2;
   }

@@ -125,6 +125,20 @@ fn c_example_matches_torch() {
     assert!(stdout.contains("null input -> status 1: run: input 0 ('x') is a null pointer"), "{stdout}");
 }
 
+/// Builds the C benchmark tool `benches/<name>.c` with `benches/bench_loop.c`
+/// into `dir`, against a generated `header` when it opens a library.
+fn build_bench_tool(dir: &Path, name: &str, header: Option<&Path>) -> PathBuf {
+    let (object, tool) = (dir.join("bench_loop.o"), dir.join(name));
+    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
+    let mut cc = Command::new("cc");
+    cc.arg("-O2");
+    if let Some(header) = header {
+        cc.arg("-include").arg(header);
+    }
+    check(cc.arg(repo().join(format!("benches/{name}.c"))).arg(&object).arg("-o").arg(&tool).args(["-ldl", "-pthread"]));
+    tool
+}
+
 /// `benches/ab.c` builds against a generated header and times two builds
 /// of one model in one process.
 #[test]
@@ -135,18 +149,7 @@ fn ab_tool_times_two_builds() {
         std::fs::create_dir(d).unwrap();
         build_simple(d);
     }
-    let (object, ab) = (dir.path().join("bench_loop.o"), dir.path().join("ab"));
-    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
-    check(
-        Command::new("cc")
-            .args(["-O2", "-include"])
-            .arg(a.join("simple.h"))
-            .arg(repo().join("benches/ab.c"))
-            .arg(&object)
-            .arg("-o")
-            .arg(&ab)
-            .args(["-ldl", "-pthread"]),
-    );
+    let ab = build_bench_tool(dir.path(), "ab", Some(&a.join("simple.h")));
     let stdout = check(Command::new(&ab).arg(a.join("libsimple.so")).arg("simple").arg(b.join("libsimple.so")).args(["simple", "5", "2"]));
     assert!(stdout.starts_with("all (5 pairs): A median "), "{stdout}");
     assert!(stdout.contains("| B/A: medians "), "{stdout}");
@@ -161,18 +164,7 @@ fn ab_tool_times_two_builds() {
 fn watch_tool_alternates_thread_counts() {
     let dir = tempfile::tempdir().unwrap();
     build_simple(dir.path());
-    let (object, watch) = (dir.path().join("bench_loop.o"), dir.path().join("watch"));
-    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
-    check(
-        Command::new("cc")
-            .args(["-O2", "-include"])
-            .arg(dir.path().join("simple.h"))
-            .arg(repo().join("benches/watch.c"))
-            .arg(&object)
-            .arg("-o")
-            .arg(&watch)
-            .args(["-ldl", "-pthread"]),
-    );
+    let watch = build_bench_tool(dir.path(), "watch", Some(&dir.path().join("simple.h")));
     let stdout = check(Command::new(&watch).arg(dir.path().join("libsimple.so")).args(["simple", "0", "0.2", "2"]));
     let threads: Vec<&str> = stdout.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
     assert!(stdout.starts_with("# start_s threads runs ms_per_run round_trip_ns"), "{stdout}");
@@ -184,9 +176,7 @@ fn watch_tool_alternates_thread_counts() {
 #[test]
 fn cross_core_tool_reports_each_case() {
     let dir = tempfile::tempdir().unwrap();
-    let (object, tool) = (dir.path().join("bench_loop.o"), dir.path().join("cross_core"));
-    check(Command::new("cc").args(["-O2", "-c"]).arg(repo().join("benches/bench_loop.c")).arg("-o").arg(&object));
-    check(Command::new("cc").arg("-O2").arg(repo().join("benches/cross_core.c")).arg(&object).arg("-o").arg(&tool).arg("-pthread"));
+    let tool = build_bench_tool(dir.path(), "cross_core", None);
     let out = Command::new(&tool).arg("1").output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if stderr.contains("needs two CPUs") {
