@@ -300,6 +300,12 @@ def linalg_cases():
     case("linear", "ragged_columns", None, randn(3, 16), module=torch.nn.Linear(16, 20))
     case("addmm", "panels_weight_as_stored", None, randn(6, 24), module=AddmmWeight(24, 32))
     case("matmul", "panels_3d_by_matrix", torch.matmul, randn(2, 3, 16), randn(16, 48))
+    # addmm's self as the panel product's own init ([M, N/16, 16]), from
+    # every shape that broadcasts to the product: [1, N], [M, 1], [M, N], 0-d
+    case("addmm", "panels_bias_row", torch.addmm, randn(1, 32), randn(6, 24), randn(24, 32))
+    case("addmm", "panels_bias_column", torch.addmm, randn(6, 1), randn(6, 24), randn(24, 32))
+    case("addmm", "panels_bias_full", torch.addmm, randn(6, 32), randn(6, 24), randn(24, 32))
+    case("addmm", "panels_bias_scalar", torch.addmm, torch.tensor(0.75), randn(6, 24), randn(24, 32))
 
 
 def conv_cases():

@@ -2,8 +2,8 @@
 
 // linear: x @ W^T + b, as a matmul that starts from the broadcast bias.
 // CHECK-LABEL: func.func @aotc_t_forward
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<10xf32>) outs({{.*}} : tensor<2x10xf32>)
 // CHECK: linalg.transpose ins({{.*}} : tensor<10x32xf32>) outs({{.*}} : tensor<32x10xf32>) permutation = [1, 0]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<10xf32>) outs({{.*}} : tensor<2x10xf32>)
 // CHECK: linalg.matmul ins({{.*}} : tensor<2x32xf32>, tensor<32x10xf32>) outs({{.*}} : tensor<2x10xf32>)
 // addmm with beta/alpha scales the bias and the product
 // CHECK: linalg.matmul
@@ -17,7 +17,11 @@
 // read as packed panels [2, K = 32, 16], out[m, j, p] += x[m, k] * W^T panel j
 // CHECK: %[[SPLIT:.*]] = tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2]] output_shape [2, 16, 32] : tensor<32x32xf32> into tensor<2x16x32xf32>
 // CHECK: %[[PANELS:.*]] = linalg.transpose ins(%[[SPLIT]] : tensor<2x16x32xf32>) outs({{.*}} : tensor<2x32x16xf32>) permutation = [0, 2, 1]
-// CHECK: %[[OUT:.*]] = tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2]] output_shape [2, 2, 16] : tensor<2x32xf32> into tensor<2x2x16xf32>
+// The bias is the product's init in the panels' shape (bias [32] as
+// [2, 16] broadcast over [2, 2, 16]), which the micro-kernel computes in
+// its registers.
+// CHECK: %[[BIAS:.*]] = tensor.expand_shape %{{.*}} {{\[}}[0, 1]] output_shape [2, 16] : tensor<32xf32> into tensor<2x16xf32>
+// CHECK: %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[BIAS]] : tensor<2x16xf32>) outs({{.*}} : tensor<2x2x16xf32>)
 // CHECK: linalg.generic {indexing_maps = [#[[A:.*]], #[[B:.*]], #[[C:.*]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %[[PANELS]] : tensor<2x32xf32>, tensor<2x32x16xf32>) outs(%[[OUT]] : tensor<2x2x16xf32>)
 // CHECK: arith.mulf
 // CHECK: arith.addf

@@ -24,7 +24,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::{matmul_ragged, product_by_transposed, product_on_row_panels, row_panel_rows, Init, PANEL};
+use super::linear::{column_bias, matmul_ragged, product_by_transposed, product_on_row_panels, row_panel_rows, Init, PANEL};
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
 use super::winograd;
@@ -60,13 +60,14 @@ fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64]) -> 
     (r, ty.with_shape(shape))
 }
 
-/// The accumulator: the bias along the channel dim `channel` of `out`, or zeros.
-fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty, channel: usize) -> String {
+/// The accumulator: the bias along the first dim of `out` (output
+/// channels, the rows of `weight @ col`), or zeros.
+fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) -> String {
     match bias {
         Some(b) => {
             let (from, to) = (b.ty.elem.clone(), out.elem.clone());
             let acc = empty(e, out);
-            let bias_map = format!("affine_map<({}) -> (d{channel})>", dim_list(out.rank()));
+            let bias_map = format!("affine_map<({}) -> (d0)>", dim_list(out.rank()));
             generic(
                 e,
                 &[(b.ssa.clone(), b.ty.clone(), bias_map)],
@@ -179,7 +180,7 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     } else if let Some(start) = row_panels_pay(&[&x.ty, &w.ty, out], f, cols, bias) {
         product_on_row_panels(e, &w2, &w2_ty, &col2, &col2_ty, start, &mm_ty)
     } else {
-        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part, 0);
+        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
         matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerPart(&init), &mm_ty)
     };
     // [F, N*O..] -> [N, F, O..]
@@ -197,8 +198,8 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
 #[allow(clippy::too_many_arguments)]
 fn transposed_product(e: &mut Emitter, col_t: &str, col_t_ty: &Ty, w2: &str, w2_ty: &Ty, bias: Option<&Operand>, out: &Ty, cols: i64) -> String {
     let mm_t_ty = out.with_shape(vec![cols, w2_ty.shape[0]]);
-    let init = bias_init(e, bias, &mm_t_ty, 1);
-    let mm_t = product_by_transposed(e, col_t, col_t_ty, w2, w2_ty, &init, &mm_t_ty);
+    let init = |e: &mut Emitter, ty: &Ty| column_bias(e, bias, ty);
+    let mm_t = product_by_transposed(e, col_t, col_t_ty, w2, w2_ty, &Init::Shaped(&init), &mm_t_ty);
     transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
 }
 

@@ -27,10 +27,10 @@ fn reads_panels(m: i64, n: i64, k: i64, a: &Ty, b: &Ty, out: &Ty) -> bool {
 
 /// `init + a @ b` with a: [M, K], b: [K, N], init: [M, N]: on packed panels
 /// of b when [`reads_panels`], else a `linalg.matmul`.
-pub fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &str, out: &Ty) -> String {
+pub fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &Init, out: &Ty) -> String {
     let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
     if !reads_panels(m, n, k, a_ty, b_ty, out) {
-        return matmul_ragged(e, a, a_ty, b, b_ty, &Init::Tensor(init), out);
+        return matmul_ragged(e, a, a_ty, b, b_ty, init, out);
     }
     // [K, N] -> [K, N/P, P] -> [N/P, K, P]
     let split_ty = b_ty.with_shape(vec![k, n / PANEL, PANEL]);
@@ -45,12 +45,12 @@ pub fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &s
 /// `init + a @ w^T` with a: [M, K], w: [N, K] (a linear layer's weight),
 /// init: [M, N]: on packed panels of w^T when [`reads_panels`], else a
 /// `linalg.matmul` by the transposed weight.
-pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty: &Ty, init: &str, out: &Ty) -> String {
+pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty: &Ty, init: &Init, out: &Ty) -> String {
     let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], w_ty.shape[0]);
     let b_ty = w_ty.with_shape(vec![k, n]);
     if !reads_panels(m, n, k, a_ty, &b_ty, out) {
         let b = transpose_value(e, w, w_ty, &[1, 0]);
-        return matmul_ragged(e, a, a_ty, &b, &b_ty, &Init::Tensor(init), out);
+        return matmul_ragged(e, a, a_ty, &b, &b_ty, init, out);
     }
     // [N, K] -> [N/P, P, K] -> [N/P, K, P]
     let split_ty = w_ty.with_shape(vec![n / PANEL, PANEL, k]);
@@ -65,13 +65,19 @@ pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty:
 /// `init + a @ b` with b packed as `panels [N/P, K, P]`:
 /// `out[m, j, p] += a[m, k] * panels[j, k, p]` over the output viewed as
 /// `[M, N/P, P]`. The kernel strategy recognizes this generic by its maps.
-fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &str, out: &Ty) -> String {
+fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &Init, out: &Ty) -> String {
     let (m, n) = (out.shape[0], out.shape[1]);
     let out3 = out.with_shape(vec![m, n / PANEL, PANEL]);
-    let init3 = e.assign(format!(
-        "tensor.expand_shape {init} [[0], [1, 2]] output_shape [{m}, {}, {PANEL}] : {out} into {out3}",
-        n / PANEL
-    ));
+    let init3 = match init {
+        Init::Shaped(build) => build(e, &out3),
+        _ => {
+            let init = init.whole(e, out);
+            e.assign(format!(
+                "tensor.expand_shape {init} [[0], [1, 2]] output_shape [{m}, {}, {PANEL}] : {out} into {out3}",
+                n / PANEL
+            ))
+        }
+    };
     let r = product_generic(e, [(a, a_ty), (panels, panels_ty)], &init3, &out3, &PANEL_PRODUCT_MAPS);
     e.assign(format!("tensor.collapse_shape {r} [[0], [1, 2]] : {out3} into {out}"))
 }
@@ -261,6 +267,15 @@ pub enum Init<'a> {
     /// the product splits the columns, and the product reads what the other
     /// core wrote).
     PerPart(&'a dyn Fn(&mut Emitter, &Ty) -> String),
+    /// Built once for the whole product, in the shape it computes its
+    /// result in (`[M, N]`, or `[M, N/P, P]` on packed panels): a bias
+    /// along the columns, which parts split by columns cannot share. Built
+    /// in the panels' shape, it is the product's own init, which the
+    /// micro-kernel computes in its register tiles; built as `[M, N]` and
+    /// reshaped, it would be a kernel of its own that fills the whole
+    /// accumulator first (BERT's linear layers: a pass over every output
+    /// before each product).
+    Shaped(&'a dyn Fn(&mut Emitter, &Ty) -> String),
 }
 
 impl Init<'_> {
@@ -268,7 +283,7 @@ impl Init<'_> {
     pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
         match self {
             Init::Tensor(t) => t.to_string(),
-            Init::PerPart(build) => build(e, out),
+            Init::PerPart(build) | Init::Shaped(build) => build(e, out),
         }
     }
 }
@@ -324,7 +339,8 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         // Each part is computed in its slice of the accumulator and
         // inserted back before the other part reads it: an extract/insert
         // pair with no read of the whole between, which bufferizes in place.
-        Init::Tensor(init) => {
+        Init::Tensor(_) | Init::Shaped(_) => {
+            let init = &init.whole(e, out);
             let (init_rest, init_rest_ty) = slice(e, init, out, m, main, rest);
             let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &init_rest_ty);
             let with_rest = insert(e, &dots, &init_rest_ty, init, main);
@@ -388,6 +404,22 @@ pub fn initial_accumulator(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) ->
     }
 }
 
+/// A product's accumulator from `bias` (or zeros) broadcast to it, as
+/// `[M, N]` or as a panel product's `[M, N/P, P]` ([`Init::Shaped`]). The
+/// bias broadcasts to `[M, N]` (a linear layer's [N], addmm's [N], [1, N],
+/// [M, 1], [M, N], a scalar); for the panels' shape its last dim is split
+/// like N (or, of size 1, into two of size 1).
+pub fn column_bias(e: &mut Emitter, bias: Option<&Operand>, ty: &Ty) -> String {
+    let Some(b) = bias.filter(|b| b.ty.rank() > 0 && ty.rank() == 3) else {
+        return initial_accumulator(e, bias, ty);
+    };
+    let (lead, last) = b.ty.shape.split_at(b.ty.rank() - 1);
+    let split = if last[0] == 1 { [1, 1] } else { [ty.shape[1], ty.shape[2]] };
+    let split_ty = b.ty.with_shape(lead.iter().copied().chain(split).collect());
+    let split = Operand { ssa: reshape_value(e, &b.ssa, &b.ty, &split_ty), ty: split_ty, arg: b.arg.clone() };
+    initial_accumulator(e, Some(&split), ty)
+}
+
 /// linear(input [..., K], weight [N, K], bias [N]?) = input @ weight.T + bias
 pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let (x, w) = (op.input("input")?, op.input("weight")?);
@@ -415,8 +447,9 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         return Ok(vec![reshape_value(e, &y, &y_ty, out)]);
     }
     let mm_ty = out.with_shape(vec![m, n]);
-    let init = initial_accumulator(e, op.opt_input("bias"), &mm_ty);
-    let mm = product_by_transposed(e, &a, &a_ty, &w2, &w2_ty, &init, &mm_ty);
+    let bias = op.opt_input("bias");
+    let init = |e: &mut Emitter, ty: &Ty| column_bias(e, bias, ty);
+    let mm = product_by_transposed(e, &a, &a_ty, &w2, &w2_ty, &Init::Shaped(&init), &mm_ty);
     Ok(vec![reshape_value(e, &mm, &mm_ty, out)])
 }
 
@@ -455,15 +488,15 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     if beta == 0.0 {
         // torch ignores self when beta is 0 (NaN and inf in it do not propagate)
         let zeros = initial_accumulator(e, None, &out);
-        let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
+        let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &Init::Tensor(&zeros), &out);
         return Ok(vec![scaled_by(e, &mm, &out, alpha)]);
     }
     if beta == 1.0 && alpha == 1.0 {
-        let init = initial_accumulator(e, Some(bias), &out);
-        return Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)]);
+        let init = |e: &mut Emitter, ty: &Ty| column_bias(e, Some(bias), ty);
+        return Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &Init::Shaped(&init), &out)]);
     }
     let zeros = initial_accumulator(e, None, &out);
-    let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &zeros, &out);
+    let mm = product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &Init::Tensor(&zeros), &out);
     let elem = out.elem.clone();
     let bias_elem = bias.ty.elem.clone();
     let r = map(e, &[(&bias.ssa, &bias.ty), (&mm, &out)], &out, |e, v| {
@@ -490,7 +523,7 @@ pub fn mm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     check_product(op, &a.ty, &b.ty)?;
     let out = op.result().clone();
     let init = initial_accumulator(e, None, &out);
-    Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &init, &out)])
+    Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &Init::Tensor(&init), &out)])
 }
 
 /// `a @ b` for a: [.., M, K], b: [.., K, N] with broadcast batch dims, as
@@ -510,7 +543,7 @@ pub fn batched_matmul(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, o
         let a2 = reshape_value(e, &a, &a_ty, &a2_ty);
         let mm_ty = out.with_shape(vec![rows, n]);
         let init = initial_accumulator(e, None, &mm_ty);
-        let mm = product(e, &a2, &a2_ty, &b, &b_ty, &init, &mm_ty);
+        let mm = product(e, &a2, &a2_ty, &b, &b_ty, &Init::Tensor(&init), &mm_ty);
         return reshape_value(e, &mm, &mm_ty, out);
     }
     // broadcast both to the output's batch dims, then flatten them
