@@ -4,6 +4,7 @@
 #   AOTC_BIN=target/release/aotc AOTC_FIXTURES=<dir from tools/export_fixtures.py> \
 #     lit -v lit-tests
 import os
+import sys
 
 import lit.formats
 
@@ -23,6 +24,9 @@ if not fixtures:
 config.substitutions.append(("aotc-opt", f"{aotc} opt"))
 config.substitutions.append(("%aotc", aotc))
 config.substitutions.append(("%fixtures", fixtures))
+# the Python tools in tools/, run by the interpreter that runs lit
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%tools", os.path.join(config.test_source_root, "..", "tools")))
 llvm_bin = os.environ.get("LLVM_BIN", "/usr/lib/llvm-22/bin")
 config.environment["PATH"] = os.pathsep.join([llvm_bin, os.environ.get("PATH", "")])
 for var in ("AOTC_RUNTIME_LIB", "HOME"):
