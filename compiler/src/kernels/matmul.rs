@@ -21,6 +21,7 @@
 //! register tiles themselves ([`tag_with_init`]).
 
 use super::{ops_named, tag, Script, Target};
+use anyhow::Result;
 use crate::kernels::analysis::value_type;
 use aotc_dialects::lower::row_panel_tile_spans_groups;
 use melior::ir::operation::{OperationLike, OperationRef};
@@ -235,7 +236,7 @@ fn plan_for(m: i64, n: i64, k: i64, vector_registers: u32) -> Plan {
 /// Tags every product with its plan and writes the script: cache blocks,
 /// micro-kernel tiles (reduction tile 1), vectorization, the accumulators
 /// hoisted out of the K loop, the contraction lowered to outer products.
-pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
+pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) -> Result<()> {
     // (tag, op name, batched, plan); a split op gets a tag of its own (a
     // split needs a handle to exactly one op)
     let mut jobs: Vec<(String, &str, bool, Plan)> = Vec::new();
@@ -271,7 +272,15 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         let t = panel_tiling(m, n, k, target.vector_registers);
         let op = unsafe { OperationRef::from_raw(raw) };
         let tag_text = format!("panels_{}_{}_{}_{}_{}", t.block_m, t.block_n, t.block_k, t.tile_m, t.tile_n);
+        // (its own tag, and so its own init tag: the other products'
+        // script vectorizes their inits whole, before this one's are fused)
+        let epilogue = (t.block_k == k && init_producer(&op).is_some()).then(|| super::epilogue::panel_epilogue(raw)).flatten();
+        let tag_text = if epilogue.is_some() { format!("{tag_text}{EPILOGUE}") } else { tag_text };
         let tag_text = tag_with_init(context, &op, &Plan::Panels(t), k, tag_text);
+        if let Some(epilogue) = epilogue {
+            super::epilogue::reshape_to_panels(context, raw, epilogue)?;
+            tag(context, epilogue, &epilogue_tag(&tag_text));
+        }
         tag(context, raw, &tag_text);
         if !jobs.iter().any(|(t, ..)| *t == tag_text) {
             jobs.push((tag_text, "linalg.generic", false, Plan::Panels(t)));
@@ -291,16 +300,22 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         }
     }
     if jobs.is_empty() {
-        return;
+        return Ok(());
     }
     let mut k_loops = Vec::new();
     for (tag_text, name, batched, plan) in &jobs {
-        let op = script.match_tagged(name, tag_text);
         let init = tag_text.strip_suffix(FROM_INIT).map(|stem| {
             let kind = if stem.ends_with("_generic") { "linalg.generic" } else { "linalg.fill" };
             (kind, format!("{tag_text}_init"))
         });
         let init = init.as_ref().map(|(kind, tag)| (*kind, tag.as_str()));
+        let epilogue = tag_text.contains(EPILOGUE);
+        if let (true, Plan::Panels(t), Some(init)) = (epilogue, plan, init) {
+            let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0], [t.tile_m, t.tile_n / TILE_N, 0]);
+            k_loops.push(micro_kernel_with_epilogue(script, tag_text, &blocks, &tiles, init));
+            continue;
+        }
+        let op = script.match_tagged(name, tag_text);
         match plan {
             Plan::Tiled(t) => {
                 let (blocks, tiles) = matmul_sizes(t, *batched);
@@ -346,6 +361,16 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     script.line("transform.apply_patterns to %func {");
     script.line("  transform.apply_patterns.canonicalization");
     script.line("} : !transform.any_op");
+    Ok(())
+}
+
+/// In the tag of a product that computes the elementwise op after it in
+/// its register tiles (see `epilogue`), after the tiling.
+const EPILOGUE: &str = "_epilogue";
+
+/// The tag of the epilogue of the products tagged `product_tag`.
+fn epilogue_tag(product_tag: &str) -> String {
+    format!("{product_tag}_op")
 }
 
 /// The suffix of the tag of a product whose accumulators start from its
@@ -431,6 +456,27 @@ fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], in
     script.mark_parallel(&tile_loops);
     let (stepped, loops) = script.tile(&tiled, &with_k(&vec![0; k + 1], 1));
     script.vectorize(&stepped, None);
+    let inits = script.match_tagged(kind, init);
+    script.vectorize(&inits, None);
+    loops[0].clone()
+}
+
+/// [`micro_kernel`] for a product with an epilogue (see
+/// `super::epilogue`): the epilogue is tiled into the blocks, then into
+/// the register tiles (`blocks` and `tiles` without K), with the product
+/// and its init fused in; the product's slice is then stepped along K and
+/// vectorized, and the epilogue reads its accumulators. Returns the K loop.
+fn micro_kernel_with_epilogue(script: &mut Script, product_tag: &str, blocks: &[i64], tiles: &[i64], init: (&str, &str)) -> String {
+    let root = script.match_tagged("linalg.generic", &epilogue_tag(product_tag));
+    let (blocked, block_loops) = script.tile_and_fuse(&root, blocks);
+    script.mark_parallel(&block_loops);
+    let (tiled, tile_loops) = script.tile_and_fuse(&blocked, tiles);
+    script.mark_parallel(&tile_loops);
+    let product = script.match_tagged("linalg.generic", product_tag);
+    let (stepped, loops) = script.tile(&product, &[0, 0, 0, 1]);
+    script.vectorize(&stepped, None);
+    script.vectorize(&tiled, None);
+    let (kind, init) = init;
     let inits = script.match_tagged(kind, init);
     script.vectorize(&inits, None);
     loops[0].clone()

@@ -29,6 +29,7 @@
 pub mod analysis;
 pub mod copies;
 pub mod elementwise;
+pub mod epilogue;
 pub mod finite_max;
 pub mod matmul;
 pub mod prefetch;
@@ -73,7 +74,7 @@ impl Default for Target {
 pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Result<()> {
     run_pipeline(context, module, "builtin.module(canonicalize, cse)", "canonicalization")?;
     let mut script = Script::new();
-    matmul::plan(context, module, target, &mut script);
+    matmul::plan(context, module, target, &mut script)?;
     if !script.is_empty() {
         run_transform(context, module, &script.finish(), "matmul vectorization")?;
     }
