@@ -266,6 +266,19 @@ class AddmmWeight(torch.nn.Module):
         return torch.addmm(self.bias, x, self.weight)
 
 
+class LinearThen(torch.nn.Module):
+    """`then(linear(x), x)`: the elementwise op after a linear layer, which
+    becomes the product's epilogue when it alone reads the product."""
+
+    def __init__(self, k, n, then):
+        super().__init__()
+        self.linear = torch.nn.Linear(k, n)
+        self.then = then
+
+    def forward(self, x):
+        return self.then(self.linear(x), x)
+
+
 def linalg_cases():
     case("mm", "f32", torch.mm, randn(5, 7), randn(7, 3))
     case("mm", "i64", torch.mm, randint(3, 4), randint(4, 2))
@@ -306,6 +319,12 @@ def linalg_cases():
     case("addmm", "panels_bias_column", torch.addmm, randn(6, 1), randn(6, 24), randn(24, 32))
     case("addmm", "panels_bias_full", torch.addmm, randn(6, 32), randn(6, 24), randn(24, 32))
     case("addmm", "panels_bias_scalar", torch.addmm, torch.tensor(0.75), randn(6, 24), randn(24, 32))
+    # the op after the product in its register tiles: GELU on 2-panel tiles
+    # of 5 rows, a residual add on 1-panel tiles of 7 rows; an op that
+    # reads the product twice stays a kernel of its own
+    case("linear", "panels_epilogue_gelu", None, randn(2, 5, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
+    case("linear", "panels_epilogue_residual", None, randn(7, 48), module=LinearThen(48, 48, lambda y, x: y + x))
+    case("linear", "panels_epilogue_two_reads", None, randn(3, 32), module=LinearThen(32, 32, lambda y, x: y * torch.sigmoid(y)))
 
 
 def conv_cases():
