@@ -562,6 +562,27 @@ def attention_cases():
         return torch.softmax(s, -1) @ c, s.sum()
     case("scaled_dot_product_attention", "written_out_scores_read_twice", scores_read_twice, randn(1, 2, 5, 8), randn(1, 2, 6, 8), randn(1, 2, 6, 8))
     case("scaled_dot_product_attention", "long_padding_mask", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(2, 3, 6, 8), randn(2, 3, 300, 8), randn(2, 3, 300, 8), randn(1, 1, 1, 300))
+    # heads split off [B, N, H, D] by transposes are read in place, and the
+    # result is written [B, L, H, Dv] when a transpose alone reads it (the
+    # compiler's attention_pattern::heads_in_place): all four, with two
+    # query blocks and a padding mask, split by permutes and causal; the
+    # query alone (the key read twice, the result returned as is); grouped
+    # heads and no queries (the other paths, the heads transposed back)
+    def heads(a, b, c, **kw):
+        o = sdpa(a.transpose(1, 2), b.transpose(1, 2), c.transpose(1, 2), **kw)
+        return o.transpose(1, 2).reshape(a.shape[0], a.shape[1], o.shape[1] * o.shape[3])
+    case("scaled_dot_product_attention", "heads_in_place", heads, randn(2, 5, 3, 8), randn(2, 7, 3, 8), randn(2, 7, 3, 16))
+    case("scaled_dot_product_attention", "heads_in_place_mask_blocks", lambda a, b, c, m: heads(a, b, c, attn_mask=m), randn(1, 130, 2, 16), randn(1, 300, 2, 16), randn(1, 300, 2, 16), randn(1, 1, 1, 300))
+    def heads_permuted_causal(a, b, c):
+        o = sdpa(a.permute(0, 2, 1, 3), b.permute(0, 2, 1, 3), c.permute(0, 2, 1, 3), is_causal=True)
+        return o.permute(0, 2, 1, 3).reshape(a.shape[0], a.shape[1], o.shape[1] * o.shape[3])
+    case("scaled_dot_product_attention", "heads_in_place_permuted_causal", heads_permuted_causal, randn(1, 9, 2, 8), randn(1, 9, 2, 8), randn(1, 9, 2, 8))
+    def query_alone(a, b, c):
+        kt = b.transpose(1, 2)
+        return sdpa(a.transpose(1, 2), kt, c), kt.sum()
+    case("scaled_dot_product_attention", "heads_in_place_query_alone", query_alone, randn(1, 5, 2, 8), randn(1, 6, 2, 8), randn(1, 2, 6, 8))
+    case("scaled_dot_product_attention", "heads_in_place_gqa", lambda a, b, c: heads(a, b, c, enable_gqa=True), randn(1, 5, 4, 8), randn(1, 5, 2, 8), randn(1, 5, 2, 8))
+    case("scaled_dot_product_attention", "heads_in_place_no_queries", heads, randn(1, 0, 2, 8), randn(1, 4, 2, 8), randn(1, 4, 2, 8))
 
 
 def shape_cases():

@@ -169,12 +169,22 @@ class WrittenOutAttention(torch.nn.Module):
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
+class HeadsSplitAttention(torch.nn.Module):
+    """Attention over heads split off [B, N, H, D] by transposes and merged
+    back: the attention node reads and writes that layout in place."""
+
+    def forward(self, q, k, v):
+        o = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return o.transpose(1, 2).reshape(q.shape[0], q.shape[1], -1)
+
+
 def programs():
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
     return {
         "conv_batch_norm": (ConvBatchNorm(), (r(1, 3, 10, 10),)),
         "written_out_attention": (WrittenOutAttention(), (r(1, 2, 12, 16), r(1, 2, 20, 16), r(1, 2, 20, 16), r(1, 1, 12, 20))),
+        "heads_split_attention": (HeadsSplitAttention(), (r(1, 12, 2, 16), r(1, 20, 2, 16), r(1, 20, 2, 16))),
         "conv_batch2_stride_pad_dilation": (Conv(), (r(2, 3, 11, 9),)),
         "conv_bias_rectangular": (ConvBias(), (r(1, 4, 10, 12),)),
         "max_pool_padding_ceil": (MaxPool(), (r(2, 3, 9, 7),)),

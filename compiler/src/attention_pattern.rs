@@ -21,12 +21,18 @@
 //! and the mask broadcastable to the scores. The order of operations is
 //! the pattern's (the product, then the scale, then the mask), so only the
 //! softmax's summation order changes.
+//!
+//! Then [`heads_in_place`]: the heads of an attention are usually split
+//! off its projections by `view(B, N, H, D).transpose(1, 2)` and merged
+//! back by the same transpose, three or four copies of the activations per
+//! layer. The attention node reads and writes the `[B, N, H, D]` layout
+//! instead (its `heads_last` argument), and the transposes go.
 
 use crate::graph::{producer, uses};
 use crate::program::{Arg, DType, ExportedProgram, Node, TensorType};
 
 /// The node producing `name`, if it has one of `targets` and `name` is
-/// its only result read, once.
+/// its only result read, once (not by the program's outputs).
 fn single_use_producer<'a>(program: &'a ExportedProgram, name: &str, targets: &[&str]) -> Option<&'a Node> {
     let node = &program.nodes[producer(program, name)?];
     (targets.contains(&node.target.as_str()) && uses(program, name) == 1).then_some(node)
@@ -131,4 +137,100 @@ pub fn fuse_attention(program: &mut ExportedProgram) -> usize {
         fused += 1;
     }
     fused
+}
+
+/// Whether `node` swaps dims 1 and 2 of a rank-4 tensor.
+fn swaps_heads(node: &Node) -> bool {
+    let dim = |d: i64| if d < 0 { d + 4 } else { d };
+    match (node.target.as_str(), node.arg("dim0"), node.arg("dim1"), node.arg("dims")) {
+        ("aten.transpose.int", Some(Arg::Int(a)), Some(Arg::Int(b)), _) => {
+            let mut dims = [dim(*a), dim(*b)];
+            dims.sort();
+            dims == [1, 2]
+        }
+        ("aten.permute.default", _, _, Some(Arg::Ints(p))) => p.iter().map(|&d| dim(d)).eq([0, 2, 1, 3]),
+        _ => false,
+    }
+}
+
+/// The node that alone reads `name`, once.
+fn single_user(program: &ExportedProgram, name: &str) -> Option<usize> {
+    if uses(program, name) != 1 {
+        return None;
+    }
+    program.nodes.iter().position(|n| crate::graph::tensor_operands(n).contains(&name))
+}
+
+/// The transpose that swaps the heads back after the attention's result
+/// `o` (possibly through a reshape to the same shape), if it alone reads
+/// `o`: the nodes to remove (the reshape, then the transpose).
+fn heads_merge(program: &ExportedProgram, o: &str) -> Option<Vec<usize>> {
+    let mut user = single_user(program, o)?;
+    let mut chain = Vec::new();
+    let node = &program.nodes[user];
+    if node.target == "aten.reshape.default" || node.target == "aten.view.default" {
+        let out = node.outputs.first()?.as_deref()?;
+        if program.tensor_type(out)?.shape != program.tensor_type(o)?.shape {
+            return None;
+        }
+        chain.push(user);
+        user = single_user(program, out)?;
+    }
+    swaps_heads(&program.nodes[user]).then(|| {
+        chain.push(user);
+        chain
+    })
+}
+
+/// Makes every `scaled_dot_product_attention` of rank-4 f32 operands read
+/// its query, key and value in the layout they were transposed from when
+/// each is a transpose of dims 1 and 2 that nothing else reads, and write
+/// its result so when all that reads it is such a transpose (see the
+/// module comment): the argument `heads_last` (ints: query, key, value,
+/// result) says which. The transposes it reads through are left for
+/// dead-code removal; the ones after it are removed (the attention node
+/// takes over their result). Returns how many attention nodes changed.
+pub fn heads_in_place(program: &mut ExportedProgram) -> usize {
+    let mut changed = 0;
+    let mut removed = Vec::new();
+    for i in 0..program.nodes.len() {
+        let node = &program.nodes[i];
+        if node.target != "aten.scaled_dot_product_attention.default" || node.arg("heads_last").is_some() {
+            continue;
+        }
+        let f32_rank4 = |name: &str| program.tensor_type(name).is_some_and(|t| t.shape.len() == 4 && t.dtype == DType::F32);
+        let mut heads_last = vec![0i64; 4];
+        let mut args = node.args.clone();
+        for (slot, operand) in ["query", "key", "value"].iter().enumerate() {
+            let Some(x) = node.tensor_arg(operand) else { continue };
+            let Some(split) = single_use_producer(program, x, &["aten.transpose.int", "aten.permute.default"]) else { continue };
+            let Some(source) = split.tensor_arg("self") else { continue };
+            if f32_rank4(x) && swaps_heads(split) && f32_rank4(source) {
+                heads_last[slot] = 1;
+                let arg = args.iter_mut().find(|(n, _)| n == operand).expect("the operand is an argument");
+                arg.1 = Arg::Tensor(source.to_string());
+            }
+        }
+        let Some(Some(o)) = node.outputs.first().cloned() else { continue };
+        let merge = f32_rank4(&o).then(|| heads_merge(program, &o)).flatten();
+        let mut outputs = node.outputs.clone();
+        if let Some(chain) = &merge {
+            heads_last[3] = 1;
+            outputs = program.nodes[*chain.last().expect("a transpose")].outputs.clone();
+            removed.extend(chain.iter().copied());
+        }
+        if heads_last.iter().all(|&h| h == 0) {
+            continue;
+        }
+        args.push(("heads_last".to_string(), Arg::Ints(heads_last)));
+        let node = &mut program.nodes[i];
+        node.args = args;
+        node.outputs = outputs;
+        changed += 1;
+    }
+    removed.sort_unstable();
+    for i in removed.into_iter().rev() {
+        program.nodes.remove(i);
+    }
+    changed
 }

@@ -50,6 +50,7 @@ pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<Expo
     crate::functionalize::functionalize(&mut program)?;
     crate::fold::fold_batch_norms(&mut program);
     crate::attention_pattern::fuse_attention(&mut program);
+    crate::attention_pattern::heads_in_place(&mut program);
     let unsupported = crate::import::unsupported_nodes(&program);
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));

@@ -67,56 +67,148 @@ pub fn blocks(l: i64, s: i64) -> (i64, i64) {
     (queries, keys)
 }
 
-/// An attention operand: its SSA value and type.
+/// An attention operand: its SSA value and type, `[.., H, N, D]`, or
+/// `[B, N, H, D]` with `heads_last` (rank 4: the heads read in place from
+/// the layout the projection wrote, see the compiler's
+/// `attention_pattern::heads_in_place`).
 pub struct Tensor<'a> {
     pub ssa: &'a str,
     pub ty: &'a Ty,
+    pub heads_last: bool,
+}
+
+impl Tensor<'_> {
+    /// The type as `[.., H, N, D]`.
+    pub fn logical_type(&self) -> Ty {
+        if self.heads_last {
+            heads_swapped(self.ty)
+        } else {
+            self.ty.clone()
+        }
+    }
+}
+
+/// `[B, X, Y, D]` as `[B, Y, X, D]`.
+pub fn heads_swapped(ty: &Ty) -> Ty {
+    let mut shape = ty.shape.clone();
+    shape.swap(1, 2);
+    ty.with_shape(shape)
 }
 
 /// `q` [.., L, D], `k` [.., S, D], `v` [.., S, Dv] with the same batch
-/// dims, f32 and no dim 0, and an optional `mask` broadcastable to
-/// [.., L, S] (bool: where attention is allowed; f32: added to the scaled
-/// scores); returns the result of type `out`.
-pub fn attention(e: &mut Emitter, q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, scale: f64, causal: bool, out: &Ty) -> String {
-    let (q, q_ty, k, k_ty, v, v_ty) = (q.ssa, q.ty, k.ssa, k.ty, v.ssa, v.ty);
+/// dims, f32 and no dim 0 (each seen through [`Tensor::logical_type`]),
+/// and an optional `mask` broadcastable to [.., L, S] (bool: where
+/// attention is allowed; f32: added to the scaled scores); returns the
+/// result `[.., L, Dv]`, of type `out`: `[B, L, H, Dv]` with `out_heads_last`.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(e: &mut Emitter, q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, scale: f64, causal: bool, out: &Ty, out_heads_last: bool) -> String {
+    let (q_ty, k_ty, v_ty) = (q.logical_type(), k.logical_type(), v.logical_type());
     let rank = q_ty.rank();
     let batch: i64 = q_ty.shape[..rank - 2].iter().product();
     let (l, d, s, dv) = (q_ty.shape[rank - 2], q_ty.shape[rank - 1], k_ty.shape[rank - 2], v_ty.shape[rank - 1]);
-    let as3 = |e: &mut Emitter, x: &str, ty: &Ty, rows: i64, cols: i64| {
-        let t = ty.with_shape(vec![batch, rows, cols]);
-        (reshape_value(e, x, ty, &t), t)
+    let q_rows = Rows::new(e, &q, batch, l, d);
+    let v_rows = Rows::new(e, &v, batch, s, dv);
+    let kt_ty = k_ty.with_shape(vec![batch, d, s]);
+    let kt = if k.heads_last {
+        // [B, S, H, D] -> [B, H, D, S]: one copy, whose blocks of keys
+        // are rows
+        let t = transpose_value(e, k.ssa, k.ty, &[0, 2, 3, 1]);
+        reshape_value(e, &t, &k.ty.with_shape(vec![k.ty.shape[0], k.ty.shape[2], d, s]), &kt_ty)
+    } else {
+        let k3_ty = k_ty.with_shape(vec![batch, s, d]);
+        let k3 = reshape_value(e, k.ssa, k.ty, &k3_ty);
+        transpose_value(e, &k3, &k3_ty, &[0, 2, 1])
     };
-    let (q3, q3_ty) = as3(e, q, q_ty, l, d);
-    let (k3, k3_ty) = as3(e, k, k_ty, s, d);
-    let (v3, v3_ty) = as3(e, v, v_ty, s, dv);
-    let kt_ty = k3_ty.with_shape(vec![batch, d, s]);
-    let kt = transpose_value(e, &k3, &k3_ty, &[0, 2, 1]);
     let (qb, kb) = blocks(l, s);
-    let out3_ty = q3_ty.with_shape(vec![batch, l, dv]);
-    let init = empty(e, &out3_ty);
+    let out_rows = if out_heads_last { out.clone() } else { q_ty.with_shape(vec![batch, l, dv]) };
+    let init = empty(e, &out_rows);
     let (c0, c1) = (index_const(e, 0), index_const(e, 1));
     let (c_batch, c_l, c_qb) = (index_const(e, batch), index_const(e, l), index_const(e, qb));
     let mask = mask.map(|m| full_mask(e, m, &q_ty.shape[..rank - 2], l, s));
-    let shapes = Shapes { d, dv, s, qb, kb, q3, q3_ty, kt, kt_ty, v3, v3_ty, mask, scale, causal };
+    let heads = (q.heads_last || v.heads_last || out_heads_last).then(|| q_ty.shape[1]);
+    let shapes = Shapes { d, dv, s, qb, kb, q: q_rows, kt, kt_ty, v: v_rows, mask, scale, causal };
     let (b, acc, result) = (e.fresh(), e.fresh(), e.fresh());
-    e.line(format!("{result} = scf.for {b} = {c0} to {c_batch} step {c1} iter_args({acc} = {init}) -> ({out3_ty}) {{"));
+    e.line(format!("{result} = scf.for {b} = {c0} to {c_batch} step {c1} iter_args({acc} = {init}) -> ({out_rows}) {{"));
     e.indented(|e| {
+        let head = Head::new(e, &b, heads);
         let (i, acc_i, rows) = (e.fresh(), e.fresh(), e.fresh());
-        e.line(format!("{rows} = scf.for {i} = {c0} to {c_l} step {c_qb} iter_args({acc_i} = {acc}) -> ({out3_ty}) {{"));
+        e.line(format!("{rows} = scf.for {i} = {c0} to {c_l} step {c_qb} iter_args({acc_i} = {acc}) -> ({out_rows}) {{"));
         e.indented(|e| {
-            let block_out = query_block(e, &shapes, &b, &i);
-            let block_ty = out3_ty.with_shape(vec![1, qb, dv]);
-            let updated = e.assign(format!(
-                "tensor.insert_slice {block_out} into {acc_i}[{b}, {i}, 0] [1, {qb}, {dv}] [1, 1, 1] : {block_ty} into {out3_ty}"
-            ));
-            e.line(format!("scf.yield {updated} : {out3_ty}"));
+            let block_out = query_block(e, &shapes, &head, &i);
+            let block_ty = out_rows.with_shape(vec![1, qb, dv]);
+            let updated = if out_heads_last {
+                let head_ty = out_rows.with_shape(vec![1, qb, 1, dv]);
+                let block = e.assign(format!("tensor.expand_shape {block_out} {HEAD_DIM} output_shape [1, {qb}, 1, {dv}] : {block_ty} into {head_ty}"));
+                let place = format!("[{}, {i}, {}, 0] [1, {qb}, 1, {dv}] [1, 1, 1, 1]", head.batch, head.head);
+                e.assign(format!("tensor.insert_slice {block} into {acc_i}{place} : {head_ty} into {out_rows}"))
+            } else {
+                let place = format!("[{b}, {i}, 0] [1, {qb}, {dv}] [1, 1, 1]");
+                e.assign(format!("tensor.insert_slice {block_out} into {acc_i}{place} : {block_ty} into {out_rows}"))
+            };
+            e.line(format!("scf.yield {updated} : {out_rows}"));
         });
         e.line(format!("}} {{{PARALLEL}}}"));
-        e.line(format!("scf.yield {rows} : {out3_ty}"));
+        e.line(format!("scf.yield {rows} : {out_rows}"));
     });
     e.line(format!("}} {{{PARALLEL}}}"));
-    reshape_value(e, &result, &out3_ty, out)
+    reshape_value(e, &result, &out_rows, out)
 }
+
+/// The batch-head a block works on: its index `b` in `[.., H]`, and as
+/// the batch `b / H` and the head `b % H` of a `[B, N, H, D]` operand.
+struct Head {
+    index: String,
+    batch: String,
+    head: String,
+}
+
+impl Head {
+    fn new(e: &mut Emitter, b: &str, heads: Option<i64>) -> Head {
+        let Some(h) = heads else { return Head { index: b.to_string(), batch: b.to_string(), head: b.to_string() } };
+        let c_h = index_const(e, h);
+        let batch = e.assign(format!("arith.divui {b}, {c_h} : index"));
+        let head = e.assign(format!("arith.remui {b}, {c_h} : index"));
+        Head { index: b.to_string(), batch, head }
+    }
+}
+
+/// An operand whose blocks of rows the kernel reads: `[batch, N, D]`, or
+/// `[B, N, H, D]` read in place ([`Tensor::heads_last`]).
+struct Rows {
+    ssa: String,
+    ty: Ty,
+    heads_last: bool,
+}
+
+impl Rows {
+    fn new(e: &mut Emitter, t: &Tensor, batch: i64, n: i64, d: i64) -> Rows {
+        if t.heads_last {
+            return Rows { ssa: t.ssa.to_string(), ty: t.ty.clone(), heads_last: true };
+        }
+        let ty = t.ty.with_shape(vec![batch, n, d]);
+        Rows { ssa: reshape_value(e, t.ssa, t.ty, &ty), ty, heads_last: false }
+    }
+
+    /// The rows `start..start + len` of batch-head `head`, `[1, len, D]`.
+    fn block(&self, e: &mut Emitter, head: &Head, start: &str, len: i64) -> (String, Ty) {
+        let d = *self.ty.shape.last().expect("rows have a last dim");
+        let ty = self.ty.with_shape(vec![1, len, d]);
+        if !self.heads_last {
+            let place = format!("[{}, {start}, 0] [1, {len}, {d}] [1, 1, 1]", head.index);
+            return (e.assign(format!("tensor.extract_slice {}{place} : {} to {ty}", self.ssa, self.ty)), ty);
+        }
+        let slice_ty = self.ty.with_shape(vec![1, len, 1, d]);
+        let place = format!("[{}, {start}, {}, 0] [1, {len}, 1, {d}] [1, 1, 1, 1]", head.batch, head.head);
+        let slice = e.assign(format!("tensor.extract_slice {}{place} : {} to {slice_ty}", self.ssa, self.ty));
+        (e.assign(format!("tensor.collapse_shape {slice} {HEAD_DIM} : {slice_ty} into {ty}")), ty)
+    }
+}
+
+/// A block of rows `[1, N, D]` seen as `[1, N, 1, D]`, in a `[B, N, H, D]`
+/// tensor. (Not a rank-reducing slice: MLIR 22's canonicalizer, folding a
+/// constant offset into `tensor.extract_slice %t[b, 0, h, 0] [1, 5, 1, 8]`
+/// to `tensor<1x5x8xf32>`, makes its sizes `[1, 1, 5, 8]`.)
+const HEAD_DIM: &str = "[[0], [1, 2], [3]]";
 
 /// The mask as [Bm, L, S]: Bm = 1 when every batch-head shares it (a
 /// causal or padding mask given as [1, 1, L, S]), else one per batch-head.
@@ -139,12 +231,11 @@ struct Shapes {
     s: i64,
     qb: i64,
     kb: i64,
-    q3: String,
-    q3_ty: Ty,
+    q: Rows,
+    /// K^T, `[batch, D, S]`
     kt: String,
     kt_ty: Ty,
-    v3: String,
-    v3_ty: Ty,
+    v: Rows,
     /// [Bm, L, S] (see [`full_mask`])
     mask: Option<(String, Ty)>,
     scale: f64,
@@ -160,15 +251,14 @@ struct Running {
 }
 
 /// The output of the queries `i..i+QB` of batch-head `b`, `[1, QB, Dv]`.
-fn query_block(e: &mut Emitter, sh: &Shapes, b: &str, i: &str) -> String {
+fn query_block(e: &mut Emitter, sh: &Shapes, head: &Head, i: &str) -> String {
     let (qb, kb) = (sh.qb, sh.kb);
-    let q_ty = sh.q3_ty.with_shape(vec![1, qb, sh.d]);
-    let q = e.assign(format!("tensor.extract_slice {}[{b}, {i}, 0] [1, {qb}, {}] [1, 1, 1] : {} to {q_ty}", sh.q3, sh.d, sh.q3_ty));
-    let o_ty = sh.q3_ty.with_shape(vec![1, qb, sh.dv]);
-    let row_ty = sh.q3_ty.with_shape(vec![1, qb]);
+    let (q, q_ty) = sh.q.block(e, head, i, qb);
+    let o_ty = q_ty.with_shape(vec![1, qb, sh.dv]);
+    let row_ty = q_ty.with_shape(vec![1, qb]);
     let last = if kb == sh.s {
         let zero = index_const(e, 0);
-        key_block(e, sh, &q, b, i, &zero, None)
+        key_block(e, sh, &q, head, i, &zero, None)
     } else {
         // the blocks before the first key past the block's last query (causal)
         let c0 = index_const(e, 0);
@@ -190,7 +280,7 @@ fn query_block(e: &mut Emitter, sh: &Shapes, b: &str, i: &str) -> String {
             start.o, start.m, start.l
         ));
         e.indented(|e| {
-            let next = key_block(e, sh, &q, b, i, &j, Some(Running { o: o.clone(), m: m.clone(), l: l.clone() }));
+            let next = key_block(e, sh, &q, head, i, &j, Some(Running { o: o.clone(), m: m.clone(), l: l.clone() }));
             e.line(format!("scf.yield {}, {}, {} : {o_ty}, {row_ty}, {row_ty}", next.o, next.m, next.l));
         });
         e.line("}");
@@ -214,13 +304,13 @@ fn query_block(e: &mut Emitter, sh: &Shapes, b: &str, i: &str) -> String {
 
 /// One step of the recurrence over the keys `j..j+KB` (the first step
 /// when `running` is `None`).
-fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, b: &str, i: &str, j: &str, running: Option<Running>) -> Running {
+fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, head: &Head, i: &str, j: &str, running: Option<Running>) -> Running {
     let (qb, kb) = (sh.qb, sh.kb);
-    let q_ty = sh.q3_ty.with_shape(vec![1, qb, sh.d]);
+    let b = &head.index;
+    let q_ty = sh.kt_ty.with_shape(vec![1, qb, sh.d]);
     let kt_ty = sh.kt_ty.with_shape(vec![1, sh.d, kb]);
     let kt = e.assign(format!("tensor.extract_slice {}[{b}, 0, {j}] [1, {}, {kb}] [1, 1, 1] : {} to {kt_ty}", sh.kt, sh.d, sh.kt_ty));
-    let v_ty = sh.v3_ty.with_shape(vec![1, kb, sh.dv]);
-    let v = e.assign(format!("tensor.extract_slice {}[{b}, {j}, 0] [1, {kb}, {}] [1, 1, 1] : {} to {v_ty}", sh.v3, sh.dv, sh.v3_ty));
+    let (v, v_ty) = sh.v.block(e, head, j, kb);
     let s_ty = q_ty.with_shape(vec![1, qb, kb]);
     let mut scores = product(e, q, &q_ty, &kt, &kt_ty, &s_ty);
     let mut scale = sh.scale;

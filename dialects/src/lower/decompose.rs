@@ -313,6 +313,10 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
         return Err(format!("{}: dropout_p > 0 is random; export with dropout_p=0", op.name));
     }
     let mut b = Builder::new(e, op);
+    // [B, N, H, D] operands and result (heads in place, see the compiler's
+    // `attention_pattern::heads_in_place`): the tiled kernel reads and
+    // writes them so; other paths see them as [B, H, N, D]
+    let heads_last: Vec<bool> = op.ints("heads_last", 4, &[0; 4])?.iter().map(|&x| x != 0).collect();
     let q: Val = op.input("query")?.into();
     let mut k: Val = op.input("key")?.into();
     let mut v: Val = op.input("value")?.into();
@@ -320,6 +324,21 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
     if rank < 2 {
         return Err(format!("{}: query must have at least 2 dims", op.name));
     }
+    if heads_last.iter().any(|&h| h) {
+        if rank != 4 {
+            return Err(format!("{}: heads in place need rank-4 operands", op.name));
+        }
+        let operands = [(&q, heads_last[0]), (&k, heads_last[1]), (&v, heads_last[2])];
+        if let Some(out) = tiled_attention(&mut b, op, operands, heads_last[3])? {
+            return Ok(vec![out]);
+        }
+    }
+    let swap = [0, 2, 1, 3];
+    let logical = |b: &mut Builder, x: Val, last: bool| if last { b.permute(&x, &swap) } else { Ok(x) };
+    let q = logical(&mut b, q, heads_last[0])?;
+    k = logical(&mut b, k, heads_last[1])?;
+    v = logical(&mut b, v, heads_last[2])?;
+    let out_ty = if heads_last[3] { super::attention::heads_swapped(op.result()) } else { op.result().clone() };
     let (l, d) = (q.ty.shape[rank - 2], q.ty.shape[rank - 1]);
     let s = k.ty.shape[rank - 2];
     // grouped-query attention: repeat each key/value head for its query heads
@@ -331,35 +350,17 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
         k = repeat_heads(&mut b, &k, hq / hk)?;
         v = repeat_heads(&mut b, &v, hq / hk)?;
     }
+    let in_layout = |out: Val, b: &mut Builder| if heads_last[3] { b.permute(&out, &swap) } else { Ok(out) };
+    // the common case as one tiled kernel that never holds more than a
+    // block of the scores (see `attention`)
+    if let Some(out) = tiled_attention(&mut b, op, [(&q, false), (&k, false), (&v, false)], false)? {
+        let out = Val { ssa: out, ty: out_ty.clone() };
+        return only_result(in_layout(out, &mut b)?);
+    }
     let scale = match op.attrs.get("scale") {
         Some(Attr::Float(s)) => *s,
         _ => 1.0 / (d as f64).sqrt(),
     };
-    // the common case as one tiled kernel that never holds more than a
-    // block of the scores (see `attention`)
-    let f32s = [&q.ty, &k.ty, &v.ty, op.result()].iter().all(|t| t.elem == "f32");
-    let same_batch = k.ty.shape[..rank - 2] == q.ty.shape[..rank - 2] && v.ty.shape[..rank - 2] == q.ty.shape[..rank - 2];
-    let sizes = [l, s, d, v.ty.shape[rank - 1]].iter().all(|&n| n > 0) && q.ty.numel() > 0;
-    let mask = op.opt_input("attn_mask");
-    // a boolean or additive mask broadcastable to [.., L, S], of rank 2 or more
-    let mask_fits = mask.is_none_or(|m| {
-        let (r, mr) = (rank, m.ty.rank());
-        let broadcasts = |dims: &[i64], to: &[i64]| dims.iter().zip(to).all(|(&a, &b)| a == 1 || a == b);
-        (m.ty.elem == "i1" || m.ty.elem == "f32")
-            && (2..=r).contains(&mr)
-            && broadcasts(&m.ty.shape[..mr - 2], &q.ty.shape[r - mr..r - 2])
-            && broadcasts(&m.ty.shape[mr - 2..], &[l, s])
-    });
-    if f32s && same_batch && sizes && scale > 0.0 && mask_fits {
-        use super::attention::{attention, Tensor};
-        let causal = op.bool("is_causal", false)?;
-        fn t(v: &Val) -> Tensor<'_> {
-            Tensor { ssa: &v.ssa, ty: &v.ty }
-        }
-        let mask = mask.map(|m| Tensor { ssa: &m.ssa, ty: &m.ty });
-        let out = attention(b.e, t(&q), t(&k), t(&v), mask, scale, causal, op.result());
-        return Ok(vec![out]);
-    }
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(rank - 2, rank - 1);
     let kt = b.permute(&k, &perm)?;
@@ -401,7 +402,48 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
     }
     let probs = b.call1("aten.softmax", &[("self", &scores)], &softmax_attrs, scores.ty.clone())?;
     let out = b.matmul(&probs, &v)?;
-    only_result(b.reshape(&out, op.result().shape.clone())?)
+    let out = b.reshape(&out, out_ty.shape.clone())?;
+    only_result(in_layout(out, &mut b)?)
+}
+
+/// sdpa as the tiled kernel (`super::attention`) when it takes the op's
+/// operands: `(value, heads last)` for q, k and v; f32, the same batch
+/// dims (no grouped heads), no dim 0, a positive scale and a mask it
+/// takes. The result is `[B, L, H, Dv]` with `out_heads_last` (the op's
+/// result type), else `[.., L, Dv]`.
+fn tiled_attention(b: &mut Builder, op: &AtenOp, operands: [(&Val, bool); 3], out_heads_last: bool) -> Result<Option<String>, String> {
+    use super::attention::{attention, Tensor};
+    let [q, k, v] = operands.map(|(x, heads_last)| Tensor { ssa: &x.ssa, ty: &x.ty, heads_last });
+    let (q_ty, k_ty, v_ty) = (q.logical_type(), k.logical_type(), v.logical_type());
+    let out_ty = if out_heads_last { super::attention::heads_swapped(op.result()) } else { op.result().clone() };
+    let rank = q_ty.rank();
+    let (l, s, d, dv) = (q_ty.shape[rank - 2], k_ty.shape[rank - 2], q_ty.shape[rank - 1], v_ty.shape[rank - 1]);
+    let scale = match op.attrs.get("scale") {
+        Some(Attr::Float(s)) => *s,
+        _ => 1.0 / (d as f64).sqrt(),
+    };
+    let f32s = [&q_ty, &k_ty, &v_ty, &out_ty].iter().all(|t| t.elem == "f32");
+    let same_batch = k_ty.shape[..rank - 2] == q_ty.shape[..rank - 2] && v_ty.shape[..rank - 2] == q_ty.shape[..rank - 2];
+    let sizes = [l, s, d, dv].iter().all(|&n| n > 0) && q_ty.numel() > 0;
+    let mask = op.opt_input("attn_mask");
+    if !(f32s && same_batch && sizes && scale > 0.0 && mask.is_none_or(|m| mask_fits(&m.ty, &q_ty.shape, l, s))) {
+        return Ok(None);
+    }
+    let causal = op.bool("is_causal", false)?;
+    let mask = mask.map(|m| Tensor { ssa: &m.ssa, ty: &m.ty, heads_last: false });
+    let result = if out_heads_last { op.result().clone() } else { q_ty.with_shape([&q_ty.shape[..rank - 2], &[l, dv][..]].concat()) };
+    Ok(Some(attention(b.e, q, k, v, mask, scale, causal, &result, out_heads_last)))
+}
+
+/// Whether the tiled kernel takes `mask`: bool or f32, of rank 2 or more,
+/// broadcastable to the scores [.., L, S] of a query of shape `query`.
+fn mask_fits(mask: &Ty, query: &[i64], l: i64, s: i64) -> bool {
+    let (r, mr) = (query.len(), mask.rank());
+    let broadcasts = |dims: &[i64], to: &[i64]| dims.iter().zip(to).all(|(&a, &b)| a == 1 || a == b);
+    (mask.elem == "i1" || mask.elem == "f32")
+        && (2..=r).contains(&mr)
+        && broadcasts(&mask.shape[..mr - 2], &query[r - mr..r - 2])
+        && broadcasts(&mask.shape[mr - 2..], &[l, s])
 }
 
 fn not(b: &mut Builder, x: &Val) -> Result<Val, String> {
