@@ -26,10 +26,11 @@ use mlir_sys::*;
 
 /// The elementwise op that is the only reader of panel product `product`'s
 /// result (through reshapes that only the chain uses), if it can become
-/// the product's epilogue: an all-parallel `linalg.generic` with one
-/// result, every operand read through the identity map with the product's
-/// element count, a body that neither gathers, asks for its indices, calls
-/// scalar math nor holds bools in memory.
+/// the product's epilogue: an all-parallel `linalg.generic` in the same
+/// block with one result, that reads the product as an input, every
+/// operand through the identity map with the product's element count, and
+/// a body that neither gathers, asks for its indices, calls scalar math
+/// nor holds bools in memory.
 pub fn panel_epilogue(product: MlirOperation) -> Option<MlirOperation> {
     let (result, elements) = unsafe {
         let result = mlirOperationGetResult(product, 0);
@@ -45,7 +46,11 @@ pub fn panel_epilogue(product: MlirOperation) -> Option<MlirOperation> {
         }
     };
     let g = analysis::generic(consumer)?;
-    let fits = g.all_parallel()
+    let same_block = unsafe { mlirBlockEqual(mlirOperationGetBlock(consumer), mlirOperationGetBlock(product)) };
+    let as_input = (0..g.inputs).any(|i| unsafe { mlirValueEqual(mlirOperationGetOperand(consumer, i as isize), value) });
+    let fits = same_block
+        && as_input
+        && g.all_parallel()
         && g.identity()
         && g.vectorizable()
         && g.operands.len() == g.inputs + 1
