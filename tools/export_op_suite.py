@@ -583,6 +583,13 @@ def attention_cases():
     case("scaled_dot_product_attention", "heads_in_place_query_alone", query_alone, randn(1, 5, 2, 8), randn(1, 6, 2, 8), randn(1, 2, 6, 8))
     case("scaled_dot_product_attention", "heads_in_place_gqa", lambda a, b, c: heads(a, b, c, enable_gqa=True), randn(1, 5, 4, 8), randn(1, 5, 2, 8), randn(1, 5, 2, 8))
     case("scaled_dot_product_attention", "heads_in_place_no_queries", heads, randn(1, 0, 2, 8), randn(1, 4, 2, 8), randn(1, 4, 2, 8))
+    # keys and values behind an empty KV cache (Hugging Face's DynamicCache
+    # concatenates a [0] tensor): read in place too
+    def empty_cache(a, b, c, e):
+        k, v = torch.cat([e, b.transpose(1, 2)], -2), torch.cat([e, c.transpose(1, 2)], -2)
+        o = sdpa(a.transpose(1, 2), k, v, is_causal=True)
+        return o.transpose(1, 2).reshape(a.shape[0], a.shape[1], o.shape[1] * o.shape[3])
+    case("scaled_dot_product_attention", "heads_in_place_empty_cache", empty_cache, randn(1, 6, 2, 8), randn(1, 6, 2, 8), randn(1, 6, 2, 8), randn(0))
 
 
 def shape_cases():
@@ -775,6 +782,9 @@ def empty_cases():
     case("softmax", "empty_rows", lambda a: F.softmax(a, -1), randn(0, 5))
     case("layer_norm", "empty_batch", lambda a: F.layer_norm(a, (4,)), randn(0, 4))
     case("cat", "empty_piece", lambda a, b: torch.cat([a, b], 0), randn(0, 3), randn(2, 3))
+    # a legacy empty piece ([0], any dim): dropped, and the one piece left
+    # read as the cat's result (graph::drop_empty_cat_pieces)
+    case("cat", "legacy_empty_piece", lambda a, b: torch.cat([a, b], -2) * 2, randn(0), randn(2, 3, 4))
     case("cat", "partial_rotary", lambda x: torch.cat([x[..., :16] * 2, x[..., 16:]], -1), randn(2, 4, 3, 16))
     case("slice", "to_empty", lambda a: a[:, 5:] + 1, randn(3, 5))
     case("split", "empty_piece", lambda a: torch.split(a, [0, 3], 1), randn(2, 3))

@@ -49,6 +49,7 @@ pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<Expo
     crate::higher_order::unroll_maps(&mut program)?;
     crate::functionalize::functionalize(&mut program)?;
     crate::fold::fold_batch_norms(&mut program);
+    crate::graph::drop_empty_cat_pieces(&mut program);
     crate::attention_pattern::fuse_attention(&mut program);
     crate::attention_pattern::heads_in_place(&mut program);
     let unsupported = crate::import::unsupported_nodes(&program);

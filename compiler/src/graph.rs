@@ -141,3 +141,125 @@ pub fn canonical_targets(nodes: &mut [Node]) {
         }
     }
 }
+
+/// Drops the empty pieces of every `cat` of the top-level graph (of the
+/// result's dtype: a piece of another dtype still takes part in the type
+/// promotion), and makes the readers of a `cat` left with one piece of the
+/// result's type read that piece: a KV cache starting empty (Hugging Face's
+/// `DynamicCache` concatenates its `[0]` tensor and the new keys) is then
+/// the keys themselves, with no copy, and an attention can read them in
+/// place (`attention_pattern::heads_in_place`). Returns how many changed.
+pub fn drop_empty_cat_pieces(program: &mut ExportedProgram) -> usize {
+    let mut changed = 0;
+    let mut forwarded = Vec::new();
+    for i in 0..program.nodes.len() {
+        let node = &program.nodes[i];
+        let (Some(Arg::Tensors(pieces)), Some(Some(out))) = (node.arg("tensors"), node.outputs.first()) else { continue };
+        if node.target != "aten.cat.default" {
+            continue;
+        }
+        let Some(out_ty) = program.tensor_type(out).cloned() else { continue };
+        let empty = |p: &String| program.tensor_type(p).is_some_and(|t| t.numel() == 0 && t.dtype == out_ty.dtype);
+        let kept: Vec<String> = pieces.iter().filter(|p| !empty(p)).cloned().collect();
+        if kept.is_empty() || kept.len() == pieces.len() {
+            continue;
+        }
+        let out = out.clone();
+        let forward = kept.len() == 1
+            && program.tensor_type(&kept[0]) == Some(&out_ty)
+            && !program.outputs.iter().any(|o| o.name == out);
+        changed += 1;
+        if forward {
+            for node in &mut program.nodes {
+                for (_, arg) in &mut node.args {
+                    rename_operand(arg, &out, &kept[0]);
+                }
+            }
+            forwarded.push(i);
+            continue;
+        }
+        let node = &mut program.nodes[i];
+        let arg = node.args.iter_mut().find(|(n, _)| n == "tensors").expect("a cat has its pieces");
+        arg.1 = Arg::Tensors(kept);
+    }
+    // (nothing reads them now; their pieces would count them as readers)
+    for i in forwarded.into_iter().rev() {
+        program.nodes.remove(i);
+    }
+    changed
+}
+
+/// Makes `arg` read `to` where it read `from`.
+fn rename_operand(arg: &mut Arg, from: &str, to: &str) {
+    let rename = |t: &mut String| {
+        if t == from {
+            *t = to.to_string();
+        }
+    };
+    match arg {
+        Arg::Tensor(t) => rename(t),
+        Arg::Tensors(ts) => ts.iter_mut().for_each(rename),
+        Arg::OptionalTensors(ts) => ts.iter_mut().flatten().for_each(rename),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{DType, GraphInput, GraphOutput, InputKind, OutputKind, TensorType};
+
+    /// e [0] and x [2, 3] (f32, and i [0] of i64) concatenated into c,
+    /// which `relu` reads (its result y is the output); `pieces` names
+    /// the cat's inputs.
+    fn cat_program(pieces: &[&str]) -> ExportedProgram {
+        let ty = |dtype, shape: Vec<i64>| TensorType { dtype, shape };
+        let input = |name: &str, t: TensorType| GraphInput { name: name.into(), kind: InputKind::User, ty: t };
+        let node = |name: &str, target: &str, args: Vec<(&str, Arg)>| Node {
+            name: name.into(),
+            target: target.into(),
+            args: args.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
+            outputs: vec![Some(name.into())],
+            stack_trace: None,
+            problem: None,
+        };
+        let tensors = Arg::Tensors(pieces.iter().map(|p| p.to_string()).collect());
+        ExportedProgram {
+            name: "t".into(),
+            inputs: vec![input("e", ty(DType::F32, vec![0])), input("x", ty(DType::F32, vec![2, 3])), input("i", ty(DType::I64, vec![0]))],
+            outputs: vec![GraphOutput { name: "y".into(), kind: OutputKind::User, ty: ty(DType::F32, vec![2, 3]) }],
+            nodes: vec![
+                node("c", "aten.cat.default", vec![("tensors", tensors), ("dim", Arg::Int(-2))]),
+                node("y", "aten.relu.default", vec![("self", Arg::Tensor("c".into()))]),
+            ],
+            tensor_types: [("c".to_string(), ty(DType::F32, vec![2, 3])), ("y".to_string(), ty(DType::F32, vec![2, 3]))].into(),
+            bad_tensors: Default::default(),
+            weights: Default::default(),
+            sample_inputs: None,
+        }
+    }
+
+    #[test]
+    fn a_cat_left_with_one_piece_is_that_piece() {
+        let mut p = cat_program(&["e", "x", "e"]);
+        assert_eq!(drop_empty_cat_pieces(&mut p), 1);
+        assert_eq!(p.nodes.len(), 1);
+        assert_eq!(p.nodes[0].arg("self"), Some(&Arg::Tensor("x".into())));
+    }
+
+    #[test]
+    fn empty_pieces_of_another_dtype_stay_for_the_promotion() {
+        let mut p = cat_program(&["i", "x"]);
+        assert_eq!(drop_empty_cat_pieces(&mut p), 0);
+        assert_eq!(p.nodes[0].arg("tensors"), Some(&Arg::Tensors(vec!["i".into(), "x".into()])));
+    }
+
+    #[test]
+    fn a_cat_the_program_returns_keeps_its_node() {
+        let mut p = cat_program(&["e", "x"]);
+        p.outputs[0].name = "c".into();
+        assert_eq!(drop_empty_cat_pieces(&mut p), 1);
+        assert_eq!(p.nodes[0].arg("tensors"), Some(&Arg::Tensors(vec!["x".into()])));
+        assert_eq!(p.nodes[1].arg("self"), Some(&Arg::Tensor("c".into())));
+    }
+}
