@@ -38,23 +38,26 @@ fn single_use_producer<'a>(program: &'a ExportedProgram, name: &str, targets: &[
     (targets.contains(&node.target.as_str()) && uses(program, name) == 1).then_some(node)
 }
 
-/// Whether `node` swaps the last two dims of a rank-`rank` tensor.
-fn swaps_last_two(node: &Node, rank: usize) -> bool {
-    let last = |d: i64| if d < 0 { d + rank as i64 } else { d };
+/// Whether `node` (a transpose or a permute) swaps dims `pair` of a
+/// rank-`rank` tensor and moves no other.
+fn swaps_dims(node: &Node, rank: usize, pair: [usize; 2]) -> bool {
+    let dim = |d: i64| if d < 0 { d + rank as i64 } else { d };
+    let mut swapped: Vec<i64> = (0..rank as i64).collect();
+    swapped.swap(pair[0], pair[1]);
     match (node.target.as_str(), node.arg("dim0"), node.arg("dim1"), node.arg("dims")) {
         ("aten.transpose.int", Some(Arg::Int(a)), Some(Arg::Int(b)), _) => {
-            let mut dims = [last(*a), last(*b)];
+            let mut dims = [dim(*a), dim(*b)];
             dims.sort();
-            dims == [rank as i64 - 2, rank as i64 - 1]
+            dims == [pair[0] as i64, pair[1] as i64]
         }
-        ("aten.permute.default", _, _, Some(Arg::Ints(p))) => {
-            let p: Vec<i64> = p.iter().map(|&d| last(d)).collect();
-            let mut swapped: Vec<i64> = (0..rank as i64).collect();
-            swapped.swap(rank - 2, rank - 1);
-            p == swapped
-        }
+        ("aten.permute.default", _, _, Some(Arg::Ints(p))) => p.iter().map(|&d| dim(d)).eq(swapped),
         _ => false,
     }
+}
+
+/// Whether `node` swaps the last two dims of a rank-`rank` tensor.
+fn swaps_last_two(node: &Node, rank: usize) -> bool {
+    rank >= 2 && swaps_dims(node, rank, [rank - 2, rank - 1])
 }
 
 /// The rewrite of the `matmul` node `o` (`p @ v`), if it ends the pattern:
@@ -139,18 +142,10 @@ pub fn fuse_attention(program: &mut ExportedProgram) -> usize {
     fused
 }
 
-/// Whether `node` swaps dims 1 and 2 of a rank-4 tensor.
+/// Whether `node` swaps dims 1 and 2 of a rank-4 tensor (heads and
+/// tokens).
 fn swaps_heads(node: &Node) -> bool {
-    let dim = |d: i64| if d < 0 { d + 4 } else { d };
-    match (node.target.as_str(), node.arg("dim0"), node.arg("dim1"), node.arg("dims")) {
-        ("aten.transpose.int", Some(Arg::Int(a)), Some(Arg::Int(b)), _) => {
-            let mut dims = [dim(*a), dim(*b)];
-            dims.sort();
-            dims == [1, 2]
-        }
-        ("aten.permute.default", _, _, Some(Arg::Ints(p))) => p.iter().map(|&d| dim(d)).eq([0, 2, 1, 3]),
-        _ => false,
-    }
+    swaps_dims(node, 4, [1, 2])
 }
 
 /// The node that alone reads `name`, once.

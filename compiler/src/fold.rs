@@ -179,17 +179,6 @@ mod tests {
         GraphInput { name: name.into(), kind, ty: TensorType { dtype: DType::F32, shape } }
     }
 
-    fn node(name: &str, target: &str, args: Vec<(&str, Arg)>, output: &str) -> Node {
-        Node {
-            name: name.into(),
-            target: target.into(),
-            args: args.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
-            outputs: vec![Some(output.into())],
-            stack_trace: None,
-            problem: None,
-        }
-    }
-
     /// conv (2 filters of 2 weights, no bias) -> batch_norm(eval) -> output
     fn conv_then_norm(extra_use: bool) -> ExportedProgram {
         let t = |s: &str| Arg::Tensor(s.into());
@@ -217,8 +206,8 @@ mod tests {
             ],
             outputs,
             nodes: vec![
-                node("conv1d", "aten.conv1d.default", vec![("input", t("x")), ("weight", t("w"))], "c"),
-                node(
+                Node::for_test("conv1d", "aten.conv1d.default", vec![("input", t("x")), ("weight", t("w"))], "c"),
+                Node::for_test(
                     "bn",
                     "aten.batch_norm.default",
                     vec![("input", t("c")), ("weight", t("g")), ("bias", t("b")), ("running_mean", t("m")), ("running_var", t("v")), ("training", Arg::Bool(false)), ("eps", Arg::Float(1.0))],

@@ -215,14 +215,7 @@ mod tests {
     fn cat_program(pieces: &[&str]) -> ExportedProgram {
         let ty = |dtype, shape: Vec<i64>| TensorType { dtype, shape };
         let input = |name: &str, t: TensorType| GraphInput { name: name.into(), kind: InputKind::User, ty: t };
-        let node = |name: &str, target: &str, args: Vec<(&str, Arg)>| Node {
-            name: name.into(),
-            target: target.into(),
-            args: args.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
-            outputs: vec![Some(name.into())],
-            stack_trace: None,
-            problem: None,
-        };
+        let node = |name: &str, target: &str, args: Vec<(&str, Arg)>| Node::for_test(name, target, args, name);
         let tensors = Arg::Tensors(pieces.iter().map(|p| p.to_string()).collect());
         ExportedProgram {
             name: "t".into(),

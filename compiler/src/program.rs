@@ -220,6 +220,21 @@ pub struct Node {
     pub problem: Option<String>,
 }
 
+#[cfg(test)]
+impl Node {
+    /// A node with one result, `output`, and no stack trace (tests).
+    pub fn for_test(name: &str, target: &str, args: Vec<(&str, Arg)>, output: &str) -> Node {
+        Node {
+            name: name.into(),
+            target: target.into(),
+            args: args.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
+            outputs: vec![Some(output.into())],
+            stack_trace: None,
+            problem: None,
+        }
+    }
+}
+
 impl Node {
     /// The innermost user frame of the stack trace: `file.py:29: x = self.conv(x)`.
     pub fn source_line(&self) -> Option<String> {

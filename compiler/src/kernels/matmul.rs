@@ -18,7 +18,9 @@
 //! here into a product of their own with narrower tiles. A batch matmul is the same kernel per batch element. On packed
 //! panels the tile is one or two panels wide ([`panel_tiling`]). When K is
 //! one block, the init (zeros, a broadcast bias) is computed in the
-//! register tiles themselves ([`tag_with_init`]).
+//! register tiles themselves ([`tag_with_init`]), and on packed panels so
+//! is the elementwise op that alone reads the product, when there is one
+//! (`super::epilogue`, [`micro_kernel_with_epilogue`]).
 
 use super::{ops_named, tag, Script, Target};
 use anyhow::Result;
@@ -107,6 +109,10 @@ enum Plan {
     Split { at: i64, main: MatmulTiling, rest: MatmulTiling },
     /// A product on packed panels of B (loops m, panel, column, k).
     Panels(MatmulTiling),
+    /// A product on packed panels whose init is made in its register tiles
+    /// and that computes the elementwise op after it there too (see
+    /// `super::epilogue`).
+    PanelsWithEpilogue(MatmulTiling),
     /// A product on row panels of A (loops panel, row, column group,
     /// column, k, or panel, column, row, k for its last few columns): the
     /// cache blocks and the register tile of each loop, as
@@ -272,18 +278,22 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         let t = panel_tiling(m, n, k, target.vector_registers);
         let op = unsafe { OperationRef::from_raw(raw) };
         let tag_text = format!("panels_{}_{}_{}_{}_{}", t.block_m, t.block_n, t.block_k, t.tile_m, t.tile_n);
-        // (its own tag, and so its own init tag: the other products'
-        // script vectorizes their inits whole, before this one's are fused)
-        let epilogue = (t.block_k == k && init_producer(&op).is_some()).then(|| super::epilogue::panel_epilogue(raw)).flatten();
-        let tag_text = if epilogue.is_some() { format!("{tag_text}{EPILOGUE}") } else { tag_text };
-        let tag_text = tag_with_init(context, &op, &Plan::Panels(t), k, tag_text);
+        let epilogue = init_in_registers(&op, &Plan::Panels(t), k).and_then(|_| super::epilogue::panel_epilogue(raw));
+        // (a tag of its own, and so an init tag of its own: the script of
+        // the other products vectorizes their inits whole, before the
+        // epilogue's tiles would fuse this one's)
+        let (plan, tag_text) = match epilogue {
+            Some(_) => (Plan::PanelsWithEpilogue(t), format!("{tag_text}_epilogue")),
+            None => (Plan::Panels(t), tag_text),
+        };
+        let tag_text = tag_with_init(context, &op, &plan, k, tag_text);
         if let Some(epilogue) = epilogue {
             super::epilogue::reshape_to_panels(context, raw, epilogue)?;
             tag(context, epilogue, &epilogue_tag(&tag_text));
         }
         tag(context, raw, &tag_text);
         if !jobs.iter().any(|(t, ..)| *t == tag_text) {
-            jobs.push((tag_text, "linalg.generic", false, Plan::Panels(t)));
+            jobs.push((tag_text, "linalg.generic", false, plan));
         }
     }
     for raw in ops_named(module, "linalg.generic") {
@@ -309,8 +319,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             (kind, format!("{tag_text}_init"))
         });
         let init = init.as_ref().map(|(kind, tag)| (*kind, tag.as_str()));
-        let epilogue = tag_text.contains(EPILOGUE);
-        if let (true, Plan::Panels(t), Some(init)) = (epilogue, plan, init) {
+        if let (Plan::PanelsWithEpilogue(t), Some(init)) = (plan, init) {
             let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0], [t.tile_m, t.tile_n / TILE_N, 0]);
             k_loops.push(micro_kernel_with_epilogue(script, tag_text, &blocks, &tiles, init));
             continue;
@@ -335,7 +344,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 }
             }
             // loops (m, panel, column, k)
-            Plan::Panels(t) => {
+            Plan::Panels(t) | Plan::PanelsWithEpilogue(t) => {
                 let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0, t.block_k], [t.tile_m, t.tile_n / TILE_N, 0, 1]);
                 k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
             }
@@ -364,10 +373,6 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     Ok(())
 }
 
-/// In the tag of a product that computes the elementwise op after it in
-/// its register tiles (see `epilogue`), after the tiling.
-const EPILOGUE: &str = "_epilogue";
-
 /// The tag of the epilogue of the products tagged `product_tag`.
 fn epilogue_tag(product_tag: &str) -> String {
     format!("{product_tag}_op")
@@ -386,16 +391,23 @@ const FROM_INIT: &str = "_from_init";
 /// The init op is tagged `<tag>_init` for the script; the product's tag
 /// names the init's kind and ends with [`FROM_INIT`].
 fn tag_with_init(context: &Context, op: &OperationRef, plan: &Plan, k: i64, tag_text: String) -> String {
-    let one_block = match plan {
-        Plan::Tiled(t) | Plan::Panels(t) => t.block_k == k,
-        Plan::RowPanels { blocks, .. } => blocks.last() == Some(&k),
-        Plan::Split { .. } => false,
-    };
-    let Some((init, kind)) = one_block.then(|| init_producer(op)).flatten() else { return tag_text };
+    let Some((init, kind)) = init_in_registers(op, plan, k) else { return tag_text };
     // the init's op name is in the tag: the script matches it by name
     let tag_text = format!("{tag_text}_{}{FROM_INIT}", kind.trim_start_matches("linalg."));
     tag(context, init, &format!("{tag_text}_init"));
     tag_text
+}
+
+/// The op that computes the init of `op` (planned `plan`, reducing `k`) if
+/// the register tiles make it (see [`tag_with_init`]): the whole K is one
+/// block and [`init_producer`] takes it.
+fn init_in_registers(op: &OperationRef, plan: &Plan, k: i64) -> Option<(MlirOperation, &'static str)> {
+    let one_block = match plan {
+        Plan::Tiled(t) | Plan::Panels(t) | Plan::PanelsWithEpilogue(t) => t.block_k == k,
+        Plan::RowPanels { blocks, .. } => blocks.last() == Some(&k),
+        Plan::Split { .. } => false,
+    };
+    one_block.then(|| init_producer(op)).flatten()
 }
 
 /// The op that computes `op`'s init (its last operand), if nothing else

@@ -357,10 +357,7 @@ pub fn scaled_dot_product_attention(e: &mut Emitter, op: &AtenOp) -> Result<Vec<
         let out = Val { ssa: out, ty: out_ty.clone() };
         return only_result(in_layout(out, &mut b)?);
     }
-    let scale = match op.attrs.get("scale") {
-        Some(Attr::Float(s)) => *s,
-        _ => 1.0 / (d as f64).sqrt(),
-    };
+    let scale = attention_scale(op, d);
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(rank - 2, rank - 1);
     let kt = b.permute(&k, &perm)?;
@@ -418,10 +415,7 @@ fn tiled_attention(b: &mut Builder, op: &AtenOp, operands: [(&Val, bool); 3], ou
     let out_ty = if out_heads_last { super::attention::heads_swapped(op.result()) } else { op.result().clone() };
     let rank = q_ty.rank();
     let (l, s, d, dv) = (q_ty.shape[rank - 2], k_ty.shape[rank - 2], q_ty.shape[rank - 1], v_ty.shape[rank - 1]);
-    let scale = match op.attrs.get("scale") {
-        Some(Attr::Float(s)) => *s,
-        _ => 1.0 / (d as f64).sqrt(),
-    };
+    let scale = attention_scale(op, d);
     let f32s = [&q_ty, &k_ty, &v_ty, &out_ty].iter().all(|t| t.elem == "f32");
     let same_batch = k_ty.shape[..rank - 2] == q_ty.shape[..rank - 2] && v_ty.shape[..rank - 2] == q_ty.shape[..rank - 2];
     let sizes = [l, s, d, dv].iter().all(|&n| n > 0) && q_ty.numel() > 0;
@@ -433,6 +427,14 @@ fn tiled_attention(b: &mut Builder, op: &AtenOp, operands: [(&Val, bool); 3], ou
     let mask = mask.map(|m| Tensor { ssa: &m.ssa, ty: &m.ty, heads_last: false });
     let result = if out_heads_last { op.result().clone() } else { q_ty.with_shape([&q_ty.shape[..rank - 2], &[l, dv][..]].concat()) };
     Ok(Some(attention(b.e, q, k, v, mask, scale, causal, &result, out_heads_last)))
+}
+
+/// sdpa's `scale`, by default 1 / sqrt(D) for queries of `d` features.
+fn attention_scale(op: &AtenOp, d: i64) -> f64 {
+    match op.attrs.get("scale") {
+        Some(Attr::Float(s)) => *s,
+        _ => 1.0 / (d as f64).sqrt(),
+    }
 }
 
 /// Whether the tiled kernel takes `mask`: bool or f32, of rank 2 or more,
