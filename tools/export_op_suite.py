@@ -573,6 +573,7 @@ def attention_cases():
         return o.transpose(1, 2).reshape(a.shape[0], a.shape[1], o.shape[1] * o.shape[3])
     case("scaled_dot_product_attention", "heads_in_place", heads, randn(2, 5, 3, 8), randn(2, 7, 3, 8), randn(2, 7, 3, 16))
     case("scaled_dot_product_attention", "heads_in_place_mask_blocks", lambda a, b, c, m: heads(a, b, c, attn_mask=m), randn(1, 130, 2, 16), randn(1, 300, 2, 16), randn(1, 300, 2, 16), randn(1, 1, 1, 300))
+    case("scaled_dot_product_attention", "heads_in_place_head_mask", lambda a, b, c, m: heads(a, b, c, attn_mask=m), randn(2, 5, 3, 8), randn(2, 7, 3, 8), randn(2, 7, 3, 8), mask(2, 3, 5, 7, p=0.7) | torch.eye(5, 7, dtype=torch.bool))
     def heads_permuted_causal(a, b, c):
         o = sdpa(a.permute(0, 2, 1, 3), b.permute(0, 2, 1, 3), c.permute(0, 2, 1, 3), is_causal=True)
         return o.permute(0, 2, 1, 3).reshape(a.shape[0], a.shape[1], o.shape[1] * o.shape[3])
