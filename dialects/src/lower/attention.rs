@@ -210,17 +210,31 @@ impl Rows {
 /// to `tensor<1x5x8xf32>`, makes its sizes `[1, 1, 5, 8]`.)
 const HEAD_DIM: &str = "[[0], [1, 2], [3]]";
 
-/// The mask as [Bm, L, S]: Bm = 1 when every batch-head shares it (a
-/// causal or padding mask given as [1, 1, L, S]), else one per batch-head.
-/// Broadcast dims are made whole (one copy of L x S per Bm).
+/// The mask as [Bm, L, S], f32 and added to the scaled scores: Bm = 1
+/// when every batch-head shares it (a causal or padding mask given as
+/// [1, 1, L, S]), else one per batch-head. Broadcast dims are made whole
+/// (one copy of L x S per Bm). A bool mask becomes the additive mask torch
+/// makes of it (0 where attention is allowed, -inf elsewhere), once: its
+/// blocks are then added in vectors (ops on bools in memory stay scalar
+/// loops, see the compiler's `kernels::analysis::Generic::vectorizable`),
+/// and layers that share the mask share the conversion (CSE).
 fn full_mask(e: &mut Emitter, m: Tensor, batch: &[i64], l: i64, s: i64) -> (String, Ty) {
     let lead = m.ty.rank().saturating_sub(2);
     let shared = m.ty.shape[..lead].iter().all(|&n| n == 1);
     let per: i64 = if shared { 1 } else { batch.iter().product() };
     let target: Vec<i64> = if shared { vec![1; batch.len()] } else { batch.to_vec() }.into_iter().chain([l, s]).collect();
-    let full_ty = m.ty.with_shape(target);
-    let full = if m.ty.shape == full_ty.shape { m.ssa.to_string() } else { map(e, &[(m.ssa, m.ty)], &full_ty, |_, a| a[0].clone()) };
-    let mask3_ty = m.ty.with_shape(vec![per, l, s]);
+    let full_ty = m.ty.with_shape(target).with_elem("f32");
+    let full = if m.ty.elem == "i1" {
+        map(e, &[(m.ssa, m.ty)], &full_ty, |e, a| {
+            let (zero, inf) = (constant(e, 0.0, "f32"), constant(e, f64::NEG_INFINITY, "f32"));
+            e.assign(format!("arith.select {}, {zero}, {inf} : f32", a[0]))
+        })
+    } else if m.ty.shape == full_ty.shape {
+        m.ssa.to_string()
+    } else {
+        map(e, &[(m.ssa, m.ty)], &full_ty, |_, a| a[0].clone())
+    };
+    let mask3_ty = full_ty.with_shape(vec![per, l, s]);
     (reshape_value(e, &full, &full_ty, &mask3_ty), mask3_ty)
 }
 
@@ -319,16 +333,10 @@ fn key_block(e: &mut Emitter, sh: &Shapes, q: &str, head: &Head, i: &str, j: &st
         let slice_ty = mask_ty.with_shape(vec![1, qb, kb]);
         let bm = if mask_ty.shape[0] == 1 { index_const(e, 0) } else { b.to_string() };
         let m = e.assign(format!("tensor.extract_slice {mask}[{bm}, {i}, {j}] [1, {qb}, {kb}] [1, 1, 1] : {mask_ty} to {slice_ty}"));
-        let bool_mask = slice_ty.elem == "i1";
         scores = map(e, &[(scores.as_str(), &s_ty), (m.as_str(), &slice_ty)], &s_ty, |e, a| {
             let k = constant(e, scale, "f32");
             let x = scalar::mul(e, &a[0], &k, "f32");
-            if bool_mask {
-                let inf = constant(e, f64::NEG_INFINITY, "f32");
-                e.assign(format!("arith.select {}, {x}, {inf} : f32", a[1]))
-            } else {
-                scalar::add(e, &x, &a[1], "f32")
-            }
+            scalar::add(e, &x, &a[1], "f32")
         });
         scale = 1.0;
     }
