@@ -136,19 +136,6 @@ fn inverse(perm: &[usize]) -> Vec<i64> {
     inv
 }
 
-fn tensor_args(node: &mut Node) -> Vec<&mut String> {
-    let mut names = Vec::new();
-    for (_, arg) in &mut node.args {
-        match arg {
-            Arg::Tensor(t) => names.push(t),
-            Arg::Tensors(ts) => names.extend(ts.iter_mut()),
-            Arg::OptionalTensors(ts) => names.extend(ts.iter_mut().flatten()),
-            _ => {}
-        }
-    }
-    names
-}
-
 struct Functionalizer<'p> {
     types: &'p mut std::collections::BTreeMap<String, TensorType>,
     /// Tensors that are views of another (by their names in the graph).
@@ -355,11 +342,11 @@ impl Functionalizer<'_> {
         let logical_self = logical("self");
         let running_stats = [(logical("running_mean"), 3), (logical("running_var"), 4)];
         // reads see current values
-        let mut names: Vec<String> = tensor_args(&mut node).into_iter().map(|t| t.clone()).collect();
+        let mut names: Vec<String> = crate::graph::tensor_operands_mut(&mut node).into_iter().map(|t| t.clone()).collect();
         for name in &mut names {
             *name = self.read(name, &node)?;
         }
-        for (slot, value) in tensor_args(&mut node).into_iter().zip(names) {
+        for (slot, value) in crate::graph::tensor_operands_mut(&mut node).into_iter().zip(names) {
             *slot = value;
         }
         if node.target == FUNCTIONAL_BATCH_NORM {

@@ -22,6 +22,20 @@ pub fn tensor_operands(node: &Node) -> Vec<&str> {
     names
 }
 
+/// The tensor names a node reads, to rename them in place.
+pub fn tensor_operands_mut(node: &mut Node) -> Vec<&mut String> {
+    let mut names = Vec::new();
+    for (_, arg) in &mut node.args {
+        match arg {
+            Arg::Tensor(t) => names.push(t),
+            Arg::Tensors(ts) => names.extend(ts.iter_mut()),
+            Arg::OptionalTensors(ts) => names.extend(ts.iter_mut().flatten()),
+            _ => {}
+        }
+    }
+    names
+}
+
 /// The index of the node whose first result is the tensor `name`.
 pub fn producer(program: &ExportedProgram, name: &str) -> Option<usize> {
     program.nodes.iter().position(|n| n.outputs.first().is_some_and(|o| o.as_deref() == Some(name)))
@@ -170,9 +184,9 @@ pub fn drop_empty_cat_pieces(program: &mut ExportedProgram) -> usize {
             && !program.outputs.iter().any(|o| o.name == out);
         changed += 1;
         if forward {
-            for node in &mut program.nodes {
-                for (_, arg) in &mut node.args {
-                    rename_operand(arg, &out, &kept[0]);
+            for name in program.nodes.iter_mut().flat_map(tensor_operands_mut) {
+                if *name == out {
+                    *name = kept[0].clone();
                 }
             }
             forwarded.push(i);
@@ -187,21 +201,6 @@ pub fn drop_empty_cat_pieces(program: &mut ExportedProgram) -> usize {
         program.nodes.remove(i);
     }
     changed
-}
-
-/// Makes `arg` read `to` where it read `from`.
-fn rename_operand(arg: &mut Arg, from: &str, to: &str) {
-    let rename = |t: &mut String| {
-        if t == from {
-            *t = to.to_string();
-        }
-    };
-    match arg {
-        Arg::Tensor(t) => rename(t),
-        Arg::Tensors(ts) => ts.iter_mut().for_each(rename),
-        Arg::OptionalTensors(ts) => ts.iter_mut().flatten().for_each(rename),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -116,16 +116,8 @@ fn inline(body: &Subgraph, inputs: &[String], prefix: &str, types: &mut BTreeMap
     let mut rename: HashMap<String, String> = body.inputs.iter().cloned().zip(inputs.iter().cloned()).collect();
     for node in &body.nodes {
         let mut node = node.clone();
-        for (_, arg) in &mut node.args {
-            let names: Vec<&mut String> = match arg {
-                Arg::Tensor(t) => vec![t],
-                Arg::Tensors(ts) => ts.iter_mut().collect(),
-                Arg::OptionalTensors(ts) => ts.iter_mut().flatten().collect(),
-                _ => vec![],
-            };
-            for t in names {
-                *t = rename.get(t.as_str()).cloned().unwrap_or_else(|| format!("{prefix}{t}"));
-            }
+        for t in crate::graph::tensor_operands_mut(&mut node) {
+            *t = rename.get(t.as_str()).cloned().unwrap_or_else(|| format!("{prefix}{t}"));
         }
         for o in node.outputs.iter_mut().flatten() {
             let new = format!("{prefix}{o}");
