@@ -256,9 +256,15 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
     if let Some((bias, bias_ty)) = bias {
         inputs.push((bias.to_string(), bias_ty.clone(), "affine_map<(d0, d1, d2, d3, d4) -> (d0)>".into()));
     }
-    let rows = generic(e, &inputs, &init, &rows_ty, None, &["parallel"; 5], "", |e, a| match a.get(1) {
-        Some(bias) => e.assign(format!("arith.addf {}, {bias} : f32", a[0])),
-        None => a[0].clone(),
+    // (the body's arguments end with the output's element: a[1] is the
+    // bias only when there is one)
+    let with_bias = bias.is_some();
+    let rows = generic(e, &inputs, &init, &rows_ty, None, &["parallel"; 5], "", |e, a| {
+        if with_bias {
+            e.assign(format!("arith.addf {}, {} : f32", a[0], a[1]))
+        } else {
+            a[0].clone()
+        }
     });
     let full_ty = m_ty.with_shape(vec![f, 2 * th, 2 * tw]);
     let full = e.assign(format!("tensor.collapse_shape {rows} [[0], [1, 2], [3, 4]] : {rows_ty} into {full_ty}"));
