@@ -366,6 +366,16 @@ def conv_cases():
     case("conv2d", "winograd_49_tiles", None, randn(1, 32, 14, 14), module=torch.nn.Conv2d(32, 32, 3, padding=1))
     case("conv2d", "winograd_unbatched", None, randn(32, 12, 12), module=torch.nn.Conv2d(32, 32, 3, padding=1))
     case("conv2d", "winograd_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, padding=1), randn(1, 32, 12, 12), randn(32, 32, 3, 3), randn(32))
+    # 49 or more 4x4 output tiles: F(4x4, 3x3) (6x6 tiles, input split by
+    # column phase modulo 4); 28x28 outputs (7x7 tiles: 48 products'
+    # columns and one apart), ragged outputs on both sides (8x7 tiles), no
+    # padding or bias, a weight given at run time, and inputs of large
+    # magnitude (B^T and A^T multiply by up to 25 and 8)
+    case("conv2d", "winograd_f4", None, randn(1, 32, 28, 28), module=torch.nn.Conv2d(32, 32, 3, padding=1))
+    case("conv2d", "winograd_f4_ragged", None, randn(1, 32, 30, 27), module=torch.nn.Conv2d(32, 40, 3, padding=1))
+    case("conv2d", "winograd_f4_valid_nobias", None, randn(1, 48, 33, 34), module=torch.nn.Conv2d(48, 32, 3, bias=False))
+    case("conv2d", "winograd_f4_runtime_weight", lambda x, w: F.conv2d(x, w, padding=1), randn(1, 32, 28, 28), randn(32, 32, 3, 3))
+    case("conv2d", "winograd_f4_large_values", None, randn(1, 32, 28, 28) * 1000, module=torch.nn.Conv2d(32, 32, 3, padding=1))
     # 81 output columns: 80 by the micro-kernel, the last as dot products
     case("conv2d", "ragged_columns", None, randn(1, 8, 9, 9), module=torch.nn.Conv2d(8, 16, 3, padding=1))
     # ragged columns and a weight over 4 MiB: the product is computed transposed

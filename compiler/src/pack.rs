@@ -9,6 +9,7 @@
 //! few cache sets, so the block never stays in L1 (N = 4096: 64 instead of
 //! 95 GFLOP/s). Runs on linalg-on-tensors, before optimization.
 
+use aotc_dialects::lower::winograd::Tiles;
 use crate::mlir::{op_name, single_user};
 use crate::program::{ExportedProgram, InputKind};
 use anyhow::{anyhow, Result};
@@ -30,10 +31,10 @@ pub enum Step {
     Reshape(Vec<i64>),
     /// Zero elements appended to each row of the (2-D) weight.
     PadRows(i64),
-    /// The Winograd F(2x2, 3x3) filter transform of an f32 `[F, C, 3, 3]`
-    /// weight into `[16, F, C]` (a folded generic tagged
+    /// The Winograd filter transform of an f32 `[F, C, 3, 3]` weight into
+    /// `[n^2, F, C]` for the tiling (a folded generic tagged
     /// `aotc_dialects::lower::winograd::FILTER_TRANSFORM`).
-    WinogradFilter,
+    WinogradFilter(Tiles),
 }
 
 /// A weight argument whose stored layout was changed at compile time.
@@ -142,14 +143,17 @@ fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
                     _ => break,
                 }
             }
-            "linalg.generic" if is_winograd_filter(user, value) => Step::WinogradFilter,
-            "tensor.expand_shape" | "tensor.collapse_shape" => {
-                let ty = unsafe { melior::ir::Type::from_raw(mlirValueGetType(result)) }.to_string();
-                match aotc_dialects::types::Ty::parse(&ty) {
-                    Some(t) if t.shape.iter().all(|&d| d >= 0) => Step::Reshape(t.shape),
-                    _ => break,
+            "linalg.generic" if is_winograd_filter(user, value) => {
+                // the tiling is the transformed filter's first dim
+                match value_ty(result).and_then(|t| t.shape.first().copied()).and_then(Tiles::with_elements) {
+                    Some(tiles) => Step::WinogradFilter(tiles),
+                    None => break,
                 }
             }
+            "tensor.expand_shape" | "tensor.collapse_shape" => match value_ty(result) {
+                Some(t) if t.shape.iter().all(|&d| d >= 0) => Step::Reshape(t.shape),
+                _ => break,
+            },
             _ => break,
         };
         chain.push((user, step));
@@ -159,6 +163,12 @@ fn layout_chain(value: MlirValue) -> Vec<(MlirOperation, Step)> {
         chain.pop();
     }
     chain
+}
+
+/// The type of `value`, if aotc's `Ty` can say it.
+fn value_ty(value: MlirValue) -> Option<aotc_dialects::types::Ty> {
+    let text = unsafe { melior::ir::Type::from_raw(mlirValueGetType(value)) }.to_string();
+    aotc_dialects::types::Ty::parse(&text)
 }
 
 /// Whether `op` is the Winograd filter transform of `weight` (its second
@@ -249,14 +259,14 @@ pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
                     w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
                     w.ty.shape[1] += padding;
                 }
-                Step::WinogradFilter => {
+                Step::WinogradFilter(tiles) => {
                     let (&[f, c, 3, 3], 4) = (&w.ty.shape[..], elem) else {
                         return Err(anyhow!("'{fqn}': a Winograd filter transform needs f32 [F, C, 3, 3], not {:?}", w.ty));
                     };
                     let g: Vec<f32> = w.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                    let u = aotc_dialects::lower::winograd::filter_transform(&g, f as usize, c as usize);
+                    let u = aotc_dialects::lower::winograd::filter_transform(&g, f as usize, c as usize, *tiles);
                     w.data = u.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    w.ty.shape = vec![16, f, c];
+                    w.ty.shape = vec![tiles.elements(), f, c];
                 }
             }
         }

@@ -105,8 +105,9 @@ pub fn conv_nd(
     let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
     let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
     let f32_bias = bias.is_none_or(|b| b.ty.elem == "f32");
-    if f32_bias && winograd::applies(&xp.ty, &w.ty, &p.stride, &p.dilation, p.groups, out) {
-        return Ok(winograd::conv3x3(e, &xp.ssa, &xp.ty, &w.ssa, &w.ty, bias.map(|b| (b.ssa.as_str(), &b.ty)), out));
+    let tiles = winograd::choose(&xp.ty, &w.ty, &p.stride, &p.dilation, p.groups, out).filter(|_| f32_bias);
+    if let Some(tiles) = tiles {
+        return Ok(winograd::conv3x3(e, tiles, &xp.ssa, &xp.ty, &w.ssa, &w.ty, bias.map(|b| (b.ssa.as_str(), &b.ty)), out));
     }
     if p.groups == 1 {
         im2col(e, &xp, w, bias, p, out, k)

@@ -1,27 +1,34 @@
-//! 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3)
+//! 3x3 stride-1 convolutions by Winograd's minimal filtering F(m x m, 3x3)
 //! (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks"):
-//! each 2x2 block of outputs comes from a 4x4 tile of input in 16
-//! multiplications per channel pair instead of 36, so the GEMM, which is
-//! most of a 3x3 convolution's time and already runs at the FMA units'
-//! peak, does 2.25x less work. With d a 4x4 input tile, g the 3x3 filter:
+//! each m x m block of outputs comes from an n x n tile of input (n = m + 2)
+//! in n^2 multiplications per channel pair instead of 9 m^2, so the GEMM,
+//! which is most of a 3x3 convolution's time and already runs at the FMA
+//! units' peak, does less work: 2.25x less for F(2x2, 3x3), 4x less for
+//! F(4x4, 3x3). With d an n x n input tile, g the 3x3 filter:
 //!
 //!   Y = A^T [(G g G^T) . (B^T d B)] A      (. elementwise)
 //!
-//! - the filter transform U = G g G^T, [16, F, C], a generic tagged
+//! - the filter transform U = G g G^T, [n^2, F, C], a generic tagged
 //!   [`FILTER_TRANSFORM`] that weight packing computes at compile time
 //!   for constant weights (`aotc::pack`, with [`filter_transform`]);
-//! - the input transform V = B^T d B, [16, C, T] over the T = TH x TW
-//!   tiles (tiles overlap by 2): one generic per element of the 4x4 tile,
-//!   each a signed sum of 4 input slices. The input is split by column
-//!   parity first so every slice is contiguous along its rows;
-//! - 16 independent products M[e] = U[e] @ V[e]: one `linalg.batch_matmul`
+//! - the input transform V = B^T d B, [n^2, C, T] over the T = TH x TW
+//!   tiles (tiles overlap by 2): one generic with a result per element of
+//!   the tile, B^T d B computed as the rows' transform, then the
+//!   columns'. The input is split by column phase (modulo m) first so
+//!   every slice of the tiles is contiguous along its rows;
+//! - n^2 independent products M[e] = U[e] @ V[e]: one `linalg.batch_matmul`
 //!   (the matmul micro-kernel);
-//! - the output transform A^T M A: one generic per output of the
-//!   2x2 block, each a signed sum of 9 slices of M, then one copy that
-//!   interleaves the four into rows and adds the bias.
+//! - the output transform A^T M A: one generic with a result per output of
+//!   the m x m block, then one copy that interleaves them into rows and
+//!   adds the bias.
 //!
-//! The coefficients are 0, +-1 and +-1/2, so the result stays within a few
-//! ulps of the direct sum.
+//! [`Tiles::F2`]'s coefficients are 0, +-1 and +-1/2, so its results stay
+//! within a few ulps of the direct sum; [`Tiles::F4`]'s (interpolation
+//! points 0, +-1, +-2) reach 25 in B^T and 8 in A^T and lose a few more
+//! bits, still well inside f32 tolerances for 3x3 sums (the op suite's
+//! `conv2d__winograd_f4*` cases hold 1e-5). F4 is used where its filter,
+//! (36/9 the weight's bytes, stored in the library) is reused over enough
+//! tiles: see [`choose`].
 
 use super::elementwise::{empty, filled, generic, identity_map};
 use super::shape::reshape_value;
@@ -31,21 +38,107 @@ use crate::types::Ty;
 /// The attribute that marks the filter-transform generic.
 pub const FILTER_TRANSFORM: &str = "aotc.winograd_filter";
 
-/// B^T: the input transform's rows.
-const BT: [[f64; 4]; 4] = [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]];
-/// G: the filter transform's rows.
-const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
-/// A^T: the output transform's rows.
-const AT: [[f64; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+/// The two tilings: outputs per tile side m.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tiles {
+    /// F(2x2, 3x3) on 4x4 tiles.
+    F2,
+    /// F(4x4, 3x3) on 6x6 tiles.
+    F4,
+}
 
-/// U[e = 4 xi + nu][kh][kw] coefficient of g[kh][kw]: (G g G^T)[xi][nu].
-pub fn filter_coefficients() -> [[[f64; 3]; 3]; 16] {
-    let mut m = [[[0.0; 3]; 3]; 16];
-    for xi in 0..4 {
-        for nu in 0..4 {
+/// F(2x2, 3x3): B^T, G and A^T.
+const BT2: [&[f64]; 4] = [&[1.0, 0.0, -1.0, 0.0], &[0.0, 1.0, 1.0, 0.0], &[0.0, -1.0, 1.0, 0.0], &[0.0, 1.0, 0.0, -1.0]];
+const G2: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+const AT2: [&[f64]; 2] = [&[1.0, 1.0, 1.0, 0.0], &[0.0, 1.0, -1.0, -1.0]];
+
+/// F(4x4, 3x3) at the points 0, 1, -1, 2, -2 and infinity: B^T, G and A^T.
+const BT4: [&[f64]; 6] = [
+    &[4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    &[0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    &[0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    &[0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    &[0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    &[0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+const G4: [[f64; 3]; 6] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+const AT4: [&[f64]; 4] = [
+    &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    &[0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    &[0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    &[0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+impl Tiles {
+    /// Outputs per tile side.
+    pub fn m(self) -> i64 {
+        match self {
+            Tiles::F2 => 2,
+            Tiles::F4 => 4,
+        }
+    }
+
+    /// Input tile side.
+    pub fn n(self) -> i64 {
+        self.m() + 2
+    }
+
+    /// Elements of a transformed tile (the products' batch).
+    pub fn elements(self) -> i64 {
+        self.n() * self.n()
+    }
+
+    /// The tiling whose transformed tiles have `elements` elements (the
+    /// first dim of a transformed filter).
+    pub fn with_elements(elements: i64) -> Option<Tiles> {
+        [Tiles::F2, Tiles::F4].into_iter().find(|t| t.elements() == elements)
+    }
+
+    fn bt(self) -> &'static [&'static [f64]] {
+        match self {
+            Tiles::F2 => &BT2,
+            Tiles::F4 => &BT4,
+        }
+    }
+
+    fn g(self) -> &'static [[f64; 3]] {
+        match self {
+            Tiles::F2 => &G2,
+            Tiles::F4 => &G4,
+        }
+    }
+
+    fn at(self) -> &'static [&'static [f64]] {
+        match self {
+            Tiles::F2 => &AT2,
+            Tiles::F4 => &AT4,
+        }
+    }
+
+    /// Tiles covering `outputs` [OH, OW]: (TH, TW).
+    fn grid(self, outputs: &[i64]) -> (i64, i64) {
+        let m = self.m();
+        ((outputs[0] + m - 1) / m, (outputs[1] + m - 1) / m)
+    }
+}
+
+/// U[e = n xi + nu][kh][kw] coefficient of g[kh][kw]: (G g G^T)[xi][nu].
+pub fn filter_coefficients(tiles: Tiles) -> Vec<[[f64; 3]; 3]> {
+    let g = tiles.g();
+    let n = g.len();
+    let mut m = vec![[[0.0; 3]; 3]; n * n];
+    for xi in 0..n {
+        for nu in 0..n {
             for kh in 0..3 {
                 for kw in 0..3 {
-                    m[4 * xi + nu][kh][kw] = G[xi][kh] * G[nu][kw];
+                    m[n * xi + nu][kh][kw] = g[xi][kh] * g[nu][kw];
                 }
             }
         }
@@ -54,10 +147,10 @@ pub fn filter_coefficients() -> [[[f64; 3]; 3]; 16] {
 }
 
 /// The filter transform of f32 weights `[F, C, 3, 3]` (row-major bytes) into
-/// `[16, F, C]`, summed in f64 and rounded once.
-pub fn filter_transform(weights: &[f32], f: usize, c: usize) -> Vec<f32> {
-    let m = filter_coefficients();
-    let mut u = vec![0.0f32; 16 * f * c];
+/// `[n^2, F, C]`, summed in f64 and rounded once.
+pub fn filter_transform(weights: &[f32], f: usize, c: usize, tiles: Tiles) -> Vec<f32> {
+    let m = filter_coefficients(tiles);
+    let mut u = vec![0.0f32; m.len() * f * c];
     for (fc, g) in weights.chunks_exact(9).enumerate().take(f * c) {
         for (e, coefficients) in m.iter().enumerate() {
             let sum: f64 = (0..9).map(|t| coefficients[t / 3][t % 3] * g[t] as f64).sum();
@@ -67,62 +160,81 @@ pub fn filter_transform(weights: &[f32], f: usize, c: usize) -> Vec<f32> {
     u
 }
 
-/// Whether a convolution of the padded input `xp` by `w` takes this path:
+/// The tiling a convolution of the padded input `xp` by `w` takes, if any:
 /// one image, 2-D, 3x3, stride and dilation 1, one group, f32, and enough
-/// channels and tiles that the 2.25x fewer multiplications outweigh the
-/// transforms' passes over memory.
-pub fn applies(xp: &Ty, w: &Ty, stride: &[i64], dilation: &[i64], groups: i64, out: &Ty) -> bool {
+/// channels and tiles that the fewer multiplications outweigh the
+/// transforms' passes over memory. F4 where its tiles reuse each element
+/// of the (2.25x larger) transformed filter often enough, else F2.
+pub fn choose(xp: &Ty, w: &Ty, stride: &[i64], dilation: &[i64], groups: i64, out: &Ty) -> Option<Tiles> {
     let f32 = [xp, w, out].iter().all(|t| t.elem == "f32");
-    f32 && xp.rank() == 4
+    let fits = f32
+        && xp.rank() == 4
         && xp.shape[0] == 1
         && w.shape[2..] == [3, 3]
         && stride == [1, 1]
         && dilation == [1, 1]
         && groups == 1
         && w.shape[1] >= MIN_CHANNELS
-        && w.shape[0] >= MIN_CHANNELS
-        && ((out.shape[2] + 1) / 2) * ((out.shape[3] + 1) / 2) >= MIN_TILES
+        && w.shape[0] >= MIN_CHANNELS;
+    let tile_count = |t: Tiles| {
+        let (th, tw) = t.grid(&out.shape[2..]);
+        th * tw
+    };
+    if !fits {
+        None
+    } else if tile_count(Tiles::F4) >= MIN_TILES_F4 {
+        Some(Tiles::F4)
+    } else if tile_count(Tiles::F2) >= MIN_TILES {
+        Some(Tiles::F2)
+    } else {
+        None
+    }
 }
 
-/// The fewest 2x2 output tiles worth it. Each element of the transformed
+/// The fewest 2x2 output tiles worth F2. Each element of the transformed
 /// filter (16/9 the weight's bytes, stored in the library) is used once per
 /// tile: at 7x7 outputs (16 tiles, 8x8 computed) resnet18's last stage gains
 /// 5% of the model's time for 22 MB more library, so it stays im2col.
 const MIN_TILES: i64 = 36;
+
+/// The fewest 4x4 output tiles worth F4 (28x28 outputs and up): at 14x14
+/// outputs (16 tiles, 16x16 computed) the product does 0.73x F2's work but
+/// streams a filter 2.25x as large.
+const MIN_TILES_F4: i64 = 49;
 
 /// The fewest input and output channels worth the transforms.
 const MIN_CHANNELS: i64 = 32;
 
 /// The convolution of the padded input `xp` [1, C, H, W] by `w` [F, C, 3, 3]
 /// (+ `bias` [F]) into `out` [1, F, H - 2, W - 2].
-pub fn conv3x3(e: &mut Emitter, xp: &str, xp_ty: &Ty, w: &str, w_ty: &Ty, bias: Option<(&str, &Ty)>, out: &Ty) -> String {
-    let (c, f) = (xp_ty.shape[1], w_ty.shape[0]);
-    let (oh, ow) = (out.shape[2], out.shape[3]);
-    let (th, tw) = ((oh + 1) / 2, (ow + 1) / 2);
-    let u = transformed_filter(e, w, w_ty);
-    let v = transformed_input(e, xp, xp_ty, th, tw);
-    // M[e] = U[e] @ V[e]: [16, F, C] x [16, C, T]
-    let v_ty = xp_ty.with_shape(vec![16, c, th * tw]);
-    let u_ty = w_ty.with_shape(vec![16, f, c]);
-    let m_ty = out.with_shape(vec![16, f, th * tw]);
+#[allow(clippy::too_many_arguments)]
+pub fn conv3x3(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, w: &str, w_ty: &Ty, bias: Option<(&str, &Ty)>, out: &Ty) -> String {
+    let (c, f, x) = (xp_ty.shape[1], w_ty.shape[0], tiles.elements());
+    let (th, tw) = tiles.grid(&out.shape[2..]);
+    let u = transformed_filter(e, tiles, w, w_ty);
+    let v = transformed_input(e, tiles, xp, xp_ty, th, tw);
+    // M[e] = U[e] @ V[e]: [n^2, F, C] x [n^2, C, T]
+    let v_ty = xp_ty.with_shape(vec![x, c, th * tw]);
+    let u_ty = w_ty.with_shape(vec![x, f, c]);
+    let m_ty = out.with_shape(vec![x, f, th * tw]);
     let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
     let m = super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty);
-    transformed_output(e, &m, &m_ty, bias, th, tw, out)
+    transformed_output(e, tiles, &m, &m_ty, bias, th, tw, out)
 }
 
-/// U = G g G^T for every (filter, channel): [16, F, C].
-fn transformed_filter(e: &mut Emitter, w: &str, w_ty: &Ty) -> String {
-    let (f, c) = (w_ty.shape[0], w_ty.shape[1]);
-    let values: Vec<String> = filter_coefficients()
+/// U = G g G^T for every (filter, channel): [n^2, F, C].
+fn transformed_filter(e: &mut Emitter, tiles: Tiles, w: &str, w_ty: &Ty) -> String {
+    let (f, c, x) = (w_ty.shape[0], w_ty.shape[1], tiles.elements());
+    let values: Vec<String> = filter_coefficients(tiles)
         .iter()
         .map(|rows| {
             let rows: Vec<String> = rows.iter().map(|r| format!("[{}]", r.map(|v| format!("{v:?}")).join(", "))).collect();
             format!("[{}]", rows.join(", "))
         })
         .collect();
-    let m_ty = w_ty.with_shape(vec![16, 3, 3]);
+    let m_ty = w_ty.with_shape(vec![x, 3, 3]);
     let m = e.assign(format!("arith.constant dense<[{}]> : {m_ty}", values.join(", ")));
-    let u_ty = w_ty.with_shape(vec![16, f, c]);
+    let u_ty = w_ty.with_shape(vec![x, f, c]);
     let init = filled(e, &u_ty, "0.0");
     // loops (e, f, c, kh, kw)
     generic(
@@ -143,28 +255,28 @@ fn transformed_filter(e: &mut Emitter, w: &str, w_ty: &Ty) -> String {
     )
 }
 
-/// V = B^T d B for every 4x4 tile d (tile (i, j) starts at row 2i, column
-/// 2j): [16, C, TH * TW].
-fn transformed_input(e: &mut Emitter, xp: &str, xp_ty: &Ty, th: i64, tw: i64) -> String {
-    let c = xp_ty.shape[1];
-    // pad to [2 TH + 2, 2 TW + 2] (a last odd row or column of outputs reads
-    // zeros past the input), then split the columns by parity:
-    // [1, C, H', W'] -> [C, H', 2, W'/2] with phases[c, h, q, j] = x[c, h, 2j + q]
-    let (hq, wq) = (2 * th + 2, 2 * tw + 2);
+/// V = B^T d B for every n x n tile d (tile (i, j) starts at row m i,
+/// column m j): [n^2, C, TH * TW].
+fn transformed_input(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, th: i64, tw: i64) -> String {
+    let (c, m, n) = (xp_ty.shape[1], tiles.m(), tiles.n());
+    // pad to [m TH + 2, m (TW + 1)] (a last partial block of outputs reads
+    // zeros past the input), then split the columns by phase:
+    // [1, C, H', W'] -> [C, H', m, W'/m] with phases[c, h, q, j] = x[c, h, m j + q]
+    let (hq, wq) = (m * th + 2, m * (tw + 1));
     let extra = [hq - xp_ty.shape[2], wq - xp_ty.shape[3]];
     let padded = super::shape::pad_value(e, xp, xp_ty, &[0, 0, 0, 0], &[0, 0, extra[0], extra[1]], "0.0");
     let padded_ty = xp_ty.with_shape(vec![1, c, hq, wq]);
-    let split_ty = xp_ty.with_shape(vec![c, hq, tw + 1, 2]);
+    let split_ty = xp_ty.with_shape(vec![c, hq, tw + 1, m]);
     let split = e.assign(format!(
         "tensor.collapse_shape {padded} [[0, 1], [2], [3]] : {padded_ty} into {}",
         xp_ty.with_shape(vec![c, hq, wq])
     ));
     let split = e.assign(format!(
-        "tensor.expand_shape {split} [[0], [1], [2, 3]] output_shape [{c}, {hq}, {}, 2] : {} into {split_ty}",
+        "tensor.expand_shape {split} [[0], [1], [2, 3]] output_shape [{c}, {hq}, {}, {m}] : {} into {split_ty}",
         tw + 1,
         xp_ty.with_shape(vec![c, hq, wq])
     ));
-    let phases_ty = xp_ty.with_shape(vec![c, hq, 2, tw + 1]);
+    let phases_ty = xp_ty.with_shape(vec![c, hq, m, tw + 1]);
     let init = empty(e, &phases_ty);
     let phases = generic(
         e,
@@ -176,67 +288,67 @@ fn transformed_input(e: &mut Emitter, xp: &str, xp_ty: &Ty, th: i64, tw: i64) ->
         "",
         |_, a| a[0].clone(),
     );
-    // d[i][j]: x[c, 2 t_h + i, 2 t_w + j] over the tiles, [C, TH, TW]
+    // d[i][j]: x[c, m t_h + i, m t_w + j] over the tiles, [C, TH, TW]
     let tile_ty = xp_ty.with_shape(vec![c, th, tw]);
     let mut d = Vec::new();
-    for i in 0..4 {
-        for j in 0..4 {
+    for i in 0..n {
+        for j in 0..n {
             // (slices keep their rank: MLIR's strided-metadata expansion
             // mishandles rank-reducing subviews with several unit dims)
             let slice_ty = xp_ty.with_shape(vec![c, th, 1, tw]);
             let slice = e.assign(format!(
-                "tensor.extract_slice {phases}[0, {i}, {}, {}] [{c}, {th}, 1, {tw}] [1, 2, 1, 1] : {phases_ty} to {slice_ty}",
-                j % 2,
-                j / 2
+                "tensor.extract_slice {phases}[0, {i}, {}, {}] [{c}, {th}, 1, {tw}] [1, {m}, 1, 1] : {phases_ty} to {slice_ty}",
+                j % m,
+                j / m
             ));
             d.push(e.assign(format!("tensor.collapse_shape {slice} [[0], [1], [2, 3]] : {slice_ty} into {tile_ty}")));
         }
     }
-    // one pass computes all 16 elements of every tile's transform
-    let terms = two_sided_terms(&BT);
+    // one pass computes all n^2 elements of every tile's transform
+    let bt = tiles.bt();
     let inputs: Vec<(String, Ty, String)> = d.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
-    let elements = elementwise_outputs(e, &inputs, &tile_ty, 16, |e, a| {
-        terms.iter().map(|t| signed_sum(e, a, t)).collect()
-    });
-    let v_ty = xp_ty.with_shape(vec![16, c, th, tw]);
+    let elements = elementwise_outputs(e, &inputs, &tile_ty, (n * n) as usize, |e, a| two_sided(e, a, bt, bt));
+    let x = n * n;
+    let v_ty = xp_ty.with_shape(vec![x, c, th, tw]);
     let mut v = empty(e, &v_ty);
-    for (x, element) in elements.iter().enumerate() {
+    for (k, element) in elements.iter().enumerate() {
         let one_ty = v_ty.with_shape(vec![1, c, th, tw]);
         let one = e.assign(format!(
             "tensor.expand_shape {element} [[0, 1], [2], [3]] output_shape [1, {c}, {th}, {tw}] : {tile_ty} into {one_ty}"
         ));
         v = e.assign(format!(
-            "tensor.insert_slice {one} into {v}[{x}, 0, 0, 0] [1, {c}, {th}, {tw}] [1, 1, 1, 1] : {one_ty} into {v_ty}"
+            "tensor.insert_slice {one} into {v}[{k}, 0, 0, 0] [1, {c}, {th}, {tw}] [1, 1, 1, 1] : {one_ty} into {v_ty}"
         ));
     }
-    reshape_value(e, &v, &v_ty, &xp_ty.with_shape(vec![16, c, th * tw]))
+    reshape_value(e, &v, &v_ty, &xp_ty.with_shape(vec![x, c, th * tw]))
 }
 
 /// Y = A^T M A (+ bias) for every tile, interleaved into rows and cut to
 /// `out` [1, F, OH, OW].
-fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &Ty)>, th: i64, tw: i64, out: &Ty) -> String {
-    let f = m_ty.shape[1];
-    let m4_ty = m_ty.with_shape(vec![16, f, th, tw]);
+#[allow(clippy::too_many_arguments)]
+fn transformed_output(e: &mut Emitter, tiles: Tiles, m: &str, m_ty: &Ty, bias: Option<(&str, &Ty)>, th: i64, tw: i64, out: &Ty) -> String {
+    let (f, x, s) = (m_ty.shape[1], tiles.elements(), tiles.m());
+    let m4_ty = m_ty.with_shape(vec![x, f, th, tw]);
     let m4 = reshape_value(e, m, m_ty, &m4_ty);
     let tile_ty = m_ty.with_shape(vec![f, th, tw]);
-    let slices: Vec<String> = (0..16)
-        .map(|x| {
+    let slices: Vec<String> = (0..x)
+        .map(|k| {
             let one_ty = m_ty.with_shape(vec![1, f, th, tw]);
             let one = e.assign(format!(
-                "tensor.extract_slice {m4}[{x}, 0, 0, 0] [1, {f}, {th}, {tw}] [1, 1, 1, 1] : {m4_ty} to {one_ty}"
+                "tensor.extract_slice {m4}[{k}, 0, 0, 0] [1, {f}, {th}, {tw}] [1, 1, 1, 1] : {m4_ty} to {one_ty}"
             ));
             e.assign(format!("tensor.collapse_shape {one} [[0, 1], [2], [3]] : {one_ty} into {tile_ty}"))
         })
         .collect();
-    // the four outputs of every tile in one pass, then
-    // blocks[f, i, a, b, j] = y[f, 2 i + a, 2 j + b]
-    let terms = two_sided_terms(&AT);
+    // the m^2 outputs of every tile in one pass, then
+    // blocks[f, i, a, b, j] = y[f, m i + a, m j + b]
+    let at = tiles.at();
     let inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
-    let ys = elementwise_outputs(e, &inputs, &tile_ty, 4, |e, a| terms.iter().map(|t| signed_sum(e, a, t)).collect());
-    let blocks_ty = m_ty.with_shape(vec![f, th, 2, 2, tw]);
+    let ys = elementwise_outputs(e, &inputs, &tile_ty, (s * s) as usize, |e, a| two_sided(e, a, at, at));
+    let blocks_ty = m_ty.with_shape(vec![f, th, s, s, tw]);
     let mut blocks = empty(e, &blocks_ty);
     for (ab, y) in ys.iter().enumerate() {
-        let (a, b) = (ab / 2, ab % 2);
+        let (a, b) = (ab as i64 / s, ab as i64 % s);
         let one_ty = m_ty.with_shape(vec![f, th, 1, 1, tw]);
         let one = e.assign(format!(
             "tensor.expand_shape {y} [[0], [1, 2, 3], [4]] output_shape [{f}, {th}, 1, 1, {tw}] : {tile_ty} into {one_ty}"
@@ -245,12 +357,12 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
             "tensor.insert_slice {one} into {blocks}[0, 0, {a}, {b}, 0] [{f}, {th}, 1, 1, {tw}] [1, 1, 1, 1, 1] : {one_ty} into {blocks_ty}"
         ));
     }
-    // [F, TH, 2, 2, TW] -> [F, TH, 2, TW, 2] -> [F, 2 TH, 2 TW], + bias:
+    // [F, TH, m, m, TW] -> [F, TH, m, TW, m] -> [F, m TH, m TW], + bias:
     // here rather than in the transform, whose operands are then all read
     // alike and which runs as one flat loop (rows of the tile grid, 28 for
-    // a 56x56 output, are no whole vectors: resnet18's transforms took
-    // twice the time with the bias in)
-    let rows_ty = m_ty.with_shape(vec![f, th, 2, tw, 2]);
+    // a 56x56 output with F2, are no whole vectors: resnet18's transforms
+    // took twice the time with the bias in)
+    let rows_ty = m_ty.with_shape(vec![f, th, s, tw, s]);
     let init = empty(e, &rows_ty);
     let mut inputs = vec![(blocks, blocks_ty, "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4, d3)>".to_string())];
     if let Some((bias, bias_ty)) = bias {
@@ -266,11 +378,11 @@ fn transformed_output(e: &mut Emitter, m: &str, m_ty: &Ty, bias: Option<(&str, &
             a[0].clone()
         }
     });
-    let full_ty = m_ty.with_shape(vec![f, 2 * th, 2 * tw]);
+    let full_ty = m_ty.with_shape(vec![f, s * th, s * tw]);
     let full = e.assign(format!("tensor.collapse_shape {rows} [[0], [1, 2], [3, 4]] : {rows_ty} into {full_ty}"));
     let (oh, ow) = (out.shape[2], out.shape[3]);
     let cut_ty = m_ty.with_shape(vec![f, oh, ow]);
-    let cut = if (oh, ow) == (2 * th, 2 * tw) {
+    let cut = if (oh, ow) == (s * th, s * tw) {
         full
     } else {
         e.assign(format!("tensor.extract_slice {full}[0, 0, 0] [{f}, {oh}, {ow}] [1, 1, 1] : {full_ty} to {cut_ty}"))
@@ -310,14 +422,26 @@ fn elementwise_outputs(
     (0..outputs).map(|i| format!("{result}#{i}")).collect()
 }
 
-/// The transform `X -> L X L^T` of a 4x4 tile X (L = B^T or A^T, R rows)
-/// as sums: for each of the R x R results (row-major), its nonzero
-/// coefficients `L[r][i] * L[s][j]` with the tile position `4 i + j` they
-/// multiply.
-fn two_sided_terms<const R: usize>(l: &[[f64; 4]; R]) -> Vec<Vec<(f64, usize)>> {
-    (0..R * R)
-        .map(|rs| (0..16).map(|ij| (l[rs / R][ij / 4] * l[rs % R][ij % 4], ij)).filter(|(k, _)| *k != 0.0).collect())
-        .collect()
+/// `L X R^T` of the tile X in `args` (row-major, side `r[0].len()`): its
+/// rows' transform (`X R^T`), then its columns' (`L (X R^T)`), one signed
+/// sum per value; the results row-major, `L.len()` x `R.len()`.
+fn two_sided(e: &mut Emitter, args: &[String], l: &[&[f64]], r: &[&[f64]]) -> Vec<String> {
+    let n = r[0].len();
+    let mut rows = Vec::with_capacity(n * r.len());
+    for i in 0..n {
+        for coefficients in r {
+            let terms: Vec<(f64, usize)> = (0..n).map(|j| (coefficients[j], i * n + j)).filter(|(k, _)| *k != 0.0).collect();
+            rows.push(signed_sum(e, args, &terms));
+        }
+    }
+    let mut out = Vec::with_capacity(l.len() * r.len());
+    for coefficients in l {
+        for j in 0..r.len() {
+            let terms: Vec<(f64, usize)> = (0..n).map(|i| (coefficients[i], i * r.len() + j)).filter(|(k, _)| *k != 0.0).collect();
+            out.push(signed_sum(e, &rows, &terms));
+        }
+    }
+    out
 }
 
 /// `sum k * args[i]` over `terms` (k, i) (f32): the terms are added or
@@ -346,38 +470,60 @@ fn signed_sum(e: &mut Emitter, args: &[String], terms: &[(f64, usize)]) -> Strin
 mod tests {
     use super::*;
 
-    /// The transforms reproduce the direct 3x3 correlation of a 4x4 tile
-    /// (in f64: only the algebra is checked here; the op suite compares
-    /// compiled convolutions with torch).
-    #[test]
-    fn transforms_compute_the_correlation() {
-        let d: Vec<f64> = (0..16).map(|i| ((i * 7919) % 23) as f64 / 7.0 - 1.5).collect();
-        let g: Vec<f32> = (0..9).map(|i| ((i * 104729) % 17) as f32 / 5.0 - 1.7).collect();
-        let u = filter_transform(&g, 1, 1);
-        let mut m = [0.0f64; 16];
-        for xi in 0..4 {
-            for nu in 0..4 {
-                let v: f64 = (0..16).map(|ij| BT[xi][ij / 4] * BT[nu][ij % 4] * d[ij]).sum();
-                m[4 * xi + nu] = u[4 * xi + nu] as f64 * v;
+    /// `L X R^T` of an n x n tile, in f64.
+    fn apply(l: &[&[f64]], x: &[f64], r: &[&[f64]]) -> Vec<f64> {
+        let n = r[0].len();
+        let mut out = Vec::new();
+        for li in l {
+            for rj in r {
+                out.push((0..n * n).map(|ij| li[ij / n] * rj[ij % n] * x[ij]).sum());
             }
         }
-        for a in 0..2 {
-            for b in 0..2 {
-                let y: f64 = (0..16).map(|x| AT[a][x / 4] * AT[b][x % 4] * m[x]).sum();
-                let direct: f64 = (0..9).map(|t| d[(a + t / 3) * 4 + b + t % 3] * g[t] as f64).sum();
-                assert!((y - direct).abs() < 1e-5, "y[{a}][{b}] = {y}, direct {direct}");
+        out
+    }
+
+    /// The transforms reproduce the direct 3x3 correlation of an n x n tile
+    /// (in f64 but for the filter transform's f32 rounding: only the
+    /// algebra is checked here; the op suite compares compiled
+    /// convolutions with torch).
+    #[test]
+    fn transforms_compute_the_correlation() {
+        for tiles in [Tiles::F2, Tiles::F4] {
+            let (n, s) = (tiles.n() as usize, tiles.m() as usize);
+            let d: Vec<f64> = (0..n * n).map(|i| ((i * 7919) % 23) as f64 / 7.0 - 1.5).collect();
+            let g: Vec<f32> = (0..9).map(|i| ((i * 104729) % 17) as f32 / 5.0 - 1.7).collect();
+            let u = filter_transform(&g, 1, 1, tiles);
+            let v = apply(tiles.bt(), &d, tiles.bt());
+            let m: Vec<f64> = u.iter().zip(&v).map(|(u, v)| *u as f64 * v).collect();
+            let y = apply(tiles.at(), &m, tiles.at());
+            for a in 0..s {
+                for b in 0..s {
+                    let direct: f64 = (0..9).map(|t| d[(a + t / 3) * n + b + t % 3] * g[t] as f64).sum();
+                    let got = y[a * s + b];
+                    assert!((got - direct).abs() < 1e-5, "{tiles:?}: y[{a}][{b}] = {got}, direct {direct}");
+                }
             }
         }
     }
 
     #[test]
-    fn only_large_3x3_stride_1_convolutions() {
+    fn large_3x3_stride_1_convolutions_only_and_f4_from_28x28_outputs() {
         let t = |shape: &[i64]| Ty::new(shape.to_vec(), "f32");
         let (x, w, out) = (t(&[1, 64, 58, 58]), t(&[64, 64, 3, 3]), t(&[1, 64, 56, 56]));
-        assert!(applies(&x, &w, &[1, 1], &[1, 1], 1, &out));
-        assert!(!applies(&x, &w, &[2, 2], &[1, 1], 1, &out));
-        assert!(!applies(&t(&[1, 16, 58, 58]), &t(&[64, 16, 3, 3]), &[1, 1], &[1, 1], 1, &out));
-        assert!(!applies(&t(&[1, 512, 9, 9]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 7, 7])));
-        assert!(applies(&t(&[1, 256, 16, 16]), &t(&[256, 256, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 256, 14, 14])));
+        assert_eq!(choose(&x, &w, &[1, 1], &[1, 1], 1, &out), Some(Tiles::F4));
+        assert_eq!(choose(&x, &w, &[2, 2], &[1, 1], 1, &out), None);
+        assert_eq!(choose(&t(&[1, 16, 58, 58]), &t(&[64, 16, 3, 3]), &[1, 1], &[1, 1], 1, &out), None);
+        assert_eq!(choose(&t(&[1, 512, 9, 9]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 7, 7])), None);
+        let at_14 = choose(&t(&[1, 256, 16, 16]), &t(&[256, 256, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 256, 14, 14]));
+        assert_eq!(at_14, Some(Tiles::F2));
+        let at_28 = choose(&t(&[1, 128, 30, 30]), &t(&[128, 128, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 128, 28, 28]));
+        assert_eq!(at_28, Some(Tiles::F4));
+    }
+
+    #[test]
+    fn tilings_are_known_by_their_elements() {
+        assert_eq!(Tiles::with_elements(16), Some(Tiles::F2));
+        assert_eq!(Tiles::with_elements(36), Some(Tiles::F4));
+        assert_eq!(Tiles::with_elements(9), None);
     }
 }
