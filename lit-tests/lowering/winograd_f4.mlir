@@ -15,9 +15,10 @@
 // CHECK: tensor.extract_slice {{.*}}[0, 5, 1, 1] [32, 7, 1, 7] [1, 4, 1, 1] : tensor<32x30x4x8xf32> to tensor<32x7x1x7xf32>
 // CHECK: %{{.*}}:36 = linalg.generic
 // CHECK: } -> (tensor<32x7x7xf32>, tensor<32x7x7xf32>,
-// 36 products [32, 32] x [32, 49]: 48 columns by the micro-kernel, the
-// 49th apart
-// CHECK: linalg.batch_matmul ins({{.*}} : tensor<36x32x32xf32>, tensor<36x32x48xf32>)
+// 36 products [32, 32] x [32, 49] on row panels of U: 48 columns in
+// three groups of 16, the 49th apart
+// CHECK: linalg.transpose ins({{.*}} : tensor<36x4x8x32xf32>) outs({{.*}} : tensor<36x4x32x8xf32>) permutation = [0, 1, 3, 2]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<36x4x32x8xf32>, tensor<36x32x3x16xf32>) outs({{.*}} : tensor<36x4x8x3x16xf32>)
 // A^T M A: 16 outputs per tile from 36 slices, interleaved into rows of 4
 // blocks of 4 with the bias added
 // CHECK: %{{.*}}:16 = linalg.generic

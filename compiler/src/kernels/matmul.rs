@@ -189,12 +189,35 @@ fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
     }
     let main = [&[Dim(0), Dim(4), Dim(1)][..], &[Dim(4), Dim(2), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
     let rest = [&[Dim(3), Dim(1)][..], &[Dim(0), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]];
+    // the same behind a batch dim (`BATCHED_ROW_PANEL_*_MAPS`)
+    let batched_main = [
+        &[Dim(0), Dim(1), Dim(5), Dim(2)][..],
+        &[Dim(0), Dim(5), Dim(3), Dim(4)][..],
+        &[Dim(0), Dim(1), Dim(2), Dim(3), Dim(4)][..],
+    ];
+    let batched_rest = [&[Dim(0), Dim(4), Dim(2)][..], &[Dim(0), Dim(1), Dim(4), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
     if g.parallel == [true, true, true, true, false] && maps == main && g.ranges[3] == TILE_N {
         Some(row_panel_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers))
     } else if g.parallel == [true, true, true, false] && maps == rest {
         Some(row_panel_rest_sizes(g.ranges[0], g.ranges[1], g.ranges[3], vector_registers))
+    } else if g.parallel == [true, true, true, true, true, false] && maps == batched_main && g.ranges[4] == TILE_N {
+        Some(one_at_a_time(row_panel_sizes(g.ranges[2], g.ranges[3], g.ranges[5], vector_registers)))
+    } else if g.parallel == [true, true, true, true, false] && maps == batched_rest {
+        Some(one_at_a_time(row_panel_rest_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers)))
     } else {
         None
+    }
+}
+
+/// A row-panel plan behind a batch dim: one product of the batch at a
+/// time (the threads share the batch and the panels as one loop).
+fn one_at_a_time(plan: Plan) -> Plan {
+    match plan {
+        Plan::RowPanels { blocks, tiles } => Plan::RowPanels {
+            blocks: [1].into_iter().chain(blocks).collect(),
+            tiles: [1].into_iter().chain(tiles).collect(),
+        },
+        other => other,
     }
 }
 
@@ -571,6 +594,10 @@ mod tests {
         // 16 vector registers: 6 of a panel's 12 rows by one group, 4 of the last columns
         assert_eq!(sizes(row_panel_sizes(12, 2, 2048, 16)), (vec![1, 0, 0, 0, 1024], vec![1, 6, 1, 16, 1]));
         assert_eq!(sizes(row_panel_rest_sizes(3, 12, 64, 16)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
+        // behind a batch dim (Winograd's 16 products of 256 x 256 by 48 + 1
+        // columns): one product at a time, each tiled as above
+        assert_eq!(sizes(one_at_a_time(row_panel_sizes(8, 3, 256, 32))), (vec![1, 1, 0, 0, 0, 256], vec![1, 1, 8, 3, 16, 1]));
+        assert_eq!(sizes(one_at_a_time(row_panel_rest_sizes(32, 1, 256, 32))), (vec![1, 4, 0, 0, 256], vec![1, 4, 1, 0, 1]));
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::{column_bias, matmul_ragged, product_by_transposed, product_on_row_panels, row_panel_rows, Init, PANEL};
+use super::linear::{column_bias, matmul_ragged, product_by_transposed, product_on_row_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
 use super::winograd;
@@ -285,18 +285,13 @@ fn transposed_product_pays(f: i64, kk: i64, cols: i64, out: &Ty) -> bool {
     out.elem == "f32" && cols > 1 && cols % PANEL != 0 && f % PANEL == 0 && f * kk * 4 > LARGE_WEIGHT_BYTES
 }
 
-/// The most columns of a product computed on row panels of its weight.
-const FEW_COLUMNS: i64 = 64;
-
 /// Whether `w2 [F, K] @ col [K, cols]` reads the weight as row panels
 /// (see `product_on_row_panels`): f32 (input, weight, output `types` and
-/// the bias), whole panels of F, and few columns
-/// (at most [`FEW_COLUMNS`]: each row tile of the weight then serves a
-/// few column tiles, so its first read from memory is most of the
-/// kernel's wait). Gives the per-row start (the bias) when it does.
+/// the bias), whole panels of F, and few columns (`row_panels_fit`).
+/// Gives the per-row start (the bias) when it does.
 fn row_panels_pay<'a>(types: &[&Ty], f: i64, cols: i64, bias: Option<&'a Operand>) -> Option<Option<(&'a str, &'a Ty)>> {
     let f32 = types.iter().all(|t| t.elem == "f32") && bias.is_none_or(|b| b.ty.elem == "f32" && b.ty.shape == [f]);
-    let pays = f32 && row_panel_rows(f, cols).is_some() && (PANEL..=FEW_COLUMNS).contains(&cols);
+    let pays = f32 && row_panels_fit(f, cols);
     pays.then(|| bias.map(|b| (b.ssa.as_str(), &b.ty)))
 }
 

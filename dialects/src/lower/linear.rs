@@ -107,6 +107,18 @@ pub fn row_panel_rows(m: i64, columns: i64) -> Option<i64> {
     [16, 12, 8].into_iter().filter(whole).find(|&r| row_panel_tile_spans_groups(r, groups)).or_else(|| [16, 12].into_iter().find(whole))
 }
 
+/// The most columns of a product computed on row panels of its weight.
+const FEW_COLUMNS: i64 = 64;
+
+/// Whether a product of an `m`-row weight by `cols` columns is computed on
+/// row panels of the weight ([`product_on_row_panels`]): whole panels, and
+/// few columns (at most [`FEW_COLUMNS`]: each row tile of the weight then
+/// serves a few column tiles, so its first read from memory is most of
+/// the kernel's wait).
+pub fn row_panels_fit(m: i64, cols: i64) -> bool {
+    row_panel_rows(m, cols).is_some() && (PANEL..=FEW_COLUMNS).contains(&cols)
+}
+
 /// Whether a register tile of a row panel of `rows` rows spans all its
 /// `groups` 16-column groups: they fit [`ROW_PANEL_ACCUMULATORS`]. The
 /// lowering picks the panels' rows by it, the kernel strategy the tile.
@@ -114,26 +126,58 @@ pub fn row_panel_tile_spans_groups(rows: i64, groups: i64) -> bool {
     rows * groups <= ROW_PANEL_ACCUMULATORS
 }
 
-/// `start[m] + a @ b` with a: [M, K] read as row panels `[M/R, K, R]`
-/// (R = [`row_panel_rows`]), b: [K, N], `start` a per-row f32 value of
-/// shape [M] (a convolution's bias) or zeros; f32 throughout. For products
+/// `start[m] + a @ b` with a: [(B,) M, K] read as row panels
+/// `[(B,) M/R, K, R]` (R = [`row_panel_rows`]), b: [(B,) K, N] (one
+/// optional batch dim), `start` a per-row f32 value of shape [M] (a
+/// convolution's bias; not batched) or zeros; f32 throughout. For products
 /// of few columns by a weight: each K step of the micro-kernel broadcasts
 /// its R elements of A from one contiguous chunk, so the weight, read once
 /// from memory, streams through consecutive cache lines instead of R
 /// streams a row apart (mobilenet_v2's 7x7 stage, 48 + 1 columns: the
-/// micro-kernel waited on those loads). The columns past the last multiple
-/// of [`PANEL`] are computed with R as the vector dim (`[M/R, rest, R]`,
-/// broadcasting b): the weight is not kept in its row-major form for dot
-/// products (see [`matmul_ragged`]).
+/// micro-kernel waited on those loads; Winograd's products over 49 tiles
+/// likewise). The columns past the last multiple of [`PANEL`] are computed
+/// with R as the vector dim (`[(B,) M/R, rest, R]`, broadcasting b): the
+/// weight is not kept in its row-major form for dot products (see
+/// [`matmul_ragged`]).
 pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, start: Option<(&str, &Ty)>, out: &Ty) -> String {
-    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], b_ty.shape[1]);
+    let rank = out.rank();
+    let lead: Vec<i64> = out.shape[..rank - 2].to_vec();
+    assert!(lead.is_empty() || start.is_none(), "a batched product on row panels starts from zeros");
+    let (m, k, n) = (a_ty.shape[rank - 2], a_ty.shape[rank - 1], b_ty.shape[rank - 1]);
     let r = row_panel_rows(m, n).expect("whole row panels");
     let p = m / r;
+    // shapes, reassociations, permutations and slices behind the batch dims
+    let nb = lead.len();
+    let shaped = |t: &Ty, dims: &[i64]| t.with_shape(lead.iter().chain(dims).copied().collect());
+    let groups_of = |sizes: &[usize]| -> String {
+        let mut next = 0;
+        let mut out: Vec<String> = (0..nb).map(|_| {
+            next += 1;
+            format!("[{}]", next - 1)
+        }).collect();
+        for &size in sizes {
+            let dims: Vec<String> = (next..next + size).map(|d| d.to_string()).collect();
+            next += size;
+            out.push(format!("[{}]", dims.join(", ")));
+        }
+        format!("[{}]", out.join(", "))
+    };
+    let swap_last: Vec<usize> = (0..nb).chain([nb, nb + 2, nb + 1]).collect();
+    let window = |from: i64, rows: i64, cols: i64| {
+        let offsets: Vec<String> = lead.iter().map(|_| 0).chain([0, from]).map(|v| v.to_string()).collect();
+        let sizes: Vec<String> = lead.iter().copied().chain([rows, cols]).map(|v| v.to_string()).collect();
+        format!("[{}] [{}] [{}]", offsets.join(", "), sizes.join(", "), vec!["1"; rank].join(", "))
+    };
+    let (product_maps, rest_maps) = if nb == 0 {
+        (&ROW_PANEL_PRODUCT_MAPS, &ROW_PANEL_REST_MAPS)
+    } else {
+        (&BATCHED_ROW_PANEL_PRODUCT_MAPS, &BATCHED_ROW_PANEL_REST_MAPS)
+    };
     // [M, K] -> [M/R, R, K] -> [M/R, K, R]: folded into the stored weight
-    let split_ty = a_ty.with_shape(vec![p, r, k]);
-    let split = e.assign(format!("tensor.expand_shape {a} [[0, 1], [2]] output_shape [{p}, {r}, {k}] : {a_ty} into {split_ty}"));
-    let panels = transpose_value(e, &split, &split_ty, &[0, 2, 1]);
-    let panels = (panels, a_ty.with_shape(vec![p, k, r]));
+    let split_ty = shaped(a_ty, &[p, r, k]);
+    let split = e.assign(format!("tensor.expand_shape {a} {} output_shape [{}] : {a_ty} into {split_ty}", groups_of(&[2, 1]), dims_text(&split_ty)));
+    let panels = transpose_value(e, &split, &split_ty, &swap_last);
+    let panels = (panels, shaped(a_ty, &[p, k, r]));
     let start = start.map(|(s, s_ty)| (reshape_value(e, s, s_ty, &s_ty.with_shape(vec![p, r])), s_ty.with_shape(vec![p, r])));
     let rest = n % PANEL;
     let main = n - rest;
@@ -141,8 +185,8 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         if count == n {
             return b.to_string();
         }
-        let ty = b_ty.with_shape(vec![k, count]);
-        e.assign(format!("tensor.extract_slice {b}[0, {from}] [{k}, {count}] [1, 1] : {b_ty} to {ty}"))
+        let ty = shaped(b_ty, &[k, count]);
+        e.assign(format!("tensor.extract_slice {b}{} : {b_ty} to {ty}", window(from, k, count)))
     };
     // Each part is computed in its slot of the result, seen in the part's
     // shape (an extract/insert pair around views, which bufferizes in
@@ -152,46 +196,51 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         // the columns in groups of one vector: b [K, G, 16], out [M/R, R, G, 16]
         let groups = main / PANEL;
         let cols = columns(e, 0, main);
-        let cols_ty = b_ty.with_shape(vec![k, groups, PANEL]);
+        let cols_ty = shaped(b_ty, &[k, groups, PANEL]);
         let cols = e.assign(format!(
-            "tensor.expand_shape {cols} [[0], [1, 2]] output_shape [{k}, {groups}, {PANEL}] : {} into {cols_ty}",
-            b_ty.with_shape(vec![k, main])
+            "tensor.expand_shape {cols} {} output_shape [{}] : {} into {cols_ty}",
+            groups_of(&[1, 2]),
+            dims_text(&cols_ty),
+            shaped(b_ty, &[k, main])
         ));
-        let (part, part2) = (out.with_shape(vec![p, r, groups, PANEL]), out.with_shape(vec![m, main]));
-        let slot = e.assign(format!("tensor.extract_slice {result}[0, 0] [{m}, {main}] [1, 1] : {out} to {part2}"));
-        let slot = e.assign(format!(
-            "tensor.expand_shape {slot} [[0, 1], [2, 3]] output_shape [{p}, {r}, {groups}, {PANEL}] : {part2} into {part}"
-        ));
+        let (part, part2) = (shaped(out, &[p, r, groups, PANEL]), shaped(out, &[m, main]));
+        let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part2}", window(0, m, main)));
+        let slot = e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {part2} into {part}", groups_of(&[2, 2]), dims_text(&part)));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
-        let product = product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, &ROW_PANEL_PRODUCT_MAPS);
-        let product = e.assign(format!("tensor.collapse_shape {product} [[0, 1], [2, 3]] : {part} into {part2}"));
-        result = e.assign(format!("tensor.insert_slice {product} into {result}[0, 0] [{m}, {main}] [1, 1] : {part2} into {out}"));
+        let product = product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, product_maps);
+        let product = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {part2}", groups_of(&[2, 2])));
+        result = e.assign(format!("tensor.insert_slice {product} into {result}{} : {part2} into {out}", window(0, m, main)));
     }
     if rest > 0 {
-        let cols = (columns(e, main, rest), b_ty.with_shape(vec![k, rest]));
-        let (part, part2) = (out.with_shape(vec![p, rest, r]), out.with_shape(vec![m, rest]));
+        let cols = (columns(e, main, rest), shaped(b_ty, &[k, rest]));
+        let (part, part2) = (shaped(out, &[p, rest, r]), shaped(out, &[m, rest]));
         // one column: its M rows are [M/R, 1, R] as they are
-        let column = out.with_shape(vec![m]);
+        let column = shaped(out, &[m]);
         let slot = if rest == 1 {
-            let slot = e.assign(format!("tensor.extract_slice {result}[0, {main}] [{m}, 1] [1, 1] : {out} to {column}"));
-            e.assign(format!("tensor.expand_shape {slot} [[0, 1, 2]] output_shape [{p}, 1, {r}] : {column} into {part}"))
+            let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {column}", window(main, m, 1)));
+            e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {column} into {part}", groups_of(&[3]), dims_text(&part)))
         } else {
             empty(e, &part)
         };
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d2)");
-        let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, &ROW_PANEL_REST_MAPS);
+        let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, rest_maps);
         result = if rest == 1 {
-            let back = e.assign(format!("tensor.collapse_shape {product} [[0, 1, 2]] : {part} into {column}"));
-            e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, 1] [1, 1] : {column} into {out}"))
+            let back = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {column}", groups_of(&[3])));
+            e.assign(format!("tensor.insert_slice {back} into {result}{} : {column} into {out}", window(main, m, 1)))
         } else {
             // [M/R, rest, R] -> [M/R, R, rest] -> [M, rest]
-            let part3 = out.with_shape(vec![p, r, rest]);
-            let back = transpose_value(e, &product, &part, &[0, 2, 1]);
-            let back = e.assign(format!("tensor.collapse_shape {back} [[0, 1], [2]] : {part3} into {part2}"));
-            e.assign(format!("tensor.insert_slice {back} into {result}[0, {main}] [{m}, {rest}] [1, 1] : {part2} into {out}"))
+            let part3 = shaped(out, &[p, r, rest]);
+            let back = transpose_value(e, &product, &part, &swap_last);
+            let back = e.assign(format!("tensor.collapse_shape {back} {} : {part3} into {part2}", groups_of(&[2, 1])));
+            e.assign(format!("tensor.insert_slice {back} into {result}{} : {part2} into {out}", window(main, m, rest)))
         };
     }
     result
+}
+
+/// A type's dims as `output_shape` lists them.
+fn dims_text(t: &Ty) -> String {
+    t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The accumulators of one part of [`product_on_row_panels`], written
@@ -252,6 +301,22 @@ pub const ROW_PANEL_REST_MAPS: [&str; 3] = [
     "affine_map<(d0, d1, d2, d3) -> (d3, d1)>",
     "affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>",
     "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>",
+];
+
+/// [`ROW_PANEL_PRODUCT_MAPS`] behind a batch dim: loops `(batch, panel,
+/// row in panel, column group, column in group, k)`.
+pub const BATCHED_ROW_PANEL_PRODUCT_MAPS: [&str; 3] = [
+    "affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d5, d2)>",
+    "affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d5, d3, d4)>",
+    "affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>",
+];
+
+/// [`ROW_PANEL_REST_MAPS`] behind a batch dim: loops `(batch, panel,
+/// column, row in panel, k)`.
+pub const BATCHED_ROW_PANEL_REST_MAPS: [&str; 3] = [
+    "affine_map<(d0, d1, d2, d3, d4) -> (d0, d4, d2)>",
+    "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>",
+    "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>",
 ];
 
 /// The accumulator a product starts from.
@@ -681,5 +746,17 @@ mod tests {
         assert_eq!(row_panel_rows(36, 64), Some(12));
         assert_eq!(row_panel_rows(40, 64), None);
         assert_eq!(row_panel_rows(20, 49), None);
+    }
+
+    #[test]
+    fn row_panels_for_whole_panels_and_few_columns() {
+        // Winograd's products over 49 tiles (resnet18's 14x14 and 28x28 stages)
+        assert!(super::row_panels_fit(256, 49));
+        assert!(super::row_panels_fit(128, 49));
+        // 196 tiles: a batched product
+        assert!(!super::row_panels_fit(64, 196));
+        // no whole panels, or fewer columns than a vector
+        assert!(!super::row_panels_fit(20, 49));
+        assert!(!super::row_panels_fit(64, 8));
     }
 }

@@ -217,8 +217,15 @@ pub fn conv3x3(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, w: &str, w_t
     let v_ty = xp_ty.with_shape(vec![x, c, th * tw]);
     let u_ty = w_ty.with_shape(vec![x, f, c]);
     let m_ty = out.with_shape(vec![x, f, th * tw]);
-    let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
-    let m = super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty);
+    // few tiles: U on row panels (each element's U one stream from memory:
+    // its 49-tile products read it as 8 rows a row tile, which waited on
+    // memory), else a batched product
+    let m = if super::linear::row_panels_fit(f, th * tw) {
+        super::linear::product_on_row_panels(e, &u, &u_ty, &v, &v_ty, None, &m_ty)
+    } else {
+        let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
+        super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty)
+    };
     transformed_output(e, tiles, &m, &m_ty, bias, th, tw, out)
 }
 
