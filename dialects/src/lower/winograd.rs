@@ -217,16 +217,24 @@ pub fn conv3x3(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, w: &str, w_t
     let v_ty = xp_ty.with_shape(vec![x, c, th * tw]);
     let u_ty = w_ty.with_shape(vec![x, f, c]);
     let m_ty = out.with_shape(vec![x, f, th * tw]);
-    // few tiles: U on row panels (each element's U one stream from memory:
-    // its 49-tile products read it as 8 rows a row tile, which waited on
-    // memory), else a batched product
-    let m = if super::linear::row_panels_fit(f, th * tw) {
+    let m = if on_row_panels(f, th * tw) {
         super::linear::product_on_row_panels(e, &u, &u_ty, &v, &v_ty, None, &m_ty)
     } else {
         let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
         super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty)
     };
     transformed_output(e, tiles, &m, &m_ty, bias, th, tw, out)
+}
+
+/// Whether the products of `f` filters by `t` tiles read U as row panels
+/// (`linear::product_on_row_panels`): whole panels of F and a vector of
+/// tiles. Each element's U is then one stream from memory rather than R
+/// rows of C floats per register tile, whatever the tiles: resnet18
+/// (products over 49 and 196 tiles) 1 thread 0.93 and 0.96 (ab, each step
+/// against the one before), 2 threads far 0.94 and 0.985; one convolution
+/// of 64 channels at 112x112 (784 tiles) 0.96, of 128 at 56x56 0.96-0.99.
+fn on_row_panels(f: i64, t: i64) -> bool {
+    super::linear::row_panel_rows(f, t).is_some() && t >= super::linear::PANEL
 }
 
 /// U = G g G^T for every (filter, channel): [n^2, F, C].
