@@ -24,7 +24,7 @@
 
 use super::{ops_named, tag, Script, Target};
 use anyhow::Result;
-use crate::kernels::analysis::value_type;
+use crate::kernels::analysis::{value_type, Expr};
 use aotc_dialects::lower::row_panel_tile_spans_groups;
 use melior::ir::operation::{OperationLike, OperationRef};
 use melior::ir::ValueLike;
@@ -181,32 +181,54 @@ fn panel_product(raw: MlirOperation) -> Option<(i64, i64, i64)> {
 /// them: mobilenet_v2 at 2 threads 0.992-0.996, a thread done early takes
 /// a smaller part of a slower one's range).
 fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
-    use super::analysis::Expr::Dim;
     let g = super::analysis::generic(raw)?;
-    let maps: Vec<&[super::analysis::Expr]> = g.operands.iter().map(|(_, m)| m.as_slice()).collect();
     if g.inputs != 2 || g.ranges.iter().any(|&r| r <= 0) {
         return None;
     }
+    let maps: Vec<Vec<Expr>> = g.operands.iter().map(|(_, m)| m.clone()).collect();
+    row_panel_sizes_of(&g.parallel, &maps, &g.ranges, vector_registers).or_else(|| {
+        // the same behind a batch dim (`BATCHED_ROW_PANEL_*_MAPS`)
+        let maps = without_batch_dim(&maps)?;
+        row_panel_sizes_of(&g.parallel[1..], &maps, &g.ranges[1..], vector_registers).map(one_at_a_time)
+    })
+}
+
+/// The plan of a product on row panels from its loops (parallel or not,
+/// and their ranges) and its operands' maps, if these are
+/// `ROW_PANEL_PRODUCT_MAPS` or `ROW_PANEL_REST_MAPS`.
+fn row_panel_sizes_of(parallel: &[bool], maps: &[Vec<Expr>], ranges: &[i64], vector_registers: u32) -> Option<Plan> {
+    use Expr::Dim;
+    let maps: Vec<&[Expr]> = maps.iter().map(|m| m.as_slice()).collect();
     let main = [&[Dim(0), Dim(4), Dim(1)][..], &[Dim(4), Dim(2), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
     let rest = [&[Dim(3), Dim(1)][..], &[Dim(0), Dim(3), Dim(2)][..], &[Dim(0), Dim(1), Dim(2)][..]];
-    // the same behind a batch dim (`BATCHED_ROW_PANEL_*_MAPS`)
-    let batched_main = [
-        &[Dim(0), Dim(1), Dim(5), Dim(2)][..],
-        &[Dim(0), Dim(5), Dim(3), Dim(4)][..],
-        &[Dim(0), Dim(1), Dim(2), Dim(3), Dim(4)][..],
-    ];
-    let batched_rest = [&[Dim(0), Dim(4), Dim(2)][..], &[Dim(0), Dim(1), Dim(4), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
-    if g.parallel == [true, true, true, true, false] && maps == main && g.ranges[3] == TILE_N {
-        Some(row_panel_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers))
-    } else if g.parallel == [true, true, true, false] && maps == rest {
-        Some(row_panel_rest_sizes(g.ranges[0], g.ranges[1], g.ranges[3], vector_registers))
-    } else if g.parallel == [true, true, true, true, true, false] && maps == batched_main && g.ranges[4] == TILE_N {
-        Some(one_at_a_time(row_panel_sizes(g.ranges[2], g.ranges[3], g.ranges[5], vector_registers)))
-    } else if g.parallel == [true, true, true, true, false] && maps == batched_rest {
-        Some(one_at_a_time(row_panel_rest_sizes(g.ranges[1], g.ranges[2], g.ranges[4], vector_registers)))
+    if parallel == [true, true, true, true, false] && maps == main && ranges[3] == TILE_N {
+        Some(row_panel_sizes(ranges[1], ranges[2], ranges[4], vector_registers))
+    } else if parallel == [true, true, true, false] && maps == rest {
+        Some(row_panel_rest_sizes(ranges[0], ranges[1], ranges[3], vector_registers))
     } else {
         None
     }
+}
+
+/// The maps of a generic whose loop 0 is a batch dim (every operand's
+/// first dim, and none of the others) without it, the other loops
+/// renumbered; else None.
+fn without_batch_dim(maps: &[Vec<Expr>]) -> Option<Vec<Vec<Expr>>> {
+    maps.iter()
+        .map(|m| {
+            let (first, rest) = m.split_first()?;
+            if *first != Expr::Dim(0) {
+                return None;
+            }
+            rest.iter()
+                .map(|e| match e {
+                    Expr::Dim(0) => None,
+                    Expr::Dim(d) => Some(Expr::Dim(d - 1)),
+                    other => Some(other.clone()),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A row-panel plan behind a batch dim: one product of the batch at a
@@ -598,6 +620,18 @@ mod tests {
         // columns): one product at a time, each tiled as above
         assert_eq!(sizes(one_at_a_time(row_panel_sizes(8, 3, 256, 32))), (vec![1, 1, 0, 0, 0, 256], vec![1, 1, 8, 3, 16, 1]));
         assert_eq!(sizes(one_at_a_time(row_panel_rest_sizes(32, 1, 256, 32))), (vec![1, 4, 0, 0, 256], vec![1, 4, 1, 0, 1]));
+    }
+
+    #[test]
+    fn a_batch_dim_is_loop_0_first_in_every_operand() {
+        use Expr::{Const, Dim};
+        let batched = vec![vec![Dim(0), Dim(4), Dim(2)], vec![Dim(0), Dim(1), Dim(4), Dim(3)], vec![Dim(0), Dim(1), Dim(2), Dim(3)]];
+        let rest = vec![vec![Dim(3), Dim(1)], vec![Dim(0), Dim(3), Dim(2)], vec![Dim(0), Dim(1), Dim(2)]];
+        assert_eq!(without_batch_dim(&batched), Some(rest));
+        // loop 0 elsewhere, or not first
+        assert_eq!(without_batch_dim(&[vec![Dim(0), Dim(0)]]), None);
+        assert_eq!(without_batch_dim(&[vec![Dim(1), Dim(0)]]), None);
+        assert_eq!(without_batch_dim(&[vec![Dim(0), Const(0), Dim(1)]]), Some(vec![vec![Const(0), Dim(0)]]));
     }
 
     #[test]
