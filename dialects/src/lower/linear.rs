@@ -134,7 +134,7 @@ pub fn row_panel_tile_spans_groups(rows: i64, groups: i64) -> bool {
 /// its R elements of A from one contiguous chunk, so the weight, read once
 /// from memory, streams through consecutive cache lines instead of R
 /// streams a row apart (mobilenet_v2's 7x7 stage, 48 + 1 columns: the
-/// micro-kernel waited on those loads; Winograd's products over 49 tiles
+/// micro-kernel waited on those loads; Winograd's products, batched,
 /// likewise). The columns past the last multiple of [`PANEL`] are computed
 /// with R as the vector dim (`[(B,) M/R, rest, R]`, broadcasting b): the
 /// weight is not kept in its row-major form for dot products (see
@@ -149,18 +149,18 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
     // shapes, reassociations, permutations and slices behind the batch dims
     let nb = lead.len();
     let shaped = |t: &Ty, dims: &[i64]| t.with_shape(lead.iter().chain(dims).copied().collect());
+    // a reassociation: each batch dim alone, then groups of `sizes` dims
     let groups_of = |sizes: &[usize]| -> String {
         let mut next = 0;
-        let mut out: Vec<String> = (0..nb).map(|_| {
-            next += 1;
-            format!("[{}]", next - 1)
-        }).collect();
-        for &size in sizes {
-            let dims: Vec<String> = (next..next + size).map(|d| d.to_string()).collect();
-            next += size;
-            out.push(format!("[{}]", dims.join(", ")));
-        }
-        format!("[{}]", out.join(", "))
+        let groups: Vec<String> = std::iter::repeat_n(1, nb)
+            .chain(sizes.iter().copied())
+            .map(|size| {
+                let dims: Vec<String> = (next..next + size).map(|d| d.to_string()).collect();
+                next += size;
+                format!("[{}]", dims.join(", "))
+            })
+            .collect();
+        format!("[{}]", groups.join(", "))
     };
     let swap_last: Vec<usize> = (0..nb).chain([nb, nb + 2, nb + 1]).collect();
     let window = |from: i64, rows: i64, cols: i64| {
