@@ -163,11 +163,6 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         format!("[{}]", groups.join(", "))
     };
     let swap_last: Vec<usize> = (0..nb).chain([nb, nb + 2, nb + 1]).collect();
-    let window = |from: i64, rows: i64, cols: i64| {
-        let offsets: Vec<String> = lead.iter().map(|_| 0).chain([0, from]).map(|v| v.to_string()).collect();
-        let sizes: Vec<String> = lead.iter().copied().chain([rows, cols]).map(|v| v.to_string()).collect();
-        format!("[{}] [{}] [{}]", offsets.join(", "), sizes.join(", "), vec!["1"; rank].join(", "))
-    };
     let (product_maps, rest_maps) = if nb == 0 {
         (&ROW_PANEL_PRODUCT_MAPS, &ROW_PANEL_REST_MAPS)
     } else {
@@ -186,7 +181,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             return b.to_string();
         }
         let ty = shaped(b_ty, &[k, count]);
-        e.assign(format!("tensor.extract_slice {b}{} : {b_ty} to {ty}", window(from, k, count)))
+        e.assign(format!("tensor.extract_slice {b}{} : {b_ty} to {ty}", columns_window(&lead, k, from, count)))
     };
     // Each part is computed in its slot of the result, seen in the part's
     // shape (an extract/insert pair around views, which bufferizes in
@@ -204,12 +199,12 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             shaped(b_ty, &[k, main])
         ));
         let (part, part2) = (shaped(out, &[p, r, groups, PANEL]), shaped(out, &[m, main]));
-        let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part2}", window(0, m, main)));
+        let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part2}", columns_window(&lead, m, 0, main)));
         let slot = e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {part2} into {part}", groups_of(&[2, 2]), dims_text(&part)));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
         let product = product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, product_maps);
         let product = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {part2}", groups_of(&[2, 2])));
-        result = e.assign(format!("tensor.insert_slice {product} into {result}{} : {part2} into {out}", window(0, m, main)));
+        result = e.assign(format!("tensor.insert_slice {product} into {result}{} : {part2} into {out}", columns_window(&lead, m, 0, main)));
     }
     if rest > 0 {
         let cols = (columns(e, main, rest), shaped(b_ty, &[k, rest]));
@@ -217,7 +212,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         // one column: its M rows are [M/R, 1, R] as they are
         let column = shaped(out, &[m]);
         let slot = if rest == 1 {
-            let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {column}", window(main, m, 1)));
+            let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {column}", columns_window(&lead, m, main, 1)));
             e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {column} into {part}", groups_of(&[3]), dims_text(&part)))
         } else {
             empty(e, &part)
@@ -226,16 +221,25 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, rest_maps);
         result = if rest == 1 {
             let back = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {column}", groups_of(&[3])));
-            e.assign(format!("tensor.insert_slice {back} into {result}{} : {column} into {out}", window(main, m, 1)))
+            e.assign(format!("tensor.insert_slice {back} into {result}{} : {column} into {out}", columns_window(&lead, m, main, 1)))
         } else {
             // [M/R, rest, R] -> [M/R, R, rest] -> [M, rest]
             let part3 = shaped(out, &[p, r, rest]);
             let back = transpose_value(e, &product, &part, &swap_last);
             let back = e.assign(format!("tensor.collapse_shape {back} {} : {part3} into {part2}", groups_of(&[2, 1])));
-            e.assign(format!("tensor.insert_slice {back} into {result}{} : {part2} into {out}", window(main, m, rest)))
+            e.assign(format!("tensor.insert_slice {back} into {result}{} : {part2} into {out}", columns_window(&lead, m, main, rest)))
         };
     }
     result
+}
+
+/// The offsets, sizes and strides of a slice of `rows` rows and `cols`
+/// columns from column `from` on, behind the batch dims `lead` (whole).
+fn columns_window(lead: &[i64], rows: i64, from: i64, cols: i64) -> String {
+    let join = |v: Vec<i64>| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let offsets = lead.iter().map(|_| 0).chain([0, from]).collect();
+    let sizes = lead.iter().copied().chain([rows, cols]).collect();
+    format!("[{}] [{}] [{}]", join(offsets), join(sizes), vec!["1"; lead.len() + 2].join(", "))
 }
 
 /// A type's dims as `output_shape` lists them.
@@ -380,13 +384,7 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
     let lead: Vec<i64> = out.shape[..rank - 2].to_vec();
     let m = out.shape[rank - 2];
     let part_ty = |x_ty: &Ty, rows: i64, cols: i64| x_ty.with_shape(lead.iter().copied().chain([rows, cols]).collect());
-    // offsets, sizes and strides of `cols` columns from `from` on
-    let window = |rows: i64, from: i64, cols: i64| {
-        let join = |v: Vec<String>| v.join(", ");
-        let offsets = lead.iter().map(|_| 0).chain([0, from]).map(|v| v.to_string()).collect();
-        let sizes = lead.iter().copied().chain([rows, cols]).map(|v| v.to_string()).collect();
-        format!("[{}] [{}] [{}]", join(offsets), join(sizes), vec!["1"; rank].join(", "))
-    };
+    let window = |rows: i64, from: i64, cols: i64| columns_window(&lead, rows, from, cols);
     let slice = |e: &mut Emitter, x: &str, x_ty: &Ty, rows: i64, from: i64, cols: i64| -> (String, Ty) {
         let ty = part_ty(x_ty, rows, cols);
         (e.assign(format!("tensor.extract_slice {x}{} : {x_ty} to {ty}", window(rows, from, cols))), ty)

@@ -323,7 +323,7 @@ fn transformed_input(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, th: i6
     // one pass computes all n^2 elements of every tile's transform
     let bt = tiles.bt();
     let inputs: Vec<(String, Ty, String)> = d.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
-    let elements = elementwise_outputs(e, &inputs, &tile_ty, (n * n) as usize, |e, a| two_sided(e, a, bt, bt));
+    let elements = elementwise_outputs(e, &inputs, &tile_ty, (n * n) as usize, |e, a| two_sided(e, a, bt));
     let x = n * n;
     let v_ty = xp_ty.with_shape(vec![x, c, th, tw]);
     let mut v = empty(e, &v_ty);
@@ -360,7 +360,7 @@ fn transformed_output(e: &mut Emitter, tiles: Tiles, m: &str, m_ty: &Ty, bias: O
     // blocks[f, i, a, b, j] = y[f, m i + a, m j + b]
     let at = tiles.at();
     let inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
-    let ys = elementwise_outputs(e, &inputs, &tile_ty, (s * s) as usize, |e, a| two_sided(e, a, at, at));
+    let ys = elementwise_outputs(e, &inputs, &tile_ty, (s * s) as usize, |e, a| two_sided(e, a, at));
     let blocks_ty = m_ty.with_shape(vec![f, th, s, s, tw]);
     let mut blocks = empty(e, &blocks_ty);
     for (ab, y) in ys.iter().enumerate() {
@@ -438,22 +438,22 @@ fn elementwise_outputs(
     (0..outputs).map(|i| format!("{result}#{i}")).collect()
 }
 
-/// `L X R^T` of the tile X in `args` (row-major, side `r[0].len()`): its
-/// rows' transform (`X R^T`), then its columns' (`L (X R^T)`), one signed
-/// sum per value; the results row-major, `L.len()` x `R.len()`.
-fn two_sided(e: &mut Emitter, args: &[String], l: &[&[f64]], r: &[&[f64]]) -> Vec<String> {
-    let n = r[0].len();
-    let mut rows = Vec::with_capacity(n * r.len());
+/// `L X L^T` of the tile X in `args` (row-major, side `l[0].len()`): its
+/// rows' transform (`X L^T`), then its columns' (`L (X L^T)`), one signed
+/// sum per value; the results row-major, `L.len()` x `L.len()`.
+fn two_sided(e: &mut Emitter, args: &[String], l: &[&[f64]]) -> Vec<String> {
+    let n = l[0].len();
+    let mut rows = Vec::with_capacity(n * l.len());
     for i in 0..n {
-        for coefficients in r {
+        for coefficients in l {
             let terms: Vec<(f64, usize)> = (0..n).map(|j| (coefficients[j], i * n + j)).filter(|(k, _)| *k != 0.0).collect();
             rows.push(signed_sum(e, args, &terms));
         }
     }
-    let mut out = Vec::with_capacity(l.len() * r.len());
+    let mut out = Vec::with_capacity(l.len() * l.len());
     for coefficients in l {
-        for j in 0..r.len() {
-            let terms: Vec<(f64, usize)> = (0..n).map(|i| (coefficients[i], i * r.len() + j)).filter(|(k, _)| *k != 0.0).collect();
+        for j in 0..l.len() {
+            let terms: Vec<(f64, usize)> = (0..n).map(|i| (coefficients[i], i * l.len() + j)).filter(|(k, _)| *k != 0.0).collect();
             out.push(signed_sum(e, &rows, &terms));
         }
     }
