@@ -37,7 +37,7 @@ static void open_lib(Lib *lib, const char *tool, const char *path, const char *p
   }
   lib->api = api();
   if (lib->api->create(&lib->model) != AOTC_OK || lib->api->set_num_threads(lib->model, threads) != AOTC_OK) {
-    fprintf(stderr, "%s: cannot create a %s model with %d threads\n", tool, prefix, threads);
+    fprintf(stderr, "%s: cannot create a %s model with %d threads: %s\n", tool, prefix, threads, lib->api->last_error(lib->model));
     exit(1);
   }
   lib->inputs = lib->api->num_inputs(lib->model);

@@ -218,6 +218,7 @@ mod tests {
             bad_tensors: BTreeMap::new(),
             weights,
             sample_inputs: None,
+            derived_weights: Default::default(),
         }
     }
 

@@ -228,6 +228,7 @@ mod tests {
             bad_tensors: Default::default(),
             weights: Default::default(),
             sample_inputs: None,
+            derived_weights: Default::default(),
         }
     }
 

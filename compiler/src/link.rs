@@ -196,8 +196,9 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
             (InputKind::Buffer { .. }, Some(o)) => (abi::ROLE_BUFFER, 0, o),
             (_, o) => (abi::ROLE_WEIGHT, 0, o.unwrap_or(0)),
         };
+        let transform = program.derived_weights.get(&k).copied().unwrap_or(abi::TRANSFORM_NONE);
         arg_rows.push(format!(
-            "{{{role}, {index}, {offset}, {}, {}, arg_shape_{k}}}",
+            "{{{role}, {index}, {offset}, {}, {}, arg_shape_{k}, {transform}}}",
             input.ty.size_bytes(),
             input.ty.shape.len()
         ));
@@ -225,7 +226,7 @@ pub fn glue(program: &ExportedProgram, prefix: &str, arena_bytes: u64, offsets: 
                 (abi::ROLE_MUTATION, buffer as u32)
             }
         };
-        arg_rows.push(format!("{{{role}, {index}, 0, {}, {}, arg_shape_{k}}}", output.ty.size_bytes(), output.ty.shape.len()));
+        arg_rows.push(format!("{{{role}, {index}, 0, {}, {}, arg_shape_{k}, {}}}", output.ty.size_bytes(), output.ty.shape.len(), abi::TRANSFORM_NONE));
     }
     writeln!(c, "static const ArgDesc args[] = {{\n  {}\n}};", arg_rows.join(",\n  ")).unwrap();
     // Tensor names are data: byte arrays, never C string literals.

@@ -7,7 +7,11 @@
 //! program reads a slice without it): the matmul kernel walks a column
 //! block down the rows, and at such strides every row falls into the same
 //! few cache sets, so the block never stays in L1 (N = 4096: 64 instead of
-//! 95 GFLOP/s). Runs on linalg-on-tensors, before optimization.
+//! 95 GFLOP/s). A 3x3 convolution's Winograd filter transform (`[F, C, 3,
+//! 3]` into `[n^2, F, C]`, maybe then row panels) is taken out of the
+//! program too, but the library stores the weight as it was: the runtime
+//! transforms it when the model's first handle is created. Runs on
+//! linalg-on-tensors, before optimization.
 
 use aotc_dialects::lower::winograd::Tiles;
 use crate::mlir::{op_name, single_user};
@@ -234,6 +238,9 @@ pub fn weight_arguments(program: &ExportedProgram) -> Vec<bool> {
 }
 
 /// Applies the packing to the stored weights and the program's input types.
+/// A Winograd filter transform (and the row panels after it) is left to
+/// the runtime when it can run it ([`at_model_creation`]): the weight is
+/// stored as it is before the transform, n^2/9 times smaller.
 pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
     for p in packed {
         let input = &mut program.inputs[p.argument];
@@ -242,37 +249,83 @@ pub fn apply(program: &mut ExportedProgram, packed: &[Packed]) -> Result<()> {
             _ => continue,
         };
         let w = program.weights.get_mut(&fqn).ok_or_else(|| anyhow!("no data for '{fqn}'"))?;
-        let elem = w.ty.dtype.size_bytes();
-        for step in &p.steps {
-            match step {
-                Step::Permute(perm) => {
-                    w.data = permute_bytes(&w.data, &w.ty.shape, elem, perm);
-                    w.ty.shape = perm.iter().map(|&d| w.ty.shape[d]).collect();
+        let transform = p.steps.iter().position(|s| matches!(s, Step::WinogradFilter(_)));
+        let (now, later) = p.steps.split_at(transform.unwrap_or(p.steps.len()));
+        for step in now {
+            apply_step(&fqn, w, step)?;
+        }
+        match at_model_creation(later, w) {
+            Some((code, shape)) => {
+                input.ty = crate::program::TensorType { dtype: w.ty.dtype, shape };
+                program.derived_weights.insert(p.argument, code);
+            }
+            None => {
+                for step in later {
+                    apply_step(&fqn, w, step)?;
                 }
-                Step::Reshape(shape) => {
-                    if shape.iter().product::<i64>() != w.ty.shape.iter().product::<i64>() {
-                        return Err(anyhow!("'{fqn}': cannot view {:?} as {shape:?}", w.ty.shape));
-                    }
-                    w.ty.shape = shape.clone();
-                }
-                Step::PadRows(padding) => {
-                    w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
-                    w.ty.shape[1] += padding;
-                }
-                Step::WinogradFilter(tiles) => {
-                    let (&[f, c, 3, 3], 4) = (&w.ty.shape[..], elem) else {
-                        return Err(anyhow!("'{fqn}': a Winograd filter transform needs f32 [F, C, 3, 3], not {:?}", w.ty));
-                    };
-                    let g: Vec<f32> = w.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                    let u = aotc_dialects::lower::winograd::filter_transform(&g, f as usize, c as usize, *tiles);
-                    w.data = u.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    w.ty.shape = vec![tiles.elements(), f, c];
-                }
+                input.ty = w.ty.clone();
             }
         }
-        input.ty = w.ty.clone();
     }
     Ok(())
+}
+
+/// Applies one step to the stored weight `w` (named `fqn`).
+fn apply_step(fqn: &str, w: &mut crate::program::HostTensor, step: &Step) -> Result<()> {
+    let elem = w.ty.dtype.size_bytes();
+    match step {
+        Step::Permute(perm) => {
+            w.data = permute_bytes(&w.data, &w.ty.shape, elem, perm);
+            w.ty.shape = perm.iter().map(|&d| w.ty.shape[d]).collect();
+        }
+        Step::Reshape(shape) => {
+            if shape.iter().product::<i64>() != w.ty.shape.iter().product::<i64>() {
+                return Err(anyhow!("'{fqn}': cannot view {:?} as {shape:?}", w.ty.shape));
+            }
+            w.ty.shape = shape.clone();
+        }
+        Step::PadRows(padding) => {
+            w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
+            w.ty.shape[1] += padding;
+        }
+        Step::WinogradFilter(tiles) => {
+            let (&[f, c, 3, 3], 4) = (&w.ty.shape[..], elem) else {
+                return Err(anyhow!("'{fqn}': a Winograd filter transform needs f32 [F, C, 3, 3], not {:?}", w.ty));
+            };
+            let g: Vec<f32> = w.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let u = aotc_dialects::lower::winograd::filter_transform(&g, f as usize, c as usize, *tiles);
+            w.data = u.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.ty.shape = vec![tiles.elements(), f, c];
+        }
+    }
+    Ok(())
+}
+
+/// When `steps`, applied to the f32 weight `w`, are what the runtime does
+/// when a model is created (`aotc_runtime::winograd`): a Winograd filter
+/// transform into `[n^2, F, C]`, perhaps read as row panels `[n^2, F / R,
+/// C, R]` (a reshape to `[n^2, F / R, R, C]` and a transpose of the last
+/// two dims); then the ABI's transform code and the argument's shape.
+fn at_model_creation(steps: &[Step], w: &crate::program::HostTensor) -> Option<(u32, Vec<i64>)> {
+    use aotc_runtime::abi::{TRANSFORM_WINOGRAD_F2, TRANSFORM_WINOGRAD_F4};
+    let (&[f, c, 3, 3], crate::program::DType::F32) = (&w.ty.shape[..], w.ty.dtype) else {
+        return None;
+    };
+    let (tiles, panels) = match steps {
+        [Step::WinogradFilter(tiles)] => (*tiles, None),
+        [Step::WinogradFilter(tiles), Step::Reshape(shape), Step::Permute(perm)] if perm[..] == [0, 1, 3, 2] => (*tiles, Some(shape)),
+        _ => return None,
+    };
+    let code = match tiles {
+        Tiles::F2 => TRANSFORM_WINOGRAD_F2,
+        Tiles::F4 => TRANSFORM_WINOGRAD_F4,
+    };
+    let x = tiles.elements();
+    match panels.map(|shape| &shape[..]) {
+        None => Some((code, vec![x, f, c])),
+        Some(&[e, panels, r, cc]) if e == x && panels * r == f && cc == c => Some((code, vec![x, panels, c, r])),
+        Some(_) => None,
+    }
 }
 
 /// Row-major `out[i0..] = in[...]` with `out dim d = in dim perm[d]`: a
@@ -305,6 +358,26 @@ mod tests {
         assert_eq!(row_padding(&[1176, 10], 4), 0);
         assert_eq!(row_padding(&[4096], 4), 0);
         assert_eq!(pad_row_bytes(&[1, 2, 3, 4], 2, 1), vec![1, 2, 0, 3, 4, 0]);
+    }
+
+    #[test]
+    fn the_runtime_makes_winograd_filters_and_their_row_panels() {
+        use crate::program::{DType, HostTensor, TensorType};
+        let weight = |dtype, shape: &[i64]| HostTensor { ty: TensorType { dtype, shape: shape.to_vec() }, data: vec![] };
+        let w = weight(DType::F32, &[64, 32, 3, 3]);
+        let f4 = Step::WinogradFilter(Tiles::F4);
+        let panels = [f4.clone(), Step::Reshape(vec![36, 4, 16, 32]), Step::Permute(vec![0, 1, 3, 2])];
+        let code = aotc_runtime::abi::TRANSFORM_WINOGRAD_F4;
+        assert_eq!(at_model_creation(&panels, &w), Some((code, vec![36, 4, 32, 16])));
+        assert_eq!(at_model_creation(&[f4.clone()], &w), Some((code, vec![36, 64, 32])));
+        let f2 = [Step::WinogradFilter(Tiles::F2)];
+        assert_eq!(at_model_creation(&f2, &w), Some((aotc_runtime::abi::TRANSFORM_WINOGRAD_F2, vec![16, 64, 32])));
+        // anything else stays a compile-time step
+        assert_eq!(at_model_creation(&panels[..2], &w), None);
+        assert_eq!(at_model_creation(&[f4.clone(), Step::PadRows(16)], &w), None);
+        assert_eq!(at_model_creation(&[f4, Step::Reshape(vec![36, 4, 16, 32]), Step::Permute(vec![1, 0, 2, 3])], &w), None);
+        assert_eq!(at_model_creation(&f2, &weight(DType::I32, &[64, 32, 3, 3])), None);
+        assert_eq!(at_model_creation(&[], &w), None);
     }
 
     #[test]

@@ -355,6 +355,11 @@ pub struct ExportedProgram {
     pub weights: BTreeMap<String, HostTensor>,
     /// The archive's sample inputs (user inputs only), when it has them.
     pub sample_inputs: Option<Vec<HostTensor>>,
+    /// Weight arguments whose data the runtime derives from the stored
+    /// weight when the model's first handle is created, by input index: an
+    /// `aotc_runtime::abi::TRANSFORM_*` code. The weight's bytes are then
+    /// the transform's input, the input's type its result (see `pack`).
+    pub derived_weights: BTreeMap<usize, u32>,
 }
 
 impl ExportedProgram {

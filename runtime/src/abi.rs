@@ -19,7 +19,7 @@
 use std::ffi::{c_char, c_void};
 
 /// The version of everything in this module.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// A named integer of the ABI: (C name, value, comment).
 pub type Constant<T> = (&'static str, T, &'static str);
@@ -84,6 +84,15 @@ constants!(ROLES: u32 {
     ROLE_MUTATION = 4,
 });
 
+constants!(TRANSFORMS: u32 {
+    /// The argument's data is the blob's bytes at `offset`.
+    TRANSFORM_NONE = 0,
+    /// A weight stored as f32 `[F, C, 3, 3]` that the runtime turns into Winograd F(2x2, 3x3)'s transformed filter, `[16, F / R, C, R]` (the argument's shape), when the model's first handle is created.
+    TRANSFORM_WINOGRAD_F2 = 1,
+    /// The same for F(4x4, 3x3): `[36, F / R, C, R]`.
+    TRANSFORM_WINOGRAD_F4 = 2,
+});
+
 /// The name and size in bytes of an `AOTC_DTYPE_*` code.
 pub fn dtype(code: u32) -> Option<(&'static str, usize)> {
     let (_, _, name) = DTYPES.iter().find(|(_, c, _)| *c == code)?;
@@ -135,6 +144,8 @@ structs! {
         bytes: "uint64_t {}" => u64,
         rank: "uint32_t {}" => u32,
         shape: "const int64_t *{}" => *const i64,
+        /// One of the `TRANSFORM_*` codes: how a ROLE_WEIGHT's data is made from the blob.
+        transform: "uint32_t {}" => u32,
     }
 
     /// Everything the compiler knows about a model (private to the glue and

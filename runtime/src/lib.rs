@@ -15,8 +15,10 @@
 //! [`safe`] wraps the same C API for Rust programs.
 
 pub mod abi;
+mod derived;
 pub mod pool;
 pub mod safe;
+pub mod winograd;
 
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -59,6 +61,9 @@ impl AlignedBytes {
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
     fn as_mut_slice(&mut self) -> &mut [u8] {
         let len = self.len;
         unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr(), len) }
@@ -93,6 +98,9 @@ pub struct Model {
     busy: AtomicBool,
     /// Threads its parallel kernels may use (see `pool`).
     threads: AtomicUsize,
+    /// The weights the runtime made from the blob (shared with the model's
+    /// other handles).
+    derived: std::sync::Arc<derived::Derived>,
     state: UnsafeCell<RunState>,
 }
 
@@ -218,6 +226,10 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
     if desc.abi_version != ABI_VERSION {
         return fail(none, AOTC_ERROR_INDEX, "create: the library was built for another runtime ABI version");
     }
+    let derived = match derived::for_model(desc) {
+        Ok(derived) => derived,
+        Err((code, message)) => return fail(none, code, &message),
+    };
     let Some(arena) = AlignedBytes::zeroed(desc.arena_bytes as usize) else {
         return fail(none, AOTC_ERROR_OUT_OF_MEMORY, &format!("create: cannot allocate the {}-byte arena", desc.arena_bytes));
     };
@@ -245,7 +257,7 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
     let descriptor_pointers = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
     let state = RunState { arena, buffers, descriptors, descriptor_pointers, scratch: pool::Scratch::default() };
     let threads = AtomicUsize::new(pool::default_threads());
-    let model = Box::new(Model { desc, busy: AtomicBool::new(false), threads, state: UnsafeCell::new(state) });
+    let model = Box::new(Model { desc, busy: AtomicBool::new(false), threads, derived, state: UnsafeCell::new(state) });
     pool::handle_created();
     *out = Box::into_raw(model);
     succeed(none)
@@ -400,7 +412,7 @@ pub unsafe extern "C" fn aotc_rt_run(
     let args = m.args();
     for (k, arg) in args.iter().enumerate() {
         let data = match arg.role {
-            ROLE_WEIGHT => m.desc.weights.add(arg.offset as usize) as *mut u8,
+            ROLE_WEIGHT => m.derived.data(k).unwrap_or_else(|| m.desc.weights.add(arg.offset as usize) as *mut u8),
             ROLE_BUFFER | ROLE_MUTATION => state.buffers[k].as_mut().map_or(ptr::null_mut(), |b| b.as_mut_ptr()),
             ROLE_INPUT => *inputs.add(arg.index as usize) as *mut u8,
             _ => *outputs.add(arg.index as usize) as *mut u8,

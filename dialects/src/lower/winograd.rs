@@ -9,8 +9,10 @@
 //!   Y = A^T [(G g G^T) . (B^T d B)] A      (. elementwise)
 //!
 //! - the filter transform U = G g G^T, [n^2, F, C], a generic tagged
-//!   [`FILTER_TRANSFORM`] that weight packing computes at compile time
-//!   for constant weights (`aotc::pack`, with [`filter_transform`]);
+//!   [`FILTER_TRANSFORM`] that, for constant weights, weight packing
+//!   takes out of the program (`aotc::pack`): the library stores the
+//!   weight and its runtime transforms it when the model's first handle is
+//!   created (`aotc_runtime::winograd`);
 //! - the input transform V = B^T d B, [n^2, C, T] over the T = TH x TW
 //!   tiles (tiles overlap by 2): one generic with a result per element of
 //!   the tile, B^T d B computed as the rows' transform, then the
@@ -26,8 +28,8 @@
 //! within a few ulps of the direct sum; [`Tiles::F4`]'s (interpolation
 //! points 0, +-1, +-2) reach 25 in B^T and 8 in A^T and lose a few more
 //! bits, still well inside f32 tolerances for 3x3 sums (the op suite's
-//! `conv2d__winograd_f4*` cases hold 1e-5). F4 is used where its filter,
-//! (36/9 the weight's bytes, stored in the library) is reused over enough
+//! `conv2d__winograd_f4*` cases hold 1e-5). F4 is used where its filter
+//! (36/9 the weight's bytes, in memory at run time) is reused over enough
 //! tiles: see [`choose`].
 
 use super::elementwise::{empty, filled, generic, identity_map};
@@ -47,12 +49,12 @@ pub enum Tiles {
     F4,
 }
 
-/// F(2x2, 3x3): B^T, G and A^T.
+/// F(2x2, 3x3): B^T and A^T (G: `aotc_runtime::winograd::G2`).
 const BT2: [&[f64]; 4] = [&[1.0, 0.0, -1.0, 0.0], &[0.0, 1.0, 1.0, 0.0], &[0.0, -1.0, 1.0, 0.0], &[0.0, 1.0, 0.0, -1.0]];
-const G2: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 const AT2: [&[f64]; 2] = [&[1.0, 1.0, 1.0, 0.0], &[0.0, 1.0, -1.0, -1.0]];
 
-/// F(4x4, 3x3) at the points 0, 1, -1, 2, -2 and infinity: B^T, G and A^T.
+/// F(4x4, 3x3) at the points 0, 1, -1, 2, -2 and infinity: B^T and A^T
+/// (G: `aotc_runtime::winograd::G4`).
 const BT4: [&[f64]; 6] = [
     &[4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
     &[0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
@@ -60,14 +62,6 @@ const BT4: [&[f64]; 6] = [
     &[0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
     &[0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
     &[0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
-];
-const G4: [[f64; 3]; 6] = [
-    [1.0 / 4.0, 0.0, 0.0],
-    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-    [0.0, 0.0, 1.0],
 ];
 const AT4: [&[f64]; 4] = [
     &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
@@ -110,8 +104,8 @@ impl Tiles {
 
     fn g(self) -> &'static [[f64; 3]] {
         match self {
-            Tiles::F2 => &G2,
-            Tiles::F4 => &G4,
+            Tiles::F2 => &aotc_runtime::winograd::G2,
+            Tiles::F4 => &aotc_runtime::winograd::G4,
         }
     }
 
@@ -131,32 +125,15 @@ impl Tiles {
 
 /// U[e = n xi + nu][kh][kw] coefficient of g[kh][kw]: (G g G^T)[xi][nu].
 pub fn filter_coefficients(tiles: Tiles) -> Vec<[[f64; 3]; 3]> {
-    let g = tiles.g();
-    let n = g.len();
-    let mut m = vec![[[0.0; 3]; 3]; n * n];
-    for xi in 0..n {
-        for nu in 0..n {
-            for kh in 0..3 {
-                for kw in 0..3 {
-                    m[n * xi + nu][kh][kw] = g[xi][kh] * g[nu][kw];
-                }
-            }
-        }
-    }
-    m
+    aotc_runtime::winograd::filter_coefficients(tiles.g())
 }
 
-/// The filter transform of f32 weights `[F, C, 3, 3]` (row-major bytes) into
-/// `[n^2, F, C]`, summed in f64 and rounded once.
+/// The filter transform of f32 weights `[F, C, 3, 3]` into `[n^2, F, C]`
+/// (`aotc_runtime::winograd::filter_transform`, which a library's runtime
+/// runs on its stored weights).
 pub fn filter_transform(weights: &[f32], f: usize, c: usize, tiles: Tiles) -> Vec<f32> {
-    let m = filter_coefficients(tiles);
-    let mut u = vec![0.0f32; m.len() * f * c];
-    for (fc, g) in weights.chunks_exact(9).enumerate().take(f * c) {
-        for (e, coefficients) in m.iter().enumerate() {
-            let sum: f64 = (0..9).map(|t| coefficients[t / 3][t % 3] * g[t] as f64).sum();
-            u[e * f * c + fc] = sum as f32;
-        }
-    }
+    let mut u = vec![0.0; tiles.elements() as usize * f * c];
+    aotc_runtime::winograd::filter_transform(weights, f, c, tiles.g(), 1, &mut u);
     u
 }
 
@@ -191,11 +168,13 @@ pub fn choose(xp: &Ty, w: &Ty, stride: &[i64], dilation: &[i64], groups: i64, ou
     }
 }
 
-/// The fewest 2x2 output tiles worth F2. Each element of the transformed
-/// filter (16/9 the weight's bytes, stored in the library) is used once per
-/// tile: at 7x7 outputs (16 tiles, 8x8 computed) resnet18's last stage gains
-/// 5% of the model's time for 22 MB more library, so it stays im2col.
-const MIN_TILES: i64 = 36;
+/// The fewest 2x2 output tiles worth F2 (7x7 outputs and up: 16 tiles, 8x8
+/// computed). Each element of the transformed filter (16/9 the weight's
+/// bytes) is used once per tile, but even at 7x7 the products' 0.58x work
+/// outweighs streaming it: resnet18 with F2 in its last stage, 1 thread
+/// 0.966, 2 threads 0.936 (ab). The library stores the weights, not the
+/// transform, so this costs no library size.
+const MIN_TILES: i64 = 16;
 
 /// The fewest 4x4 output tiles worth F4 (28x28 outputs and up): at 14x14
 /// outputs (16 tiles, 16x16 computed) the product does 0.73x F2's work but
@@ -523,13 +502,15 @@ mod tests {
     }
 
     #[test]
-    fn large_3x3_stride_1_convolutions_only_and_f4_from_28x28_outputs() {
+    fn large_3x3_stride_1_convolutions_only_f2_from_7x7_and_f4_from_28x28_outputs() {
         let t = |shape: &[i64]| Ty::new(shape.to_vec(), "f32");
         let (x, w, out) = (t(&[1, 64, 58, 58]), t(&[64, 64, 3, 3]), t(&[1, 64, 56, 56]));
         assert_eq!(choose(&x, &w, &[1, 1], &[1, 1], 1, &out), Some(Tiles::F4));
         assert_eq!(choose(&x, &w, &[2, 2], &[1, 1], 1, &out), None);
         assert_eq!(choose(&t(&[1, 16, 58, 58]), &t(&[64, 16, 3, 3]), &[1, 1], &[1, 1], 1, &out), None);
-        assert_eq!(choose(&t(&[1, 512, 9, 9]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 7, 7])), None);
+        let at_7 = choose(&t(&[1, 512, 9, 9]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 7, 7]));
+        assert_eq!(at_7, Some(Tiles::F2));
+        assert_eq!(choose(&t(&[1, 512, 8, 8]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 6, 6])), None);
         let at_14 = choose(&t(&[1, 256, 16, 16]), &t(&[256, 256, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 256, 14, 14]));
         assert_eq!(at_14, Some(Tiles::F2));
         let at_28 = choose(&t(&[1, 128, 30, 30]), &t(&[128, 128, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 128, 28, 28]));
