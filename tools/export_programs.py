@@ -202,13 +202,17 @@ def programs():
         # 256 output columns: 16 packed panels [16, 24, 16]
         "linear_wide_rows": (torch.nn.Sequential(torch.nn.Linear(24, 256), torch.nn.ReLU()), (r(5, 24),)),
         # 3x3 stride 1, 32 channels, 6x6 tiles: Winograd, its filter
-        # transform stored in the library
+        # transform made by the runtime from the stored weight
         "conv3x3_winograd": (torch.nn.Conv2d(32, 32, 3, padding=1), (r(1, 32, 12, 12),)),
         # in f64 (no panels) the stored W^T has 1 KiB rows, padded by a line
         "linear_wide_rows_f64": (torch.nn.Linear(24, 128).double(), (r(5, 24).double(),)),
-        # 49 output columns and a 4.7 MB weight: computed transposed, the
-        # weight stored as packed panels of its transpose [32, 2304, 16]
+        # a Winograd F(2x2, 3x3) convolution at 7x7 (16 tiles): the library
+        # stores the 4.7 MB weight, the runtime makes its transform
         "conv_large_weight_ragged": (torch.nn.Conv2d(256, 512, 3, padding=1), (r(1, 256, 7, 7),)),
+        # 49 output columns and a 4.7 MB weight, strided (resnet18's last
+        # downsampling): computed transposed, the weight stored as packed
+        # panels of its transpose [32, 2304, 16]
+        "conv_large_weight_strided": (torch.nn.Conv2d(256, 512, 3, stride=2, padding=1), (r(1, 256, 14, 14),)),
         # strided depthwise on 16-channel blocks: the weight stored as [1, 5, 5, 32]
         "depthwise_blocked": (torch.nn.Conv2d(32, 32, 5, stride=2, padding=2, groups=32), (r(1, 32, 14, 14),)),
     }
