@@ -63,11 +63,20 @@ fn derive(desc: &ModelDesc, arg: &ArgDesc) -> Result<Option<AlignedBytes>, (i32,
     let Some(mut out) = AlignedBytes::zeroed(arg.bytes as usize) else {
         return Err((AOTC_ERROR_OUT_OF_MEMORY, format!("create: cannot allocate a {}-byte weight", arg.bytes)));
     };
-    let stored = unsafe { std::slice::from_raw_parts(desc.weights.add(arg.offset as usize), f * c * 9 * 4) };
-    let weights: Vec<f32> = stored.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let stored = unsafe { desc.weights.add(arg.offset as usize) };
+    let copy: Vec<f32>;
+    let weights = if stored as usize % std::mem::align_of::<f32>() == 0 && cfg!(target_endian = "little") {
+        // read in place (the blob is 64-byte aligned): a copy would be as
+        // many fresh pages for the kernel to clear
+        unsafe { std::slice::from_raw_parts(stored as *const f32, f * c * 9) }
+    } else {
+        let bytes = unsafe { std::slice::from_raw_parts(stored, f * c * 9 * 4) };
+        copy = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        &copy
+    };
     // 64-byte aligned, a whole number of f32
     let u = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len / 4) };
-    crate::winograd::filter_transform(&weights, f, c, g, panel, u);
+    crate::winograd::filter_transform(weights, f, c, g, panel, u);
     Ok(Some(out))
 }
 

@@ -39,14 +39,18 @@ pub fn filter_coefficients(g: &[[f64; 3]]) -> Vec<[[f64; 3]; 3]> {
 /// summed in f64 and rounded once, written to `u` (n^2 F C elements).
 /// `panel` must divide `F`.
 pub fn filter_transform(weights: &[f32], f: usize, c: usize, g: &[[f64; 3]], panel: usize, u: &mut [f32]) {
-    let m = filter_coefficients(g);
+    let m: Vec<[f64; 9]> = filter_coefficients(g).iter().map(|k| std::array::from_fn(|t| k[t / 3][t % 3])).collect();
     assert_eq!(u.len(), m.len() * f * c, "the transformed filter's size");
     for (fc, w) in weights.chunks_exact(9).enumerate().take(f * c) {
         let (row, channel) = (fc / c, fc % c);
         // element (e, row / panel, channel, row % panel)
         let at = (row / panel * c + channel) * panel + row % panel;
-        for (e, coefficients) in m.iter().enumerate() {
-            let sum: f64 = (0..9).map(|t| coefficients[t / 3][t % 3] * w[t] as f64).sum();
+        let w: [f64; 9] = std::array::from_fn(|t| w[t] as f64);
+        for (e, k) in m.iter().enumerate() {
+            let mut sum = k[0] * w[0];
+            for t in 1..9 {
+                sum += k[t] * w[t];
+            }
             u[e * f * c + at] = sum as f32;
         }
     }
