@@ -7,6 +7,7 @@
 
 use crate::abi::*;
 use crate::AlignedBytes;
+use std::ffi::c_void;
 use std::sync::{Arc, Mutex, Weak};
 
 /// The derived data of one model's weight arguments, by argument index.
@@ -60,7 +61,9 @@ fn derive(desc: &ModelDesc, arg: &ArgDesc) -> Result<Option<AlignedBytes>, (i32,
     if arg.bytes as usize != g.len() * g.len() * f * c * 4 {
         return Err(malformed());
     }
-    let Some(mut out) = AlignedBytes::zeroed(arg.bytes as usize) else {
+    // not zeroed: the transform writes every element, on the pool's
+    // threads, which also take the first-touch page faults
+    let Some(mut out) = AlignedBytes::for_overwrite(arg.bytes as usize) else {
         return Err((AOTC_ERROR_OUT_OF_MEMORY, format!("create: cannot allocate a {}-byte weight", arg.bytes)));
     };
     let stored = unsafe { desc.weights.add(arg.offset as usize) };
@@ -74,10 +77,34 @@ fn derive(desc: &ModelDesc, arg: &ArgDesc) -> Result<Option<AlignedBytes>, (i32,
         copy = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         &copy
     };
-    // 64-byte aligned, a whole number of f32
-    let u = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len / 4) };
-    crate::winograd::filter_transform(weights, f, c, g, panel, u);
+    let job = TransformJob { weights, f, c, m: crate::winograd::coefficient_rows(g), panel, u: out.as_mut_ptr() as *mut f32 };
+    // on the pool: the model's first create counts as a handle meanwhile
+    // (the last handle freed stops the workers)
+    crate::pool::handle_created();
+    let threads = crate::pool::default_threads();
+    crate::pool::with_threads(threads, &mut crate::pool::Scratch::default(), || unsafe {
+        crate::pool::aotc_rt_parallel_for(f as i64, transform_some_filters, &job as *const TransformJob as *const c_void, 0)
+    });
+    crate::pool::handle_freed();
     Ok(Some(out))
+}
+
+/// One weight's filter transform, shared among the pool's threads by
+/// filters (see `winograd::transform_filters`).
+struct TransformJob<'a> {
+    weights: &'a [f32],
+    f: usize,
+    c: usize,
+    m: Vec<[f64; 9]>,
+    panel: usize,
+    /// 64-byte aligned, `m.len() * f * c` elements
+    u: *mut f32,
+}
+
+/// A `pool::Task`: filters `[begin, end)` of the `TransformJob` at `context`.
+unsafe extern "C" fn transform_some_filters(context: *const c_void, begin: i64, end: i64, _scratch: *mut u8) {
+    let job = &*(context as *const TransformJob);
+    crate::winograd::transform_filters(job.weights, job.f, job.c, &job.m, job.panel, job.u, begin as usize..end as usize);
 }
 
 #[cfg(test)]

@@ -47,6 +47,13 @@ unsafe impl Sync for AlignedBytes {}
 
 impl AlignedBytes {
     pub(crate) fn zeroed(len: usize) -> Option<AlignedBytes> {
+        let bytes = Self::for_overwrite(len)?;
+        unsafe { std::ptr::write_bytes(bytes.ptr.as_ptr(), 0, bytes.layout.size()) };
+        Some(bytes)
+    }
+    /// Memory whose contents are unspecified until written: only for
+    /// data that is written in full before it is read.
+    pub(crate) fn for_overwrite(len: usize) -> Option<AlignedBytes> {
         let size = len.max(1).checked_next_multiple_of(64)?;
         let align = if size >= HUGE_PAGE { HUGE_PAGE } else { 64 };
         let layout = std::alloc::Layout::from_size_align(size, align).ok()?;
@@ -55,7 +62,6 @@ impl AlignedBytes {
         if align == HUGE_PAGE {
             advise_huge_pages(ptr.as_ptr(), size);
         }
-        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, size) };
         Some(AlignedBytes { ptr, layout, len })
     }
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {

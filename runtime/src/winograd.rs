@@ -39,19 +39,44 @@ pub fn filter_coefficients(g: &[[f64; 3]]) -> Vec<[[f64; 3]; 3]> {
 /// summed in f64 and rounded once, written to `u` (n^2 F C elements).
 /// `panel` must divide `F`.
 pub fn filter_transform(weights: &[f32], f: usize, c: usize, g: &[[f64; 3]], panel: usize, u: &mut [f32]) {
-    let m: Vec<[f64; 9]> = filter_coefficients(g).iter().map(|k| std::array::from_fn(|t| k[t / 3][t % 3])).collect();
+    let m = coefficient_rows(g);
     assert_eq!(u.len(), m.len() * f * c, "the transformed filter's size");
-    for (fc, w) in weights.chunks_exact(9).enumerate().take(f * c) {
-        let (row, channel) = (fc / c, fc % c);
-        // element (e, row / panel, channel, row % panel)
-        let at = (row / panel * c + channel) * panel + row % panel;
-        let w: [f64; 9] = std::array::from_fn(|t| w[t] as f64);
-        for (e, k) in m.iter().enumerate() {
-            let mut sum = k[0] * w[0];
-            for t in 1..9 {
-                sum += k[t] * w[t];
+    // SAFETY: `u` has every element the pairs write
+    unsafe { transform_filters(weights, f, c, &m, panel, u.as_mut_ptr(), 0..f) };
+}
+
+/// [`filter_coefficients`] with each 3x3 flattened: U[e] = k[e] . g.
+pub(crate) fn coefficient_rows(g: &[[f64; 3]]) -> Vec<[f64; 9]> {
+    filter_coefficients(g).iter().map(|k| std::array::from_fn(|t| k[t / 3][t % 3])).collect()
+}
+
+/// [`filter_transform`] of the filters `filters` only (rows of `[F, C, 3,
+/// 3]`), `m` from [`coefficient_rows`].
+///
+/// # Safety
+/// `u` must have `m.len() * f * c` elements; calls with disjoint `filters`
+/// write disjoint elements and may run at once.
+pub(crate) unsafe fn transform_filters(
+    weights: &[f32],
+    f: usize,
+    c: usize,
+    m: &[[f64; 9]],
+    panel: usize,
+    u: *mut f32,
+    filters: std::ops::Range<usize>,
+) {
+    for row in filters {
+        for channel in 0..c {
+            let w: [f64; 9] = std::array::from_fn(|t| weights[(row * c + channel) * 9 + t] as f64);
+            // element (e, row / panel, channel, row % panel)
+            let at = (row / panel * c + channel) * panel + row % panel;
+            for (e, k) in m.iter().enumerate() {
+                let mut sum = k[0] * w[0];
+                for t in 1..9 {
+                    sum += k[t] * w[t];
+                }
+                *u.add(e * f * c + at) = sum as f32;
             }
-            u[e * f * c + at] = sum as f32;
         }
     }
 }
