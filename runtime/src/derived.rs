@@ -36,8 +36,16 @@ pub(crate) fn for_model(desc: &'static ModelDesc) -> Result<Arc<Derived>, (i32, 
         return Ok(alive);
     }
     let args = unsafe { std::slice::from_raw_parts(desc.args, desc.num_args as usize) };
-    let by_arg = args.iter().map(|arg| derive(desc, arg)).collect::<Result<_, _>>()?;
-    let derived = Arc::new(Derived { by_arg });
+    // the transforms run on the pool: this create counts as a handle
+    // meanwhile, once for all of them (the last handle freed stops the
+    // workers, which would otherwise start and stop for each weight)
+    crate::pool::handle_created();
+    let mut by_arg = Ok(Vec::new());
+    crate::pool::with_threads(crate::pool::default_threads(), &mut crate::pool::Scratch::default(), || {
+        by_arg = args.iter().map(|arg| derive(desc, arg)).collect::<Result<_, _>>();
+    });
+    crate::pool::handle_freed();
+    let derived = Arc::new(Derived { by_arg: by_arg? });
     made.push((key, Arc::downgrade(&derived)));
     Ok(derived)
 }
@@ -78,14 +86,8 @@ fn derive(desc: &ModelDesc, arg: &ArgDesc) -> Result<Option<AlignedBytes>, (i32,
         &copy
     };
     let job = TransformJob { weights, f, c, m: crate::winograd::coefficient_rows(g), panel, u: out.as_mut_ptr() as *mut f32 };
-    // on the pool: the model's first create counts as a handle meanwhile
-    // (the last handle freed stops the workers)
-    crate::pool::handle_created();
-    let threads = crate::pool::default_threads();
-    crate::pool::with_threads(threads, &mut crate::pool::Scratch::default(), || unsafe {
-        crate::pool::aotc_rt_parallel_for(f as i64, transform_some_filters, &job as *const TransformJob as *const c_void, 0)
-    });
-    crate::pool::handle_freed();
+    // on the pool's threads (`for_model` sets it up)
+    unsafe { crate::pool::aotc_rt_parallel_for(f as i64, transform_some_filters, &job as *const TransformJob as *const c_void, 0) };
     Ok(Some(out))
 }
 
