@@ -21,7 +21,8 @@
 //!   windows) stay scalar loops, their outer parallel loop shared by the
 //!   worker threads;
 //! - `prefetch` (after bufferization): the heaviest pass over a row of a
-//!   row chain prefetches the next row of its inputs.
+//!   row chain prefetches the next row of its inputs, and the K loop of a
+//!   product on packed panels the lines of its panels 4 KiB ahead.
 //!
 //! The strategies run in that order; elementwise fusion runs between the
 //! matmul strategy and the others, row fusion after it (see [`optimize`]).
