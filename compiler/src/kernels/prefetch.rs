@@ -207,9 +207,11 @@ unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow:
     }
     let Some(first) = BlockRef::from_raw(body).first_operation() else { return Ok(()) };
     let b = InsertBefore::new(context, first);
-    // the largest operand is the one that does not stay in cache
+    // the largest operand is the one that does not stay in cache; a step of
+    // a row of A (4 bytes) is no stream, a step of 8-row panels (32 bytes)
+    // is: resnet18 0.99x the time with them prefetched too, mobilenet_v2 0.99
     let largest = views.iter().map(|v| root_bytes(v.source)).max().unwrap_or(0);
-    for view in views.iter().filter(|v| v.step_bytes >= CACHE_LINE && root_bytes(v.source) == largest) {
+    for view in views.iter().filter(|v| v.step_bytes >= CACHE_LINE / 2 && root_bytes(v.source) == largest) {
         let ahead = (STREAM_AHEAD / view.step_bytes).max(1);
         let at = b.index_op("arith.addi", index, b.index(ahead)?)?;
         let at = b.index_op("arith.minui", at, b.index(steps - 1)?)?;
