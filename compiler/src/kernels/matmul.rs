@@ -20,7 +20,10 @@
 //! one block, the init (zeros, a broadcast bias) is computed in the
 //! register tiles themselves ([`tag_with_init`]), and on packed panels so
 //! is the elementwise op that alone reads the product, when there is one
-//! (`super::epilogue`, [`micro_kernel_with_epilogue`]).
+//! (`super::epilogue`, [`micro_kernel_with_epilogue`]). A batched product
+//! on row panels and the product of its last columns on the same panels
+//! share one batch loop ([`batched_main_and_last_columns`]); the K loops
+//! of products on panels prefetch them ([`streams_prefetched`]).
 
 use super::{ops_named, tag, Script, Target};
 use anyhow::Result;
@@ -350,28 +353,48 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             jobs.push((tag_text, "linalg.generic", false, plan));
         }
     }
-    for raw in ops_named(module, "linalg.generic") {
-        let Some(plan) = row_panel_plan(raw, target.vector_registers) else { continue };
-        let Plan::RowPanels { blocks, tiles } = &plan else { continue };
-        let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
-        let tag_text = format!("row_panels_{}", sizes.join("_"));
+    let row_panel_products: Vec<(MlirOperation, Plan)> = ops_named(module, "linalg.generic")
+        .into_iter()
+        .filter_map(|raw| Some((raw, row_panel_plan(raw, target.vector_registers)?)))
+        .collect();
+    let pairs = batched_main_and_last_columns(&row_panel_products);
+    // (main tag, its plan, last columns' tag, their plan)
+    let mut pair_jobs: Vec<(String, Plan, String, Plan)> = Vec::new();
+    // tags an op with its plan's tag, its init with the init's: the tag
+    let tag_row_panels = |raw: MlirOperation, plan: &Plan, stem: String| {
         let op = unsafe { OperationRef::from_raw(raw) };
         let k = super::analysis::generic(raw).and_then(|g| g.ranges.last().copied()).unwrap_or(0);
-        let tag_text = tag_with_init(context, &op, &plan, k, tag_text);
+        let tag_text = tag_with_init(context, &op, plan, k, stem);
         tag(context, raw, &tag_text);
+        tag_text
+    };
+    for (i, (raw, plan)) in row_panel_products.iter().enumerate() {
+        let Plan::RowPanels { blocks, tiles } = plan else { continue };
+        if pairs.iter().any(|&(_, rest)| rest == i) {
+            // tagged with its main product below
+            continue;
+        }
+        if let Some(&(_, rest)) = pairs.iter().find(|&&(main, _)| main == i) {
+            // each pair's loops are fused: a tag, and so a handle, per op
+            let p = pair_jobs.len();
+            let main_tag = tag_row_panels(*raw, plan, format!("row_panels_pair{p}"));
+            let (rest_raw, rest_plan) = &row_panel_products[rest];
+            let rest_tag = tag_row_panels(*rest_raw, rest_plan, format!("row_panels_pair{p}_last"));
+            pair_jobs.push((main_tag, plan.clone(), rest_tag, rest_plan.clone()));
+            continue;
+        }
+        let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
+        let tag_text = tag_row_panels(*raw, plan, format!("row_panels_{}", sizes.join("_")));
         if !jobs.iter().any(|(t, ..)| *t == tag_text) {
-            jobs.push((tag_text, "linalg.generic", false, plan));
+            jobs.push((tag_text, "linalg.generic", false, plan.clone()));
         }
     }
-    if jobs.is_empty() {
+    if jobs.is_empty() && pair_jobs.is_empty() {
         return Ok(());
     }
     let mut k_loops = Vec::new();
     for (tag_text, name, batched, plan) in &jobs {
-        let init = tag_text.strip_suffix(FROM_INIT).map(|stem| {
-            let kind = if stem.ends_with("_generic") { "linalg.generic" } else { "linalg.fill" };
-            (kind, format!("{tag_text}_init"))
-        });
+        let init = fused_init(tag_text);
         let init = init.as_ref().map(|(kind, tag)| (*kind, tag.as_str()));
         if let (Plan::PanelsWithEpilogue(t), Some(init)) = (plan, init) {
             let (blocks, tiles) = ([t.block_m, t.block_n / TILE_N, 0], [t.tile_m, t.tile_n / TILE_N, 0]);
@@ -413,6 +436,22 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             }
         }
     }
+    // the two products of a pair, their outermost (batch) loops fused after
+    // the cleanups below
+    let mut fused_pairs = Vec::new();
+    for (main_tag, main_plan, rest_tag, rest_plan) in &pair_jobs {
+        let mut outermost = Vec::new();
+        for (tag_text, plan) in [(main_tag, main_plan), (rest_tag, rest_plan)] {
+            let Plan::RowPanels { blocks, tiles } = plan else { unreachable!("pairs are of row-panel products") };
+            let init = fused_init(tag_text);
+            let op = script.match_tagged("linalg.generic", tag_text);
+            let loops = micro_kernel_nest(script, &op, blocks, tiles, init.as_ref().map(|(kind, tag)| (*kind, tag.as_str())));
+            streams_prefetched(script, &loops.k_loop);
+            k_loops.push(loops.k_loop);
+            outermost.push(loops.outermost);
+        }
+        fused_pairs.push(outermost);
+    }
     // The vectorizer emits mul + multi_reduction: fold that back into
     // vector.contract, hoist the accumulator tile out of the K loop (it
     // becomes a loop-carried vector in registers), then unroll the
@@ -432,7 +471,52 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     script.line("transform.apply_patterns to %func {");
     script.line("  transform.apply_patterns.canonicalization");
     script.line("} : !transform.any_op");
+    for outermost in fused_pairs {
+        let fused = script.handle("fused");
+        script.line(format!(
+            "{fused} = transform.loop.fuse_sibling {} into {} : (!transform.any_op, !transform.any_op) -> !transform.any_op",
+            outermost[0], outermost[1]
+        ));
+        script.mark_parallel(&[fused]);
+    }
     Ok(())
+}
+
+/// The init of the product tagged `tag_text` that its register tiles
+/// compute (see [`tag_with_init`]): the init's op name and tag.
+fn fused_init(tag_text: &str) -> Option<(&'static str, String)> {
+    tag_text.strip_suffix(FROM_INIT).map(|stem| {
+        let kind = if stem.ends_with("_generic") { "linalg.generic" } else { "linalg.fill" };
+        (kind, format!("{tag_text}_init"))
+    })
+}
+
+/// The batched products on row panels (of `products`, by index) whose last
+/// columns are a product of their own on the same panels (`aotc_dialects::
+/// lower::linear::product_on_row_panels`, the Winograd products of 49
+/// tiles): (main, last columns). Their batch loops are fused, so that the
+/// last columns read each batch element's panels from L2 right after the
+/// main product, rather than all of them again from L3 or memory
+/// (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per convolution).
+fn batched_main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize)> {
+    let loops = |raw: MlirOperation| super::analysis::generic(raw).map(|g| g.ranges.len()).unwrap_or(0);
+    let operand = |raw: MlirOperation, i: usize| unsafe { OperationRef::from_raw(raw) }.operand(i).ok().map(|v| v.to_raw());
+    let mut pairs = Vec::new();
+    for (main, &(main_raw, _)) in products.iter().enumerate() {
+        // batched main form: 6 loops (batch, panel, row, group, column, k),
+        // panels its first operand; the last columns: 5, panels second
+        if loops(main_raw) != 6 {
+            continue;
+        }
+        let Some(panels) = operand(main_raw, 0) else { continue };
+        let rest = products.iter().position(|&(raw, _)| {
+            loops(raw) == 5 && operand(raw, 1).is_some_and(|v| unsafe { mlir_sys::mlirValueEqual(v, panels) })
+        });
+        if let Some(rest) = rest {
+            pairs.push((main, rest));
+        }
+    }
+    pairs
 }
 
 /// Marks the K loop of a product on packed panels (of B, or row panels of
@@ -523,6 +607,19 @@ fn matmul_sizes(t: &MatmulTiling, batched: bool) -> (Vec<i64>, Vec<i64>) {
 /// fused into the blocks, then into the register tiles, and vectorized with
 /// them.
 fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>) -> String {
+    micro_kernel_nest(script, op, blocks, tiles, init).k_loop
+}
+
+/// The loops of a micro-kernel that later steps refer to.
+struct KernelLoops {
+    /// The K loop whose accumulators are hoisted.
+    k_loop: String,
+    /// The outermost cache-block loop.
+    outermost: String,
+}
+
+/// [`micro_kernel`], returning its outermost loop too.
+fn micro_kernel_nest(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>) -> KernelLoops {
     let Some((kind, init)) = init else {
         let (blocked, block_loops) = script.tile(op, blocks);
         // the last is the K block loop, accumulating
@@ -530,7 +627,7 @@ fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], in
         let (tiled, loops) = script.tile(&blocked, tiles);
         script.mark_parallel(&loops[..loops.len() - 1]);
         script.vectorize(&tiled, None);
-        return loops.last().expect("a K loop").clone();
+        return KernelLoops { k_loop: loops.last().expect("a K loop").clone(), outermost: block_loops[0].clone() };
     };
     let k = blocks.len() - 1;
     let with_k = |sizes: &[i64], size: i64| {
@@ -546,7 +643,7 @@ fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], in
     script.vectorize(&stepped, None);
     let inits = script.match_tagged(kind, init);
     script.vectorize(&inits, None);
-    loops[0].clone()
+    KernelLoops { k_loop: loops[0].clone(), outermost: block_loops[0].clone() }
 }
 
 /// [`micro_kernel`] for a product with an epilogue (see

@@ -186,7 +186,16 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
     // Each part is computed in its slot of the result, seen in the part's
     // shape (an extract/insert pair around views, which bufferizes in
     // place); only more than one last column needs a copy that transposes.
+    // Behind batch dims, both slots are of the empty result and both parts
+    // are inserted after both products: the products are then independent,
+    // and the matmul strategy fuses their batch loops
+    // (`aotc::kernels::matmul`); the last column is then computed apart and
+    // copied into place (bufferization sees its slot overlap the main
+    // part's insert), a copy of M floats per batch element.
+    let independent = nb > 0;
     let mut result = empty(e, out);
+    let whole = result.clone();
+    let mut main_part = None;
     if main > 0 {
         // the columns in groups of one vector: b [K, G, 16], out [M/R, R, G, 16]
         let groups = main / PANEL;
@@ -199,12 +208,20 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             shaped(b_ty, &[k, main])
         ));
         let (part, part2) = (shaped(out, &[p, r, groups, PANEL]), shaped(out, &[m, main]));
-        let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part2}", columns_window(&lead, m, 0, main)));
+        let slot = e.assign(format!("tensor.extract_slice {whole}{} : {out} to {part2}", columns_window(&lead, m, 0, main)));
         let slot = e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {part2} into {part}", groups_of(&[2, 2]), dims_text(&part)));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
-        let product = product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, product_maps);
-        let product = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {part2}", groups_of(&[2, 2])));
-        result = e.assign(format!("tensor.insert_slice {product} into {result}{} : {part2} into {out}", columns_window(&lead, m, 0, main)));
+        main_part = Some((product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, product_maps), part, part2));
+    }
+    let mut insert_main = |e: &mut Emitter, result: &str| match main_part.take() {
+        Some((product, part, part2)) => {
+            let product = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {part2}", groups_of(&[2, 2])));
+            e.assign(format!("tensor.insert_slice {product} into {result}{} : {part2} into {out}", columns_window(&lead, m, 0, main)))
+        }
+        None => result.to_string(),
+    };
+    if !independent {
+        result = insert_main(e, &result);
     }
     if rest > 0 {
         let cols = (columns(e, main, rest), shaped(b_ty, &[k, rest]));
@@ -212,13 +229,15 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         // one column: its M rows are [M/R, 1, R] as they are
         let column = shaped(out, &[m]);
         let slot = if rest == 1 {
-            let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {column}", columns_window(&lead, m, main, 1)));
+            let from = if independent { &whole } else { &result };
+            let slot = e.assign(format!("tensor.extract_slice {from}{} : {out} to {column}", columns_window(&lead, m, main, 1)));
             e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {column} into {part}", groups_of(&[3]), dims_text(&part)))
         } else {
             empty(e, &part)
         };
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d2)");
         let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, rest_maps);
+        result = insert_main(e, &result);
         result = if rest == 1 {
             let back = e.assign(format!("tensor.collapse_shape {product} {} : {part} into {column}", groups_of(&[3])));
             e.assign(format!("tensor.insert_slice {back} into {result}{} : {column} into {out}", columns_window(&lead, m, main, 1)))
@@ -230,7 +249,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             e.assign(format!("tensor.insert_slice {back} into {result}{} : {part2} into {out}", columns_window(&lead, m, main, rest)))
         };
     }
-    result
+    insert_main(e, &result)
 }
 
 /// The offsets, sizes and strides of a slice of `rows` rows and `cols`
