@@ -498,6 +498,10 @@ fn fused_init(tag_text: &str) -> Option<(&'static str, String)> {
 /// last columns read each batch element's panels from L2 right after the
 /// main product, rather than all of them again from L3 or memory
 /// (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per convolution).
+/// The threads then share the batch elements alone (16 or 36 for
+/// Winograd), where each product's own loops gave them elements x panels
+/// (512 or 576 pieces): enough for 16 threads (36 elements leave one of
+/// 16 threads 3 where the others have 2), not for 64.
 fn batched_main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize)> {
     let loops = |raw: MlirOperation| super::analysis::generic(raw).map(|g| g.ranges.len()).unwrap_or(0);
     let operand = |raw: MlirOperation, i: usize| unsafe { OperationRef::from_raw(raw) }.operand(i).ok().map(|v| v.to_raw());

@@ -182,7 +182,7 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
     let rank = static_offsets.len();
     let mut strides = vec![0i64; rank];
     let mut offset = 0i64;
-    if mlirMemRefTypeGetStridesAndOffset(source_type, strides.as_mut_ptr(), &mut offset).value == 0 || strides[dim] == i64::MIN {
+    if mlirMemRefTypeGetStridesAndOffset(source_type, strides.as_mut_ptr(), &mut offset).value == 0 || strides.contains(&i64::MIN) {
         return None;
     }
     let sizes = static_array(subview, c"static_sizes")?;
