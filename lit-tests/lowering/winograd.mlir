@@ -17,7 +17,7 @@
 // first 48 columns in three groups of 16 from zeros in the result's slot,
 // the 49th with the panel's 8 rows as the vector; both slots are of the
 // empty result and both parts inserted after both products (which are
-// then independent: the matmul strategy fuses their batch loops)
+// then independent: the matmul strategy fuses their block loops)
 // CHECK: tensor.expand_shape {{.*}} output_shape [16, 6, 8, 32] : tensor<16x48x32xf32> into tensor<16x6x8x32xf32>
 // CHECK: linalg.transpose ins({{.*}} : tensor<16x6x8x32xf32>) outs({{.*}} : tensor<16x6x32x8xf32>) permutation = [0, 1, 3, 2]
 // CHECK: %[[RESULT:.*]] = tensor.empty() {{.*}} : tensor<16x48x49xf32>

@@ -22,7 +22,7 @@
 //! is the elementwise op that alone reads the product, when there is one
 //! (`super::epilogue`, [`micro_kernel_with_epilogue`]). A batched product
 //! on row panels and the product of its last columns on the same panels
-//! share one batch loop ([`batched_main_and_last_columns`]); the K loops
+//! share their block loops ([`batched_main_and_last_columns`]); the K loops
 //! of products on panels prefetch them ([`streams_prefetched`]).
 
 use super::{ops_named, tag, Script, Target};
@@ -358,8 +358,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         .filter_map(|raw| Some((raw, row_panel_plan(raw, target.vector_registers)?)))
         .collect();
     let pairs = batched_main_and_last_columns(&row_panel_products);
-    // (main tag, its plan, last columns' tag, their plan)
-    let mut pair_jobs: Vec<(String, Plan, String, Plan)> = Vec::new();
+    // (main tag, its plan, last columns' tag, their plan, panels)
+    let mut pair_jobs: Vec<(String, Plan, String, Plan, i64)> = Vec::new();
     // tags an op with its plan's tag, its init with the init's: the tag
     let tag_row_panels = |raw: MlirOperation, plan: &Plan, stem: String| {
         let op = unsafe { OperationRef::from_raw(raw) };
@@ -380,7 +380,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             let main_tag = tag_row_panels(*raw, plan, format!("row_panels_pair{p}"));
             let (rest_raw, rest_plan) = &row_panel_products[rest];
             let rest_tag = tag_row_panels(*rest_raw, rest_plan, format!("row_panels_pair{p}_last"));
-            pair_jobs.push((main_tag, plan.clone(), rest_tag, rest_plan.clone()));
+            let panels = super::analysis::generic(*raw).map_or(0, |g| g.ranges[1]);
+            pair_jobs.push((main_tag, plan.clone(), rest_tag, rest_plan.clone(), panels));
             continue;
         }
         let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
@@ -436,21 +437,35 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             }
         }
     }
-    // the two products of a pair, their outermost (batch) loops fused after
-    // the cleanups below
+    // the two products of a pair, in the same blocks of (batch element,
+    // panels): the main product's panel blocks are the last columns' tiles
+    // of panels; the two block loops are fused after the cleanups below
     let mut fused_pairs = Vec::new();
-    for (main_tag, main_plan, rest_tag, rest_plan) in &pair_jobs {
-        let mut outermost = Vec::new();
-        for (tag_text, plan) in [(main_tag, main_plan), (rest_tag, rest_plan)] {
-            let Plan::RowPanels { blocks, tiles } = plan else { unreachable!("pairs are of row-panel products") };
+    for (main_tag, main_plan, rest_tag, rest_plan, panels) in &pair_jobs {
+        let (Plan::RowPanels { blocks: main_blocks, tiles: main_tiles }, Plan::RowPanels { blocks: rest_blocks, tiles: rest_tiles }) =
+            (main_plan, rest_plan)
+        else {
+            unreachable!("pairs are of row-panel products")
+        };
+        let mut main_blocks = main_blocks.clone();
+        main_blocks[1] = rest_blocks[1];
+        // one block of panels is no loop once the cleanups fold it
+        let panel_blocks = *panels / rest_blocks[1] > 1;
+        let mut batch_loops = Vec::new();
+        for ((tag_text, blocks, tiles), mark) in [(main_tag, &main_blocks, main_tiles), (rest_tag, rest_blocks, rest_tiles)].into_iter().zip(PAIR_BLOCK_MARKS) {
             let init = fused_init(tag_text);
             let op = script.match_tagged("linalg.generic", tag_text);
             let loops = micro_kernel_nest(script, &op, blocks, tiles, init.as_ref().map(|(kind, tag)| (*kind, tag.as_str())));
             streams_prefetched(script, &loops.k_loop);
             k_loops.push(loops.k_loop);
-            outermost.push(loops.outermost);
+            if panel_blocks {
+                // found again by the mark once the batch loops are fused (fusion
+                // clones the loops it fuses)
+                script.line(format!("transform.annotate {} \"{mark}\" : !transform.any_op", loops.blocks[1]));
+            }
+            batch_loops.push(loops.blocks[0].clone());
         }
-        fused_pairs.push(outermost);
+        fused_pairs.push((batch_loops, panel_blocks));
     }
     // The vectorizer emits mul + multi_reduction: fold that back into
     // vector.contract, hoist the accumulator tile out of the K loop (it
@@ -471,16 +486,40 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     script.line("transform.apply_patterns to %func {");
     script.line("  transform.apply_patterns.canonicalization");
     script.line("} : !transform.any_op");
-    for outermost in fused_pairs {
+    for (batch_loops, panel_blocks) in fused_pairs {
+        // the batch loops, then the panel-block loops inside the fused one
+        let batch = script.handle("fused");
+        script.line(format!(
+            "{batch} = transform.loop.fuse_sibling {} into {} : (!transform.any_op, !transform.any_op) -> !transform.any_op",
+            batch_loops[0], batch_loops[1]
+        ));
+        script.mark_parallel(std::slice::from_ref(&batch));
+        if !panel_blocks {
+            continue;
+        }
+        let blocks: Vec<String> = PAIR_BLOCK_MARKS
+            .iter()
+            .map(|mark| {
+                let h = script.handle("blocks");
+                script.line(format!(
+                    "{h} = transform.structured.match ops{{[\"scf.for\"]}} attributes{{{mark}}} in {batch} : (!transform.any_op) -> !transform.any_op"
+                ));
+                h
+            })
+            .collect();
         let fused = script.handle("fused");
         script.line(format!(
             "{fused} = transform.loop.fuse_sibling {} into {} : (!transform.any_op, !transform.any_op) -> !transform.any_op",
-            outermost[0], outermost[1]
+            blocks[0], blocks[1]
         ));
         script.mark_parallel(&[fused]);
     }
     Ok(())
 }
+
+/// The marks on the panel-block loops of a pair's main product and last
+/// columns (see [`batched_main_and_last_columns`]).
+const PAIR_BLOCK_MARKS: [&str; 2] = ["aotc.pair_main_blocks", "aotc.pair_last_blocks"];
 
 /// The init of the product tagged `tag_text` that its register tiles
 /// compute (see [`tag_with_init`]): the init's op name and tag.
@@ -494,22 +533,23 @@ fn fused_init(tag_text: &str) -> Option<(&'static str, String)> {
 /// The batched products on row panels (of `products`, by index) whose last
 /// columns are a product of their own on the same panels (`aotc_dialects::
 /// lower::linear::product_on_row_panels`, the Winograd products of 49
-/// tiles): (main, last columns). Their batch loops are fused, so that the
-/// last columns read each batch element's panels from L2 right after the
-/// main product, rather than all of them again from L3 or memory
-/// (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per convolution).
-/// The threads then share the batch elements alone (16 or 36 for
-/// Winograd), where each product's own loops gave them elements x panels
-/// (512 or 576 pieces): enough for 16 threads (36 elements leave one of
-/// 16 threads 3 where the others have 2), not for 64.
+/// tiles): (main, last columns). Both are computed in the same blocks of
+/// (batch element, panels), the last columns' tile of panels, and their
+/// block loops fused: the last columns read the panels from cache right
+/// after the main product, rather than all of them again from L3 or
+/// memory (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per
+/// convolution). The threads share the blocks (resnet18: 16 x 8 and
+/// 36 x 4).
 fn batched_main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize)> {
     let loops = |raw: MlirOperation| super::analysis::generic(raw).map(|g| g.ranges.len()).unwrap_or(0);
     let operand = |raw: MlirOperation, i: usize| unsafe { OperationRef::from_raw(raw) }.operand(i).ok().map(|v| v.to_raw());
     let mut pairs = Vec::new();
     for (main, &(main_raw, _)) in products.iter().enumerate() {
         // batched main form: 6 loops (batch, panel, row, group, column, k),
-        // panels its first operand; the last columns: 5, panels second
-        if loops(main_raw) != 6 {
+        // panels its first operand; the last columns: 5, panels second. (A
+        // batch of one is no loop once the cleanups fold it.)
+        let batch = super::analysis::generic(main_raw).map_or(0, |g| g.ranges[0]);
+        if loops(main_raw) != 6 || batch < 2 {
             continue;
         }
         let Some(panels) = operand(main_raw, 0) else { continue };
@@ -618,11 +658,11 @@ fn micro_kernel(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], in
 struct KernelLoops {
     /// The K loop whose accumulators are hoisted.
     k_loop: String,
-    /// The outermost cache-block loop.
-    outermost: String,
+    /// The cache-block loops, outermost first.
+    blocks: Vec<String>,
 }
 
-/// [`micro_kernel`], returning its outermost loop too.
+/// [`micro_kernel`], returning its cache-block loops too.
 fn micro_kernel_nest(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>) -> KernelLoops {
     let Some((kind, init)) = init else {
         let (blocked, block_loops) = script.tile(op, blocks);
@@ -631,7 +671,7 @@ fn micro_kernel_nest(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64
         let (tiled, loops) = script.tile(&blocked, tiles);
         script.mark_parallel(&loops[..loops.len() - 1]);
         script.vectorize(&tiled, None);
-        return KernelLoops { k_loop: loops.last().expect("a K loop").clone(), outermost: block_loops[0].clone() };
+        return KernelLoops { k_loop: loops.last().expect("a K loop").clone(), blocks: block_loops };
     };
     let k = blocks.len() - 1;
     let with_k = |sizes: &[i64], size: i64| {
@@ -647,7 +687,7 @@ fn micro_kernel_nest(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64
     script.vectorize(&stepped, None);
     let inits = script.match_tagged(kind, init);
     script.vectorize(&inits, None);
-    KernelLoops { k_loop: loops[0].clone(), outermost: block_loops[0].clone() }
+    KernelLoops { k_loop: loops[0].clone(), blocks: block_loops }
 }
 
 /// [`micro_kernel`] for a product with an epilogue (see

@@ -188,7 +188,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
     // place); only more than one last column needs a copy that transposes.
     // Behind batch dims, both slots are of the empty result and both parts
     // are inserted after both products: the products are then independent,
-    // and the matmul strategy fuses their batch loops
+    // and the matmul strategy fuses their block loops
     // (`aotc::kernels::matmul`); the last column is then computed apart and
     // copied into place (bufferization sees its slot overlap the main
     // part's insert), a copy of M floats per batch element.
