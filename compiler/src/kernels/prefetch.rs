@@ -138,21 +138,31 @@ fn lines_per_step(sizes: &[i64], strides: &[i64], bytes: i64, dim: usize) -> Opt
     Some(lines.into_iter().map(|(_, index)| index).collect())
 }
 
+/// Whether `value` is defined in `block` (by one of its ops, or as its
+/// argument).
+unsafe fn defined_in(value: MlirValue, block: MlirBlock) -> bool {
+    let owner = if mlirValueIsAOpResult(value) { mlirOperationGetBlock(mlirOpResultGetOwner(value)) } else { mlirBlockArgumentGetOwner(value) };
+    mlirBlockEqual(owner, block)
+}
+
+/// The bytes of an element of the memref type `ty`, if they are floats.
+unsafe fn float_bytes(ty: MlirType) -> Option<i64> {
+    let element = mlirShapedTypeGetElementType(ty);
+    mlirTypeIsAFloat(element).then(|| mlirFloatTypeGetWidth(element) as i64 / 8)
+}
+
 /// The operand that `subview`, in the K loop's `body` with K index `index`,
 /// takes a step of, if it is one: f32 or another float, only read.
 unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -> Option<StepView> {
     if op_name(subview) != "memref.subview" {
         return None;
     }
-    let defined_outside = |v: MlirValue| {
-        let block = if mlirValueIsAOpResult(v) { mlirOperationGetBlock(mlirOpResultGetOwner(v)) } else { mlirBlockArgumentGetOwner(v) };
-        !mlirBlockEqual(block, body)
-    };
     let source = mlirOperationGetOperand(subview, 0);
-    let static_offsets = static_array(subview, c"static_offsets")?;
+    let (static_offsets, sizes, view_strides) =
+        (static_array(subview, c"static_offsets")?, static_array(subview, c"static_sizes")?, static_array(subview, c"static_strides")?);
     let dynamic = static_offsets.iter().filter(|&&o| o == i64::MIN).count();
-    let static_sizes_and_strides = [c"static_sizes", c"static_strides"].iter().all(|n| static_array(subview, n).is_some_and(|a| a.iter().all(|&v| v != i64::MIN)));
-    if !defined_outside(source) || !static_sizes_and_strides || mlirOperationGetNumOperands(subview) != 1 + dynamic as isize {
+    let static_sizes_and_strides = sizes.iter().chain(&view_strides).all(|&v| v != i64::MIN);
+    if defined_in(source, body) || !static_sizes_and_strides || mlirOperationGetNumOperands(subview) != 1 + dynamic as isize {
         return None;
     }
     let mut operand = 0;
@@ -167,7 +177,7 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
         let value = mlirOperationGetOperand(subview, operand);
         if mlirValueEqual(value, index) && dim.is_none() {
             dim = Some(d);
-        } else if !defined_outside(value) {
+        } else if defined_in(value, body) {
             return None;
         }
         offsets.push(Err(value));
@@ -177,17 +187,14 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
     if !mlirTypeIsAMemRef(source_type) {
         return None;
     }
-    let element = mlirShapedTypeGetElementType(source_type);
-    let bits = if mlirTypeIsAFloat(element) { mlirFloatTypeGetWidth(element) as i64 } else { return None };
-    let rank = static_offsets.len();
-    let mut strides = vec![0i64; rank];
+    let bytes = float_bytes(source_type)?;
+    let mut strides = vec![0i64; static_offsets.len()];
     let mut offset = 0i64;
     if mlirMemRefTypeGetStridesAndOffset(source_type, strides.as_mut_ptr(), &mut offset).value == 0 || strides.contains(&i64::MIN) {
         return None;
     }
-    let sizes = static_array(subview, c"static_sizes")?;
-    let lines = lines_per_step(&sizes, &strides, bits / 8, dim)?;
-    only_read(mlirOperationGetResult(subview, 0)).then_some(StepView { source, offsets, dim, step_bytes: strides[dim] * bits / 8, lines })
+    let lines = lines_per_step(&sizes, &strides, bytes, dim)?;
+    only_read(mlirOperationGetResult(subview, 0)).then_some(StepView { source, offsets, dim, step_bytes: strides[dim] * bytes, lines })
 }
 
 /// The bytes of the memref that `view` is a subview of (through any
@@ -197,11 +204,11 @@ unsafe fn root_bytes(mut view: MlirValue) -> i64 {
         view = mlirOperationGetOperand(mlirOpResultGetOwner(view), 0);
     }
     let ty = mlirValueGetType(view);
-    if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) || !mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty)) {
+    if !mlirTypeIsAMemRef(ty) || !mlirShapedTypeHasStaticShape(ty) {
         return 0;
     }
     let elements: i64 = (0..mlirShapedTypeGetRank(ty) as isize).map(|d| mlirShapedTypeGetDimSize(ty, d)).product();
-    elements * mlirFloatTypeGetWidth(mlirShapedTypeGetElementType(ty)) as i64 / 8
+    float_bytes(ty).map_or(0, |bytes| elements * bytes)
 }
 
 /// Prefetches, at the start of each step of `k_loop`, the lines its
@@ -276,12 +283,7 @@ unsafe fn input_row(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
         return None;
     }
     let source = mlirOperationGetOperand(subview, 0);
-    let defined_in_body = if mlirValueIsAOpResult(source) {
-        mlirBlockEqual(mlirOperationGetBlock(mlirOpResultGetOwner(source)), body)
-    } else {
-        mlirBlockEqual(mlirBlockArgumentGetOwner(source), body)
-    };
-    if defined_in_body || !mlirValueEqual(mlirOperationGetOperand(subview, 1), index) {
+    if defined_in(source, body) || !mlirValueEqual(mlirOperationGetOperand(subview, 1), index) {
         return None;
     }
     let (offsets, sizes, strides) =
@@ -297,15 +299,8 @@ unsafe fn input_row(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
     if !mlirTypeIsAMemRef(source_type) || !mlirShapedTypeHasStaticShape(source_type) {
         return None;
     }
-    let element = mlirShapedTypeGetElementType(source_type);
-    let bits = if mlirTypeIsAFloat(element) { mlirFloatTypeGetWidth(element) as i64 } else { return None };
-    only_read(mlirOperationGetResult(subview, 0)).then_some(InputRow {
-        source,
-        rank,
-        dim,
-        length: sizes[rank - 1],
-        element_bytes: bits / 8,
-    })
+    let element_bytes = float_bytes(source_type)?;
+    only_read(mlirOperationGetResult(subview, 0)).then_some(InputRow { source, rank, dim, length: sizes[rank - 1], element_bytes })
 }
 
 /// Whether every use of `view` (through subviews) reads it.
