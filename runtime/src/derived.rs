@@ -140,6 +140,7 @@ mod tests {
 
     #[test]
     fn handles_of_a_model_share_its_transformed_weights() {
+        let _one = crate::pool::POOL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         // 4 filters of 2 channels in row panels of 2: [16, 2, 2, 2]
         let weights: Vec<f32> = (0..72).map(|i| i as f32 / 7.0).collect();
         let desc = model(weights.clone(), vec![16, 2, 2, 2], TRANSFORM_WINOGRAD_F2);
@@ -159,6 +160,7 @@ mod tests {
 
     #[test]
     fn a_transform_that_does_not_fit_its_shape_is_an_error() {
+        let _one = crate::pool::POOL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let desc = model(vec![0.0; 72], vec![36, 4, 2], TRANSFORM_WINOGRAD_F2);
         let (code, message) = for_model(desc).err().unwrap();
         assert_eq!(code, AOTC_ERROR_INDEX);
