@@ -430,6 +430,9 @@ def pool_cases():
     nans[0, 0, 2, 3] = float("nan")
     nans[0, 1, 7, 10] = float("nan")
     case("max_pool2d", "dilated_nan", lambda a: F.max_pool2d(a, (2, 3), (3, 2), (1, 1), dilation=(2, 1)), nans)
+    # strided and undilated: the maximum over the taps' windows of the
+    # stride phases, NaNs included; strides of 2 and 1
+    case("max_pool2d", "phases_nan", lambda a: F.max_pool2d(a, (3, 2), (2, 1), (1, 1)), nans)
     case("max_pool2d", "unbatched", lambda a: F.max_pool2d(a, 3, 2, 1), randn(3, 9, 9))
     case("max_pool1d", "f32", lambda a: F.max_pool1d(a, 3, 2), randn(2, 3, 11))
     case("max_pool3d", "f32", lambda a: F.max_pool3d(a, 2), randn(1, 2, 4, 6, 6))

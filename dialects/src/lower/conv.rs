@@ -358,7 +358,7 @@ fn gather_windows_by_taps(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: 
     let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
     let mut col = empty(e, col_ty);
     for tap in taps(kernel) {
-        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, p, out);
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
         // [1, C, O..] -> [C, O..], inserted at col[:, tap.., 0, :..]
         let rows_ty = window_ty.with_shape(window_ty.shape[1..].to_vec());
         let groups: Vec<String> =
@@ -416,7 +416,7 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
     let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
     let mut inputs = Vec::new();
     for tap in taps(&kernel) {
-        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, p, out);
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
         inputs.push((window, window_ty, identity_map(rank)));
         // this tap's weight per channel: w[:, 0, t] as a [C] vector
         let w_offsets: Vec<String> = [0, 0].into_iter().chain(tap.iter().copied()).map(|v| v.to_string()).collect();
@@ -522,7 +522,7 @@ fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Op
 }
 
 /// Every tap of a kernel of size `kernel`, row-major (last dim fastest).
-fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
+pub(super) fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
     kernel.iter().fold(vec![vec![]], |prefixes, &size| {
         prefixes.iter().flat_map(|p| (0..size).map(move |t| p.iter().copied().chain([t]).collect())).collect()
     })
@@ -531,13 +531,13 @@ fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
 /// The input window of one tap as [N, C, O..]: the phase (t*d mod s) that
 /// holds its elements, from offset (t*d div s), output-sized, contiguous
 /// along the rows.
-fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &ConvParams, out: &Ty) -> (String, Ty) {
+pub(super) fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], stride: &[i64], dilation: &[i64], out: &Ty) -> (String, Ty) {
     let k = tap.len();
-    let at: Vec<i64> = (0..k).map(|d| tap[d] * p.dilation[d]).collect();
+    let at: Vec<i64> = (0..k).map(|d| tap[d] * dilation[d]).collect();
     let offsets: Vec<String> = [0, 0]
         .into_iter()
-        .chain((0..k).map(|d| at[d] % p.stride[d]))
-        .chain((0..k).map(|d| at[d] / p.stride[d]))
+        .chain((0..k).map(|d| at[d] % stride[d]))
+        .chain((0..k).map(|d| at[d] / stride[d]))
         .map(|v| v.to_string())
         .collect();
     let window_ty = phases_ty.with_shape(phases_ty.shape[..2].iter().chain(&out.shape[2..]).copied().collect());
@@ -556,7 +556,7 @@ fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &Co
 /// strided window becomes a contiguous slice of one phase. Dims are padded
 /// with zeros up to a multiple of their stride (no window reads them). One
 /// transposing copy of the input; with all strides 1, a view of it.
-fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
+pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
     let k = stride.len();
     let spatial = &ty.shape[2..];
     let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
