@@ -188,11 +188,10 @@ fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
 /// A strided max pool as the elementwise maximum of its taps' windows of
 /// the padded input `xp` (its dims multiples of the strides), each a
 /// contiguous slice of one of its stride phases (one transposing copy, see
-/// `conv::stride_phases`, which the copy into the padding joins): the rows are
-/// then vectors, where the window reduction over a strided input stays a
-/// scalar loop (resnet18's 3x3 stride-2 pool: 0.45 ms of 22 at 1 thread).
-/// The maximum is taken tap by tap in the window's order, as in the
-/// windowed form.
+/// `conv::stride_phases`): the rows are then vectors, where the window
+/// reduction over a strided input stays a scalar loop (resnet18's 3x3
+/// stride-2 pool: 0.45 ms of 22 at 1 thread). The maximum is taken tap by
+/// tap in the window's order, as in the windowed form.
 fn phased_max(e: &mut Emitter, xp: &str, xp_ty: &Ty, w: &Window, out: &Ty) -> String {
     let (phases, phases_ty) = super::conv::stride_phases(e, xp, xp_ty, &w.stride);
     let identity = format!("affine_map<({}) -> ({})>", dim_list(out.rank()), dim_list(out.rank()));
