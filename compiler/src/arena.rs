@@ -17,16 +17,12 @@ use std::collections::HashMap;
 
 pub const ALIGNMENT: u64 = 64;
 
-/// One buffer to place: its size, the top-level op range it is live in,
-/// and the kernels (top-level ops that compute) run before it is first
-/// written and up to its last use.
+/// One buffer to place: its size and the top-level op range it is live in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interval {
     pub size: u64,
     pub first: usize,
     pub last: usize,
-    pub kernels_before: usize,
-    pub kernels_through: usize,
 }
 
 /// How recently (in kernels) a buffer of the same size must have died for
@@ -38,14 +34,16 @@ pub const TWIN_WINDOW_KERNELS: usize = 64;
 /// aligned offset that overlaps no already placed buffer live at the same
 /// time, unless a buffer of its size died in the last
 /// [`TWIN_WINDOW_KERNELS`] kernels and its slot is free: then it takes the
-/// latest such slot (the lowest of those that died last). The layers of a network's stage write buffers of one
-/// size with the same kernels, which split them the same way among the
-/// threads, so each thread writes the bytes it wrote for the last layer:
-/// with the threads' cores on two last-level caches, a line last written
-/// by the other one moves across the dies first (resnet18 at 2 threads on
-/// two dies: ~0.97 of the time; 1 thread and one die: unchanged). Returns
-/// the offsets and the arena size.
-pub fn assign_offsets(intervals: &[Interval]) -> (Vec<u64>, u64) {
+/// latest such slot (the lowest of those that died last). The layers of a
+/// network's stage write buffers of one size with the same kernels, which
+/// split them the same way among the threads, so each thread writes the
+/// bytes it wrote for the last layer: with the threads' cores on two
+/// last-level caches, a line last written by the other one moves across
+/// the dies first (resnet18 at 2 threads on two dies: ~0.97 of the time;
+/// 1 thread and one die: unchanged). `kernels[i]` counts the top-level ops
+/// before op `i` that compute (not views, constants or allocations).
+/// Returns the offsets and the arena size.
+pub fn assign_offsets(intervals: &[Interval], kernels: &[usize]) -> (Vec<u64>, u64) {
     let mut order: Vec<usize> = (0..intervals.len()).collect();
     order.sort_by(|&a, &b| intervals[b].size.cmp(&intervals[a].size).then(a.cmp(&b)));
     let mut offsets = vec![0u64; intervals.len()];
@@ -64,7 +62,7 @@ pub fn assign_offsets(intervals: &[Interval]) -> (Vec<u64>, u64) {
             .iter()
             .filter(|&&j| {
                 let died = &intervals[j];
-                died.size == it.size && died.last < it.first && it.kernels_before.saturating_sub(died.kernels_through) <= TWIN_WINDOW_KERNELS
+                died.size == it.size && died.last < it.first && kernels[it.first] - kernels[died.last + 1] <= TWIN_WINDOW_KERNELS
             })
             .max_by_key(|&&j| (intervals[j].last, std::cmp::Reverse(offsets[j])))
             .map(|&j| offsets[j])
@@ -234,13 +232,13 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
     let placements = crate::arena_copies::find(&raw, block.to_raw(), &index);
     let placed: HashMap<usize, &crate::arena_copies::Placement> = placements.iter().map(|p| (p.alloc, p)).collect();
 
-    // kernels[i]: the top-level ops before op i that compute (not views,
-    // constants or allocations)
+    // see `assign_offsets`
     let mut kernels = vec![0usize];
     for o in &tops {
-        let name = o.name().as_string_ref().as_str().unwrap_or_default().to_string();
-        let computes = name != "memref.alloc" && !crate::border_fills::PURE.contains(&name.as_str());
-        kernels.push(kernels.last().copied().unwrap_or(0) + computes as usize);
+        let id = o.name();
+        let name = id.as_string_ref().as_str().unwrap_or_default();
+        let computes = name != "memref.alloc" && !crate::border_fills::PURE.contains(&name);
+        kernels.push(kernels[kernels.len() - 1] + computes as usize);
     }
     let mut allocs = Vec::new();
     let mut intervals = Vec::new();
@@ -255,17 +253,14 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
         let last = last_use(result.to_raw(), block.to_raw(), &index).max(i);
         interval_of.insert(i, intervals.len());
         allocs.push(*o);
-        intervals.push(Interval { size: size.max(1), first: i, last, kernels_before: 0, kernels_through: 0 });
+        intervals.push(Interval { size: size.max(1), first: i, last });
     }
     // a buffer holding another is live from that one's allocation on
     for p in &placements {
         let into = &mut intervals[interval_of[&p.into]];
         into.first = into.first.min(p.alloc);
     }
-    for it in intervals.iter_mut() {
-        (it.kernels_before, it.kernels_through) = (kernels[it.first], kernels[it.last + 1]);
-    }
-    let (offsets, total) = assign_offsets(&intervals);
+    let (offsets, total) = assign_offsets(&intervals, &kernels);
 
     // A buffer holding others and those it holds are views of one byte
     // view of their slot, not of the arena: what one kernel writes through
@@ -322,30 +317,34 @@ pub fn plan(context: &melior::Context, module: &Module) -> Result<u64> {
 mod tests {
     use super::*;
 
-    /// A buffer of `size` bytes live from op `first` to op `last`, every op
-    /// a kernel.
     fn interval(size: u64, first: usize, last: usize) -> Interval {
-        Interval { size, first, last, kernels_before: first, kernels_through: last + 1 }
+        Interval { size, first, last }
+    }
+
+    /// Places `intervals` with every op a kernel.
+    fn assign(intervals: &[Interval]) -> (Vec<u64>, u64) {
+        let ops = intervals.iter().map(|it| it.last + 2).max().unwrap_or(1);
+        assign_offsets(intervals, &(0..ops).collect::<Vec<_>>())
     }
 
     #[test]
     fn a_buffer_takes_the_slot_of_the_last_dead_buffer_of_its_size() {
         // the second dies last: the third takes its slot, not the lowest
-        let (offsets, _) = assign_offsets(&[interval(100, 0, 1), interval(100, 0, 3), interval(100, 4, 5)]);
+        let (offsets, _) = assign(&[interval(100, 0, 1), interval(100, 0, 3), interval(100, 4, 5)]);
         assert_eq!(offsets, vec![0, 128, 128]);
         // a buffer of another size takes the lowest free slot
-        let (offsets, _) = assign_offsets(&[interval(100, 0, 1), interval(100, 0, 3), interval(90, 4, 5)]);
+        let (offsets, _) = assign(&[interval(100, 0, 1), interval(100, 0, 3), interval(90, 4, 5)]);
         assert_eq!(offsets, vec![0, 128, 0]);
         // and so does one whose twin died too long ago (its lines are gone
         // from the caches anyway)
         let late = 4 + TWIN_WINDOW_KERNELS + 1;
-        let (offsets, _) = assign_offsets(&[interval(100, 0, 1), interval(100, 0, 3), interval(100, late, late + 1)]);
+        let (offsets, _) = assign(&[interval(100, 0, 1), interval(100, 0, 3), interval(100, late, late + 1)]);
         assert_eq!(offsets, vec![0, 128, 0]);
     }
 
     #[test]
     fn disjoint_lifetimes_share_memory() {
-        let (offsets, total) = assign_offsets(&[
+        let (offsets, total) = assign(&[
             interval(100, 0, 1),
             interval(100, 2, 3),
         ]);
@@ -360,7 +359,7 @@ mod tests {
             interval(64, 1, 3),
             interval(30, 2, 2),
         ];
-        let (offsets, total) = assign_offsets(&intervals);
+        let (offsets, total) = assign(&intervals);
         for i in 0..3 {
             for j in 0..i {
                 let (a, b) = (&intervals[i], &intervals[j]);

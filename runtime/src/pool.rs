@@ -490,7 +490,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn pieces_cover_each_home_range_in_order() {
         for (iterations, ranges) in [(37, 2), (3, 3), (1000, 16), (9, 2), (70000, 5)] {
