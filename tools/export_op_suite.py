@@ -351,6 +351,14 @@ def conv_cases():
     case("conv2d", "dilation_nobias", None, randn(1, 3, 12, 12), module=torch.nn.Conv2d(3, 4, 3, dilation=2, bias=False))
     case("conv2d", "padding_same", None, randn(1, 3, 8, 8), module=torch.nn.Conv2d(3, 4, 3, padding="same"))
     case("conv3d", "f32", None, randn(1, 2, 5, 6, 7), module=torch.nn.Conv3d(2, 3, 3, padding=1))
+    # one image, output rows of whole 16-column panels, 64 or more rows of
+    # col (channels x taps): the windows are gathered straight into the
+    # panel product's packed panels (a 7x7 stride-2 stem; dilated, no bias;
+    # 3-d; a weight given at run time)
+    case("conv2d", "windows_into_panels_7x7_s2", None, randn(1, 3, 64, 64), module=torch.nn.Conv2d(3, 16, 7, stride=2, padding=3))
+    case("conv2d", "windows_into_panels_dilated_nobias", None, randn(1, 4, 20, 24), module=torch.nn.Conv2d(4, 8, 5, dilation=(1, 2), padding=(2, 0), bias=False))
+    case("conv3d", "windows_into_panels", None, randn(1, 4, 4, 6, 32), module=torch.nn.Conv3d(4, 8, (2, 3, 3), padding=(0, 1, 1)))
+    case("conv2d", "windows_into_panels_runtime_weight", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), randn(1, 8, 64, 32), randn(24, 8, 3, 3), randn(24))
     # 3x3 stride 1 with 32 or more channels and 36 or more 2x2 output
     # tiles: Winograd F(2x2, 3x3); odd outputs (the last tiles half
     # outside), no padding, padding 2, 49 tiles (48 products' columns and

@@ -69,6 +69,31 @@ pub fn constant_integer(value: mlir_sys::MlirValue) -> Option<i64> {
     }
 }
 
+/// Whether every use of `view` (through subviews) reads it; with `within`,
+/// every use inside that op (uses elsewhere have no say).
+pub fn only_read(view: mlir_sys::MlirValue, within: Option<mlir_sys::MlirOperation>) -> bool {
+    use mlir_sys::*;
+    unsafe {
+        let mut use_ = mlirValueGetFirstUse(view);
+        while !mlirOpOperandIsNull(use_) {
+            let user = mlirOpOperandGetOwner(use_);
+            use_ = mlirOpOperandGetNextUse(use_);
+            if within.is_some_and(|scope| !crate::outline::is_inside(user, scope)) {
+                continue;
+            }
+            let reads = match op_name(user).as_str() {
+                "memref.subview" => only_read(mlirOperationGetResult(user, 0), within),
+                "vector.transfer_read" | "memref.load" | "vector.load" => true,
+                _ => false,
+            };
+            if !reads {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// An `scf.for`'s lower bound, upper bound and step, when all are constants.
 pub fn constant_loop_bounds(for_op: mlir_sys::MlirOperation) -> Option<(i64, i64, i64)> {
     let bound = |i| constant_integer(unsafe { mlir_sys::mlirOperationGetOperand(for_op, i) });

@@ -12,11 +12,14 @@
 //! over them.
 //!
 //! Right when, for every pair of buffers of the two loops that may share
-//! memory, both loops reach them only through slices that take the loop's
-//! index as the offset of one dim with at most `step` elements along it
-//! (a slab), and either the two are the same elements sliced along the same
-//! dim, or the slabs of one iteration lie within one band of memory as long
-//! as the slabs advance per iteration. Then iteration `t` of the second
+//! memory and that one of the loops writes (memory both only read may be
+//! read in any order: an im2col's tap copies read overlapping windows of
+//! one input, 49 loops that join into one), both loops reach them only
+//! through slices that take the loop's index as the offset of one dim with
+//! at most `step` elements along it (a slab), and either the two are the
+//! same elements sliced along the same dim, or the slabs of one iteration
+//! lie within one band of memory as long as the slabs advance per
+//! iteration. Then iteration `t` of the second
 //! loop touches only memory that no iteration of the first but `t`
 //! touches, and the joined body keeps the order within an iteration.
 //!
@@ -29,7 +32,7 @@
 
 use crate::arena_copies::{layout, span};
 use crate::border_fills::{append_body, body, is_parallel_loop, outside_buffers, static_slice_arrays, PURE};
-use crate::mlir::{constant_integer, constant_loop_bounds, op_name};
+use crate::mlir::{constant_integer, constant_loop_bounds, only_read, op_name};
 use anyhow::Result;
 use melior::ir::Module;
 use mlir_sys::*;
@@ -125,7 +128,8 @@ unsafe fn apart(a: MlirOperation, b: MlirOperation, step: i64, arena: MlirValue)
     }
     used_a.iter().all(|&u| {
         used_b.iter().all(|&v| {
-            if !may_overlap(u, v) {
+            // memory both loops only read may be read in any order
+            if !may_overlap(u, v) || (only_read(u, Some(a)) && only_read(v, Some(b))) {
                 return true;
             }
             let (Some(pu), Some(pv)) = (placement(u), placement(v)) else { return false };

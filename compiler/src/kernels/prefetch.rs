@@ -37,7 +37,7 @@
 //! Both run after bufferization, on memrefs: the loops come from the
 //! `rows` and `matmul` strategies, which tag them.
 
-use crate::mlir::{op_name, InsertBefore};
+use crate::mlir::{only_read, op_name, InsertBefore};
 use melior::ir::attribute::{BoolAttribute, IntegerAttribute};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
@@ -194,7 +194,7 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
         return None;
     }
     let lines = lines_per_step(&sizes, &strides, bytes, dim)?;
-    only_read(mlirOperationGetResult(subview, 0)).then_some(StepView { source, offsets, dim, step_bytes: strides[dim] * bytes, lines })
+    only_read(mlirOperationGetResult(subview, 0), None).then_some(StepView { source, offsets, dim, step_bytes: strides[dim] * bytes, lines })
 }
 
 /// The bytes of the memref that `view` is a subview of (through any
@@ -300,25 +300,7 @@ unsafe fn input_row(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
         return None;
     }
     let element_bytes = float_bytes(source_type)?;
-    only_read(mlirOperationGetResult(subview, 0)).then_some(InputRow { source, rank, dim, length: sizes[rank - 1], element_bytes })
-}
-
-/// Whether every use of `view` (through subviews) reads it.
-unsafe fn only_read(view: MlirValue) -> bool {
-    let mut use_ = mlirValueGetFirstUse(view);
-    while !mlirOpOperandIsNull(use_) {
-        let user = mlirOpOperandGetOwner(use_);
-        let reads = match op_name(user).as_str() {
-            "memref.subview" => only_read(mlirOperationGetResult(user, 0)),
-            "vector.transfer_read" | "memref.load" | "vector.load" => true,
-            _ => false,
-        };
-        if !reads {
-            return false;
-        }
-        use_ = mlirOpOperandGetNextUse(use_);
-    }
-    true
+    only_read(mlirOperationGetResult(subview, 0), None).then_some(InputRow { source, rank, dim, length: sizes[rank - 1], element_bytes })
 }
 
 /// How many ops `op` holds, itself included.

@@ -24,7 +24,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::{column_bias, matmul_ragged, product_by_transposed, product_on_row_panels, row_panels_fit, Init, PANEL};
+use super::linear::{column_bias, matmul_ragged, panel_product, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
 use super::shape::{pad_value, reshape_value, transpose_value};
 use super::winograd;
@@ -151,6 +151,23 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         let w2 = reshape_value(e, &w_last, &w_last_ty, &w2_ty);
         let mm_t = transposed_product(e, &col_t, &col_t_ty, &w2, &w2_ty, bias, out, cols);
         return Ok(reshape_value(e, &mm_t, &out.with_shape(vec![f, cols]), out));
+    }
+    let windows_into_panels = !transposed
+        && !pointwise
+        && n == 1
+        && taps_count <= MAX_COPIED_TAPS
+        && outs.last().is_some_and(|&w| w % PANEL == 0)
+        && kk >= MIN_PANEL_ROWS
+        && reads_panels(f, cols, kk, &w.ty, &col2_ty, out)
+        && row_panels_pay(&[&x.ty, &w.ty, out], f, cols, bias).is_none();
+    if windows_into_panels {
+        let panels = gather_windows_into_panels(e, x, p, out, &kernel);
+        let panels_ty = x.ty.with_shape(vec![cols / PANEL, kk, PANEL]);
+        let w2_ty = w.ty.with_shape(vec![f, kk]);
+        let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
+        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
+        let mm = panel_product(e, &w2, &w2_ty, &panels, &panels_ty, &Init::Shaped(&init), &out.with_shape(vec![f, cols]));
+        return Ok(reshape_value(e, &mm, &out.with_shape(vec![f, cols]), out));
     }
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
@@ -374,6 +391,68 @@ fn gather_windows_by_taps(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: 
         ));
     }
     col
+}
+
+/// The fewest rows (C x taps) worth gathering the windows into packed
+/// panels ([`gather_windows_into_panels`]): at 27 (mobilenet_v2's 3x3
+/// stem over 3 channels) the panel product's tiles ran at 70% of the FMA
+/// peak against 90% for the product on col [K, N] (1 thread +1.5%); at 147
+/// (resnet18's 7x7 stem) they are even, and the one gather kernel the
+/// panels take pays at 2 threads (see there).
+const MIN_PANEL_ROWS: i64 = 64;
+
+/// The same matrix for one image, written straight into the packed panels
+/// `[N/P, K, P]` that the panel product reads (see `linear::product`):
+/// every tap's window [C, O.., OW] is split into 16-column panels along
+/// its last dim (whole rows only: OW a multiple of [`PANEL`]) and copied,
+/// transposed, into its rows of each panel. Each tap's copy is a loop
+/// over output rows, so the copies join into one kernel (`slab_loops`)
+/// whose threads gather the rows whose columns they then multiply: on col
+/// [K, N] they were 49 kernels (resnet18's stem) split by (channel, row),
+/// and at 2 threads half of each thread's columns came from the other
+/// core's writes (resnet18 ab, 2 threads: 0.99 with both cores on one L3,
+/// 0.96 on two; 1 thread even).
+fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out: &Ty, kernel: &[i64]) -> String {
+    let k = kernel.len();
+    let c = x.ty.shape[1];
+    let outs = &out.shape[2..];
+    let (lead, ow) = (&outs[..k - 1], outs[k - 1]);
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    // panels as [O.. but the last, OW/P, C, K.., P]
+    let panels_shape: Vec<i64> = lead.iter().copied().chain([ow / PANEL, c]).chain(kernel.iter().copied()).chain([PANEL]).collect();
+    let panels_ty = x.ty.with_shape(panels_shape);
+    let mut panels = empty(e, &panels_ty);
+    for tap in taps(kernel) {
+        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
+        // [1, C, O.., OW] -> [1, C, O.., OW/P, P] -> [O.., OW/P, C, 1, P]: the
+        // transpose's result is the inserted slice itself (a unit dim of the
+        // tap in place of the image's), which bufferization then writes in
+        // place; merging N and C first would put a reshape between them
+        let split_ty = window_ty.with_shape(window_ty.shape[..k + 1].iter().copied().chain([ow / PANEL, PANEL]).collect());
+        let split_dims: Vec<String> = split_ty.shape.iter().map(i64::to_string).collect();
+        let split_groups: Vec<String> = (0..k + 1).map(|d| format!("[{d}]")).chain([format!("[{}, {}]", k + 1, k + 2)]).collect();
+        let split = e.assign(format!(
+            "tensor.expand_shape {window} [{}] output_shape [{}] : {window_ty} into {split_ty}",
+            split_groups.join(", "),
+            split_dims.join(", ")
+        ));
+        let perm: Vec<usize> = (2..k + 2).chain([1, 0, k + 2]).collect();
+        let panel_rows = transpose_value(e, &split, &split_ty, &perm);
+        let panel_rows_ty = split_ty.with_shape(perm.iter().map(|&d| split_ty.shape[d]).collect());
+        let offsets: Vec<String> = vec![0; k + 1].into_iter().chain(tap.iter().copied()).chain([0]).map(|v| v.to_string()).collect();
+        let sizes: Vec<String> =
+            lead.iter().copied().chain([ow / PANEL, c]).chain(vec![1; k]).chain([PANEL]).map(|v| v.to_string()).collect();
+        let ones = vec!["1"; panels_ty.rank()].join(", ");
+        panels = e.assign(format!(
+            "tensor.insert_slice {panel_rows} into {panels}[{}] [{}] [{ones}] : {panel_rows_ty} into {panels_ty}",
+            offsets.join(", "),
+            sizes.join(", ")
+        ));
+    }
+    // [O.., OW/P, C, K.., P] -> [N/P, C*K.., P]
+    let columns: i64 = outs.iter().product();
+    let taps_count: i64 = kernel.iter().product();
+    reshape_value(e, &panels, &panels_ty, &x.ty.with_shape(vec![columns / PANEL, c * taps_count, PANEL]))
 }
 
 /// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.

@@ -20,7 +20,7 @@ pub const PANEL: i64 = 16;
 /// Whether `a [M, K] @ b [K, N]` into `out` reads B as packed panels: f32
 /// throughout, N whole panels, and a real product (more than one row: one
 /// row is a matrix-vector product; more than one step of K).
-fn reads_panels(m: i64, n: i64, k: i64, a: &Ty, b: &Ty, out: &Ty) -> bool {
+pub(super) fn reads_panels(m: i64, n: i64, k: i64, a: &Ty, b: &Ty, out: &Ty) -> bool {
     let f32 = |t: &Ty| t.elem == "f32";
     m > 1 && k > 1 && n > 0 && n % PANEL == 0 && f32(a) && f32(b) && f32(out)
 }
@@ -65,7 +65,7 @@ pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty:
 /// `init + a @ b` with b packed as `panels [N/P, K, P]`:
 /// `out[m, j, p] += a[m, k] * panels[j, k, p]` over the output viewed as
 /// `[M, N/P, P]`. The kernel strategy recognizes this generic by its maps.
-fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &Init, out: &Ty) -> String {
+pub(super) fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &Init, out: &Ty) -> String {
     let (m, n) = (out.shape[0], out.shape[1]);
     let out3 = out.with_shape(vec![m, n / PANEL, PANEL]);
     let init3 = match init {
