@@ -19,9 +19,9 @@
 //! at most `step` elements along it (a slab), and either the two are the
 //! same elements sliced along the same dim, or the slabs of one iteration
 //! lie within one band of memory as long as the slabs advance per
-//! iteration. Then iteration `t` of the second
-//! loop touches only memory that no iteration of the first but `t`
-//! touches, and the joined body keeps the order within an iteration.
+//! iteration. Then iteration `t` of the second loop touches only memory
+//! that no iteration of the first but `t` touches, and the joined body
+//! keeps the order within an iteration.
 //!
 //! Runs before memory planning (allocations apart: products, rows) and
 //! after it (the copies into padded buffers are loops only from then on,

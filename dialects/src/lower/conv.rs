@@ -160,14 +160,15 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         && kk >= MIN_PANEL_ROWS
         && reads_panels(f, cols, kk, &w.ty, &col2_ty, out)
         && row_panels_pay(&[&x.ty, &w.ty, out], f, cols, bias).is_none();
+    let w2_ty = w.ty.with_shape(vec![f, kk]);
+    let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
+    let mm_ty = out.with_shape(vec![f, cols]);
+    let from_bias = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
     if windows_into_panels {
         let panels = gather_windows_into_panels(e, x, p, out, &kernel);
         let panels_ty = x.ty.with_shape(vec![cols / PANEL, kk, PANEL]);
-        let w2_ty = w.ty.with_shape(vec![f, kk]);
-        let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
-        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
-        let mm = panel_product(e, &w2, &w2_ty, &panels, &panels_ty, &Init::Shaped(&init), &out.with_shape(vec![f, cols]));
-        return Ok(reshape_value(e, &mm, &out.with_shape(vec![f, cols]), out));
+        let mm = panel_product(e, &w2, &w2_ty, &panels, &panels_ty, &Init::Shaped(&from_bias), &mm_ty);
+        return Ok(reshape_value(e, &mm, &mm_ty, out));
     }
     let col2 = if pointwise && n == 1 {
         // a 1x1 convolution of one image: [C, S..] is already the matrix
@@ -187,9 +188,6 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
             second.join(", ")
         ))
     };
-    let w2_ty = w.ty.with_shape(vec![f, kk]);
-    let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
-    let mm_ty = out.with_shape(vec![f, cols]);
     let mm = if transposed {
         // out^T [cols, F] = col^T @ w2^T: a linear layer with ragged rows
         let col_t = transpose_value(e, &col2, &col2_ty, &[1, 0]);
@@ -198,8 +196,7 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     } else if let Some(start) = row_panels_pay(&[&x.ty, &w.ty, out], f, cols, bias) {
         product_on_row_panels(e, &w2, &w2_ty, &col2, &col2_ty, start, &mm_ty)
     } else {
-        let init = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
-        matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerPart(&init), &mm_ty)
+        matmul_ragged(e, &w2, &w2_ty, &col2, &col2_ty, &Init::PerPart(&from_bias), &mm_ty)
     };
     // [F, N*O..] -> [N, F, O..]
     let mut fn_shape = vec![f, n];
