@@ -152,10 +152,10 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         let mm_t = transposed_product(e, &col_t, &col_t_ty, &w2, &w2_ty, bias, out, cols);
         return Ok(reshape_value(e, &mm_t, &out.with_shape(vec![f, cols]), out));
     }
+    let copies_by_tap = n == 1 && taps_count <= MAX_COPIED_TAPS;
     let windows_into_panels = !transposed
         && !pointwise
-        && n == 1
-        && taps_count <= MAX_COPIED_TAPS
+        && copies_by_tap
         && outs.last().is_some_and(|&w| w % PANEL == 0)
         && kk >= MIN_PANEL_ROWS
         && reads_panels(f, cols, kk, &w.ty, &col2_ty, out)
@@ -165,8 +165,7 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
     let mm_ty = out.with_shape(vec![f, cols]);
     let from_bias = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
     if windows_into_panels {
-        let panels = gather_windows_into_panels(e, x, p, out, &kernel);
-        let panels_ty = x.ty.with_shape(vec![cols / PANEL, kk, PANEL]);
+        let (panels, panels_ty) = gather_windows_into_panels(e, x, p, out, &kernel);
         let mm = panel_product(e, &w2, &w2_ty, &panels, &panels_ty, &Init::Shaped(&from_bias), &mm_ty);
         return Ok(reshape_value(e, &mm, &mm_ty, out));
     }
@@ -174,7 +173,7 @@ fn im2col(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, p: 
         // a 1x1 convolution of one image: [C, S..] is already the matrix
         reshape_value(e, &x.ssa, &x.ty, &col2_ty)
     } else {
-        let col = if n == 1 && kernel.iter().product::<i64>() <= MAX_COPIED_TAPS {
+        let col = if copies_by_tap {
             gather_windows_by_taps(e, x, p, &col_ty, out, &kernel)
         } else {
             gather_windows(e, x, p, &col_ty, k)
@@ -402,14 +401,15 @@ const MIN_PANEL_ROWS: i64 = 64;
 /// `[N/P, K, P]` that the panel product reads (see `linear::product`):
 /// every tap's window [C, O.., OW] is split into 16-column panels along
 /// its last dim (whole rows only: OW a multiple of [`PANEL`]) and copied,
-/// transposed, into its rows of each panel. Each tap's copy is a loop
+/// transposed, into its rows of each panel; returns them and their type.
+/// Each tap's copy is a loop
 /// over output rows, so the copies join into one kernel (`slab_loops`)
 /// whose threads gather the rows whose columns they then multiply: on col
 /// [K, N] they were 49 kernels (resnet18's stem) split by (channel, row),
 /// and at 2 threads half of each thread's columns came from the other
 /// core's writes (resnet18 ab, 2 threads: 0.99 with both cores on one L3,
 /// 0.96 on two; 1 thread even).
-fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out: &Ty, kernel: &[i64]) -> String {
+fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out: &Ty, kernel: &[i64]) -> (String, Ty) {
     let k = kernel.len();
     let c = x.ty.shape[1];
     let outs = &out.shape[2..];
@@ -449,7 +449,8 @@ fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out:
     // [O.., OW/P, C, K.., P] -> [N/P, C*K.., P]
     let columns: i64 = outs.iter().product();
     let taps_count: i64 = kernel.iter().product();
-    reshape_value(e, &panels, &panels_ty, &x.ty.with_shape(vec![columns / PANEL, c * taps_count, PANEL]))
+    let packed_ty = x.ty.with_shape(vec![columns / PANEL, c * taps_count, PANEL]);
+    (reshape_value(e, &panels, &panels_ty, &packed_ty), packed_ty)
 }
 
 /// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.
