@@ -407,6 +407,13 @@ def conv_cases():
     case("conv2d", "row_panels_batch2_nobias", None, randn(2, 24, 4, 5), module=torch.nn.Conv2d(24, 48, 1, bias=False))
     case("conv2d", "row_panels_whole_columns", None, randn(1, 16, 4, 4), module=torch.nn.Conv2d(16, 32, 1))
     case("conv2d", "row_panels_runtime_weight", lambda x, w, b: F.conv2d(x, w, b), randn(1, 40, 7, 7), randn(64, 40, 1, 1), randn(64))
+    # the columns past the last 16 are a product of their own on the same
+    # panels, fused with the main one (block by block) and copied into
+    # place: inside a program (a ReLU6 reads the result), 1 and 4 of them
+    case("conv2d", "row_panels_49_columns_then_relu6", None, randn(1, 160, 7, 7),
+         module=torch.nn.Sequential(torch.nn.Conv2d(160, 960, 1), torch.nn.ReLU6()))
+    case("conv2d", "row_panels_rest_4_then_relu6", None, randn(1, 8, 6, 6),
+         module=torch.nn.Sequential(torch.nn.Conv2d(8, 48, 3, padding=1), torch.nn.ReLU6()))
     # a 1x1 convolution of at most 32 channels whose result (after an
     # activation, or not) only a strided depthwise convolution reads: one
     # generic over the channels, fused into the copy into the channel-blocked

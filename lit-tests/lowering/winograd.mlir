@@ -15,9 +15,9 @@
 // 16 products [48, 32] x [32, 49], few columns: on row panels of U, each
 // filter transform seen as [F/8, C, 8] (stored so: weight packing), the
 // first 48 columns in three groups of 16 from zeros in the result's slot,
-// the 49th with the panel's 8 rows as the vector; both slots are of the
-// empty result and both parts inserted after both products (which are
-// then independent: the matmul strategy fuses their block loops)
+// the 49th with the panel's 8 rows as the vector, from zeros of its own;
+// both parts are inserted after both products (which are then
+// independent: the matmul strategy fuses their block loops)
 // CHECK: tensor.expand_shape {{.*}} output_shape [16, 6, 8, 32] : tensor<16x48x32xf32> into tensor<16x6x8x32xf32>
 // CHECK: linalg.transpose ins({{.*}} : tensor<16x6x8x32xf32>) outs({{.*}} : tensor<16x6x32x8xf32>) permutation = [0, 1, 3, 2]
 // CHECK: %[[RESULT:.*]] = tensor.empty() {{.*}} : tensor<16x48x49xf32>
@@ -25,8 +25,8 @@
 // CHECK: %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<16x6x8x3x16xf32>
 // CHECK: %[[MAIN:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]} ins({{.*}} : tensor<16x6x32x8xf32>, tensor<16x32x3x16xf32>) outs(%[[ZEROS]] : tensor<16x6x8x3x16xf32>)
 // CHECK-NOT: tensor.insert_slice
-// CHECK: tensor.extract_slice %[[RESULT]][0, 0, 48] [16, 48, 1]
-// CHECK: %[[ZEROS_REST:.*]] = linalg.fill {{.*}} -> tensor<16x6x1x8xf32>
+// CHECK: %[[OWN:.*]] = tensor.empty() {{.*}}: tensor<16x6x1x8xf32>
+// CHECK: %[[ZEROS_REST:.*]] = linalg.fill {{.*}} outs(%[[OWN]] : tensor<16x6x1x8xf32>) -> tensor<16x6x1x8xf32>
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins({{.*}} : tensor<16x32x1xf32>, tensor<16x6x32x8xf32>) outs(%[[ZEROS_REST]] : tensor<16x6x1x8xf32>)
 // CHECK: %[[WITH_MAIN:.*]] = tensor.insert_slice {{.*}} into %[[RESULT]][0, 0, 0] [16, 48, 48]
 // CHECK: tensor.insert_slice {{.*}} into %[[WITH_MAIN]][0, 0, 48] [16, 48, 1]

@@ -20,9 +20,9 @@
 //! one block, the init (zeros, a broadcast bias) is computed in the
 //! register tiles themselves ([`tag_with_init`]), and on packed panels so
 //! is the elementwise op that alone reads the product, when there is one
-//! (`super::epilogue`, [`micro_kernel_with_epilogue`]). A batched product
-//! on row panels and the product of its last columns on the same panels
-//! share their block loops ([`batched_main_and_last_columns`]); the K loops
+//! (`super::epilogue`, [`micro_kernel_with_epilogue`]). A product on row
+//! panels and the product of its last columns on the same panels share
+//! their block loops ([`main_and_last_columns`]); the K loops
 //! of products on panels prefetch them ([`streams_prefetched`]).
 
 use super::{ops_named, tag, Script, Target};
@@ -357,9 +357,9 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         .into_iter()
         .filter_map(|raw| Some((raw, row_panel_plan(raw, target.vector_registers)?)))
         .collect();
-    let pairs = batched_main_and_last_columns(&row_panel_products);
-    // (main tag, its plan, last columns' tag, their plan, panels)
-    let mut pair_jobs: Vec<(String, Plan, String, Plan, i64)> = Vec::new();
+    let pairs = main_and_last_columns(&row_panel_products);
+    // (main tag, its plan, last columns' tag, their plan, panels, batched)
+    let mut pair_jobs: Vec<(String, Plan, String, Plan, i64, bool)> = Vec::new();
     // tags an op with its plan's tag, its init with the init's: the tag
     let tag_row_panels = |raw: MlirOperation, plan: &Plan, stem: String| {
         let op = unsafe { OperationRef::from_raw(raw) };
@@ -370,18 +370,18 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     };
     for (i, (raw, plan)) in row_panel_products.iter().enumerate() {
         let Plan::RowPanels { blocks, tiles } = plan else { continue };
-        if pairs.iter().any(|&(_, rest)| rest == i) {
+        if pairs.iter().any(|&(_, rest, _)| rest == i) {
             // tagged with its main product below
             continue;
         }
-        if let Some(&(_, rest)) = pairs.iter().find(|&&(main, _)| main == i) {
+        if let Some(&(_, rest, batched)) = pairs.iter().find(|&&(main, ..)| main == i) {
             // each pair's loops are fused: a tag, and so a handle, per op
             let p = pair_jobs.len();
             let main_tag = tag_row_panels(*raw, plan, format!("row_panels_pair{p}"));
             let (rest_raw, rest_plan) = &row_panel_products[rest];
             let rest_tag = tag_row_panels(*rest_raw, rest_plan, format!("row_panels_pair{p}_last"));
-            let panels = super::analysis::generic(*raw).map_or(0, |g| g.ranges[1]);
-            pair_jobs.push((main_tag, plan.clone(), rest_tag, rest_plan.clone(), panels));
+            let panels = super::analysis::generic(*raw).map_or(0, |g| g.ranges[usize::from(batched)]);
+            pair_jobs.push((main_tag, plan.clone(), rest_tag, rest_plan.clone(), panels, batched));
             continue;
         }
         let sizes: Vec<String> = blocks.iter().chain(tiles).map(i64::to_string).collect();
@@ -437,35 +437,39 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             }
         }
     }
-    // the two products of a pair, in the same blocks of (batch element,
-    // panels): the main product's panel blocks are the last columns' tiles
+    // the two products of a pair, in the same blocks of (batch element,)
+    // panels: the main product's panel blocks are the last columns' tiles
     // of panels; the two block loops are fused after the cleanups below
     let mut fused_pairs = Vec::new();
-    for (main_tag, main_plan, rest_tag, rest_plan, panels) in &pair_jobs {
+    for (main_tag, main_plan, rest_tag, rest_plan, panels, batched) in &pair_jobs {
         let (Plan::RowPanels { blocks: main_blocks, tiles: main_tiles }, Plan::RowPanels { blocks: rest_blocks, tiles: rest_tiles }) =
             (main_plan, rest_plan)
         else {
             unreachable!("pairs are of row-panel products")
         };
+        let panel_dim = usize::from(*batched);
         let mut main_blocks = main_blocks.clone();
-        main_blocks[1] = rest_blocks[1];
+        main_blocks[panel_dim] = rest_blocks[panel_dim];
         // one block of panels is no loop once the cleanups fold it
-        let panel_blocks = *panels / rest_blocks[1] > 1;
-        let mut batch_loops = Vec::new();
+        let panel_blocks = *panels / rest_blocks[panel_dim] > 1;
+        let mut outer_loops = Vec::new();
         for ((tag_text, blocks, tiles), mark) in [(main_tag, &main_blocks, main_tiles), (rest_tag, rest_blocks, rest_tiles)].into_iter().zip(PAIR_BLOCK_MARKS) {
             let init = fused_init(tag_text);
             let op = script.match_tagged("linalg.generic", tag_text);
             let loops = micro_kernel_nest(script, &op, blocks, tiles, init.as_ref().map(|(kind, tag)| (*kind, tag.as_str())));
             streams_prefetched(script, &loops.k_loop);
             k_loops.push(loops.k_loop);
-            if panel_blocks {
+            if *batched && panel_blocks {
                 // found again by the mark once the batch loops are fused (fusion
                 // clones the loops it fuses)
                 script.line(format!("transform.annotate {} \"{mark}\" : !transform.any_op", loops.blocks[1]));
             }
-            batch_loops.push(loops.blocks[0].clone());
+            outer_loops.push(loops.blocks[0].clone());
         }
-        fused_pairs.push((batch_loops, panel_blocks));
+        // unbatched, a single block of panels leaves no loop to fuse
+        if *batched || panel_blocks {
+            fused_pairs.push((outer_loops, *batched && panel_blocks));
+        }
     }
     // The vectorizer emits mul + multi_reduction: fold that back into
     // vector.contract, hoist the accumulator tile out of the K loop (it
@@ -486,14 +490,15 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     script.line("transform.apply_patterns to %func {");
     script.line("  transform.apply_patterns.canonicalization");
     script.line("} : !transform.any_op");
-    for (batch_loops, panel_blocks) in fused_pairs {
-        // the batch loops, then the panel-block loops inside the fused one
-        let batch = script.handle("fused");
+    for (outer_loops, panel_blocks) in fused_pairs {
+        // the outer loops (batch, or panel blocks), then, batched, the
+        // panel-block loops inside the fused one
+        let outer = script.handle("fused");
         script.line(format!(
-            "{batch} = transform.loop.fuse_sibling {} into {} : (!transform.any_op, !transform.any_op) -> !transform.any_op",
-            batch_loops[0], batch_loops[1]
+            "{outer} = transform.loop.fuse_sibling {} into {} : (!transform.any_op, !transform.any_op) -> !transform.any_op",
+            outer_loops[0], outer_loops[1]
         ));
-        script.mark_parallel(std::slice::from_ref(&batch));
+        script.mark_parallel(std::slice::from_ref(&outer));
         if !panel_blocks {
             continue;
         }
@@ -502,7 +507,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             .map(|mark| {
                 let h = script.handle("blocks");
                 script.line(format!(
-                    "{h} = transform.structured.match ops{{[\"scf.for\"]}} attributes{{{mark}}} in {batch} : (!transform.any_op) -> !transform.any_op"
+                    "{h} = transform.structured.match ops{{[\"scf.for\"]}} attributes{{{mark}}} in {outer} : (!transform.any_op) -> !transform.any_op"
                 ));
                 h
             })
@@ -517,8 +522,8 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     Ok(())
 }
 
-/// The marks on the panel-block loops of a pair's main product and last
-/// columns (see [`batched_main_and_last_columns`]).
+/// The marks on the panel-block loops of a batched pair's main product and
+/// last columns (see [`main_and_last_columns`]).
 const PAIR_BLOCK_MARKS: [&str; 2] = ["aotc.pair_main_blocks", "aotc.pair_last_blocks"];
 
 /// The init of the product tagged `tag_text` that its register tiles
@@ -530,34 +535,38 @@ fn fused_init(tag_text: &str) -> Option<(&'static str, String)> {
     })
 }
 
-/// The batched products on row panels (of `products`, by index) whose last
+/// The products on row panels (of `products`, by index) whose last
 /// columns are a product of their own on the same panels (`aotc_dialects::
-/// lower::linear::product_on_row_panels`, the Winograd products of 49
-/// tiles): (main, last columns). Both are computed in the same blocks of
-/// (batch element, panels), the last columns' tile of panels, and their
-/// block loops fused: the last columns read the panels from cache right
-/// after the main product, rather than all of them again from L3 or
-/// memory (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per
-/// convolution). The threads share the blocks (resnet18: 16 x 8 and
-/// 36 x 4).
-fn batched_main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize)> {
+/// lower::linear::product_on_row_panels`: the Winograd products of 49
+/// tiles, batched; mobilenet_v2's 7x7 stage, 48 + 1 columns): (main, last
+/// columns, batched). Both are computed in the same blocks of (batch
+/// element,) panels, the last columns' tile of panels, and their block
+/// loops fused: the last columns read the panels from cache right after
+/// the main product, rather than all of them again from L3 or memory
+/// (resnet18's 14x14 and 28x28 stages: 4 MB and 2.4 MB per convolution;
+/// mobilenet_v2's 960 x 160 weight: 0.6 MB). The threads share the blocks
+/// (resnet18: 16 x 8 and 36 x 4; mobilenet_v2: 30 blocks of 4 panels).
+fn main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize, bool)> {
     let loops = |raw: MlirOperation| super::analysis::generic(raw).map(|g| g.ranges.len()).unwrap_or(0);
     let operand = |raw: MlirOperation, i: usize| unsafe { OperationRef::from_raw(raw) }.operand(i).ok().map(|v| v.to_raw());
     let mut pairs = Vec::new();
     for (main, &(main_raw, _)) in products.iter().enumerate() {
-        // batched main form: 6 loops (batch, panel, row, group, column, k),
-        // panels its first operand; the last columns: 5, panels second. (A
-        // batch of one is no loop once the cleanups fold it.)
-        let batch = super::analysis::generic(main_raw).map_or(0, |g| g.ranges[0]);
-        if loops(main_raw) != 6 || batch < 2 {
-            continue;
-        }
+        // main form: 5 loops (panel, row, group, column, k), and a batch
+        // loop before them when batched, panels its first operand; the last
+        // columns: 4 loops (and the batch loop), panels second. (A batch of
+        // one is no loop once the cleanups fold it.)
+        let batched = match loops(main_raw) {
+            5 => false,
+            6 if super::analysis::generic(main_raw).is_some_and(|g| g.ranges[0] >= 2) => true,
+            _ => continue,
+        };
         let Some(panels) = operand(main_raw, 0) else { continue };
+        let rest_loops = if batched { 5 } else { 4 };
         let rest = products.iter().position(|&(raw, _)| {
-            loops(raw) == 5 && operand(raw, 1).is_some_and(|v| unsafe { mlir_sys::mlirValueEqual(v, panels) })
+            loops(raw) == rest_loops && operand(raw, 1).is_some_and(|v| unsafe { mlir_sys::mlirValueEqual(v, panels) })
         });
         if let Some(rest) = rest {
-            pairs.push((main, rest));
+            pairs.push((main, rest, batched));
         }
     }
     pairs

@@ -183,18 +183,17 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         let ty = shaped(b_ty, &[k, count]);
         e.assign(format!("tensor.extract_slice {b}{} : {b_ty} to {ty}", columns_window(&lead, k, from, count)))
     };
-    // Each part is computed in its slot of the result, seen in the part's
-    // shape (an extract/insert pair around views, which bufferizes in
-    // place); only more than one last column needs a copy that transposes.
-    // Behind batch dims, both slots are of the empty result and both parts
-    // are inserted after both products: the products are then independent,
-    // and the matmul strategy fuses their block loops
-    // (`aotc::kernels::matmul`); the last column is then computed apart and
-    // copied into place (bufferization sees its slot overlap the main
-    // part's insert), a copy of M floats per batch element.
-    let independent = nb > 0;
+    // The main part is computed in its slot of the result, seen in the
+    // part's shape (an extract/insert pair around views, which bufferizes
+    // in place); the last columns apart, then copied into place (one
+    // column: M floats; more: a copy that transposes). Both parts are
+    // inserted after both products: the products are then independent, and
+    // the matmul strategy fuses their block loops (`aotc::kernels::matmul`),
+    // so the last columns read each block of panels from cache right after
+    // the main product. (A slot of the result for the last column would
+    // not save the copy: bufferization sees it overlap the main part's
+    // insert.)
     let mut result = empty(e, out);
-    let whole = result.clone();
     let mut main_part = None;
     if main > 0 {
         // the columns in groups of one vector: b [K, G, 16], out [M/R, R, G, 16]
@@ -208,7 +207,7 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
             shaped(b_ty, &[k, main])
         ));
         let (part, part2) = (shaped(out, &[p, r, groups, PANEL]), shaped(out, &[m, main]));
-        let slot = e.assign(format!("tensor.extract_slice {whole}{} : {out} to {part2}", columns_window(&lead, m, 0, main)));
+        let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part2}", columns_window(&lead, m, 0, main)));
         let slot = e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {part2} into {part}", groups_of(&[2, 2]), dims_text(&part)));
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d1)");
         main_part = Some((product_generic(e, [(&panels.0, &panels.1), (&cols, &cols_ty)], &init, &part, product_maps), part, part2));
@@ -220,21 +219,12 @@ pub fn product_on_row_panels(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty:
         }
         None => result.to_string(),
     };
-    if !independent {
-        result = insert_main(e, &result);
-    }
     if rest > 0 {
         let cols = (columns(e, main, rest), shaped(b_ty, &[k, rest]));
         let (part, part2) = (shaped(out, &[p, rest, r]), shaped(out, &[m, rest]));
         // one column: its M rows are [M/R, 1, R] as they are
         let column = shaped(out, &[m]);
-        let slot = if rest == 1 {
-            let from = if independent { &whole } else { &result };
-            let slot = e.assign(format!("tensor.extract_slice {from}{} : {out} to {column}", columns_window(&lead, m, main, 1)));
-            e.assign(format!("tensor.expand_shape {slot} {} output_shape [{}] : {column} into {part}", groups_of(&[3]), dims_text(&part)))
-        } else {
-            empty(e, &part)
-        };
+        let slot = empty(e, &part);
         let init = row_start(e, start.as_ref(), &slot, &part, "(d0, d2)");
         let product = product_generic(e, [(&cols.0, &cols.1), (&panels.0, &panels.1)], &init, &part, rest_maps);
         result = insert_main(e, &result);
