@@ -4,13 +4,16 @@
 // convolution's with its batch norm folded in) starts its register tiles
 // from the bias: the accumulators are the bias row broadcast in registers,
 // no pass writes the bias into C first. (The ReLU after it is a pass of
-// its own.)
+// its own.) With 32 vector registers the register tile is two vectors
+// wide: 8 rows x 32 columns, each broadcast of A feeding one FMA of two
+// vectors.
 // CHECK-LABEL: func.func @aotc_t_forward
-// CHECK: scf.for {{.*}} to %c32 step %c16
-// CHECK: %[[ROW:.*]] = vector.transfer_read {{.*}} : tensor<16xf32>, vector<16xf32>
-// CHECK: %[[ACC:.*]] = vector.broadcast %[[ROW]] : vector<16xf32> to vector<8x16xf32>
-// CHECK: scf.for {{.*}} to %c64 step %c1 iter_args({{.*}} = %[[ACC]]) -> (vector<8x16xf32>)
-// CHECK-COUNT-8: vector.fma {{.*}} : vector<16xf32>
+// CHECK-NOT: scf.for {{.*}} step %c16
+// CHECK: %[[ROW:.*]] = vector.transfer_read {{.*}} : tensor<32xf32>, vector<32xf32>
+// CHECK: %[[ACC:.*]] = vector.broadcast %[[ROW]] : vector<32xf32> to vector<8x32xf32>
+// CHECK: scf.for {{.*}} to %c64 step %c1 iter_args({{.*}} = %[[ACC]]) -> (vector<8x32xf32>)
+// CHECK-COUNT-8: vector.fma {{.*}} : vector<32xf32>
+// CHECK-NOT: vector.fma
 // CHECK: arith.maximumf
 // CHECK-NOT: linalg.generic
 module attributes {aotc.model = "t"} {
