@@ -21,7 +21,8 @@
 // CHECK: -> (tensor<1x2x14x12x16xf32>)
 // CHECK-COUNT-16: math.fma {{.*}} : vector<6x16xf32>
 // CHECK-NEXT: arith.cmpf olt, {{.*}} : vector<6x16xf32>
-// CHECK: vector.fma {{.*}} : vector<16xf32>
+// (the product: tiles two vectors wide)
+// CHECK: vector.fma {{.*}} : vector<32xf32>
 module attributes {aotc.model = "t"} {
   func.func @forward(%x: tensor<1x16x14x12xf32>, %w: tensor<32x16x1x1xf32>, %b: tensor<32xf32>, %wd: tensor<32x1x3x3xf32>, %w2: tensor<32x16x1x1xf32>) -> (tensor<1x32x7x6xf32>, tensor<1x32x7x6xf32>, tensor<1x32x14x12xf32>) {
     %p = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"]} : (tensor<1x16x14x12xf32>, tensor<32x16x1x1xf32>, tensor<32xf32>) -> tensor<1x32x14x12xf32>
