@@ -756,32 +756,28 @@ mod tests {
 
     #[test]
     fn tilings_divide_the_problem() {
-        let t = |m, n, k| {
-            let t = matmul_tiling(m, n, k, 16);
-            (t.block_n, t.block_k, t.tile_m, t.tile_n)
+        // (block_m, block_n, block_k, tile_m, tile_n) with 16 or 32 vector registers
+        let t = |m, n, k, registers| {
+            let t = matmul_tiling(m, n, k, registers);
+            (t.block_m, t.block_n, t.block_k, t.tile_m, t.tile_n)
         };
-        assert_eq!(t(6, 784, 75), (16, 75, 6, 16));
-        assert_eq!(t(1, 10, 1176), (10, 196, 1, 5));
-        assert_eq!(t(64, 1024, 1024), (128, 64, 4, 16));
-        assert_eq!(t(64, 3136, 576), (224, 64, 4, 16));
-        assert_eq!(t(64, 256, 1024), (32, 256, 4, 16));
-        assert_eq!(t(7, 13, 5), (1, 5, 7, 1));
-        assert_eq!(matmul_tiling(64, 1024, 1024, 32).tile_m, 8);
+        assert_eq!(t(6, 784, 75, 16), (0, 16, 75, 6, 16));
+        assert_eq!(t(1, 10, 1176, 16), (0, 10, 196, 1, 5));
+        assert_eq!(t(64, 1024, 1024, 16), (0, 128, 64, 4, 16));
+        assert_eq!(t(64, 3136, 576, 16), (0, 224, 64, 4, 16));
+        assert_eq!(t(64, 256, 1024, 16), (0, 32, 256, 4, 16));
+        assert_eq!(t(7, 13, 5, 16), (0, 1, 5, 7, 1));
         // 32 registers: two vectors wide where N is whole pairs of them...
-        let wide = |m, n, k| {
-            let t = matmul_tiling(m, n, k, 32);
-            (t.block_m, t.block_n, t.tile_m, t.tile_n)
-        };
-        assert_eq!(wide(64, 1024, 1024), (0, 128, 8, 32));
-        assert_eq!(wide(576, 192, 96), (72, 192, 12, 32));
-        assert_eq!(wide(144, 3136, 24), (0, 224, 12, 32));
+        assert_eq!(t(64, 1024, 1024, 32), (0, 128, 64, 8, 32));
+        assert_eq!(t(576, 192, 96, 32), (72, 192, 96, 12, 32));
+        assert_eq!(t(144, 3136, 24, 32), (0, 224, 24, 12, 32));
         // ...and the threads' blocks split the same dim: not 8 row blocks
         // where the tiles of 16 made 12 column blocks (mobilenet_v2's
         // 384 -> 64) but 6 column blocks of one tile
-        assert_eq!(wide(64, 192, 384), (0, 32, 8, 32));
+        assert_eq!(t(64, 192, 384, 32), (0, 32, 192, 8, 32));
         // a short K is one block even where its panel spans many pages
-        assert_eq!(t(64, 12544, 147).1, 147);
-        assert_eq!(t(64, 12544, 576).1, 64);
+        assert_eq!(t(64, 12544, 147, 16).2, 147);
+        assert_eq!(t(64, 12544, 576, 16).2, 64);
     }
 
     #[test]
