@@ -341,6 +341,11 @@ def conv_cases():
     case("conv2d", "depthwise_blocked_5x5_s2", None, randn(2, 32, 17, 20), module=torch.nn.Conv2d(32, 32, 5, groups=32, stride=2, padding=2))
     case("conv2d", "depthwise_blocked_dilated", None, randn(1, 16, 15, 12), module=torch.nn.Conv2d(16, 16, 3, groups=16, stride=(2, 1), dilation=2, padding=(2, 1), bias=False))
     case("conv2d", "depthwise_blocked_unpadded", None, randn(1, 48, 9, 9), module=torch.nn.Conv2d(48, 48, 3, groups=48, stride=2))
+    # stride 1 with output rows under 8 columns: blocked too (rows of 7 fill
+    # under half a vector in NCHW); 24 channels are not whole blocks: NCHW
+    case("conv2d", "depthwise_blocked_short_rows", None, randn(2, 32, 6, 7), module=torch.nn.Conv2d(32, 32, 3, groups=32, padding=1))
+    case("conv2d", "depthwise_blocked_5x5_rows_of_5", None, randn(1, 16, 9, 5), module=torch.nn.Conv2d(16, 16, 5, groups=16, padding=2, bias=False))
+    case("conv2d", "depthwise_short_rows_partial_block", None, randn(1, 24, 7, 7), module=torch.nn.Conv2d(24, 24, 3, groups=24, padding=1))
     # rows of whole vectors and a power-of-two piece (24 = 16 + 8, 20 = 16 + 4)
     # are computed in two parts; after a ReLU, both parts read the interior
     # of the padded buffer that the ReLU writes in place
@@ -422,6 +427,8 @@ def conv_cases():
          module=torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1), torch.nn.ReLU6(), torch.nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32)))
     case("conv2d", "pointwise_into_blocked_depthwise_hardswish", None, randn(2, 8, 11, 9),
          module=torch.nn.Sequential(torch.nn.Conv2d(8, 48, 1, bias=False), torch.nn.Hardswish(), torch.nn.Conv2d(48, 48, 3, stride=2, groups=48)))
+    case("conv2d", "pointwise_into_blocked_depthwise_short_rows", None, randn(1, 16, 7, 7),
+         module=torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1), torch.nn.ReLU6(), torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU6()))
     case("conv2d", "pointwise_32_into_blocked_depthwise", None, randn(1, 32, 10, 10),
          module=torch.nn.Sequential(torch.nn.Conv2d(32, 16, 1), torch.nn.Conv2d(16, 16, 5, stride=2, padding=2, groups=16)))
     case("conv2d", "pointwise_two_readers", None, randn(1, 16, 9, 9), module=PointwiseTwoReaders())

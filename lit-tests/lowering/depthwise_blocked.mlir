@@ -26,15 +26,26 @@
 // CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x2x5x5x16xf32>) outs({{.*}} : tensor<1x2x16x5x5xf32>)
 // CHECK: tensor.collapse_shape {{.*}} {{\[}}[0], [1, 2], [3], [4]] : tensor<1x2x16x5x5xf32> into tensor<1x32x5x5xf32>
 //
-// Stride 1 keeps the plain layout (measured no faster blocked: the pad
-// copy it saves becomes two transposing copies).
+// Stride 1 with rows of 10 keeps the plain layout (its taps fill 10 of 16
+// lanes; the copies into and out of the layout would cost more).
 // CHECK: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
 // CHECK-NOT: tensor<1x2x10x10x16xf32>
+//
+// Stride 1 with rows of 7 (mobilenet_v2's 7x7 stage) is blocked: in NCHW
+// a row fills under half a vector. The windows are plain slices of the
+// padded blocked copy.
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x2x16x7x7xf32>) outs({{.*}} : tensor<1x2x7x7x16xf32>)
+// CHECK: tensor.pad {{.*}} low[0, 0, 1, 1, 0] high[0, 0, 1, 1, 0]
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 2, 2, 0] [1, 2, 7, 7, 16] [1, 1, 1, 1, 1] : tensor<1x2x9x9x16xf32> to tensor<1x2x7x7x16xf32>
+// CHECK-COUNT-9: math.fma
+// CHECK-NOT: math.fma
+// CHECK: tensor.collapse_shape {{.*}} : tensor<1x2x16x7x7xf32> into tensor<1x32x7x7xf32>
 // CHECK: return
 module attributes {aotc.model = "t"} {
-  func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>) -> (tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>) {
+  func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>, %s: tensor<1x32x7x7xf32>) -> (tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>) {
     %y = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x5x5xf32>
     %z = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x10x10xf32>
-    return %y, %z : tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>
+    %v = "aten.conv2d"(%s, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x7x7xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x7x7xf32>
+    return %y, %z, %v : tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>
   }
 }

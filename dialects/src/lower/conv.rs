@@ -7,7 +7,7 @@
 //!   so convolution shares the matmul's vectorized micro-kernel (computed
 //!   transposed when that pays, see `transposed_product_pays`; on row panels
 //!   of the weight when the columns are few, see `row_panels_pay`).
-//! - a 1x1 convolution of few channels whose result goes into a strided
+//! - a 1x1 convolution of few channels whose result goes into a blocked
 //!   depthwise convolution's channel-blocked copy: one generic over its
 //!   channels that fusion takes into that copy (`pointwise_by_channels`).
 //! - depthwise (one input and one output channel per group, float): the sum
@@ -15,8 +15,9 @@
 //!   that tap's per-channel weight, as one all-parallel `linalg.generic`.
 //!   Every read is then a plain slice, so the elementwise strategy
 //!   vectorizes it along the output rows (and fuses the batch norm and
-//!   activation that follow into it). Strided 2-d ones on whole 16-channel
-//!   blocks run in a channel-blocked layout instead (`depthwise_blocked`).
+//!   activation that follow into it). 2-d ones on whole 16-channel blocks
+//!   that are strided or whose output rows are short run in a
+//!   channel-blocked layout instead (`depthwise_blocked`).
 //! - other groups > 1: one windowed `linalg.generic` over
 //!   (n, g, f, o.., c, k..) on grouped views, so no per-group code is emitted.
 //! - transposed: the input is spread out by the stride (zeros between
@@ -99,7 +100,7 @@ pub fn conv_nd(
     if w.ty.rank() != k + 2 || [&p.stride, &p.padding, &p.dilation].iter().any(|v| v.len() != k) {
         return Err(format!("convolution weight {} and parameters do not match a {k}-d input", w.ty));
     }
-    if is_strided_depthwise_2d(x, w, p, out) {
+    if is_blocked_depthwise_2d(x, w, p, out) {
         return Ok(depthwise_blocked(e, x, w, bias, p, out));
     }
     let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
@@ -316,7 +317,7 @@ const MAX_CHANNEL_TAPS: i64 = 32;
 /// generic: out[n, f, s..] = bias[f] + sum over c of x[n, c, s..] * w[f, c]
 /// (channels in order, one FMA each, as the matmul's K loop). Elementwise
 /// fusion then takes it into its consumer: a following activation, and a
-/// strided depthwise's copy into the channel-blocked layout, which it
+/// blocked depthwise's copy into the channel-blocked layout, which it
 /// writes directly instead of the product's output being read back.
 fn pointwise_by_channels(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Operand>, out: &Ty) -> String {
     let (n, c, f) = (x.ty.shape[0], x.ty.shape[1], w.ty.shape[0]);
@@ -520,16 +521,24 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
 /// (two AVX2 vectors).
 const CHANNEL_BLOCK: i64 = 16;
 
-/// A 2-d float32 depthwise convolution with a stride, on whole channel blocks.
-fn is_strided_depthwise_2d(x: &Operand, w: &Operand, p: &ConvParams, out: &Ty) -> bool {
+/// A 2-d float32 depthwise convolution on whole channel blocks that has a
+/// stride or output rows shorter than half a block: see
+/// [`depthwise_blocked`]. In NCHW, rows of fewer than 8 columns fill less
+/// than half of each vector of a tap (mobilenet_v2's 7x7 stage: 960
+/// channels, rows of 7, 31 GFLOP/s), while in the blocked layout every FMA
+/// is a full vector of 16 channels (that kernel 3x faster with its copy
+/// into the layout; the model 0.989 of the time at 1 thread, 0.995 at 2).
+/// Rows of 14 (its 14x14 stage) lose: the copy into the layout costs more
+/// than the taps save (1.002-1.004 at 1 thread, 1.012 at 2).
+fn is_blocked_depthwise_2d(x: &Operand, w: &Operand, p: &ConvParams, out: &Ty) -> bool {
     x.ty.rank() == 4
         && is_depthwise(x, w, p, out)
         && out.elem == "f32"
         && x.ty.shape[1] % CHANNEL_BLOCK == 0
-        && p.stride.iter().any(|&s| s > 1)
+        && (p.stride.iter().any(|&s| s > 1) || out.shape[3] < CHANNEL_BLOCK / 2)
 }
 
-/// A strided depthwise convolution in a channel-blocked layout, as oneDNN's
+/// A depthwise convolution in a channel-blocked layout, as oneDNN's
 /// and ONNX Runtime's NCHWc kernels: the input is copied once into
 /// [N, C/16, H, W, 16] (padded in the same copy, see `padding` in the
 /// compiler), every tap's window is then a strided slice whose innermost
@@ -866,7 +875,7 @@ pub fn copies_input_channel_blocked(op: &AtenOp) -> bool {
     let transposed = op.name.starts_with("aten.conv_transpose") || op.bool("transposed", false) != Ok(false);
     let (Ok(x), Ok(w), Ok(k)) = (op.input("input"), op.input("weight"), spatial_dims(op)) else { return false };
     let Some(out) = op.results.first() else { return false };
-    !transposed && op.name.starts_with("aten.conv") && params(op, k).is_ok_and(|p| is_strided_depthwise_2d(x, w, &p, out))
+    !transposed && op.name.starts_with("aten.conv") && params(op, k).is_ok_and(|p| is_blocked_depthwise_2d(x, w, &p, out))
 }
 
 /// An unbatched input ([C, spatial..], one dim fewer than the weight) as a
