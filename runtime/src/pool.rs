@@ -28,9 +28,9 @@
 //! another caller runs on its own calling thread alone. With `c` callers
 //! and `t` threads per handle, at most `c + t - 1` threads compute.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -154,16 +154,37 @@ const PIECES: usize = 8;
 /// that a worker late for a job never reads memory being replaced).
 pub const MAX_THREADS: usize = 256;
 
-/// `claim` announces a job: `(job << 32) | ranges`. Each home range has a
-/// word `(job << 32) | (front << 16) | back`: the pieces `[front, back)` are
-/// left; its owner takes `front`, other threads take `back - 1`, both with a
-/// compare-and-swap that fails once the word belongs to another job. So a
-/// worker late for a job never takes a piece of the next one, and reads the
-/// job only after taking one of its pieces (the owner replaces the job only
-/// when all its iterations are done).
+/// A posted job's `claim` is `(job << 16) | ranges`, with job numbers of
+/// [`JOB_BITS`] bits that count up. Each home range has a word
+/// `(job << 16) | (front << 8) | back`: the pieces `[front, back)` of job
+/// `job` are left; its owner takes `front`, other threads take `back - 1`,
+/// both with a compare-and-swap. A word of an older job stands for a range
+/// nobody has touched in this job yet: all its pieces are left. So posting
+/// a job writes no range's word (each stays on the cache line of the
+/// thread that took from it last, usually its owner), a worker late for a
+/// job never takes a piece of the next one (its compare-and-swap finds a
+/// newer job, or none left of its own), and a job is finished only once
+/// every range's word has moved to it.
 fn job_number(word: u64) -> u64 {
-    word >> 32
+    word >> 16
 }
+
+/// See [`job_number`]: 48 bits, compared modulo 2^48 (see
+/// [`REFRESH_RANGES_EVERY`]).
+const JOB_BITS: u32 = 48;
+
+/// Whether job number `a` is older than job number `b` (both of
+/// [`JOB_BITS`] bits, `b - a` taken modulo 2^48 and less than half of it).
+fn is_older(a: u64, b: u64) -> bool {
+    let distance = b.wrapping_sub(a) & ((1 << JOB_BITS) - 1);
+    distance != 0 && distance < 1 << (JOB_BITS - 1)
+}
+
+/// Every this many jobs the owner sets every range's word to the job
+/// before, so that no word falls half the job numbers behind (a range only
+/// jobs with more threads use could otherwise look newer than the current
+/// job after 2^47 jobs without one).
+const REFRESH_RANGES_EVERY: u64 = 1 << 32;
 
 /// One home range's word, alone on its cache line (its owner updates it
 /// once per piece).
@@ -175,37 +196,96 @@ impl Range {
         Range(AtomicU64::new(0))
     }
 
-    fn start(&self, job: u64, pieces: usize) {
-        self.0.store((job << 32) | pieces as u64, Ordering::Relaxed);
-    }
-
-    /// Takes the first piece left (`from_back`: the last) of job `job`.
-    fn take(&self, job: u64, from_back: bool) -> Option<usize> {
+    /// Takes the first piece left (`from_back`: the last) of job `job`,
+    /// whose home range this is has `pieces` pieces.
+    fn take(&self, job: u64, from_back: bool, pieces: usize) -> Option<usize> {
         let mut word = self.0.load(Ordering::Acquire);
         loop {
-            let (front, back) = ((word >> 16) & 0xffff, word & 0xffff);
-            if job_number(word) != job || front >= back {
+            let (front, back) = if job_number(word) == job {
+                ((word >> 8) & 0xff, word & 0xff)
+            } else if is_older(job_number(word), job) {
+                (0, pieces as u64)
+            } else {
+                return None;
+            };
+            if front >= back {
                 return None;
             }
-            let (taken, next) = if from_back { (back - 1, word - 1) } else { (front, word + (1 << 16)) };
+            let (taken, front, back) = if from_back { (back - 1, front, back - 1) } else { (front, front + 1, back) };
+            let next = (job << 16) | (front << 8) | back;
             match self.0.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(taken as usize),
                 Err(now) => word = now,
             }
         }
     }
+
+    /// Marks the range untouched by job `job` (and by any job after it).
+    fn refresh(&self, job: u64) {
+        self.0.store((job.wrapping_sub(1) & ((1 << JOB_BITS) - 1)) << 16, Ordering::Relaxed);
+    }
 }
+
+/// The posted job: its claim and what to run, on one cache line, so a
+/// worker that sees a new claim gets the job in the same transfer between
+/// cores. The owner writes the job's fields, then the claim (release); a
+/// thread reads the claim (acquire), then the fields, which belong to that
+/// claim's job as long as the job is not finished: a thread uses them only
+/// once it took one of the job's pieces (the owner posts the next job only
+/// when all the iterations of this one are done).
+#[repr(align(64))]
+struct Posted {
+    claim: AtomicU64,
+    task: AtomicPtr<()>,
+    context: AtomicPtr<c_void>,
+    iterations: AtomicI64,
+    scratch_bytes: AtomicUsize,
+}
+
+impl Posted {
+    const fn new() -> Posted {
+        Posted {
+            claim: AtomicU64::new(0),
+            task: AtomicPtr::new(std::ptr::null_mut()),
+            context: AtomicPtr::new(std::ptr::null_mut()),
+            iterations: AtomicI64::new(0),
+            scratch_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    fn post(&self, number: u64, job: &Job) {
+        self.task.store(job.task as *mut (), Ordering::Relaxed);
+        self.context.store(job.context as *mut c_void, Ordering::Relaxed);
+        self.iterations.store(job.iterations, Ordering::Relaxed);
+        self.scratch_bytes.store(job.scratch_bytes, Ordering::Relaxed);
+        self.claim.store((number << 16) | job.ranges as u64, Ordering::Release);
+    }
+
+    /// The job of `claim` (read after `claim`; see the type's comment).
+    fn job(&self, claim: u64) -> Job {
+        let task = self.task.load(Ordering::Relaxed);
+        Job {
+            // SAFETY: a non-null task was stored from a `Task`; a null one
+            // (no job posted yet) is never called: no piece of it is taken
+            task: unsafe { std::mem::transmute::<*mut (), Task>(if task.is_null() { never as *mut () } else { task }) },
+            context: self.context.load(Ordering::Relaxed),
+            iterations: self.iterations.load(Ordering::Relaxed),
+            ranges: (claim & 0xffff) as usize,
+            scratch_bytes: self.scratch_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The task of a job that was never posted (never called).
+unsafe extern "C" fn never(_: *const c_void, _: i64, _: i64, _: *mut u8) {}
 
 struct Pool {
     /// Held by the one caller whose kernel the workers run (and by the
     /// shutdown): a kernel that cannot take it runs on its caller alone.
     owner: AtomicBool,
-    /// See [`job_number`]; workers wait for the job number to change.
-    claim: AtomicU64,
+    /// The current job; workers wait for its number to change.
+    posted: Posted,
     ranges: [Range; MAX_THREADS],
-    /// Written by the owner before it publishes a new `claim`; read by a
-    /// thread after it took one of the job's pieces.
-    job: UnsafeCell<Option<Job>>,
     /// Iterations of the current job the workers finished (each adds its
     /// own once it has no piece left: one write per worker and job).
     finished: AtomicU64,
@@ -223,15 +303,11 @@ struct Pool {
     handles: AtomicUsize,
 }
 
-// The job cell is written only by the owner while no piece of the job in it
-// is taken and unfinished; see `job_number`.
-unsafe impl Sync for Pool {}
 
 static POOL: Pool = Pool {
     owner: AtomicBool::new(false),
-    claim: AtomicU64::new(0),
+    posted: Posted::new(),
     ranges: [const { Range::new() }; MAX_THREADS],
-    job: UnsafeCell::new(None),
     finished: AtomicU64::new(0),
     exit: AtomicBool::new(false),
     out_of_memory: AtomicBool::new(false),
@@ -279,16 +355,14 @@ pub unsafe extern "C" fn aotc_rt_parallel_for(iterations: i64, task: Task, conte
     }
     let ranges = threads.min(POOL.ensure_workers(threads - 1) + 1);
     let job = Job { task, context, iterations, ranges, scratch_bytes };
-    *POOL.job.get() = Some(job);
     POOL.finished.store(0, Ordering::Relaxed);
-    let number = job_number(POOL.claim.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;
-    for (range, word) in POOL.ranges[..ranges].iter().enumerate() {
-        let (begin, end) = chunk(iterations, range, ranges);
-        word.start(number, pieces(end - begin));
+    let number = job_number(POOL.posted.claim.load(Ordering::Relaxed)).wrapping_add(1) & ((1 << JOB_BITS) - 1);
+    if number % REFRESH_RANGES_EVERY == 0 {
+        POOL.ranges.iter().for_each(|word| word.refresh(number));
     }
-    POOL.claim.store((number << 32) | ranges as u64, Ordering::Release);
+    POOL.posted.post(number, &job);
     POOL.wake_sleepers();
-    let mine = POOL.run_pieces(number, 0, ranges, &mut |job, begin, end| task(job.context, begin, end, scratch));
+    let mine = POOL.run_pieces(&job, number, 0, &mut |job, begin, end| task(job.context, begin, end, scratch));
     // the pieces workers took: a short spin, then yield (a worker the
     // system put on this thread's CPU then gets to run)
     let mut spins = 0u32;
@@ -319,15 +393,17 @@ impl Pool {
     }
 
     /// Runs the pieces of job `number`'s home range `home` from the front,
-    /// then those left in the other `ranges` from their backs. Returns how
-    /// many iterations it ran.
-    fn run_pieces(&self, number: u64, home: usize, ranges: usize, run: &mut dyn FnMut(&Job, i64, i64)) -> i64 {
+    /// then those left in the other ranges from their backs. Returns how
+    /// many iterations it ran. `job` is the job as read after its claim: a
+    /// worker late for job `number` may have read some of the next one's
+    /// fields, but then it takes no piece.
+    fn run_pieces(&self, job: &Job, number: u64, home: usize, run: &mut dyn FnMut(&Job, i64, i64)) -> i64 {
         let mut done = 0;
-        for range in (0..ranges).map(|k| (home + k) % ranges) {
-            while let Some(piece) = self.ranges[range].take(number, range != home) {
-                let job = unsafe { (*self.job.get()).expect("a job is published before its pieces") };
+        for range in (0..job.ranges).map(|k| (home + k) % job.ranges) {
+            let (begin, end) = chunk(job.iterations, range, job.ranges);
+            while let Some(piece) = self.ranges[range].take(number, range != home, pieces(end - begin)) {
                 let (begin, end) = job.piece(range, piece);
-                run(&job, begin, end);
+                run(job, begin, end);
                 done += end - begin;
             }
         }
@@ -343,7 +419,7 @@ impl Pool {
         }
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         while workers.len() < count {
-            let seen = job_number(self.claim.load(Ordering::Acquire));
+            let seen = job_number(self.posted.claim.load(Ordering::Acquire));
             let home = workers.len() + 1;
             let name = format!("aotc-worker-{home}");
             match std::thread::Builder::new().name(name).spawn(move || self.work(home, seen)) {
@@ -361,11 +437,11 @@ impl Pool {
         let mut scratch = Scratch::default();
         while let Some(claim) = self.next_job(seen) {
             seen = job_number(claim);
-            let ranges = (claim & 0xffff_ffff) as usize;
-            if home >= ranges {
+            let job = self.posted.job(claim);
+            if home >= job.ranges {
                 continue;
             }
-            let done = self.run_pieces(seen, home, ranges, &mut |job, begin, end| {
+            let done = self.run_pieces(&job, seen, home, &mut |job, begin, end| {
                 let own = scratch.get(job.scratch_bytes);
                 if own.is_null() && job.scratch_bytes > 0 {
                     self.out_of_memory.store(true, Ordering::Relaxed);
@@ -384,12 +460,12 @@ impl Pool {
     fn next_job(&self, seen: u64) -> Option<u64> {
         let started = Instant::now();
         let mut spins = 0u32;
-        let current = || job_number(self.claim.load(Ordering::Acquire));
+        let current = || job_number(self.posted.claim.load(Ordering::Acquire));
         loop {
             if self.exit.load(Ordering::Acquire) {
                 return None;
             }
-            let claim = self.claim.load(Ordering::Acquire);
+            let claim = self.posted.claim.load(Ordering::Acquire);
             if job_number(claim) != seen {
                 return Some(claim);
             }
@@ -579,6 +655,48 @@ mod tests {
         assert_eq!(by[8], 1, "the worker's first piece ran on the worker: {by:?}");
         assert!(by[9..].iter().all(|&b| b == 2), "the rest of the worker's range ran on the caller: {by:?}");
         assert!(by[..8].iter().all(|&b| b == 2), "{by:?}");
+    }
+
+    #[test]
+    fn a_range_word_of_an_older_job_has_all_its_pieces_left() {
+        let range = Range::new();
+        // job 0 (never posted) is older than job 1: all 3 pieces left
+        assert_eq!(range.take(1, false, 3), Some(0));
+        assert_eq!(range.take(1, true, 3), Some(2));
+        assert_eq!(range.take(1, false, 3), Some(1));
+        assert_eq!(range.take(1, false, 3), None);
+        // a late thread of job 1 takes nothing once job 2 has started here
+        assert_eq!(range.take(2, true, 2), Some(1));
+        assert_eq!(range.take(1, false, 3), None);
+        // the owner's refresh makes the word older than its job
+        range.refresh(7);
+        assert_eq!(range.take(7, false, 1), Some(0));
+        assert_eq!(range.take(7, false, 1), None);
+        // numbers compare modulo 2^48
+        let last = (1u64 << JOB_BITS) - 1;
+        assert!(is_older(last, 0) && is_older(last - 5, 3) && !is_older(3, last - 5) && !is_older(4, 4));
+        range.refresh(0);
+        assert_eq!(job_number(range.0.load(Ordering::Relaxed)), last);
+        assert_eq!(range.take(0, true, 4), Some(3));
+    }
+
+    #[test]
+    fn many_jobs_in_a_row_run_each_iteration_once() {
+        // workers late for one job while the next is posted, ranges that
+        // some jobs do not use (different thread counts), 1 to 40 iterations
+        let _one = POOL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        handle_created();
+        let slots: Vec<AtomicUsize> = (0..40).map(|_| AtomicUsize::new(0)).collect();
+        let mut scratch = Scratch::default();
+        for round in 0..20000usize {
+            let (threads, iterations) = (1 + round % 4, 1 + (round * 7) % 40);
+            let ran = with_threads(threads, &mut scratch, || unsafe { aotc_rt_parallel_for(iterations as i64, mark, slots.as_ptr() as *const c_void, 0) });
+            assert!(ran);
+            for (i, slot) in slots.iter().enumerate() {
+                assert_eq!(slot.swap(0, Ordering::Relaxed), (i < iterations) as usize, "round {round}: {threads} threads, {iterations} iterations");
+            }
+        }
+        handle_freed();
     }
 
     #[test]
