@@ -456,6 +456,15 @@ def pool_cases():
     # stride phases, NaNs included; strides of 2 and 1
     case("max_pool2d", "phases_nan", lambda a: F.max_pool2d(a, (3, 2), (2, 1), (1, 1)), nans)
     case("max_pool2d", "unbatched", lambda a: F.max_pool2d(a, 3, 2, 1), randn(3, 9, 9))
+    # the phases of the input itself, padded with -inf by the window's
+    # padding in whole phase rows: all-negative values (a zero would win),
+    # sides that are not multiples of the stride, the last window past the
+    # input (ceil_mode), a padding as large as the stride; the ReLU before
+    # (resnet's stem) fused into the copy into the phases
+    negative = randn(1, 3, 10, 13) - 10.0
+    case("max_pool2d", "phases_negative_ceil", lambda a: F.max_pool2d(a, 3, 3, 1, ceil_mode=True), negative)
+    case("max_pool2d", "phases_pad_as_stride", lambda a: F.max_pool2d(a, (4, 5), (2, 2), (2, 2)), negative)
+    case("max_pool2d", "relu_then_phases", lambda a: F.max_pool2d(F.relu(a), 3, 2, 1), randn(1, 8, 14, 15))
     case("max_pool1d", "f32", lambda a: F.max_pool1d(a, 3, 2), randn(2, 3, 11))
     case("max_pool3d", "f32", lambda a: F.max_pool3d(a, 2), randn(1, 2, 4, 6, 6))
     case("max_pool3d", "indices", lambda a: F.max_pool3d(a, 2, return_indices=True), randn(1, 2, 4, 4, 4))

@@ -7,15 +7,21 @@
 // CHECK: linalg.fill
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
 // CHECK: arith.maximumf
-// strided: the input padded with -inf to a multiple of the stride (8 + 1
-// low, + 1 high), split into its 2x2 phases; each of the 9 taps' windows
-// is a contiguous slice of one phase (tap (1, 2): phase (1, 0) from
-// (0, 1)), and the maximum is elementwise over the 9
-// CHECK: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
-// CHECK: tensor.expand_shape {{.*}} output_shape [1, 2, 5, 2, 5, 2]
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x2x2x5x5xf32>)
-// CHECK-COUNT-5: tensor.extract_slice
-// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 1, 0, 0, 1] [1, 2, 1, 1, 4, 4]
+// strided: the input split into its 2x2 phases (4x4 each), each phase
+// padded with -inf by the window's padding in whole phase rows (1 low, 0
+// high: no window reads past the input); each of the 9 taps' windows is a
+// contiguous slice of one phase (tap (1, 2) reads input (2i, 2j + 1):
+// phase (0, 1) from padded row (1, 1)), and the maximum is elementwise
+// over the 9. The input is copied once (into the phases), not padded first.
+// CHECK-NOT: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK: tensor.expand_shape {{.*}} output_shape [1, 2, 4, 2, 4, 2]
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x2x2x4x4xf32>)
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK-NEXT: tensor.pad {{.*}} low[0, 0, 0, 0, 1, 1] high[0, 0, 0, 0, 0, 0]
+// CHECK: } : tensor<1x2x2x2x4x4xf32> to tensor<1x2x2x2x5x5xf32>
+// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 1, 1, 0, 0] [1, 2, 1, 1, 4, 4]
+// CHECK-COUNT-4: tensor.extract_slice
+// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 0, 1, 1, 1] [1, 2, 1, 1, 4, 4]
 // CHECK: linalg.generic {indexing_maps = [#[[ID:map[0-9]*]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
 // CHECK-COUNT-8: arith.maximumf
 // CHECK-NOT: arith.maximumf

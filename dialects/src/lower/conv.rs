@@ -369,7 +369,7 @@ const MAX_COPIED_TAPS: i64 = 49;
 fn gather_windows_by_taps(e: &mut Emitter, x: &Operand, p: &ConvParams, col_ty: &Ty, out: &Ty, kernel: &[i64]) -> String {
     let k = kernel.len();
     let c = x.ty.shape[1];
-    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride, zero(&x.ty));
     let mut col = empty(e, col_ty);
     for tap in taps(kernel) {
         let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
@@ -415,7 +415,7 @@ fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out:
     let c = x.ty.shape[1];
     let outs = &out.shape[2..];
     let (lead, ow) = (&outs[..k - 1], outs[k - 1]);
-    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride, zero(&x.ty));
     // panels as [O.. but the last, OW/P, C, K.., P]
     let panels_shape: Vec<i64> = lead.iter().copied().chain([ow / PANEL, c]).chain(kernel.iter().copied()).chain([PANEL]).collect();
     let panels_ty = x.ty.with_shape(panels_shape);
@@ -491,7 +491,7 @@ fn depthwise_taps(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Opera
     let rank = out.rank();
     let channel_map = format!("affine_map<({}) -> (d1)>", dim_list(rank));
     let channel_ty = w.ty.with_shape(vec![c]);
-    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride);
+    let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride, zero(&x.ty));
     let mut inputs = Vec::new();
     for tap in taps(&kernel) {
         let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
@@ -618,14 +618,17 @@ pub(super) fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
 /// holds its elements, from offset (t*d div s), output-sized, contiguous
 /// along the rows.
 pub(super) fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], stride: &[i64], dilation: &[i64], out: &Ty) -> (String, Ty) {
-    let k = tap.len();
-    let at: Vec<i64> = (0..k).map(|d| tap[d] * dilation[d]).collect();
-    let offsets: Vec<String> = [0, 0]
-        .into_iter()
-        .chain((0..k).map(|d| at[d] % stride[d]))
-        .chain((0..k).map(|d| at[d] / stride[d]))
-        .map(|v| v.to_string())
-        .collect();
+    let at: Vec<i64> = tap.iter().zip(dilation).map(|(t, d)| t * d).collect();
+    let phase: Vec<i64> = at.iter().zip(stride).map(|(a, s)| a % s).collect();
+    let from: Vec<i64> = at.iter().zip(stride).map(|(a, s)| a / s).collect();
+    phase_window(e, phases, phases_ty, &phase, &from, out)
+}
+
+/// The output-sized window [N, C, O..] of phase `phase` of `phases`
+/// ([`stride_phases`]) from row `from`.
+pub(super) fn phase_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, phase: &[i64], from: &[i64], out: &Ty) -> (String, Ty) {
+    let k = phase.len();
+    let offsets: Vec<String> = [0, 0].iter().chain(phase).chain(from).map(i64::to_string).collect();
     let window_ty = phases_ty.with_shape(phases_ty.shape[..2].iter().chain(&out.shape[2..]).copied().collect());
     let sizes: Vec<String> = window_ty.shape[..2].iter().chain(&vec![1; k]).chain(&out.shape[2..]).map(i64::to_string).collect();
     let ones = vec!["1"; 2 + 2 * k].join(", ");
@@ -640,13 +643,15 @@ pub(super) fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i
 /// The input [N, C, S..] split by the strides into its phases
 /// [N, C, s.., S/s..]: phase (p..) holds the elements at p + s*i, so every
 /// strided window becomes a contiguous slice of one phase. Dims are padded
-/// with zeros up to a multiple of their stride (no window reads them). One
-/// transposing copy of the input; with all strides 1, a view of it.
-pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
+/// with `fill` up to a multiple of their stride. One transposing copy of
+/// the input; with all strides 1, a view of it.
+pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64], fill: &str) -> (String, Ty) {
     let k = stride.len();
     let spatial = &ty.shape[2..];
     let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
-    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra);
+    let high: Vec<i64> = [0, 0].into_iter().chain(extra).collect();
+    let xp = pad_value(e, x, ty, &vec![0; 2 + k], &high, fill);
+    let xp_ty = ty.with_shape(ty.shape.iter().zip(&high).map(|(s, h)| s + h).collect());
     let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
     let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
     if stride.iter().all(|&s| s == 1) {
@@ -669,7 +674,7 @@ pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -
 /// transposing copy after the phases' own, which keeps each a plain
 /// transpose of rows that the elementwise strategy shuffles in registers).
 fn channels_last_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
-    let (phases, phases_ty) = stride_phases(e, x, ty, stride);
+    let (phases, phases_ty) = stride_phases(e, x, ty, stride, zero(ty));
     let rank = phases_ty.rank();
     let perm: Vec<usize> = [0].into_iter().chain(2..rank).chain([1]).collect();
     let last_ty = phases_ty.with_shape(perm.iter().map(|&d| phases_ty.shape[d]).collect());

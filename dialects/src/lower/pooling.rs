@@ -49,10 +49,9 @@ fn window(op: &AtenOp, k: usize) -> Result<Window, String> {
     Ok(w)
 }
 
-/// Pads the pooled dims so that every window lies inside (`to_stride`:
-/// and to a multiple of the stride, for [`phased_max`]); returns the
+/// Pads the pooled dims so that every window lies inside; returns the
 /// padded input.
-fn padded(e: &mut Emitter, x: &str, ty: &Ty, w: &Window, out: &Ty, value: f64, to_stride: bool) -> (String, Ty) {
+fn padded(e: &mut Emitter, x: &str, ty: &Ty, w: &Window, out: &Ty, value: f64) -> (String, Ty) {
     let k = w.kernel.len();
     let lead = ty.rank() - k;
     let mut low = vec![0; ty.rank()];
@@ -61,10 +60,6 @@ fn padded(e: &mut Emitter, x: &str, ty: &Ty, w: &Window, out: &Ty, value: f64, t
         let needed = (out.shape[lead + d] - 1) * w.stride[d] + (w.kernel[d] - 1) * w.dilation[d] + 1;
         low[lead + d] = w.padding[d];
         high[lead + d] = (needed - ty.shape[lead + d] - w.padding[d]).max(0);
-        if to_stride {
-            let size = ty.shape[lead + d] + low[lead + d] + high[lead + d];
-            high[lead + d] += (w.stride[d] - size % w.stride[d]) % w.stride[d];
-        }
     }
     let r = pad_value(e, x, ty, &low, &high, &literal(value, &ty.elem));
     let shape = ty.shape.iter().enumerate().map(|(d, &s)| s + low[d] + high[d]).collect();
@@ -108,11 +103,10 @@ pub fn max_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let elem = out.elem.clone();
     let lowest = scalar::lowest(&elem);
     let with_indices = op.results.len() == 2 && op.results_used[1];
-    let phased = !with_indices && is_phased(&w, rank, &elem);
-    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, lowest, phased);
-    if phased {
-        return Ok(with_unused_indices(op, phased_max(e, &xp, &xp_ty, &w, &out)));
+    if !with_indices && is_phased(&w, rank, &elem) {
+        return Ok(with_unused_indices(op, phased_max(e, &x.ssa, &x.ty, &w, &out, lowest)));
     }
+    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, lowest);
     let (x_map, win_map, out_map, iterators) = window_maps(rank, &w);
     let win_ty = Ty::new(w.kernel.clone(), "i1");
     let win = empty(e, &win_ty);
@@ -185,20 +179,45 @@ fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
     w.kernel.len() == 2 && rank == 4 && crate::types::is_float(elem) && w.stride.iter().any(|&s| s > 1) && w.dilation.iter().all(|&d| d == 1)
 }
 
-/// A strided max pool as the elementwise maximum of its taps' windows of
-/// the padded input `xp` (its dims multiples of the strides), each a
-/// contiguous slice of one of its stride phases (one transposing copy, see
-/// `conv::stride_phases`): the rows are then vectors, where the window
-/// reduction over a strided input stays a scalar loop (resnet18's 3x3
-/// stride-2 pool: 0.45 ms of 22 at 1 thread). The maximum is taken tap by
-/// tap in the window's order, as in the windowed form.
-fn phased_max(e: &mut Emitter, xp: &str, xp_ty: &Ty, w: &Window, out: &Ty) -> String {
-    let (phases, phases_ty) = super::conv::stride_phases(e, xp, xp_ty, &w.stride);
+/// A strided max pool as the elementwise maximum of its taps' windows,
+/// each a contiguous slice of one of the input's stride phases (one
+/// transposing copy, see `conv::stride_phases`): the rows are then vectors,
+/// where the window reduction over a strided input stays a scalar loop
+/// (resnet18's 3x3 stride-2 pool: 0.45 ms of 22 at 1 thread). The maximum
+/// is taken tap by tap in the window's order, as in the windowed form.
+///
+/// The phases are of the input itself, and the window's padding is added
+/// to each phase (`lowest` rows and columns around it): tap `t` reads input
+/// `s*i + t - p`, which is row `i + (t - p) div s` of phase `(t - p) mod s`.
+/// So the copy into the phases is the only pass over the input, and the
+/// producer (resnet18's ReLU) fuses into it; padding the input first took
+/// another copy of it (resnet18: 3.2 MB written once more per run).
+fn phased_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, out: &Ty, lowest: f64) -> String {
+    let fill = literal(lowest, &x_ty.elem);
+    let (phases, phases_ty) = super::conv::stride_phases(e, x, x_ty, &w.stride, &fill);
+    let k = w.kernel.len();
+    let rows = &phases_ty.shape[2 + k..];
+    // whole phase rows of padding before (the window's padding rounded up)
+    // and as many after as the last window needs
+    let before: Vec<i64> = (0..k).map(|d| (w.padding[d] + w.stride[d] - 1) / w.stride[d]).collect();
+    let after: Vec<i64> = (0..k)
+        .map(|d| {
+            let last = out.shape[2 + d] - 1 + (w.kernel[d] - 1 - w.padding[d]).div_euclid(w.stride[d]) + before[d];
+            (last + 1 - rows[d] - before[d]).max(0)
+        })
+        .collect();
+    let low: Vec<i64> = vec![0; 2 + k].into_iter().chain(before.iter().copied()).collect();
+    let high: Vec<i64> = vec![0; 2 + k].into_iter().chain(after.iter().copied()).collect();
+    let padded = pad_value(e, &phases, &phases_ty, &low, &high, &fill);
+    let padded_ty = phases_ty.with_shape(phases_ty.shape.iter().zip(low.iter().zip(&high)).map(|(s, (l, h))| s + l + h).collect());
     let identity = format!("affine_map<({}) -> ({})>", dim_list(out.rank()), dim_list(out.rank()));
     let windows: Vec<(String, Ty, String)> = super::conv::taps(&w.kernel)
         .iter()
         .map(|tap| {
-            let (window, window_ty) = super::conv::tap_window(e, &phases, &phases_ty, tap, &w.stride, &w.dilation, out);
+            let at: Vec<i64> = (0..k).map(|d| tap[d] - w.padding[d]).collect();
+            let phase: Vec<i64> = (0..k).map(|d| at[d].rem_euclid(w.stride[d])).collect();
+            let from: Vec<i64> = (0..k).map(|d| at[d].div_euclid(w.stride[d]) + before[d]).collect();
+            let (window, window_ty) = super::conv::phase_window(e, &padded, &padded_ty, &phase, &from, out);
             (window, window_ty, identity.clone())
         })
         .collect();
@@ -232,7 +251,7 @@ pub fn avg_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         _ => None,
     };
     let acc = compute_elem(&out.elem).to_string();
-    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, 0.0, false);
+    let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, 0.0);
     let (x_map, win_map, out_map, iterators) = window_maps(rank, &w);
     let win_ty = Ty::new(w.kernel.clone(), "i1");
     let win = empty(e, &win_ty);
