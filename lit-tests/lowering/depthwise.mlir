@@ -7,21 +7,22 @@
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
 // CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0, 0, 0] [1, 8, 1, 1, 10, 10] [1, 1, 1, 1, 1, 1] {{.*}} to tensor<1x8x10x10xf32>
-// CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0] [8, 1, 1, 1] [1, 1, 1, 1] : tensor<8x1x3x3xf32> to tensor<8xf32>
 // CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0, 2, 2] [1, 8, 1, 1, 10, 10]
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 0] [8, 1, 1, 1] [1, 1, 1, 1] : tensor<8x1x3x3xf32> to tensor<8xf32>
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel"]
 // CHECK-COUNT-9: math.fma
 // CHECK-NOT: math.fma
 // CHECK: linalg.yield
 //
-// With stride 2 the padded input (12 x 12) is first split into its 2 x 2
-// phases, one transposing copy ([.., 6, 2, 6, 2] -> [.., 2, 2, 6, 6]); each
-// tap then reads a contiguous window of one phase: tap (1, 2) is phase
-// (1, 0) from (0, 1).
-// CHECK: tensor.pad
-// CHECK: tensor.expand_shape {{.*}} output_shape [1, 8, 6, 2, 6, 2]
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x8x6x2x6x2xf32>) outs({{.*}} : tensor<1x8x2x2x6x6xf32>)
-// CHECK: tensor.extract_slice {{.*}}[0, 0, 1, 0, 0, 1] [1, 8, 1, 1, 5, 5] [1, 1, 1, 1, 1, 1] : tensor<1x8x2x2x6x6xf32> to tensor<1x8x5x5xf32>
+// With stride 2 the input (10 x 10) is split into its 2 x 2 phases, one
+// transposing copy ([.., 5, 2, 5, 2] -> [.., 2, 2, 5, 5]), and each phase
+// padded with zeros in whole phase rows (1 before, none after); each tap
+// then reads a contiguous window of one phase: tap (1, 2) reads input
+// (2i, 2j + 1), phase (0, 1) from (1, 1).
+// CHECK: tensor.expand_shape {{.*}} output_shape [1, 8, 5, 2, 5, 2]
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x8x5x2x5x2xf32>) outs({{.*}} : tensor<1x8x2x2x5x5xf32>)
+// CHECK: tensor.pad {{.*}} low[0, 0, 0, 0, 1, 1] high[0, 0, 0, 0, 0, 0]
+// CHECK: tensor.extract_slice {{.*}}[0, 0, 0, 1, 1, 1] [1, 8, 1, 1, 5, 5] [1, 1, 1, 1, 1, 1] : tensor<1x8x2x2x6x6xf32> to tensor<1x8x5x5xf32>
 // CHECK: linalg.generic
 // CHECK-COUNT-9: math.fma
 module attributes {aotc.model = "t"} {

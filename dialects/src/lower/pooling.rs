@@ -186,40 +186,17 @@ fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
 /// (resnet18's 3x3 stride-2 pool: 0.45 ms of 22 at 1 thread). The maximum
 /// is taken tap by tap in the window's order, as in the windowed form.
 ///
-/// The phases are of the input itself, and the window's padding is added
-/// to each phase (`lowest` rows and columns around it): tap `t` reads input
-/// `s*i + t - p`, which is row `i + (t - p) div s` of phase `(t - p) mod s`.
-/// So the copy into the phases is the only pass over the input, and the
-/// producer (resnet18's ReLU) fuses into it; padding the input first took
-/// another copy of it (resnet18: 3.2 MB written once more per run).
+/// The phases are of the input itself, each padded with `lowest`
+/// (`conv::padded_phase_windows`): the copy into the phases is the only
+/// pass over the input, and the producer (resnet18's ReLU) fuses into it;
+/// padding the input first took another copy of it (resnet18: 3.2 MB
+/// written once more per run).
 fn phased_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, out: &Ty, lowest: f64) -> String {
-    let fill = literal(lowest, &x_ty.elem);
-    let (phases, phases_ty) = super::conv::stride_phases(e, x, x_ty, &w.stride, &fill);
-    let k = w.kernel.len();
-    let rows = &phases_ty.shape[2 + k..];
-    // whole phase rows of padding before (the window's padding rounded up)
-    // and as many after as the last window needs
-    let before: Vec<i64> = (0..k).map(|d| (w.padding[d] + w.stride[d] - 1) / w.stride[d]).collect();
-    let after: Vec<i64> = (0..k)
-        .map(|d| {
-            let last = out.shape[2 + d] - 1 + (w.kernel[d] - 1 - w.padding[d]).div_euclid(w.stride[d]) + before[d];
-            (last + 1 - rows[d] - before[d]).max(0)
-        })
-        .collect();
-    let low: Vec<i64> = vec![0; 2 + k].into_iter().chain(before.iter().copied()).collect();
-    let high: Vec<i64> = vec![0; 2 + k].into_iter().chain(after.iter().copied()).collect();
-    let padded = pad_value(e, &phases, &phases_ty, &low, &high, &fill);
-    let padded_ty = phases_ty.with_shape(phases_ty.shape.iter().zip(low.iter().zip(&high)).map(|(s, (l, h))| s + l + h).collect());
+    let params = super::conv::WindowParams { stride: &w.stride, padding: &w.padding, kernel: &w.kernel, dilation: &w.dilation };
     let identity = format!("affine_map<({}) -> ({})>", dim_list(out.rank()), dim_list(out.rank()));
-    let windows: Vec<(String, Ty, String)> = super::conv::taps(&w.kernel)
-        .iter()
-        .map(|tap| {
-            let at: Vec<i64> = (0..k).map(|d| tap[d] - w.padding[d]).collect();
-            let phase: Vec<i64> = (0..k).map(|d| at[d].rem_euclid(w.stride[d])).collect();
-            let from: Vec<i64> = (0..k).map(|d| at[d].div_euclid(w.stride[d]) + before[d]).collect();
-            let (window, window_ty) = super::conv::phase_window(e, &padded, &padded_ty, &phase, &from, out);
-            (window, window_ty, identity.clone())
-        })
+    let windows: Vec<(String, Ty, String)> = super::conv::padded_phase_windows(e, x, x_ty, &params, out, &literal(lowest, &x_ty.elem))
+        .into_iter()
+        .map(|(window, window_ty)| (window, window_ty, identity.clone()))
         .collect();
     let init = empty(e, out);
     let elem = out.elem.clone();
