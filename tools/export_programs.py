@@ -7,6 +7,7 @@ compiler/tests/end_to_end.rs compiles every one and compares.
 
 Usage: python tools/export_programs.py OUT_DIR
 """
+import math
 import os
 import sys
 
@@ -169,6 +170,19 @@ class WrittenOutAttention(torch.nn.Module):
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
+class WrittenOutGelu(torch.nn.Module):
+    """A linear layer and GELU's tanh form by hand (GPT-2's
+    NewGELUActivation): one gelu node, the layer's epilogue."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(24, 64)
+
+    def forward(self, x):
+        y = self.linear(x)
+        return 0.5 * y * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (y + 0.044715 * torch.pow(y, 3.0))))
+
+
 class HeadsSplitAttention(torch.nn.Module):
     """Attention over heads split off [B, N, H, D] by transposes and merged
     back: the attention node reads and writes that layout in place."""
@@ -184,6 +198,7 @@ def programs():
     return {
         "conv_batch_norm": (ConvBatchNorm(), (r(1, 3, 10, 10),)),
         "written_out_attention": (WrittenOutAttention(), (r(1, 2, 12, 16), r(1, 2, 20, 16), r(1, 2, 20, 16), r(1, 1, 12, 20))),
+        "written_out_gelu": (WrittenOutGelu(), (r(2, 8, 24) * 3.0,)),
         "heads_split_attention": (HeadsSplitAttention(), (r(1, 12, 2, 16), r(1, 20, 2, 16), r(1, 20, 2, 16))),
         "conv_batch2_stride_pad_dilation": (Conv(), (r(2, 3, 11, 9),)),
         "conv_bias_rectangular": (ConvBias(), (r(1, 4, 10, 12),)),

@@ -52,6 +52,7 @@ pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<Expo
     crate::graph::drop_empty_cat_pieces(&mut program);
     crate::attention_pattern::fuse_attention(&mut program);
     crate::attention_pattern::heads_in_place(&mut program);
+    crate::gelu_pattern::fuse_gelu(&mut program);
     let unsupported = crate::import::unsupported_nodes(&program);
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));

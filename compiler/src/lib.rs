@@ -6,6 +6,7 @@ mod arena_copies;
 pub mod attention_pattern;
 mod border_fills;
 pub mod codegen;
+pub mod gelu_pattern;
 pub mod graph;
 pub mod higher_order;
 pub mod import;
