@@ -69,10 +69,11 @@ fn gelu_input<'a>(program: &'a ExportedProgram, h: &'a Node) -> Option<&'a str> 
         let Some(g) = single_use(program, g, "aten.add.Tensor") else { continue };
         let Some(f) = tensor_times(g, 1.0).filter(|_| alpha_one(g)) else { continue };
         let Some(f) = single_use(program, f, "aten.tanh.default") else { continue };
-        let Some(e) = single_use(program, f.tensor_arg("self")?, "aten.mul.Tensor") else { continue };
+        let Some(e) = f.tensor_arg("self").and_then(|e| single_use(program, e, "aten.mul.Tensor")) else { continue };
         let Some(d) = tensor_times(e, (2.0 / std::f64::consts::PI).sqrt()) else { continue };
         let Some(d) = single_use(program, d, "aten.add.Tensor").filter(|d| alpha_one(d)) else { continue };
-        for (x_again, c) in both_orders(d)? {
+        let Some(orders) = both_orders(d) else { continue };
+        for (x_again, c) in orders {
             let Some(c) = single_use(program, c, "aten.mul.Tensor") else { continue };
             let Some(b) = tensor_times(c, 0.044715) else { continue };
             let Some(b) = single_use(program, b, "aten.pow.Tensor_Scalar") else { continue };

@@ -303,7 +303,6 @@ struct Pool {
     handles: AtomicUsize,
 }
 
-
 static POOL: Pool = Pool {
     owner: AtomicBool::new(false),
     posted: Posted::new(),
