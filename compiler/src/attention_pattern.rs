@@ -28,15 +28,8 @@
 //! layer. The attention node reads and writes the `[B, N, H, D]` layout
 //! instead (its `heads_last` argument), and the transposes go.
 
-use crate::graph::{producer, uses};
+use crate::graph::{producer, single_use_producer, uses};
 use crate::program::{Arg, DType, ExportedProgram, Node, TensorType};
-
-/// The node producing `name`, if it has one of `targets` and `name` is
-/// its only result read, once (not by the program's outputs).
-fn single_use_producer<'a>(program: &'a ExportedProgram, name: &str, targets: &[&str]) -> Option<&'a Node> {
-    let node = &program.nodes[producer(program, name)?];
-    (targets.contains(&node.target.as_str()) && uses(program, name) == 1).then_some(node)
-}
 
 /// Whether `node` (a transpose or a permute) swaps dims `pair` of a
 /// rank-`rank` tensor and moves no other.

@@ -25,15 +25,8 @@
 //! to `g` read once (by the next step) and `x` a floating-point tensor.
 //! The result differs from the written-out form by rounding only.
 
-use crate::graph::{producer, uses};
+use crate::graph::single_use_producer;
 use crate::program::{Arg, DType, ExportedProgram, Node};
-
-/// The node producing `name` when it has target `target` and `name` is
-/// read once.
-fn single_use<'a>(program: &'a ExportedProgram, name: &str, target: &str) -> Option<&'a Node> {
-    let node = &program.nodes[producer(program, name)?];
-    (node.target == target && uses(program, name) == 1).then_some(node)
-}
 
 /// Whether `arg` is the number `value` (to 1e-6 relative: the constant as
 /// a user's code spells it).
@@ -64,19 +57,19 @@ fn both_orders(node: &Node) -> Option<[(&str, &str); 2]> {
 fn gelu_input<'a>(program: &'a ExportedProgram, h: &'a Node) -> Option<&'a str> {
     let alpha_one = |n: &Node| matches!(n.arg("alpha"), None | Some(Arg::Int(1)));
     for (a, g) in both_orders(h)? {
-        let Some(a) = single_use(program, a, "aten.mul.Tensor") else { continue };
+        let Some(a) = single_use_producer(program, a, &["aten.mul.Tensor"]) else { continue };
         let Some(x) = tensor_times(a, 0.5) else { continue };
-        let Some(g) = single_use(program, g, "aten.add.Tensor") else { continue };
+        let Some(g) = single_use_producer(program, g, &["aten.add.Tensor"]) else { continue };
         let Some(f) = tensor_times(g, 1.0).filter(|_| alpha_one(g)) else { continue };
-        let Some(f) = single_use(program, f, "aten.tanh.default") else { continue };
-        let Some(e) = f.tensor_arg("self").and_then(|e| single_use(program, e, "aten.mul.Tensor")) else { continue };
+        let Some(f) = single_use_producer(program, f, &["aten.tanh.default"]) else { continue };
+        let Some(e) = f.tensor_arg("self").and_then(|e| single_use_producer(program, e, &["aten.mul.Tensor"])) else { continue };
         let Some(d) = tensor_times(e, (2.0 / std::f64::consts::PI).sqrt()) else { continue };
-        let Some(d) = single_use(program, d, "aten.add.Tensor").filter(|d| alpha_one(d)) else { continue };
+        let Some(d) = single_use_producer(program, d, &["aten.add.Tensor"]).filter(|d| alpha_one(d)) else { continue };
         let Some(orders) = both_orders(d) else { continue };
         for (x_again, c) in orders {
-            let Some(c) = single_use(program, c, "aten.mul.Tensor") else { continue };
+            let Some(c) = single_use_producer(program, c, &["aten.mul.Tensor"]) else { continue };
             let Some(b) = tensor_times(c, 0.044715) else { continue };
-            let Some(b) = single_use(program, b, "aten.pow.Tensor_Scalar") else { continue };
+            let Some(b) = single_use_producer(program, b, &["aten.pow.Tensor_Scalar"]) else { continue };
             let float = program.tensor_type(x).is_some_and(|t| matches!(t.dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16));
             if x_again == x && b.tensor_arg("self") == Some(x) && is_number(b.arg("exponent"), 3.0) && float {
                 return Some(x);

@@ -41,6 +41,13 @@ pub fn producer(program: &ExportedProgram, name: &str) -> Option<usize> {
     program.nodes.iter().position(|n| n.outputs.first().is_some_and(|o| o.as_deref() == Some(name)))
 }
 
+/// The node producing `name`, if it has one of `targets` and `name` is
+/// its only result read, once (not by the program's outputs).
+pub fn single_use_producer<'a>(program: &'a ExportedProgram, name: &str, targets: &[&str]) -> Option<&'a Node> {
+    let node = &program.nodes[producer(program, name)?];
+    (targets.contains(&node.target.as_str()) && uses(program, name) == 1).then_some(node)
+}
+
 /// How many times the program's nodes and outputs read the tensor `name`.
 pub fn uses(program: &ExportedProgram, name: &str) -> usize {
     let by_nodes: usize = program.nodes.iter().map(|n| tensor_operands(n).iter().filter(|&&o| o == name).count()).sum();

@@ -27,7 +27,7 @@
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
 use super::linear::{column_bias, matmul_ragged, panel_product, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
-use super::shape::{pad_value, reshape_value, transpose_value};
+use super::shape::{pad_value, padded_ty, reshape_value, transpose_value};
 use super::winograd;
 use super::{AtenOp, Attr, Emitter, Operand};
 use crate::types::Ty;
@@ -50,15 +50,11 @@ fn zero(ty: &Ty) -> &'static str {
     }
 }
 
-/// Pads the spatial dims (all but the first two) of `x`.
-fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64]) -> (String, Ty) {
-    let mut lo = vec![0, 0];
-    lo.extend(low);
-    let mut hi = vec![0, 0];
-    hi.extend(high);
-    let r = pad_value(e, x, ty, &lo, &hi, zero(ty));
-    let shape = ty.shape.iter().enumerate().map(|(d, &s)| s + lo[d] + hi[d]).collect();
-    (r, ty.with_shape(shape))
+/// Pads the spatial dims (all but the first two) of `x` with `fill`.
+fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64], fill: &str) -> (String, Ty) {
+    let lo: Vec<i64> = [0, 0].iter().chain(low).copied().collect();
+    let hi: Vec<i64> = [0, 0].iter().chain(high).copied().collect();
+    (pad_value(e, x, ty, &lo, &hi, fill), padded_ty(ty, &lo, &hi))
 }
 
 /// The accumulator: the bias along the first dim of `out` (output
@@ -103,7 +99,7 @@ pub fn conv_nd(
     if is_blocked_depthwise_2d(x, w, p, out) {
         return Ok(depthwise_blocked(e, x, w, bias, p, out));
     }
-    let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding);
+    let (xp, xp_ty) = pad_spatial(e, &x.ssa, &x.ty, &p.padding, &p.padding, zero(&x.ty));
     let xp = Operand { ssa: xp, ty: xp_ty, arg: "input".into() };
     let f32_bias = bias.is_none_or(|b| b.ty.elem == "f32");
     let tiles = winograd::choose(&xp.ty, &w.ty, &p.stride, &p.dilation, p.groups, out).filter(|_| f32_bias);
@@ -675,7 +671,7 @@ pub(super) fn padded_phase_windows(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Wind
     let low: Vec<i64> = vec![0; 2 + k].into_iter().chain(before.iter().copied()).collect();
     let high: Vec<i64> = vec![0; 2 + k].into_iter().chain(after).collect();
     let padded = pad_value(e, &phases, &phases_ty, &low, &high, fill);
-    let padded_ty = phases_ty.with_shape(phases_ty.shape.iter().zip(low.iter().zip(&high)).map(|(s, (l, h))| s + l + h).collect());
+    let padded_ty = padded_ty(&phases_ty, &low, &high);
     taps(w.kernel)
         .iter()
         .map(|tap| {
@@ -711,9 +707,7 @@ pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64], f
     let k = stride.len();
     let spatial = &ty.shape[2..];
     let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
-    let high: Vec<i64> = [0, 0].into_iter().chain(extra).collect();
-    let xp = pad_value(e, x, ty, &vec![0; 2 + k], &high, fill);
-    let xp_ty = ty.with_shape(ty.shape.iter().zip(&high).map(|(s, h)| s + h).collect());
+    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra, fill);
     let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
     let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
     if stride.iter().all(|&s| s == 1) {

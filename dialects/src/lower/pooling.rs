@@ -8,7 +8,7 @@
 
 use super::elementwise::{dim_list, empty, filled, generic};
 use super::scalar::{self, compute_elem, constant, literal};
-use super::shape::{extract, indexed, pad_value};
+use super::shape::{extract, indexed, pad_value, padded_ty};
 use super::{AtenOp, Attr, Emitter};
 use crate::types::Ty;
 
@@ -61,9 +61,7 @@ fn padded(e: &mut Emitter, x: &str, ty: &Ty, w: &Window, out: &Ty, value: f64) -
         low[lead + d] = w.padding[d];
         high[lead + d] = (needed - ty.shape[lead + d] - w.padding[d]).max(0);
     }
-    let r = pad_value(e, x, ty, &low, &high, &literal(value, &ty.elem));
-    let shape = ty.shape.iter().enumerate().map(|(d, &s)| s + low[d] + high[d]).collect();
-    (r, ty.with_shape(shape))
+    (pad_value(e, x, ty, &low, &high, &literal(value, &ty.elem)), padded_ty(ty, &low, &high))
 }
 
 /// Maps of a window reduction over (lead.., out.., window..): the padded

@@ -435,12 +435,17 @@ pub fn pad_amounts(pad: &[i64], rank: usize, op: &str) -> Result<(Vec<i64>, Vec<
     Ok((low, high))
 }
 
+/// The type of `ty` padded by `low` and `high` elements per dim.
+pub fn padded_ty(ty: &Ty, low: &[i64], high: &[i64]) -> Ty {
+    ty.with_shape(ty.shape.iter().enumerate().map(|(d, &s)| s + low[d] + high[d]).collect())
+}
+
 /// `tensor.pad` with a constant (an MLIR literal of the element type).
 pub fn pad_value(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64], value: &str) -> String {
     if low.iter().chain(high).all(|&p| p == 0) {
         return x.to_string();
     }
-    let out = ty.with_shape(ty.shape.iter().enumerate().map(|(d, &s)| s + low[d] + high[d]).collect());
+    let out = padded_ty(ty, low, high);
     let elem = crate::types::mlir_elem(&ty.elem);
     let c = e.assign(format!("arith.constant {value} : {elem}"));
     let r = e.fresh();
