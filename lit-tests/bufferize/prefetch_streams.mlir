@@ -2,15 +2,21 @@
 
 // A product on packed panels (8 rows x 2 panels of 16 columns, K 256):
 // each step of K reads one 64-byte line of each of its two panels, a
-// stream from memory. The step prefetches both panels' lines into L2, 4 KiB (64
-// steps) ahead, the last 64 steps the last line; the rows of x (4 bytes a
-// step, the smaller operand) are not prefetched.
+// stream from memory. The step prefetches both panels' lines into L2, 4 KiB
+// (64 steps) ahead, addressed in the panels' buffer seen flat: the first
+// panel's last steps prefetch the second's first lines, the second's stop
+// at the buffer's last element (8191). The rows of x (4 bytes a step, the
+// smaller operand) are not prefetched.
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for %[[K:.*]] = %c0 to %c256 step %c1 iter_args
+// CHECK-NEXT: %[[FLAT:.*]] = memref.reinterpret_cast %arg1 to offset: [0], sizes: [8192], strides: [1] : memref<2x256x16xf32> to memref<8192xf32>
 // CHECK-NEXT: %[[AHEAD:.*]] = arith.addi %[[K]], %c64
-// CHECK-NEXT: %[[CLAMPED:.*]] = arith.minui %[[AHEAD]], %c255
-// CHECK-NEXT: memref.prefetch %[[PANELS:.*]][%c0, %[[CLAMPED]], %c0], read, locality<1>, data : memref<2x256x16xf32
-// CHECK-NEXT: memref.prefetch %[[PANELS]][%c1, %[[CLAMPED]], %c0], read, locality<1>, data
+// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[AHEAD]], %c16
+// CHECK-NEXT: %[[CLAMPED:.*]] = arith.minui %[[FIRST]], %c8191
+// CHECK-NEXT: memref.prefetch %[[FLAT]][%[[CLAMPED]]], read, locality<1>, data : memref<8192xf32>
+// CHECK-NEXT: %[[SECOND:.*]] = arith.addi %[[FIRST]], %c4096
+// CHECK-NEXT: %[[CLAMPED2:.*]] = arith.minui %[[SECOND]], %c8191
+// CHECK-NEXT: memref.prefetch %[[FLAT]][%[[CLAMPED2]]], read, locality<1>, data : memref<8192xf32>
 // CHECK-NOT: memref.prefetch
 // CHECK-COUNT-16: vector.fma {{.*}} : vector<16xf32>
 // CHECK: return

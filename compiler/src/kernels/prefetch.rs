@@ -24,12 +24,14 @@
 //! Software prefetch of the streams of products on packed panels (see
 //! `matmul`, which tags their K loops): each K step reads the next line of
 //! a panel of weights that comes from L3 or memory; the step also
-//! prefetches the line [`STREAM_AHEAD`] bytes further on, of the largest
-//! operand (the others stay in cache):
+//! prefetches the line [`STREAM_AHEAD`] bytes further on in the buffer
+//! of the largest operand (the others stay in cache), past the panel's end
+//! into the next one:
 //!
 //! ```text
-//! scf.for %k = 0 to K {                          // tagged `aotc.stream`
-//!   memref.prefetch %panel[min(%k + 64, K - 1), 0], read, locality<1>, data
+//! %buffer = memref.reinterpret_cast %panels to [N]   // the panels' buffer, flat
+//! scf.for %k = 0 to K {                               // tagged `aotc.stream`
+//!   memref.prefetch %buffer[min(offset + (%k + 64) * 16, N - 1)], read, locality<1>, data
 //!   %row = memref.subview %panel[%k, 0] [1, 16]
 //!   ...
 //! ```
@@ -42,7 +44,7 @@ use melior::ir::attribute::{BoolAttribute, IntegerAttribute};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
 use melior::ir::r#type::IntegerType;
-use melior::ir::{BlockRef, Identifier, Module, OperationRef, Value, ValueLike};
+use melior::ir::{Attribute, BlockRef, Identifier, Module, OperationRef, Type, TypeLike, Value, ValueLike};
 use melior::Context;
 use mlir_sys::*;
 
@@ -81,7 +83,11 @@ pub fn prefetch_streams(context: &Context, module: &Module) -> anyhow::Result<()
 /// a 16-float panel. On Zen 4, one 512-channel 7x7 Winograd convolution
 /// (ab against no prefetch, 1 thread): 512 bytes 0.93x the time, 1 KiB
 /// 0.91, 2 KiB 0.84, 4 KiB 0.82, 8 KiB 0.86, 16 KiB 0.94; the MLP's
-/// panels: 2 KiB and 8 KiB 1.01-1.02x 4 KiB's time.
+/// panels: 2 KiB and 8 KiB 1.01-1.02x 4 KiB's time. On Zen 5, prefetching
+/// across panels (see [`prefetch_ahead_in`]), against 4 KiB (1 thread):
+/// resnet18 2 KiB 1.05, 8 KiB 0.98, 16 KiB 0.96-0.98 (its 7x7 stage
+/// streams 50 MB of transformed weights from memory); but the MLP 8 KiB
+/// 1.03, 16 KiB 1.04-1.06, BERT 1.02-1.03, mobilenet_v2 0.99-1.01.
 const STREAM_AHEAD: i64 = 4096;
 
 /// The locality hint of a stream's prefetch: 1, into L2 (`prefetcht2` on
@@ -104,6 +110,10 @@ struct StepView {
     /// Each dim's offset: a static value or an operand (the K index at `dim`).
     offsets: Vec<Result<i64, MlirValue>>,
     dim: usize,
+    /// The source's strides, in elements (static).
+    strides: Vec<i64>,
+    /// Bytes of an element.
+    element_bytes: i64,
     /// Bytes from one step to the next.
     step_bytes: i64,
     /// Where each cache line a step reads starts, relative to the view's
@@ -194,7 +204,8 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
         return None;
     }
     let lines = lines_per_step(&sizes, &strides, bytes, dim)?;
-    only_read(mlirOperationGetResult(subview, 0), None).then_some(StepView { source, offsets, dim, step_bytes: strides[dim] * bytes, lines })
+    let step_bytes = strides[dim] * bytes;
+    only_read(mlirOperationGetResult(subview, 0), None).then_some(StepView { source, offsets, dim, strides, element_bytes: bytes, step_bytes, lines })
 }
 
 /// The bytes of the memref that `view` is a subview of (through any
@@ -212,10 +223,17 @@ unsafe fn root_bytes(mut view: MlirValue) -> i64 {
 }
 
 /// Prefetches, at the start of each step of `k_loop`, the lines its
-/// largest operand's step reads [`STREAM_AHEAD`] bytes on (the last step's
-/// past the end).
+/// largest operand's step reads [`STREAM_AHEAD`] bytes on. The address is
+/// taken in the buffer the operand is a view of, not in the view: the last
+/// steps of a panel prefetch the start of what follows it in memory, which
+/// is the next panel the loops around read (the panels of a packed weight
+/// lie in the order they are used). Clamped to the buffer's last element,
+/// so no prefetch leaves it. Against stopping at the view's last line (1
+/// thread, ab): resnet18 0.90x the time (its 7x7 stage's Winograd products
+/// start each 32 KB panel from memory), mobilenet_v2 0.94, the MLP, BERT
+/// and GPT-2 0.99; 2 threads resnet18 0.92, mobilenet_v2 0.95.
 unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow::Result<()> {
-    let Some((0, steps, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return Ok(()) };
+    let Some((0, _, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return Ok(()) };
     let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(k_loop, 0));
     let index = mlirBlockGetArgument(body, 0);
     let mut views = Vec::new();
@@ -230,24 +248,41 @@ unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow:
     // a row of A (4 bytes) is no stream, a step of 8-row panels (32 bytes)
     // is: resnet18 0.99x the time with them prefetched too, mobilenet_v2 0.99
     let largest = views.iter().map(|v| root_bytes(v.source)).max().unwrap_or(0);
+    // (a buffer of unknown size cannot bound the addresses)
+    if largest == 0 {
+        return Ok(());
+    }
     for view in views.iter().filter(|v| v.step_bytes >= CACHE_LINE / 2 && root_bytes(v.source) == largest) {
+        let buffer = b.flat_buffer(view.source, largest / view.element_bytes)?;
         let ahead = (STREAM_AHEAD / view.step_bytes).max(1);
         let at = b.index_op("arith.addi", index, b.index(ahead)?)?;
-        let at = b.index_op("arith.minui", at, b.index(steps - 1)?)?;
         for line in &view.lines {
-            let mut indices = Vec::new();
+            let mut element = buffer.offset;
             for (d, offset) in view.offsets.iter().enumerate() {
-                indices.push(match offset {
+                let i = match offset {
                     _ if d == view.dim => at,
                     Ok(o) => b.index(*o + line[d])?,
                     Err(v) if line[d] == 0 => *v,
                     Err(v) => b.index_op("arith.addi", *v, b.index(line[d])?)?,
-                });
+                };
+                let step = b.index_op("arith.muli", i, b.index(view.strides[d])?)?;
+                element = b.index_op("arith.addi", element, step)?;
             }
-            b.prefetch(view.source, &indices, STREAM_LOCALITY)?;
+            let element = b.index_op("arith.minui", element, b.index(buffer.elements - 1)?)?;
+            b.prefetch(buffer.flat, &[element], STREAM_LOCALITY)?;
         }
     }
     Ok(())
+}
+
+/// The buffer a view lies in, seen as one dim of elements (see
+/// [`InsertBefore::flat_buffer`]).
+struct FlatBuffer {
+    /// `memref<N x T>` from the buffer's first element.
+    flat: MlirValue,
+    /// The view's offset in it, in elements.
+    offset: MlirValue,
+    elements: i64,
 }
 
 unsafe fn has_attribute(op: MlirOperation, name: &str) -> bool {
@@ -357,6 +392,38 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
 
 /// The ops of the prefetches.
 impl InsertBefore<'_, '_> {
+    /// The first `elements` elements of the buffer that `view` is a view
+    /// of (through subviews of a buffer of that many), as `memref<N x T>`,
+    /// and the view's offset in them: `memref.extract_strided_metadata`,
+    /// then `memref.reinterpret_cast` of its base.
+    fn flat_buffer(&self, view: MlirValue, elements: i64) -> anyhow::Result<FlatBuffer> {
+        let ty = unsafe { Type::from_raw(mlirValueGetType(view)) };
+        let rank = unsafe { mlirShapedTypeGetRank(ty.to_raw()) } as usize;
+        let element = unsafe { Type::from_raw(mlirShapedTypeGetElementType(ty.to_raw())) };
+        let base_ty = Type::parse(self.context, &format!("memref<{element}>")).ok_or_else(|| anyhow::anyhow!("memref<{element}>"))?;
+        let index = Type::index(self.context);
+        let results: Vec<Type> = std::iter::once(base_ty).chain(std::iter::repeat_n(index, 1 + 2 * rank)).collect();
+        let metadata = OperationBuilder::new("memref.extract_strided_metadata", self.location)
+            .add_operands(&[unsafe { Value::from_raw(view) }])
+            .add_results(&results)
+            .build()?;
+        let metadata = self.block.insert_operation_before(self.anchor, metadata);
+        let (base, offset) = (metadata.result(0)?, metadata.result(1)?.to_raw());
+        let flat_ty = Type::parse(self.context, &format!("memref<{elements}x{element}>")).ok_or_else(|| anyhow::anyhow!("memref<{elements}x{element}>"))?;
+        let array = |text: &str| Attribute::parse(self.context, text).ok_or_else(|| anyhow::anyhow!("{text}"));
+        let cast = OperationBuilder::new("memref.reinterpret_cast", self.location)
+            .add_operands(&[base.into()])
+            .add_attributes(&[
+                (Identifier::new(self.context, "static_offsets"), array("array<i64: 0>")?),
+                (Identifier::new(self.context, "static_sizes"), array(&format!("array<i64: {elements}>"))?),
+                (Identifier::new(self.context, "static_strides"), array("array<i64: 1>")?),
+                (Identifier::new(self.context, "operandSegmentSizes"), array("array<i32: 1, 0, 0, 0>")?),
+            ])
+            .add_results(&[flat_ty])
+            .build()?;
+        Ok(FlatBuffer { flat: self.insert(cast)?, offset, elements })
+    }
+
     /// `memref.prefetch %source[indices], read, locality<locality>, data`.
     fn prefetch(&self, source: MlirValue, indices: &[MlirValue], locality: i64) -> anyhow::Result<()> {
         let operands: Vec<Value> = std::iter::once(source).chain(indices.iter().copied()).map(|v| unsafe { Value::from_raw(v) }).collect();
