@@ -38,3 +38,4 @@ module attributes {aotc.model = "t"} {
     return
   }
 }
+

@@ -24,7 +24,7 @@
 //! Software prefetch of the streams of products on packed panels (see
 //! `matmul`, which tags their K loops): each K step reads the next line of
 //! a panel of weights that comes from L3 or memory; the step also
-//! prefetches the line [`STREAM_AHEAD`] bytes further on in the buffer
+//! prefetches the line 4-8 KiB further on in the buffer
 //! of the largest operand (the others stay in cache), past the panel's end
 //! into the next one:
 //!
@@ -88,7 +88,17 @@ pub fn prefetch_streams(context: &Context, module: &Module) -> anyhow::Result<()
 /// resnet18 2 KiB 1.05, 8 KiB 0.98, 16 KiB 0.96-0.98 (its 7x7 stage
 /// streams 50 MB of transformed weights from memory); but the MLP 8 KiB
 /// 1.03, 16 KiB 1.04-1.06, BERT 1.02-1.03, mobilenet_v2 0.99-1.01.
+/// The products of the MLP and BERT read two panels a step, resnet18's 7x7
+/// stage one: what each prefers is [`STREAMS_IN_FLIGHT`] bytes ahead in all.
 const STREAM_AHEAD: i64 = 4096;
+
+/// The bytes a K step prefetches ahead over all its streams (each at least
+/// [`STREAM_AHEAD`]): one panel a step 8 KiB ahead, two 4 KiB each. Against
+/// 4 KiB for every stream (1 thread): resnet18 0.98 (both orders of 200
+/// pairs; 2 threads 0.996), mobilenet_v2 1.000-1.001 (its products read
+/// one or four panels a step); the MLP and BERT unchanged. The whole
+/// budget split over four streams (2 KiB each): mobilenet_v2 1.01-1.02.
+const STREAMS_IN_FLIGHT: i64 = 8192;
 
 /// The locality hint of a stream's prefetch: 1, into L2 (`prefetcht2` on
 /// x86), from where the L1's own prefetcher takes the lines; into L1 (3)
@@ -223,7 +233,8 @@ unsafe fn root_bytes(mut view: MlirValue) -> i64 {
 }
 
 /// Prefetches, at the start of each step of `k_loop`, the lines its
-/// largest operand's step reads [`STREAM_AHEAD`] bytes on. The address is
+/// largest operand's step reads some steps on ([`STREAMS_IN_FLIGHT`]
+/// bytes over all, at least [`STREAM_AHEAD`] each). The address is
 /// taken in the buffer the operand is a view of, not in the view: the last
 /// steps of a panel prefetch the start of what follows it in memory, which
 /// is the next panel the loops around read (the panels of a packed weight
@@ -252,9 +263,12 @@ unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow:
     if largest == 0 {
         return Ok(());
     }
-    for view in views.iter().filter(|v| v.step_bytes >= CACHE_LINE / 2 && root_bytes(v.source) == largest) {
+    let streams: Vec<&StepView> = views.iter().filter(|v| v.step_bytes >= CACHE_LINE / 2 && root_bytes(v.source) == largest).collect();
+    let lines: i64 = streams.iter().map(|v| v.lines.len() as i64).sum();
+    let bytes_ahead = (STREAMS_IN_FLIGHT / lines.max(1)).max(STREAM_AHEAD);
+    for view in streams {
         let buffer = b.flat_buffer(view.source, largest / view.element_bytes)?;
-        let ahead = (STREAM_AHEAD / view.step_bytes).max(1);
+        let ahead = (bytes_ahead / view.step_bytes).max(1);
         let at = b.index_op("arith.addi", index, b.index(ahead)?)?;
         for line in &view.lines {
             let mut element = buffer.offset;
