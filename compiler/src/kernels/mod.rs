@@ -252,7 +252,20 @@ impl Script {
         self.tile_with("fuse", op, sizes)
     }
 
+    /// [`Script::tile`], or [`Script::tile_and_fuse`] when `fuse`, with the
+    /// loops nested in `order` (a permutation of the dims, outermost first;
+    /// the loops are returned in that order).
+    pub fn tile_in_order(&mut self, fuse: bool, op: &str, sizes: &[i64], order: &[i64]) -> (String, Vec<String>) {
+        let order = order.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let transform = if fuse { "fuse" } else { "tile_using_for" };
+        self.tile_with_suffix(transform, op, sizes, &format!(" interchange [{order}]"))
+    }
+
     fn tile_with(&mut self, transform: &str, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
+        self.tile_with_suffix(transform, op, sizes, "")
+    }
+
+    fn tile_with_suffix(&mut self, transform: &str, op: &str, sizes: &[i64], suffix: &str) -> (String, Vec<String>) {
         let tiled = self.handle("tiled");
         let loops = sizes.iter().filter(|&&s| s != 0).count();
         let names: Vec<String> = (0..loops).map(|_| self.handle("loop")).collect();
@@ -260,7 +273,7 @@ impl Script {
         let types = vec!["!transform.any_op"; loops + 1].join(", ");
         let sizes_text = sizes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         self.line(format!(
-            "{results} = transform.structured.{transform} {op} tile_sizes [{sizes_text}] : (!transform.any_op) -> ({types})"
+            "{results} = transform.structured.{transform} {op} tile_sizes [{sizes_text}]{suffix} : (!transform.any_op) -> ({types})"
         ));
         (tiled, names)
     }
