@@ -253,8 +253,8 @@ impl Script {
     }
 
     /// [`Script::tile`], or [`Script::tile_and_fuse`] when `fuse`, with the
-    /// loops nested in `order` (a permutation of the dims, outermost first;
-    /// the loops are returned in that order).
+    /// loops nested in `order` (a permutation of the dims, outermost
+    /// first).
     pub fn tile_in_order(&mut self, fuse: bool, op: &str, sizes: &[i64], order: &[i64]) -> (String, Vec<String>) {
         let order = order.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         let transform = if fuse { "fuse" } else { "tile_using_for" };

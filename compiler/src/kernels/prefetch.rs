@@ -407,9 +407,13 @@ unsafe fn prefetch_in(context: &Context, row_loop: MlirOperation) -> anyhow::Res
 /// The ops of the prefetches.
 impl InsertBefore<'_, '_> {
     /// The first `elements` elements of the buffer that `view` is a view
-    /// of (through subviews of a buffer of that many), as `memref<N x T>`,
-    /// and the view's offset in them: `memref.extract_strided_metadata`,
-    /// then `memref.reinterpret_cast` of its base.
+    /// of, as `memref<N x T>`, and the view's offset in them:
+    /// `memref.extract_strided_metadata`, then `memref.reinterpret_cast` of
+    /// its base. `elements` is the size of the memref that `view` is a
+    /// chain of subviews of (`root_bytes`): that memref lies in the buffer
+    /// at some offset, so the buffer has at least as many elements (for a
+    /// function argument or an arena slot, the offset is 0 and the two are
+    /// the same).
     fn flat_buffer(&self, view: MlirValue, elements: i64) -> anyhow::Result<FlatBuffer> {
         let ty = unsafe { Type::from_raw(mlirValueGetType(view)) };
         let rank = unsafe { mlirShapedTypeGetRank(ty.to_raw()) } as usize;
