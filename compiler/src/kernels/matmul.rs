@@ -757,16 +757,11 @@ fn micro_kernel_nest(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64
 /// [`micro_kernel_nest`] with the register tiles' loops nested in
 /// `tile_order` (the dims, outermost first, K last), if given.
 fn micro_kernel_nest_in_order(script: &mut Script, op: &str, blocks: &[i64], tiles: &[i64], init: Option<(&str, &str)>, tile_order: Option<&[i64]>) -> KernelLoops {
-    let tile = |script: &mut Script, fuse: bool, op: &str, sizes: &[i64]| match tile_order {
-        Some(order) => script.tile_in_order(fuse, op, sizes, order),
-        None if fuse => script.tile_and_fuse(op, sizes),
-        None => script.tile(op, sizes),
-    };
     let Some((kind, init)) = init else {
         let (blocked, block_loops) = script.tile(op, blocks);
         // the last is the K block loop, accumulating
         script.mark_parallel(&block_loops[..block_loops.len() - 1]);
-        let (tiled, loops) = tile(script, false, &blocked, tiles);
+        let (tiled, loops) = script.tile_in_order(false, &blocked, tiles, tile_order);
         script.mark_parallel(&loops[..loops.len() - 1]);
         script.vectorize(&tiled, None);
         return KernelLoops { k_loop: loops.last().expect("a K loop").clone(), blocks: block_loops };
@@ -779,7 +774,7 @@ fn micro_kernel_nest_in_order(script: &mut Script, op: &str, blocks: &[i64], til
     };
     let (blocked, block_loops) = script.tile_and_fuse(op, &with_k(blocks, 0));
     script.mark_parallel(&block_loops);
-    let (tiled, tile_loops) = tile(script, true, &blocked, &with_k(tiles, 0));
+    let (tiled, tile_loops) = script.tile_in_order(true, &blocked, &with_k(tiles, 0), tile_order);
     script.mark_parallel(&tile_loops);
     let (stepped, loops) = script.tile(&tiled, &with_k(&vec![0; k + 1], 1));
     script.vectorize(&stepped, None);

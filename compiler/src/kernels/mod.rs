@@ -242,30 +242,22 @@ impl Script {
     /// Tiles `op` with `sizes`; returns the tiled op and the loops (one per
     /// non-zero size).
     pub fn tile(&mut self, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
-        self.tile_with("tile_using_for", op, sizes)
+        self.tile_in_order(false, op, sizes, None)
     }
 
     /// Tiles `op` like [`Script::tile`] and fuses into the loops the
     /// producers of its operands, its init's included (each becomes a slice
     /// of itself computed inside the loop).
     pub fn tile_and_fuse(&mut self, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
-        self.tile_with("fuse", op, sizes)
+        self.tile_in_order(true, op, sizes, None)
     }
 
     /// [`Script::tile`], or [`Script::tile_and_fuse`] when `fuse`, with the
-    /// loops nested in `order` (a permutation of the dims, outermost
-    /// first).
-    pub fn tile_in_order(&mut self, fuse: bool, op: &str, sizes: &[i64], order: &[i64]) -> (String, Vec<String>) {
-        let order = order.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    /// loops nested in `order` if given (a permutation of the dims,
+    /// outermost first), else in the dims' order.
+    pub fn tile_in_order(&mut self, fuse: bool, op: &str, sizes: &[i64], order: Option<&[i64]>) -> (String, Vec<String>) {
         let transform = if fuse { "fuse" } else { "tile_using_for" };
-        self.tile_with_suffix(transform, op, sizes, &format!(" interchange [{order}]"))
-    }
-
-    fn tile_with(&mut self, transform: &str, op: &str, sizes: &[i64]) -> (String, Vec<String>) {
-        self.tile_with_suffix(transform, op, sizes, "")
-    }
-
-    fn tile_with_suffix(&mut self, transform: &str, op: &str, sizes: &[i64], suffix: &str) -> (String, Vec<String>) {
+        let interchange = order.map_or(String::new(), |o| format!(" interchange [{}]", o.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")));
         let tiled = self.handle("tiled");
         let loops = sizes.iter().filter(|&&s| s != 0).count();
         let names: Vec<String> = (0..loops).map(|_| self.handle("loop")).collect();
@@ -273,7 +265,7 @@ impl Script {
         let types = vec!["!transform.any_op"; loops + 1].join(", ");
         let sizes_text = sizes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         self.line(format!(
-            "{results} = transform.structured.{transform} {op} tile_sizes [{sizes_text}]{suffix} : (!transform.any_op) -> ({types})"
+            "{results} = transform.structured.{transform} {op} tile_sizes [{sizes_text}]{interchange} : (!transform.any_op) -> ({types})"
         ));
         (tiled, names)
     }
