@@ -5,19 +5,21 @@
 // tiles (12 groups of 16, and 4 apart). An element's tiles (50 KB) do not
 // fit in L1 while its panels do, so the register tiles run the groups
 // outside the panels: each group's 64 x 16 tiles stay in L1 while the four
-// panels use them. The threads share elements and groups (the two outer
-// loops, 36 x 12 pieces); the last 4 tiles are a loop nest of their own.
+// panels use them. The threads share groups and elements (the two outer
+// loops, 12 x 36 pieces), groups outer: a thread's share is a band of
+// tiles, the image's rows. The last 4 tiles are a loop nest of their own.
 // CHECK-LABEL: func.func @aotc_w_forward
-// CHECK: scf.for %{{.*}} = %c0 to %c36 step %c1 iter_args({{.*}}) -> (tensor<36x4x16x12x16xf32>)
-// CHECK: scf.for %[[GROUP:.*]] = %c0 to %c12 step %c1 iter_args({{.*}}) -> (tensor<1x4x16x12x16xf32>)
-// CHECK-NEXT: scf.for %[[PANEL:.*]] = %c0 to %c4 step %c1 iter_args({{.*}}) -> (tensor<1x4x16x12x16xf32>)
+// CHECK: scf.for %[[GROUP:.*]] = %c0 to %c12 step %c1 iter_args({{.*}}) -> (tensor<36x4x16x12x16xf32>)
+// CHECK: scf.for %[[ELEMENT:.*]] = %c0 to %c36 step %c1 iter_args({{.*}}) -> (tensor<36x4x16x1x16xf32>)
+// CHECK-NEXT: scf.for %[[PANEL:.*]] = %c0 to %c4 step %c1 iter_args({{.*}}) -> (tensor<36x4x16x1x16xf32>)
 // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16x16xf32>)
 // CHECK-COUNT-16: vector.fma {{.*}} : vector<16xf32>
 // CHECK: } {aotc.stream}
-// CHECK: tensor.insert_slice {{.*}}[0, %[[PANEL]], 0, %[[GROUP]], 0] [1, 1, 16, 1, 16]
+// CHECK: tensor.insert_slice {{.*}}[%[[ELEMENT]], %[[PANEL]], 0, 0, 0] [1, 1, 16, 1, 16]
 // CHECK: } {aotc.parallel}
 // CHECK-NEXT: scf.yield
 // CHECK-NEXT: } {aotc.parallel}
+// CHECK-NEXT: tensor.insert_slice {{.*}}[0, 0, 0, %[[GROUP]], 0] [36, 4, 16, 1, 16]
 // CHECK: } {aotc.parallel}
 // CHECK: scf.for %{{.*}} = %c0 to %c36 step %c1 iter_args({{.*}}) -> (tensor<36x4x4x16xf32>)
 // CHECK-NEXT: scf.for %{{.*}} = %c0 to %c4 step %c1 iter_args({{.*}}) -> (tensor<36x4x4x16xf32>)

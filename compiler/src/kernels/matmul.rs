@@ -290,7 +290,8 @@ fn one_at_a_time(plan: Plan) -> Plan {
 }
 
 /// The register tiles' loops of a batched product on row panels with its
-/// column groups outside its panels: (batch, group, row, panel, column, k).
+/// column groups outside its panels, in each block of one group: (batch,
+/// group, row, panel, column, k).
 const GROUPS_FIRST: [i64; 6] = [0, 3, 2, 1, 4, 5];
 
 /// Bytes of one operand's part that a register tile loop may re-read from
@@ -303,12 +304,18 @@ const L1_REREAD_BYTES: i64 = 32 * 1024;
 /// every panel, because they do not fit in L1 while its panels do, runs
 /// the column groups outside the panels instead: each group's columns
 /// (K x 16 floats) then stay in L1 while every panel uses them, and the
-/// panels, re-read for each group, come from L1. The panels are one cache
-/// block (the threads share the batch and the groups). resnet18's 56x56
+/// panels, re-read for each group, come from L1. resnet18's 56x56
 /// Winograd products (64 x 64 panels, 196 tiles: 16 KB of panels, 50 KB
 /// of columns): that kernel 0.87x the time, resnet18 1 thread 0.98x; the
 /// 28x28 and 14x14 ones (25 KB of columns; 256 KB of panels) keep panels
 /// outside (groups first there: 1.05x and 1.03x their time).
+///
+/// The groups are the one block loop, outside the batch (loops group,
+/// batch, row, panel, column, k): the threads share groups x elements,
+/// groups outer, so a thread's home range is a range of tiles, a band of
+/// the image's rows, rather than of Winograd elements (all 36 elements'
+/// panels, 590 KB, stay in L2 across the groups). resnet18 1 thread 0.99x
+/// (ab, both orders), 2 threads 1.00x.
 fn groups_outside_panels(plan: Plan, ranges: &[i64]) -> Plan {
     let Plan::RowPanels { mut blocks, tiles, .. } = plan else { return plan };
     let (panels, rows, groups, k) = (ranges[1], ranges[2], ranges[3], ranges[5]);
@@ -320,7 +327,9 @@ fn groups_outside_panels(plan: Plan, ranges: &[i64]) -> Plan {
     if columns_bytes <= L1_REREAD_BYTES || panels_bytes > L1_REREAD_BYTES || !one_k_block || !group_loop {
         return Plan::RowPanels { blocks, tiles, groups_first: false };
     }
+    blocks[0] = 0;
     blocks[1] = 0;
+    blocks[3] = 1;
     Plan::RowPanels { blocks, tiles, groups_first: true }
 }
 
@@ -814,18 +823,19 @@ mod tests {
         let groups_first = |ranges: [i64; 6]| {
             let plan = one_at_a_time(row_panel_sizes(ranges[2], ranges[3], ranges[5], 32));
             match groups_outside_panels(plan, &ranges) {
-                Plan::RowPanels { blocks, groups_first, .. } => (groups_first, blocks[1]),
+                Plan::RowPanels { blocks, groups_first, .. } => (groups_first, blocks),
                 _ => unreachable!(),
             }
         };
-        // 56x56, 64 channels: 50 KB of tiles, 16 KB of panels; one block of all panels
-        assert_eq!(groups_first([36, 4, 16, 12, 16, 64]), (true, 0));
+        // 56x56, 64 channels: 50 KB of tiles, 16 KB of panels; the groups
+        // are the block loop (one group a block), all panels one block
+        assert_eq!(groups_first([36, 4, 16, 12, 16, 64]), (true, vec![0, 0, 0, 1, 0, 64]));
         // 28x28, 128 channels: 25 KB of tiles stay in L1
-        assert_eq!(groups_first([36, 8, 16, 3, 16, 128]), (false, 1));
+        assert_eq!(groups_first([36, 8, 16, 3, 16, 128]), (false, vec![1, 1, 0, 0, 0, 128]));
         // 14x14, 256 channels: 256 KB of panels would not
-        assert_eq!(groups_first([16, 16, 16, 3, 16, 256]), (false, 1));
+        assert_eq!(groups_first([16, 16, 16, 3, 16, 256]), (false, vec![1, 1, 0, 0, 0, 256]));
         // one group: nothing to reorder
-        assert_eq!(groups_first([4, 4, 16, 1, 16, 1024]), (false, 1));
+        assert_eq!(groups_first([4, 4, 16, 1, 16, 1024]), (false, vec![1, 1, 0, 0, 0, 1024]));
     }
 
     #[test]
