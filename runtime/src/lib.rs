@@ -16,6 +16,8 @@
 
 pub mod abi;
 mod derived;
+#[cfg(feature = "kernel-times")]
+pub mod kernel_times;
 pub mod pool;
 pub mod safe;
 pub mod winograd;

@@ -349,7 +349,14 @@ pub unsafe extern "C" fn aotc_rt_parallel_for(iterations: i64, task: Task, conte
     }
     let threads = threads.min(iterations.max(0) as usize).min(MAX_THREADS);
     if threads <= 1 || !POOL.acquire() {
+        #[cfg(feature = "kernel-times")]
+        let start = crate::kernel_times::now();
         task(context, 0, iterations, scratch);
+        #[cfg(feature = "kernel-times")]
+        {
+            let end = crate::kernel_times::now();
+            crate::kernel_times::record(task as usize, iterations, start, end, end);
+        }
         return;
     }
     let ranges = threads.min(POOL.ensure_workers(threads - 1) + 1);
@@ -359,9 +366,16 @@ pub unsafe extern "C" fn aotc_rt_parallel_for(iterations: i64, task: Task, conte
     if number % REFRESH_RANGES_EVERY == 0 {
         POOL.ranges.iter().for_each(|word| word.refresh(number));
     }
+    #[cfg(feature = "kernel-times")]
+    let start = {
+        crate::kernel_times::job_posted();
+        crate::kernel_times::now()
+    };
     POOL.posted.post(number, &job);
     POOL.wake_sleepers();
     let mine = POOL.run_pieces(&job, number, 0, &mut |job, begin, end| task(job.context, begin, end, scratch));
+    #[cfg(feature = "kernel-times")]
+    let mine_done = crate::kernel_times::now();
     // the pieces workers took: a short spin, then yield (a worker the
     // system put on this thread's CPU then gets to run)
     let mut spins = 0u32;
@@ -373,6 +387,8 @@ pub unsafe extern "C" fn aotc_rt_parallel_for(iterations: i64, task: Task, conte
             std::thread::yield_now();
         }
     }
+    #[cfg(feature = "kernel-times")]
+    crate::kernel_times::record(task as usize, iterations, start, mine_done, crate::kernel_times::now());
     if POOL.out_of_memory.swap(false, Ordering::Relaxed) {
         OUT_OF_MEMORY.with(|o| o.set(true));
     }
@@ -449,6 +465,8 @@ impl Pool {
                 }
             });
             if done > 0 {
+                #[cfg(feature = "kernel-times")]
+                crate::kernel_times::worker_done();
                 self.finished.fetch_add(done as u64, Ordering::Release);
             }
         }
@@ -518,6 +536,8 @@ pub(crate) fn handle_created() {
 /// A handle was freed: the last one stops the workers.
 pub(crate) fn handle_freed() {
     if POOL.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        #[cfg(feature = "kernel-times")]
+        crate::kernel_times::print();
         POOL.shut_down();
     }
 }
