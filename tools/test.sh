@@ -12,9 +12,9 @@ echo "fixtures: $AOTC_FIXTURES $ops_fixtures $zoo_fixtures"
 
 cargo build --release --workspace
 cargo test --release --workspace --exclude aotc-benches
-# the runtime's kernel timing (a developers' build, tools/kernel_times.py),
+# the runtime with its kernel timing (a developers' build, tools/kernel_times.py),
 # in a target dir of its own so the runtime that models link stays plain
-cargo test --release -p aotc-runtime --features kernel-times --lib --target-dir "$CARGO_TARGET_DIR/kernel-times" kernel_times
+cargo test --release -p aotc-runtime --features kernel-times --lib --target-dir "$CARGO_TARGET_DIR/kernel-times"
 
 export AOTC_BIN="$CARGO_TARGET_DIR/release/aotc"
 lit_log="$(mktemp)"

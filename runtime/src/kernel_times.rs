@@ -54,7 +54,12 @@ pub fn job_posted() {
 /// caller ran out of its own pieces at `mine` and saw every piece done at
 /// `end` (a call run on the caller alone: `mine == end`, no workers).
 pub fn record(task: usize, iterations: i64, start: u64, mine: u64, end: u64) {
-    let workers_done = WORKERS_DONE.load(Ordering::Relaxed);
+    record_with(task, iterations, start, mine, end, WORKERS_DONE.load(Ordering::Relaxed));
+}
+
+/// [`record`] with the time the workers ran out of pieces (0: none did
+/// in this call).
+fn record_with(task: usize, iterations: i64, start: u64, mine: u64, end: u64, workers_done: u64) {
     let idle = if workers_done > start { mine.saturating_sub(workers_done) } else { 0 };
     let mut rows = ROWS.lock().unwrap_or_else(|e| e.into_inner());
     let row = match rows.iter_mut().find(|r| r.task == task) {
@@ -94,35 +99,42 @@ pub fn print() {
 mod tests {
     use super::*;
 
-    /// The table is one per process: the tests take turns.
+    /// The table is one per process: these tests take turns, and each
+    /// looks only at its own (made-up) kernels, since other tests' kernels
+    /// run on the pool meanwhile.
     static TURN: Mutex<()> = Mutex::new(());
+
+    fn rows_of(tasks: &[usize]) -> Vec<Row> {
+        let mut rows: Vec<Row> = take().into_iter().filter(|r| tasks.contains(&r.task)).collect();
+        rows.sort_by_key(|r| r.task);
+        rows
+    }
 
     #[test]
     fn calls_add_up_per_kernel() {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        take();
-        record(1, 10, 100, 150, 170);
-        record(2, 4, 200, 260, 260);
-        record(1, 10, 300, 340, 345);
-        let mut rows = take();
-        rows.sort_by_key(|r| r.task);
-        assert_eq!(rows[0], Row { task: 1, iterations: 10, calls: 2, nanos: 115, caller_wait_nanos: 25, workers_idle_nanos: 0 });
-        assert_eq!(rows[1], Row { task: 2, iterations: 4, calls: 1, nanos: 60, caller_wait_nanos: 0, workers_idle_nanos: 0 });
-        assert!(take().is_empty());
+        record_with(1, 10, 100, 150, 170, 0);
+        record_with(2, 4, 200, 260, 260, 0);
+        record_with(1, 10, 300, 340, 345, 0);
+        assert_eq!(
+            rows_of(&[1, 2]),
+            [
+                Row { task: 1, iterations: 10, calls: 2, nanos: 115, caller_wait_nanos: 25, workers_idle_nanos: 0 },
+                Row { task: 2, iterations: 4, calls: 1, nanos: 60, caller_wait_nanos: 0, workers_idle_nanos: 0 },
+            ]
+        );
+        assert!(rows_of(&[1, 2]).is_empty());
     }
 
     #[test]
     fn workers_idle_counts_from_their_last_piece_to_the_callers() {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        take();
-        job_posted();
-        let start = now();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        worker_done();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let mine = now();
-        record(7, 2, start, mine, mine);
-        let idle = take()[0].workers_idle_nanos;
-        assert!((1_000_000..mine - start).contains(&idle), "idle {idle} ns");
+        // workers done at 300, the caller's own pieces at 500
+        record_with(7, 2, 100, 500, 520, 300);
+        // the workers' time is from an older call: not this one's
+        record_with(8, 2, 100, 500, 500, 50);
+        let rows = rows_of(&[7, 8]);
+        assert_eq!((rows[0].workers_idle_nanos, rows[0].caller_wait_nanos), (200, 20));
+        assert_eq!(rows[1].workers_idle_nanos, 0);
     }
 }
