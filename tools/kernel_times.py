@@ -10,8 +10,9 @@ names `--emit parallel` prints).
 Prints per kernel its calls per run and, per thread count, microseconds per
 run, the speed-up over the first count, and the waits at the ends of its
 calls at the last count (the caller for the workers' last pieces plus the
-workers for the caller's). A chunk counts only if every batch in it ran in
-the asked placement; at one thread any placement counts. Kernels that stay
+workers for the caller's). A chunk counts only if its batches ran in the
+asked placement (19 in 20 of those placed, 4 in 5 of all); at one thread
+any placement counts. Kernels that stay
 on the calling thread are not timed (the "rest" line is the run's time
 outside the parallel kernels).
 """
@@ -80,6 +81,15 @@ def parse_times(stderr, names):
     return rows
 
 
+def in_placement(places, placement):
+    """Whether a chunk's batches ran in `placement`: at least 19 in 20 of
+    them where not in neither (a round trip the host slowed, or that
+    changed), and at least 4 in 5 in all."""
+    other = {"near": "far", "far": "near"}[placement]
+    ours = places.count(placement)
+    return ours >= 19 * places.count(other) and ours >= 0.8 * len(places)
+
+
 def measure(watch, lib, names, threads, placement, seconds, chunk):
     """Kernel totals and (runs, run seconds) over chunks in the placement."""
     totals = collections.defaultdict(lambda: [0, 0, 0, 0])
@@ -88,8 +98,8 @@ def measure(watch, lib, names, threads, placement, seconds, chunk):
         tries += 1
         p = run([watch, lib, "bench", str(threads), str(chunk)], capture_output=True)
         batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
-        places = {placement_of(float(b[4]), float(b[4])) for b in batches}
-        if threads > 1 and placement and places != {placement}:
+        places = [placement_of(float(b[4]), float(b[4])) for b in batches]
+        if threads > 1 and placement and not in_placement(places, placement):
             continue
         for name, row in parse_times(p.stderr, names).items():
             totals[name] = [a + b for a, b in zip(totals[name], row)]
