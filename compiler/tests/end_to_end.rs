@@ -172,7 +172,8 @@ fn watch_tool_alternates_thread_counts() {
 }
 
 /// `benches/cross_core.c` builds and prints a median for every pattern,
-/// mode and placement (a dash where none was measured).
+/// mode and placement, then for every case of its turns table and
+/// placement (a dash where none was measured).
 #[test]
 fn cross_core_tool_reports_each_case() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,9 +189,19 @@ fn cross_core_tool_reports_each_case() {
         .flat_map(|p| ["private", "crossing"].map(move |m| (p, m)))
         .flat_map(|(p, m)| ["near", "far"].map(move |l| format!("{p} {m} {l} ")))
         .collect();
-    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    let turns: Vec<String> = ["B-reads-lines-A-wrote", "B-writes-lines-A-read", "B-writes-lines-A-wrote", "B-reads-own-lines"]
+        .iter()
+        .flat_map(|c| ["near", "far"].map(move |l| format!("{c} {l} ")))
+        .collect();
+    let (passes, turn_rows) = stdout.split_once("# turns").unwrap_or((&stdout, ""));
+    let rows: Vec<&str> = passes.lines().skip(1).collect();
     assert_eq!(rows.len(), cases.len(), "{stdout}");
     for (row, case) in rows.iter().zip(&cases) {
+        assert!(row.starts_with(case.as_str()), "{stdout}");
+    }
+    let rows: Vec<&str> = turn_rows.lines().skip(1).collect();
+    assert_eq!(rows.len(), turns.len(), "{stdout}");
+    for (row, case) in rows.iter().zip(&turns) {
         assert!(row.starts_with(case.as_str()), "{stdout}");
     }
 }
