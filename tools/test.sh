@@ -25,6 +25,15 @@ failed=$(grep -cE '^(FAIL|XPASS|UNRESOLVED):' "$lit_log" || true)
 rm -f "$lit_log"
 echo "lit: $passed passed, $failed failed"
 
+# The kernel timing tool end to end: its runtime, a model's kernels named.
+if kernel_times="$(python tools/kernel_times.py "$zoo_fixtures/zoo/squeezenet1_1/default/model.pt2" --threads 1,2 --seconds 0.5 --top 3)" \
+    && grep -q '^k[0-9]*_parallel ' <<<"$kernel_times"; then
+  echo "kernel_times: ok"
+else
+  echo "kernel_times: FAILED"
+  status=1
+fi
+
 # The op suite and the model zoo against torch, with their tables.
 python tools/conformance.py --aotc "$AOTC_BIN" --ops "$ops_fixtures" --zoo "$zoo_fixtures" || status=$?
 exit $status
