@@ -1,5 +1,7 @@
 // RUN: aotc-opt %s --pass lower-aten | FileCheck %s
 
+// (the map the rows read the outputs' slices by: ys[a, b, f, i, j])
+// CHECK: #[[ROWS:map[0-9]*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>
 // A 3x3 stride-1 convolution with 32 channels and 7x7 tiles (14x14
 // outputs) is Winograd F(2x2, 3x3):
 // CHECK-LABEL: func.func @aotc_w_forward
@@ -31,10 +33,13 @@
 // CHECK: %[[WITH_MAIN:.*]] = tensor.insert_slice {{.*}} into %[[RESULT]][0, 0, 0] [16, 48, 48]
 // CHECK: tensor.insert_slice {{.*}} into %[[WITH_MAIN]][0, 0, 48] [16, 48, 1]
 // A^T M A, four outputs per tile (every operand read alike: one flat
-// loop), interleaved into rows with the bias added
+// loop), each a slice of one [2, 2, F, TH, TW] tensor, read into rows
+// with the bias added
 // CHECK: %{{.*}}:4 = linalg.generic {{.*}} ins({{.*}} : {{.*}}tensor<48x7x7xf32>) outs(
 // CHECK: } -> (tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>, tensor<48x7x7xf32>)
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<48x7x2x2x7xf32>, tensor<48xf32>) outs({{.*}} : tensor<48x7x2x7x2xf32>)
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 0, 0, 0] [1, 1, 48, 7, 7] [1, 1, 1, 1, 1] : tensor<1x1x48x7x7xf32> into tensor<2x2x48x7x7xf32>
+// CHECK: tensor.insert_slice {{.*}}[1, 1, 0, 0, 0] [1, 1, 48, 7, 7] [1, 1, 1, 1, 1] : tensor<1x1x48x7x7xf32> into tensor<2x2x48x7x7xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[ROWS]], {{.*}}ins({{.*}} : tensor<2x2x48x7x7xf32>, tensor<48xf32>) outs({{.*}} : tensor<48x7x2x7x2xf32>)
 // CHECK: arith.addf
 // CHECK: tensor.collapse_shape {{.*}} : tensor<48x7x2x7x2xf32> into tensor<48x14x14xf32>
 // A strided 3x3 convolution stays im2col + a product (49 columns: on row

@@ -1,5 +1,7 @@
 // RUN: aotc-opt %s --pass lower-aten | FileCheck %s
 
+// (the map the rows read the outputs' slices by: ys[a, b, f, i, j])
+// CHECK: #[[ROWS:map[0-9]*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>
 // A 3x3 stride-1 convolution with 28x28 outputs has 49 4x4 output tiles:
 // Winograd F(4x4, 3x3) on 6x6 tiles.
 // CHECK-LABEL: func.func @aotc_w_forward
@@ -19,11 +21,13 @@
 // three groups of 16, the 49th apart
 // CHECK: linalg.transpose ins({{.*}} : tensor<36x4x8x32xf32>) outs({{.*}} : tensor<36x4x32x8xf32>) permutation = [0, 1, 3, 2]
 // CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<36x4x32x8xf32>, tensor<36x32x3x16xf32>) outs({{.*}} : tensor<36x4x8x3x16xf32>)
-// A^T M A: 16 outputs per tile from 36 slices, interleaved into rows of 4
-// blocks of 4 with the bias added
+// A^T M A: 16 outputs per tile from 36 slices, each a slice of one
+// [4, 4, F, TH, TW] tensor, read into rows of 4 blocks of 4 with the bias
+// added
 // CHECK: %{{.*}}:16 = linalg.generic
 // CHECK: } -> (tensor<32x7x7xf32>,
-// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<32x7x4x4x7xf32>, tensor<32xf32>) outs({{.*}} : tensor<32x7x4x7x4xf32>)
+// CHECK: tensor.insert_slice {{.*}}[3, 3, 0, 0, 0] [1, 1, 32, 7, 7] [1, 1, 1, 1, 1] : tensor<1x1x32x7x7xf32> into tensor<4x4x32x7x7xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[ROWS]], {{.*}}ins({{.*}} : tensor<4x4x32x7x7xf32>, tensor<32xf32>) outs({{.*}} : tensor<32x7x4x7x4xf32>)
 // CHECK: arith.addf
 // CHECK: tensor.collapse_shape {{.*}} : tensor<32x7x4x7x4xf32> into tensor<32x28x28xf32>
 module attributes {aotc.model = "w"} {
