@@ -1,6 +1,6 @@
 // RUN: aotc-opt %s --pass lower-aten | FileCheck %s
 
-// (the map the rows read the outputs' slices by: ys[a, b, f, i, j])
+// (the map the rows read the stacked outputs by: stacked[a, b, f, i, j])
 // CHECK: #[[ROWS:map[0-9]*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>
 // A 3x3 stride-1 convolution with 32 channels and 7x7 tiles (14x14
 // outputs) is Winograd F(2x2, 3x3):

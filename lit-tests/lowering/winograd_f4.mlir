@@ -1,6 +1,6 @@
 // RUN: aotc-opt %s --pass lower-aten | FileCheck %s
 
-// (the map the rows read the outputs' slices by: ys[a, b, f, i, j])
+// (the map the rows read the stacked outputs by: stacked[a, b, f, i, j])
 // CHECK: #[[ROWS:map[0-9]*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>
 // A 3x3 stride-1 convolution with 28x28 outputs has 49 4x4 output tiles:
 // Winograd F(4x4, 3x3) on 6x6 tiles.

@@ -21,8 +21,8 @@
 //! - n^2 independent products M[e] = U[e] @ V[e]: one `linalg.batch_matmul`
 //!   (the matmul micro-kernel);
 //! - the output transform A^T M A: one generic with a result per output of
-//!   the m x m block, then one copy that interleaves them into rows and
-//!   adds the bias.
+//!   the m x m block (the slices of one stacked tensor), then one pass that
+//!   interleaves them into rows and adds the bias.
 //!
 //! [`Tiles::F2`]'s coefficients are 0, +-1 and +-1/2, so its results stay
 //! within a few ulps of the direct sum; [`Tiles::F4`]'s (interpolation
@@ -336,33 +336,33 @@ fn transformed_output(e: &mut Emitter, tiles: Tiles, m: &str, m_ty: &Ty, bias: O
         })
         .collect();
     // the m^2 outputs of every tile in one pass, each a contiguous slice of
-    // ys[a, b, f, i, j] = y[f, m i + a, m j + b], which bufferization
+    // stacked[a, b, f, i, j] = y[f, m i + a, m j + b], which bufferization
     // writes in place (in resnet18 all but the first; before, a copy
     // interleaved all of them into [F, TH, m, m, TW] for the rows to read:
     // resnet18 1 thread 0.989-0.994 (ab, both orders), 2 threads far 0.988)
     let at = tiles.at();
     let inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
     let ys = elementwise_outputs(e, &inputs, &tile_ty, (s * s) as usize, |e, a| two_sided(e, a, at));
-    let all_ty = m_ty.with_shape(vec![s, s, f, th, tw]);
-    let mut all = empty(e, &all_ty);
+    let stacked_ty = m_ty.with_shape(vec![s, s, f, th, tw]);
+    let mut stacked = empty(e, &stacked_ty);
     for (ab, y) in ys.iter().enumerate() {
         let (a, b) = (ab as i64 / s, ab as i64 % s);
         let one_ty = m_ty.with_shape(vec![1, 1, f, th, tw]);
         let one = e.assign(format!(
             "tensor.expand_shape {y} [[0, 1, 2], [3], [4]] output_shape [1, 1, {f}, {th}, {tw}] : {tile_ty} into {one_ty}"
         ));
-        all = e.assign(format!(
-            "tensor.insert_slice {one} into {all}[{a}, {b}, 0, 0, 0] [1, 1, {f}, {th}, {tw}] [1, 1, 1, 1, 1] : {one_ty} into {all_ty}"
+        stacked = e.assign(format!(
+            "tensor.insert_slice {one} into {stacked}[{a}, {b}, 0, 0, 0] [1, 1, {f}, {th}, {tw}] [1, 1, 1, 1, 1] : {one_ty} into {stacked_ty}"
         ));
     }
-    // rows[f, i, a, j, b] = ys[a, b, f, i, j] -> [F, m TH, m TW], + bias:
+    // rows[f, i, a, j, b] = stacked[a, b, f, i, j] -> [F, m TH, m TW], + bias:
     // here rather than in the transform, whose operands are then all read
     // alike and which runs as one flat loop (rows of the tile grid, 28 for
     // a 56x56 output with F2, are no whole vectors: resnet18's transforms
     // took twice the time with the bias in)
     let rows_ty = m_ty.with_shape(vec![f, th, s, tw, s]);
     let init = empty(e, &rows_ty);
-    let mut inputs = vec![(all, all_ty, "affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>".to_string())];
+    let mut inputs = vec![(stacked, stacked_ty, "affine_map<(d0, d1, d2, d3, d4) -> (d2, d4, d0, d1, d3)>".to_string())];
     if let Some((bias, bias_ty)) = bias {
         inputs.push((bias.to_string(), bias_ty.clone(), "affine_map<(d0, d1, d2, d3, d4) -> (d0)>".into()));
     }
