@@ -628,7 +628,7 @@ fn fused_init(tag_text: &str) -> Option<(&'static str, String)> {
 /// (resnet18: 16 x 8 and 36 x 4; mobilenet_v2: 30 blocks of 4 panels).
 /// A main product with its column groups outside its panels
 /// ([`groups_outside_panels`]: its panels are a few KB in L1) keeps its last
-/// columns apart: the threads then share its batch and groups as one loop.
+/// columns apart: the threads then share its groups and batch as one loop.
 fn main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usize, bool)> {
     let loops = |raw: MlirOperation| super::analysis::generic(raw).map(|g| g.ranges.len()).unwrap_or(0);
     let operand = |raw: MlirOperation, i: usize| unsafe { OperationRef::from_raw(raw) }.operand(i).ok().map(|v| v.to_raw());

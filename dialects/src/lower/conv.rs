@@ -563,7 +563,7 @@ fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Op
         generic(e, &[(split, split_ty, map5("d0, d1, d4, d2, d3"))], &init, &blocked_ty, None, &["parallel"; 5], "", |_, a| a[0].clone());
     let padding = [0, 0, p.padding[0], p.padding[1], 0];
     let padded = pad_value(e, &blocked, &blocked_ty, &padding, &padding, "0.0");
-    let padded_ty = blocked_ty.with_shape(vec![n, blocks, h + 2 * p.padding[0], wd + 2 * p.padding[1], CHANNEL_BLOCK]);
+    let padded_ty = padded_ty(&blocked_ty, &padding, &padding);
     // out_blocked[n, b, i, j, l] = bias + sum over taps of window_t * weight_t
     let out_blocked_ty = out.with_shape(vec![n, blocks, oh, ow, CHANNEL_BLOCK]);
     let channel_ty = w.ty.with_shape(vec![c]);
