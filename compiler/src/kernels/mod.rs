@@ -79,12 +79,9 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     if !script.is_empty() {
         run_transform(context, module, &script.finish(), "matmul vectorization")?;
     }
-    run_pipeline(
-        context,
-        module,
-        "builtin.module(func.func(linalg-fuse-elementwise-ops, cse, canonicalize))",
-        "elementwise fusion",
-    )?;
+    run_pipeline(context, module, "builtin.module(func.func(linalg-fuse-elementwise-ops))", "elementwise fusion")?;
+    tag_multi_result_inits(context, module);
+    run_pipeline(context, module, "builtin.module(func.func(cse, canonicalize))", "elementwise fusion")?;
     // before the strategies: they see the producers' outputs as slices of the padded buffers
     crate::padding::compute_pads_in_place(context, module)?;
     let mut script = Script::new();
@@ -117,6 +114,47 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     }
     reduction::reassociate_lane_sums(context, module);
     finite_max::lower(context, module)
+}
+
+/// The attribute that keeps CSE from merging two `tensor.empty` ops (see
+/// `aotc_dialects::lower::elementwise::empty`).
+const EMPTY_ID: &str = "aotc.id";
+
+/// Gives every `tensor.empty` without an [`EMPTY_ID`] that a generic of
+/// several results (Winograd's transforms) writes into an id of its own.
+/// Elementwise fusion's reshape propagation replaces the lowering's empties
+/// of those results by new ones without the id, which CSE would then merge
+/// across convolutions: bufferization gives the merged result one buffer
+/// shared by every convolution of a shape, which `arena_copies` cannot
+/// place into its destination (resnet18: a copy kernel after each Winograd
+/// output transform; without them 131 kernel calls a run instead of 144,
+/// ab 1 thread 0.99, 2 threads 1.00). Only these: tagging every id-less
+/// empty also changes mobilenet_v2's arena and BERT's layer norms (merged
+/// empties of their scratch rows), for no gain.
+fn tag_multi_result_inits(context: &Context, module: &Module) {
+    let mut next = 0i64;
+    module.as_operation().walk(WalkOrder::PreOrder, |op| {
+        if let Some(id) = op.attribute(EMPTY_ID).ok().and_then(|a| melior::ir::attribute::IntegerAttribute::try_from(a).ok()) {
+            next = next.max(id.value() + 1);
+        }
+        WalkResult::Advance
+    });
+    for generic in ops_named(module, "linalg.generic") {
+        let generic = unsafe { melior::ir::OperationRef::from_raw(generic) };
+        if generic.result_count() < 2 {
+            continue;
+        }
+        let inputs = generic.operand_count() - generic.result_count();
+        for init in (inputs..generic.operand_count()).filter_map(|i| generic.operand(i).ok()) {
+            let Ok(owner) = melior::ir::operation::OperationResult::try_from(init).map(|r| r.owner()) else { continue };
+            if owner.name().as_string_ref().as_str() != Ok("tensor.empty") || owner.has_attribute(EMPTY_ID) {
+                continue;
+            }
+            let id = Attribute::parse(context, &format!("{next} : i64")).expect("an integer attribute");
+            next += 1;
+            unsafe { OperationRefMut::from_raw(owner.to_raw()) }.set_discardable_attribute(EMPTY_ID, id);
+        }
+    }
 }
 
 /// After bufferization: buffer-to-buffer copies (padding, concatenation,

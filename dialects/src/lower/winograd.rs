@@ -337,9 +337,10 @@ fn transformed_output(e: &mut Emitter, tiles: Tiles, m: &str, m_ty: &Ty, bias: O
         .collect();
     // the m^2 outputs of every tile in one pass, each a contiguous slice of
     // stacked[a, b, f, i, j] = y[f, m i + a, m j + b], which bufferization
-    // writes in place (in resnet18 all but the first; before, a copy
-    // interleaved all of them into [F, TH, m, m, TW] for the rows to read:
-    // resnet18 1 thread 0.989-0.994 (ab, both orders), 2 threads far 0.988)
+    // writes in place (all of them once `kernels::tag_multi_result_inits`
+    // keeps the convolutions' results apart; before, a copy interleaved all
+    // of them into [F, TH, m, m, TW] for the rows to read: resnet18 1 thread
+    // 0.989-0.994 (ab, both orders), 2 threads far 0.988)
     let at = tiles.at();
     let inputs: Vec<(String, Ty, String)> = slices.iter().map(|s| (s.clone(), tile_ty.clone(), identity_map(3))).collect();
     let ys = elementwise_outputs(e, &inputs, &tile_ty, (s * s) as usize, |e, a| two_sided(e, a, at));
