@@ -28,14 +28,19 @@
  * two threads take turns over one 2 MB buffer (A, then B, then A, ...) and
  * B's turn is timed: B reads lines A wrote; B writes lines that A only
  * read (B wrote them the turn before); B writes lines A wrote; B reads
- * lines only it touches. Far on those VMs: 50, 210-260, 50 and 19 us. A
- * line that the other die holds as a clean copy is the costly one to
- * write (each store waits for the copy's invalidation, ~11x a private
- * write; prefetching it for writing does not help, non-temporal stores
- * do), reading remote data costs ~2.5x; near all four take ~20 us. In
- * aotc's terms: a kernel writing over an arena slot whose previous
- * contents the other thread read (a product reading every channel of a
- * Winograd transform that each thread wrote half of) pays the most.
+ * lines only it touches; B writes lines it has just read, which A wrote
+ * (each thread's turn reads every line, then writes it). Far on those VMs:
+ * 50, 210-260, 50, 19 and 33 us. A line that the other die holds as a
+ * clean copy of what this core wrote is the costly one to write (each
+ * store waits for the copy's invalidation, ~11x a private write;
+ * prefetching it for writing does not help, non-temporal stores do),
+ * reading remote data costs ~2.5x, and writing a line this core has just
+ * read from the other die costs about what a private write does; near all
+ * five take ~20-30 us. In aotc's terms: a kernel writing over an arena
+ * slot whose previous contents the other thread read (a product reading
+ * every channel of a Winograd transform that each thread wrote half of)
+ * pays the most, unless the writing thread is the one that read them
+ * last.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -118,8 +123,9 @@ static int by_value(const void *a, const void *b) {
 }
 
 /* The turns table: see the top of the file. */
-enum { READS_WRITTEN, WRITES_READ, WRITES_WRITTEN, READS_OWN, TURN_CASES };
-static const char *turn_names[] = {"B-reads-lines-A-wrote", "B-writes-lines-A-read", "B-writes-lines-A-wrote", "B-reads-own-lines"};
+enum { READS_WRITTEN, WRITES_READ, WRITES_WRITTEN, READS_OWN, WRITES_OWN_READ, TURN_CASES };
+static const char *turn_names[] = {"B-reads-lines-A-wrote", "B-writes-lines-A-read", "B-writes-lines-A-wrote", "B-reads-own-lines",
+                                   "B-writes-lines-it-read"};
 enum { TURNS = 100 };
 static int turn_case;
 static atomic_int turn;
@@ -145,7 +151,14 @@ static void *turn_main(void *arg) {
   for (int t = 0; t < TURNS; t++) {
     while (atomic_load(&turn) != me) {
     }
-    if (me == 0) {
+    if (turn_case == WRITES_OWN_READ) {
+      /* both threads read every line (the other wrote it), then write it;
+       * B's write is timed */
+      touch(0, 0);
+      double start = now();
+      touch(1, (float)t);
+      if (me == 1) turn_us[t] = (now() - start) * 1e6;
+    } else if (me == 0) {
       if (turn_case != READS_OWN) touch(turn_case != WRITES_READ, (float)t);
     } else {
       double start = now();

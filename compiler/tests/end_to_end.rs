@@ -189,7 +189,7 @@ fn cross_core_tool_reports_each_case() {
         .flat_map(|p| ["private", "crossing"].map(move |m| (p, m)))
         .flat_map(|(p, m)| ["near", "far"].map(move |l| format!("{p} {m} {l} ")))
         .collect();
-    let turns: Vec<String> = ["B-reads-lines-A-wrote", "B-writes-lines-A-read", "B-writes-lines-A-wrote", "B-reads-own-lines"]
+    let turns: Vec<String> = ["B-reads-lines-A-wrote", "B-writes-lines-A-read", "B-writes-lines-A-wrote", "B-reads-own-lines", "B-writes-lines-it-read"]
         .iter()
         .flat_map(|c| ["near", "far"].map(move |l| format!("{c} {l} ")))
         .collect();
