@@ -15,6 +15,8 @@ cargo test --release --workspace --exclude aotc-benches
 # the runtime with its kernel timing (a developers' build, tools/kernel_times.py),
 # in a target dir of its own so the runtime that models link stays plain
 cargo test --release -p aotc-runtime --features kernel-times --lib --target-dir "$CARGO_TARGET_DIR/kernel-times"
+# and with its line-sharing trace (tools/line_sharing.py)
+cargo test --release -p aotc-runtime --features line-sharing --lib --target-dir "$CARGO_TARGET_DIR/line-sharing"
 
 export AOTC_BIN="$CARGO_TARGET_DIR/release/aotc"
 lit_log="$(mktemp)"
@@ -31,6 +33,15 @@ if kernel_times="$(python tools/kernel_times.py "$zoo_fixtures/zoo/squeezenet1_1
   echo "kernel_times: ok"
 else
   echo "kernel_times: FAILED"
+  status=1
+fi
+
+# The line-sharing tool end to end: a traced model's kernels and the lines they move.
+if line_sharing="$(python tools/line_sharing.py "$zoo_fixtures/zoo/squeezenet1_1/default/model.pt2" --seconds 1 --top 3)" \
+    && grep -q '^k[0-9]*_parallel ' <<<"$line_sharing"; then
+  echo "line_sharing: ok"
+else
+  echo "line_sharing: FAILED"
   status=1
 fi
 

@@ -22,6 +22,8 @@ pub struct TargetOptions {
     pub cpu: Option<String>,
     /// 0..=3
     pub opt_level: u8,
+    /// Trace every load and store (`trace_memory`).
+    pub trace_memory: bool,
 }
 
 /// LLVM's optimization level when none is given. 2, not 3: the kernels
@@ -32,7 +34,7 @@ pub const DEFAULT_OPT_LEVEL: u8 = 2;
 
 impl Default for TargetOptions {
     fn default() -> Self {
-        TargetOptions { triple: None, cpu: None, opt_level: DEFAULT_OPT_LEVEL }
+        TargetOptions { triple: None, cpu: None, opt_level: DEFAULT_OPT_LEVEL, trace_memory: false }
     }
 }
 
@@ -222,6 +224,9 @@ pub fn translate<'l>(llvm: &'l LlvmContext, module: &Module, machine: &TargetMac
     }
     let ir = unsafe { LlvmModule::new(raw as *mut _) };
     crate::parallel::dispatch_calls(llvm, &ir)?;
+    if options.trace_memory {
+        crate::trace_memory::instrument(llvm, &ir, &machine.get_target_data())?;
+    }
     limit_vector_width(llvm, &ir, vector_bits(options));
     hide_functions(&ir);
     ir.set_triple(&machine.get_triple());

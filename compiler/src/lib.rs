@@ -30,3 +30,4 @@ pub mod parallel;
 mod slab_loops;
 pub mod text;
 pub mod timings;
+pub mod trace_memory;

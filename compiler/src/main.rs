@@ -91,11 +91,17 @@ struct TargetArgs {
     /// LLVM optimization level 0-3 (2 by default: see codegen::DEFAULT_OPT_LEVEL).
     #[arg(short = 'O', default_value_t = aotc::codegen::DEFAULT_OPT_LEVEL, value_parser = clap::value_parser!(u8).range(0..=3))]
     opt_level: u8,
+    /// For the developers: every load and store of the model's code first
+    /// calls the runtime's `aotc_rt_trace`, which only a runtime built with
+    /// the `line-sharing` feature has (tools/line_sharing.py).
+    #[arg(long, hide = true)]
+    trace_memory: bool,
 }
 
 impl TargetArgs {
     fn options(&self) -> Options {
-        Options { target: TargetOptions { triple: self.target.clone(), cpu: self.target_cpu.clone(), opt_level: self.opt_level } }
+        let target = TargetOptions { triple: self.target.clone(), cpu: self.target_cpu.clone(), opt_level: self.opt_level, trace_memory: self.trace_memory };
+        Options { target }
     }
 }
 

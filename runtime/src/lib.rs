@@ -18,6 +18,8 @@ pub mod abi;
 mod derived;
 #[cfg(feature = "kernel-times")]
 pub mod kernel_times;
+#[cfg(feature = "line-sharing")]
+pub mod line_sharing;
 pub mod pool;
 pub mod safe;
 pub mod winograd;

@@ -538,6 +538,8 @@ pub(crate) fn handle_freed() {
     if POOL.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
         #[cfg(feature = "kernel-times")]
         crate::kernel_times::print();
+        #[cfg(feature = "line-sharing")]
+        crate::line_sharing::print();
         POOL.shut_down();
     }
 }

@@ -1,0 +1,97 @@
+"""Which cache lines each kernel moves between the two threads of a run,
+and what that costs when the threads' cores share no last-level cache
+("far", tools/placement.py), predicted on any machine: the model is
+compiled with `aotc --trace-memory` against a runtime built with the
+`line-sharing` feature (runtime/src/line_sharing.rs), which follows every
+64-byte line's last writer and its readers since, and run on two threads
+by benches/watch.
+
+    python tools/line_sharing.py MODEL.pt2 [--seconds 20] [--top 30]
+
+Prints per function (kernels by the names `--emit parallel` prints) the
+lines per run it moves, by how (runtime/src/line_sharing.rs), and the
+microseconds per run those moves add far on the busier thread, priced by
+benches/cross_core.c's turns table (per 2 MB far: 50 us to read lines the
+other thread wrote and to write lines it wrote last, 240 to write lines
+this thread wrote that the other read since, ~20 to write lines this
+thread read from the other or touches alone). A traced run takes ~100x
+an untraced one.
+"""
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kernel_times import ROOT, run  # noqa: E402
+
+MOVES = ["remote_read", "over_read", "over_written", "after_reading"]
+
+# Far, nanoseconds per line beyond a private access (cross_core's turns:
+# microseconds per 2 MB = 32768 lines, less the private ~19).
+EXTRA_NS = {"remote_read": 31e3 / 32768, "over_read": 221e3 / 32768, "over_written": 31e3 / 32768, "after_reading": 1e3 / 32768}
+
+
+def build(work, model, aotc, target):
+    """The traced library (against the tracing runtime) and the watch program."""
+    tracing_target = os.path.join(target, "line-sharing")
+    run(["cargo", "build", "--release", "-q", "-p", "aotc-runtime", "--features", "line-sharing",
+         "--target-dir", tracing_target], cwd=ROOT)
+    runtime = os.path.join(tracing_target, "release", "libaotc_runtime.a")
+    lib = os.path.join(work, "libbench.so")
+    run([aotc, model, "-o", lib, "--trace-memory"], env=dict(os.environ, AOTC_RUNTIME_LIB=runtime))
+    loop = os.path.join(work, "bench_loop.o")
+    run(["cc", "-O2", "-c", os.path.join(ROOT, "benches", "bench_loop.c"), "-o", loop])
+    watch = os.path.join(work, "watch")
+    run(["cc", "-O2", "-include", os.path.join(work, "bench.h"), os.path.join(ROOT, "benches", "watch.c"), loop,
+         "-o", watch, "-ldl", "-pthread"])
+    return lib, watch
+
+
+def parse(stderr):
+    """function -> thread -> {move: lines}"""
+    rows = collections.defaultdict(dict)
+    for line in stderr.splitlines():
+        parts = line.split()
+        if parts[:1] != ["aotc-line-sharing"] or len(parts) < 4 + 2 * len(MOVES):
+            continue
+        name = parts[1].removesuffix("_task").split("_forward_", 1)[-1]
+        fields = dict(zip(parts[4::2], map(int, parts[5::2])))
+        rows[name][int(parts[3])] = fields
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="the .pt2 archive")
+    parser.add_argument("--seconds", type=float, default=20, help="traced run time (at least one run)")
+    parser.add_argument("--top", type=int, default=30)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    parser.add_argument("--aotc", default=os.path.join(target, "release", "aotc"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        lib, watch = build(work, args.model, args.aotc, target)
+        p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True)
+    batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
+    runs = sum(int(b[2]) for b in batches)
+    rows = parse(p.stderr)
+    if runs == 0 or not rows:
+        sys.exit("line_sharing: no traced run finished")
+    table = []
+    for name, threads in rows.items():
+        lines = {m: sum(t.get(m, 0) for t in threads.values()) / runs for m in MOVES}
+        extra = max(sum(t.get(m, 0) * EXTRA_NS[m] for m in MOVES) for t in threads.values()) / runs / 1e3
+        table.append((extra, name, lines))
+    table.sort(key=lambda r: -r[0])
+    print(f"# {args.model}: cache lines per run moved between 2 threads ({runs} traced runs), far cost predicted")
+    print(f"{'function':<24}" + "".join(f" {m:>13}" for m in MOVES) + f" {'far us':>8}")
+    for extra, name, lines in table[:args.top]:
+        print(f"{name:<24}" + "".join(f" {lines[m]:>13.0f}" for m in MOVES) + f" {extra:>8.1f}")
+    total = sum(r[0] for r in table)
+    print(f"{'all':<24}" + "".join(f" {sum(r[2][m] for r in table):>13.0f}" for m in MOVES) + f" {total:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
