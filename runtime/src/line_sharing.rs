@@ -4,19 +4,20 @@
 //! load and store of its functions, with the function's name; this module
 //! keeps, per 64-byte line, the thread that wrote it last and the threads
 //! that read it since, and counts per function and thread the accesses
-//! that move a line between threads, by how (`benches/cross_core.c`'s
-//! turns table gives what each costs when the threads' cores share no last
-//! level cache):
+//! that move a line between threads, by how:
 //!
 //! - `remote_read`: reading a line another thread wrote, the first time
-//!   since it did (~2.5x a private read);
+//!   since it did;
 //! - `over_read`: writing a line this thread wrote last that another thread
-//!   read since (~11x a private write: the other core's copy must be
-//!   invalidated first);
+//!   read since (the other core's copy must be invalidated first);
 //! - `over_written`: writing a line another thread wrote last, not read by
-//!   this thread since (~2.5x);
+//!   this thread since;
 //! - `after_reading`: writing a line another thread wrote last, which this
-//!   thread read since (like a private write).
+//!   thread read since.
+//!
+//! What each costs when the threads' cores share no last-level cache:
+//! `tools/line_sharing.py` (fitted on resnet18's kernels) and
+//! `benches/cross_core.c`'s turns table (streaming passes).
 //!
 //! Each counts lines, once per change of the line's state. When the last
 //! handle is freed the table goes to stderr; `tools/line_sharing.py`
@@ -25,7 +26,6 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// How an access moved a line (see the module's comment).
@@ -81,19 +81,18 @@ struct State {
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
-/// This thread's id: threads are numbered in the order of their first
-/// access (the calling thread of a run first, then the workers).
-fn thread_id() -> u8 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! { static ID: Cell<Option<u8>> = const { Cell::new(None) }; }
-    ID.with(|id| match id.get() {
-        Some(i) => i,
-        None => {
-            let i = NEXT.fetch_add(1, Ordering::Relaxed).min(THREADS - 1) as u8;
-            id.set(Some(i));
-            i
-        }
-    })
+thread_local! {
+    /// See [`set_thread`].
+    static THREAD: Cell<u8> = const { Cell::new(0) };
+}
+
+/// The thread the accesses that follow count for: the home range of the
+/// piece of a parallel kernel being run (the pool sets it), whichever
+/// thread runs it, so that the counts follow the partition and not the
+/// pieces that threads done early took over (tracing changes who is done
+/// early); the caller's, 0, outside parallel kernels.
+pub fn set_thread(range: usize) {
+    THREAD.with(|t| t.set(range.min(THREADS - 1) as u8));
 }
 
 /// Records an access of `bytes` bytes at `address` (a write when `write`
@@ -104,17 +103,21 @@ fn thread_id() -> u8 {
 /// `function` must be a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn aotc_rt_trace(address: *const u8, bytes: i64, write: i32, function: *const c_char) {
-    let thread = thread_id();
-    let first = address as usize / 64;
-    let last = (address as usize + bytes.max(1) as usize - 1) / 64;
+    let thread = THREAD.with(|t| t.get());
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let state = state.get_or_insert_with(State::default);
-    for line in first..=last {
-        let entry = state.lines.entry(line).or_insert(Line { writer: NOBODY, readers: 0 });
-        let (moved, next) = access(*entry, thread, write != 0);
-        *entry = next;
-        if let Some(m) = moved {
-            state.counts.entry((function as usize, thread)).or_insert([0; MOVES])[m as usize] += 1;
+    state.get_or_insert_with(State::default).record(address as usize, bytes.max(1) as usize, write != 0, thread, function as usize);
+}
+
+impl State {
+    /// An access of `bytes` at `address` by `thread` in `function`.
+    fn record(&mut self, address: usize, bytes: usize, write: bool, thread: u8, function: usize) {
+        for line in address / 64..=(address + bytes - 1) / 64 {
+            let entry = self.lines.entry(line).or_insert(Line { writer: NOBODY, readers: 0 });
+            let (moved, next) = access(*entry, thread, write);
+            *entry = next;
+            if let Some(m) = moved {
+                self.counts.entry((function, thread)).or_insert([0; MOVES])[m as usize] += 1;
+            }
         }
     }
 }
@@ -162,25 +165,17 @@ mod tests {
     }
 
     #[test]
-    fn traced_accesses_count_per_function_and_thread() {
-        static NAME: &CStr = c"kernel_under_test";
-        let data = vec![0u8; 320];
-        // four whole lines
-        let address = (data.as_ptr() as usize).next_multiple_of(64);
-        let p = address as *const u8;
-        let other = std::thread::spawn(move || {
-            // this thread writes all four lines...
-            unsafe { aotc_rt_trace(address as *const u8, 256, 1, NAME.as_ptr()) };
-        });
-        other.join().unwrap();
-        // ...then another reads two of them and writes all four
-        unsafe {
-            aotc_rt_trace(p, 128, 0, NAME.as_ptr());
-            aotc_rt_trace(p, 256, 1, NAME.as_ptr());
-        }
-        let state = STATE.lock().unwrap().take().unwrap();
-        let moves: Vec<[u64; MOVES]> = state.counts.iter().filter(|((f, _), _)| *f == NAME.as_ptr() as usize).map(|(_, c)| *c).collect();
-        assert_eq!(moves.len(), 1, "{moves:?}");
-        assert_eq!(moves[0], [2, 0, 2, 2]);
+    fn accesses_count_per_function_and_thread() {
+        let mut state = State::default();
+        // thread 1 writes four lines; thread 0 reads two of them, then
+        // writes all four; thread 1 writes the first again (a line that
+        // thread 0 wrote last and did not read since thread 1 did)
+        state.record(4096, 256, true, 1, 7);
+        state.record(4096, 128, false, 0, 7);
+        state.record(4096, 256, true, 0, 7);
+        state.record(4096, 4, true, 1, 8);
+        assert_eq!(state.counts[&(7, 0)], [2, 0, 2, 2]);
+        assert_eq!(state.counts[&(8, 1)], [0, 0, 1, 0]);
+        assert_eq!(state.counts.len(), 2);
     }
 }

@@ -418,10 +418,14 @@ impl Pool {
             let (begin, end) = chunk(job.iterations, range, job.ranges);
             while let Some(piece) = self.ranges[range].take(number, range != home, pieces(end - begin)) {
                 let (begin, end) = job.piece(range, piece);
+                #[cfg(feature = "line-sharing")]
+                crate::line_sharing::set_thread(range);
                 run(job, begin, end);
                 done += end - begin;
             }
         }
+        #[cfg(feature = "line-sharing")]
+        crate::line_sharing::set_thread(home);
         done
     }
 
