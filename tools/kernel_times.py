@@ -33,14 +33,16 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, **kw)
 
 
-def build(work, model, aotc, target):
-    """The library (against the timing runtime) and the watch program."""
-    timing_target = os.path.join(target, "kernel-times")
-    run(["cargo", "build", "--release", "-q", "-p", "aotc-runtime", "--features", "kernel-times",
-         "--target-dir", timing_target], cwd=ROOT)
-    runtime = os.path.join(timing_target, "release", "libaotc_runtime.a")
+def build(work, model, aotc, target, feature="kernel-times", aotc_args=()):
+    """The library (against the runtime built with `feature`, in a target
+    dir of its own; `aotc_args` added to the compile) and the watch
+    program."""
+    feature_target = os.path.join(target, feature)
+    run(["cargo", "build", "--release", "-q", "-p", "aotc-runtime", "--features", feature,
+         "--target-dir", feature_target], cwd=ROOT)
+    runtime = os.path.join(feature_target, "release", "libaotc_runtime.a")
     lib = os.path.join(work, "libbench.so")
-    run([aotc, model, "-o", lib], env=dict(os.environ, AOTC_RUNTIME_LIB=runtime))
+    run([aotc, model, "-o", lib, *aotc_args], env=dict(os.environ, AOTC_RUNTIME_LIB=runtime))
     loop = os.path.join(work, "bench_loop.o")
     run(["cc", "-O2", "-c", os.path.join(ROOT, "benches", "bench_loop.c"), "-o", loop])
     watch = os.path.join(work, "watch")

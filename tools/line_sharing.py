@@ -24,33 +24,16 @@ one.
 import argparse
 import collections
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kernel_times import ROOT, run  # noqa: E402
+from kernel_times import ROOT, build, run  # noqa: E402
 
 MOVES = ["remote_read", "over_read", "over_written", "after_reading"]
 
 # Far, nanoseconds of the run per line moved (see the module's comment).
 EXTRA_NS = {"remote_read": 0.56, "over_read": 3.2, "over_written": 3.2, "after_reading": 3.2}
-
-
-def build(work, model, aotc, target):
-    """The traced library (against the tracing runtime) and the watch program."""
-    tracing_target = os.path.join(target, "line-sharing")
-    run(["cargo", "build", "--release", "-q", "-p", "aotc-runtime", "--features", "line-sharing",
-         "--target-dir", tracing_target], cwd=ROOT)
-    runtime = os.path.join(tracing_target, "release", "libaotc_runtime.a")
-    lib = os.path.join(work, "libbench.so")
-    run([aotc, model, "-o", lib, "--trace-memory"], env=dict(os.environ, AOTC_RUNTIME_LIB=runtime))
-    loop = os.path.join(work, "bench_loop.o")
-    run(["cc", "-O2", "-c", os.path.join(ROOT, "benches", "bench_loop.c"), "-o", loop])
-    watch = os.path.join(work, "watch")
-    run(["cc", "-O2", "-include", os.path.join(work, "bench.h"), os.path.join(ROOT, "benches", "watch.c"), loop,
-         "-o", watch, "-ldl", "-pthread"])
-    return lib, watch
 
 
 def parse(stderr):
@@ -75,7 +58,7 @@ def main():
     parser.add_argument("--aotc", default=os.path.join(target, "release", "aotc"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        lib, watch = build(work, args.model, args.aotc, target)
+        lib, watch = build(work, args.model, args.aotc, target, "line-sharing", ["--trace-memory"])
         p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True)
     batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
     runs = sum(int(b[2]) for b in batches)

@@ -27,23 +27,22 @@ failed=$(grep -cE '^(FAIL|XPASS|UNRESOLVED):' "$lit_log" || true)
 rm -f "$lit_log"
 echo "lit: $passed passed, $failed failed"
 
-# The kernel timing tool end to end: its runtime, a model's kernels named.
-if kernel_times="$(python tools/kernel_times.py "$zoo_fixtures/zoo/squeezenet1_1/default/model.pt2" --threads 1,2 --seconds 0.5 --top 3)" \
-    && grep -q '^k[0-9]*_parallel ' <<<"$kernel_times"; then
-  echo "kernel_times: ok"
-else
-  echo "kernel_times: FAILED"
-  status=1
-fi
-
-# The line-sharing tool end to end: a traced model's kernels and the lines they move.
-if line_sharing="$(python tools/line_sharing.py "$zoo_fixtures/zoo/squeezenet1_1/default/model.pt2" --seconds 1 --top 3)" \
-    && grep -q '^k[0-9]*_parallel ' <<<"$line_sharing"; then
-  echo "line_sharing: ok"
-else
-  echo "line_sharing: FAILED"
-  status=1
-fi
+# The developers' tools end to end on a small model: the kernel timing (its
+# runtime, the kernels named) and the line-sharing trace (a traced model's
+# kernels and the lines they move).
+squeezenet="$zoo_fixtures/zoo/squeezenet1_1/default/model.pt2"
+tool_lists_kernels() {
+  local name="$1" out
+  shift
+  if out="$("$@")" && grep -q '^k[0-9]*_parallel ' <<<"$out"; then
+    echo "$name: ok"
+  else
+    echo "$name: FAILED"
+    status=1
+  fi
+}
+tool_lists_kernels kernel_times python tools/kernel_times.py "$squeezenet" --threads 1,2 --seconds 0.5 --top 3
+tool_lists_kernels line_sharing python tools/line_sharing.py "$squeezenet" --seconds 1 --top 3
 
 # The op suite and the model zoo against torch, with their tables.
 python tools/conformance.py --aotc "$AOTC_BIN" --ops "$ops_fixtures" --zoo "$zoo_fixtures" || status=$?
