@@ -229,10 +229,10 @@ fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
         return None;
     }
     let maps: Vec<Vec<Expr>> = g.operands.iter().map(|(_, m)| m.clone()).collect();
-    row_panel_sizes_of(&g.parallel, &maps, &g.ranges, vector_registers).or_else(|| {
+    row_panel_sizes_of(&g.parallel, &maps, &g.ranges, vector_registers, true).or_else(|| {
         // the same behind a batch dim (`BATCHED_ROW_PANEL_*_MAPS`)
         let maps = without_batch_dim(&maps)?;
-        let plan = row_panel_sizes_of(&g.parallel[1..], &maps, &g.ranges[1..], vector_registers).map(one_at_a_time)?;
+        let plan = row_panel_sizes_of(&g.parallel[1..], &maps, &g.ranges[1..], vector_registers, false).map(one_at_a_time)?;
         // (the main form has 6 loops, the last columns' 5)
         Some(if g.ranges.len() == 6 { groups_outside_panels(plan, &g.ranges) } else { plan })
     })
@@ -240,8 +240,9 @@ fn row_panel_plan(raw: MlirOperation, vector_registers: u32) -> Option<Plan> {
 
 /// The plan of a product on row panels from its loops (parallel or not,
 /// and their ranges) and its operands' maps, if these are
-/// `ROW_PANEL_PRODUCT_MAPS` or `ROW_PANEL_REST_MAPS`.
-fn row_panel_sizes_of(parallel: &[bool], maps: &[Vec<Expr>], ranges: &[i64], vector_registers: u32) -> Option<Plan> {
+/// `ROW_PANEL_PRODUCT_MAPS` or `ROW_PANEL_REST_MAPS`; `unbatched`: no
+/// batch dim was taken off (see [`row_panel_rest_sizes`]).
+fn row_panel_sizes_of(parallel: &[bool], maps: &[Vec<Expr>], ranges: &[i64], vector_registers: u32, unbatched: bool) -> Option<Plan> {
     use Expr::Dim;
     let maps: Vec<&[Expr]> = maps.iter().map(|m| m.as_slice()).collect();
     let main = [&[Dim(0), Dim(4), Dim(1)][..], &[Dim(4), Dim(2), Dim(3)][..], &[Dim(0), Dim(1), Dim(2), Dim(3)][..]];
@@ -249,7 +250,7 @@ fn row_panel_sizes_of(parallel: &[bool], maps: &[Vec<Expr>], ranges: &[i64], vec
     if parallel == [true, true, true, true, false] && maps == main && ranges[3] == TILE_N {
         Some(row_panel_sizes(ranges[1], ranges[2], ranges[4], vector_registers))
     } else if parallel == [true, true, true, false] && maps == rest {
-        Some(row_panel_rest_sizes(ranges[0], ranges[1], ranges[3], vector_registers))
+        Some(row_panel_rest_sizes(ranges[0], ranges[1], ranges[3], vector_registers, unbatched))
     } else {
         None
     }
@@ -351,10 +352,20 @@ fn row_panel_sizes(rows: i64, groups: i64, k: i64, vector_registers: u32) -> Pla
 /// 8 columns (4 with 16 vector registers) by the panel's rows, the vector,
 /// in tiles of several panels so that there are [`REST_CHAINS`]
 /// accumulators. Each accumulator is a chain of one FMA per step of K; one
-/// alone waits on the FMA's latency every step.
-fn row_panel_rest_sizes(panels: i64, columns: i64, k: i64, vector_registers: u32) -> Plan {
+/// alone waits on the FMA's latency every step. When the threads share
+/// its panel blocks (`shared`: a product that is no batch, whose main
+/// product takes the same blocks, see [`main_and_last_columns`]), fewer
+/// panels per tile (two at least) if that makes [`PARALLEL_BLOCKS`]
+/// blocks: mobilenet_v2's 960 x 160 weights, 20 panels, in 10 blocks of
+/// 2 instead of 5 of 4, which two threads split 3 to 2 (those kernels
+/// 1.63x and 1.58x as fast at 2 threads as at 1).
+fn row_panel_rest_sizes(panels: i64, columns: i64, k: i64, vector_registers: u32, shared: bool) -> Plan {
     let tile_columns = largest_divisor(columns, if vector_registers >= 32 { 8 } else { 4 });
-    let tile_panels = largest_divisor(panels, (REST_CHAINS / tile_columns).max(1));
+    let chains = (REST_CHAINS / tile_columns).max(1);
+    let tile_panels = (2..=chains.min(panels))
+        .rev()
+        .find(|&t| shared && panels % t == 0 && panels / t >= PARALLEL_BLOCKS)
+        .unwrap_or_else(|| largest_divisor(panels, chains));
     Plan::RowPanels {
         blocks: vec![tile_panels, 0, 0, largest_divisor(k, 1024)],
         tiles: vec![tile_panels, tile_columns, 0, 1],
@@ -914,18 +925,22 @@ mod tests {
         // at a time, each by all 3 column groups in one sweep of K
         assert_eq!(sizes(row_panel_sizes(8, 3, 160, 32)), (vec![1, 0, 0, 0, 160], vec![1, 8, 3, 16, 1]));
         // its 49th column: 4 panels at a time, 4 accumulators
-        assert_eq!(sizes(row_panel_rest_sizes(120, 1, 160, 32)), (vec![4, 0, 0, 160], vec![4, 1, 0, 1]));
-        assert_eq!(sizes(row_panel_rest_sizes(6, 1, 160, 32)), (vec![3, 0, 0, 160], vec![3, 1, 0, 1]));
-        assert_eq!(sizes(row_panel_rest_sizes(10, 2, 160, 32)), (vec![2, 0, 0, 160], vec![2, 2, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(120, 1, 160, 32, true)), (vec![4, 0, 0, 160], vec![4, 1, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(6, 1, 160, 32, true)), (vec![3, 0, 0, 160], vec![3, 1, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(10, 2, 160, 32, true)), (vec![2, 0, 0, 160], vec![2, 2, 0, 1]));
+        // its 960 x 160 weight (20 panels): 10 blocks of 2 for the threads
+        // to share, not 5 of 4; as a batch's elements' products, 4 at a time
+        assert_eq!(sizes(row_panel_rest_sizes(20, 1, 960, 32, true)), (vec![2, 0, 0, 960], vec![2, 1, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(20, 1, 960, 32, false)), (vec![4, 0, 0, 960], vec![4, 1, 0, 1]));
         // 64 columns by 16 rows: more than 24 accumulators, one group at a time
         assert_eq!(sizes(row_panel_sizes(16, 4, 64, 32)), (vec![1, 0, 0, 0, 64], vec![1, 16, 1, 16, 1]));
         // 16 vector registers: 6 of a panel's 12 rows by one group, 4 of the last columns
         assert_eq!(sizes(row_panel_sizes(12, 2, 2048, 16)), (vec![1, 0, 0, 0, 1024], vec![1, 6, 1, 16, 1]));
-        assert_eq!(sizes(row_panel_rest_sizes(3, 12, 64, 16)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
+        assert_eq!(sizes(row_panel_rest_sizes(3, 12, 64, 16, true)), (vec![1, 0, 0, 64], vec![1, 4, 0, 1]));
         // behind a batch dim (Winograd's 16 products of 256 x 256 by 48 + 1
         // columns): one product at a time, each tiled as above
         assert_eq!(sizes(one_at_a_time(row_panel_sizes(8, 3, 256, 32))), (vec![1, 1, 0, 0, 0, 256], vec![1, 1, 8, 3, 16, 1]));
-        assert_eq!(sizes(one_at_a_time(row_panel_rest_sizes(32, 1, 256, 32))), (vec![1, 4, 0, 0, 256], vec![1, 4, 1, 0, 1]));
+        assert_eq!(sizes(one_at_a_time(row_panel_rest_sizes(32, 1, 256, 32, false))), (vec![1, 4, 0, 0, 256], vec![1, 4, 1, 0, 1]));
     }
 
     #[test]
