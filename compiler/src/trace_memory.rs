@@ -68,22 +68,23 @@ fn accesses<'l>(instruction: InstructionValue<'l>, data: &TargetData) -> Vec<Acc
     let operand = |k: u32| instruction.get_operand(k).and_then(|o| o.value());
     let pointer = |k: u32| operand(k).filter(|v| v.is_pointer_value()).map(|v| v.into_pointer_value());
     let size = |ty: &dyn AnyType<'l>| Bytes::Fixed(data.get_store_size(ty));
+    // a load's pointer is operand 0; a store's value 0, pointer 1 (so are a
+    // masked load's and store's)
+    let load = || pointer(0).map(|address| Access { address, bytes: size(&instruction.get_type()), write: false }).into_iter().collect();
+    let store = || match (operand(0), pointer(1)) {
+        (Some(value), Some(address)) => vec![Access { address, bytes: size(&value.get_type()), write: true }],
+        _ => vec![],
+    };
     match instruction.get_opcode() {
-        InstructionOpcode::Load => pointer(0).map(|address| Access { address, bytes: size(&instruction.get_type()), write: false }).into_iter().collect(),
-        InstructionOpcode::Store => match (operand(0), pointer(1)) {
-            (Some(value), Some(address)) => vec![Access { address, bytes: size(&value.get_type()), write: true }],
-            _ => vec![],
-        },
+        InstructionOpcode::Load => load(),
+        InstructionOpcode::Store => store(),
         InstructionOpcode::Call => {
             let Ok(call) = CallSiteValue::try_from(instruction) else { return vec![] };
             let callee = call.get_called_fn_value().map(|f| f.get_name().to_string_lossy().into_owned()).unwrap_or_default();
             if callee.starts_with("llvm.masked.load.") {
-                pointer(0).map(|address| Access { address, bytes: size(&instruction.get_type()), write: false }).into_iter().collect()
+                load()
             } else if callee.starts_with("llvm.masked.store.") {
-                match (operand(0), pointer(1)) {
-                    (Some(value), Some(address)) => vec![Access { address, bytes: size(&value.get_type()), write: true }],
-                    _ => vec![],
-                }
+                store()
             } else if callee.starts_with("llvm.memcpy.") || callee.starts_with("llvm.memmove.") {
                 match (pointer(0), pointer(1), operand(2)) {
                     (Some(to), Some(from), Some(n)) => vec![
@@ -110,8 +111,8 @@ mod tests {
     use super::*;
     use inkwell::targets::{InitializationConfig, Target, TargetMachine};
 
-    /// A load, a store and a memcpy: four traced accesses, the store and
-    /// the copy's destination as writes, each with the function's name.
+    /// A load, a store, a memcpy and a masked store: five traced accesses,
+    /// the stores and the copy's destination as writes.
     #[test]
     fn every_access_is_traced_before_it() {
         Target::initialize_native(&InitializationConfig::default()).unwrap();
@@ -125,6 +126,14 @@ mod tests {
         let v = builder.build_load(llvm.f32_type().vec_type(16), a, "v").unwrap();
         builder.build_store(b, v).unwrap();
         builder.build_memcpy(b, 4, a, 4, i64_ty.const_int(256, false)).unwrap();
+        let (f32x16, i1x16) = (llvm.f32_type().vec_type(16), llvm.bool_type().vec_type(16));
+        let masked_store = ir.add_function(
+            "llvm.masked.store.v16f32.p0",
+            llvm.void_type().fn_type(&[f32x16.into(), ptr.into(), i1x16.into()], false),
+            None,
+        );
+        let mask = i1x16.const_zero();
+        builder.build_call(masked_store, &[v.into(), b.into(), mask.into()], "").unwrap();
         builder.build_return(None).unwrap();
         let machine = TargetMachine::get_default_triple();
         let target = Target::from_triple(&machine).unwrap();
@@ -133,9 +142,10 @@ mod tests {
         ir.verify().unwrap();
         let text = ir.print_to_string().to_string();
         let traces: Vec<&str> = text.lines().filter(|l| l.contains("call void @aotc_rt_trace")).collect();
-        assert_eq!(traces.len(), 4, "{text}");
+        assert_eq!(traces.len(), 5, "{text}");
         assert!(traces[0].contains("i64 64, i32 0"), "{text}");
         assert!(traces[1].contains("i64 64, i32 1"), "{text}");
         assert!(traces[2].contains("i64 256, i32 0") && traces[3].contains("i64 256, i32 1"), "{text}");
+        assert!(traces[4].contains("i64 64, i32 1"), "{text}");
     }
 }
