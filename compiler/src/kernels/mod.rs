@@ -39,6 +39,7 @@ pub mod rows;
 pub mod scalar;
 
 use crate::mlir::{run_pipeline, run_transform};
+use aotc_dialects::lower::elementwise::EMPTY_ID;
 use anyhow::Result;
 use melior::ir::operation::{OperationLike, OperationMutLike, OperationRefMut, WalkOrder, WalkResult};
 use melior::ir::{Attribute, Module};
@@ -116,11 +117,8 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     finite_max::lower(context, module)
 }
 
-/// The attribute that keeps CSE from merging two `tensor.empty` ops (see
-/// `aotc_dialects::lower::elementwise::empty`).
-const EMPTY_ID: &str = "aotc.id";
-
-/// Gives every `tensor.empty` without an [`EMPTY_ID`] that a generic of
+/// Gives every `tensor.empty` without an [`EMPTY_ID`] (the id that keeps
+/// CSE from merging two of them, see `aotc_dialects::lower::elementwise::empty`) that a generic of
 /// several results (Winograd's transforms) writes into an id of its own.
 /// Elementwise fusion's reshape propagation replaces the lowering's empties
 /// of those results by new ones without the id, which CSE would then merge
@@ -294,8 +292,10 @@ impl Script {
     /// loops nested in `order` if given (a permutation of the dims,
     /// outermost first), else in the dims' order.
     pub fn tile_in_order(&mut self, fuse: bool, op: &str, sizes: &[i64], order: Option<&[i64]>) -> (String, Vec<String>) {
-        let transform = if fuse { "fuse" } else { "tile_using_for" };
-        let interchange = order.map_or(String::new(), |o| format!(" interchange [{}]", o.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")));
+        // (the two ops spell the interchange differently)
+        let (transform, interchange_word) = if fuse { ("fuse", "interchange") } else { ("tile_using_for", "interchange =") };
+        let interchange =
+            order.map_or(String::new(), |o| format!(" {interchange_word} [{}]", o.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")));
         let tiled = self.handle("tiled");
         let loops = sizes.iter().filter(|&&s| s != 0).count();
         let names: Vec<String> = (0..loops).map(|_| self.handle("loop")).collect();
@@ -355,5 +355,37 @@ impl Script {
 impl Default for Script {
     fn default() -> Self {
         Script::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loops nested in a given order, by either transform: the script parses
+    /// and runs, and the loops come out in that order.
+    #[test]
+    fn tiles_in_order_with_either_transform() {
+        for fuse in [false, true] {
+            let context = aotc_dialects::new_context();
+            let mut module = crate::mlir::parse(
+                &context,
+                "func.func @f(%a: tensor<8x16xf32>, %b: tensor<8x16xf32>) -> tensor<8x16xf32> {
+                   %r = linalg.add {aotc.kernel = \"t\"} ins(%a, %a : tensor<8x16xf32>, tensor<8x16xf32>) outs(%b : tensor<8x16xf32>) -> tensor<8x16xf32>
+                   return %r : tensor<8x16xf32>
+                 }",
+                "test module",
+            )
+            .unwrap();
+            let mut script = Script::new();
+            let op = script.match_tagged("linalg.add", "t");
+            script.tile_in_order(fuse, &op, &[2, 4], Some(&[1, 0]));
+            run_transform(&context, &mut module, &script.finish(), "tiling").unwrap();
+            let text = module.as_operation().to_string();
+            // the outer loop steps over the columns (4), the inner over the rows (2)
+            let steps: Vec<&str> = text.lines().filter(|l| l.contains("scf.for")).map(|l| l.split(" step ").nth(1).unwrap_or("")).collect();
+            assert_eq!(steps.len(), 2, "{text}");
+            assert!(steps[0].starts_with("%c4") && steps[1].starts_with("%c2"), "{text}");
+        }
     }
 }

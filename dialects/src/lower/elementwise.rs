@@ -30,13 +30,16 @@ pub fn broadcast_map(shape: &[i64], out: &[i64]) -> String {
     format!("affine_map<({}) -> ({})>", dim_list(out.len()), exprs.join(", "))
 }
 
-/// A `tensor.empty` of a type. Each carries its own `aotc.id`, so that CSE
-/// never merges two of them: a result computed into its own empty tensor
-/// can then be computed straight into its output buffer.
+/// The attribute that gives each [`empty`] an id of its own.
+pub const EMPTY_ID: &str = "aotc.id";
+
+/// A `tensor.empty` of a type. Each carries its own [`EMPTY_ID`], so that
+/// CSE never merges two of them: a result computed into its own empty
+/// tensor can then be computed straight into its output buffer.
 pub fn empty(e: &mut Emitter, ty: &Ty) -> String {
     let name = e.fresh();
     let id = name.trim_start_matches("%v");
-    e.line(format!("{name} = tensor.empty() {{aotc.id = {id} : i64}} : {ty}"));
+    e.line(format!("{name} = tensor.empty() {{{EMPTY_ID} = {id} : i64}} : {ty}"));
     name
 }
 
