@@ -11,6 +11,7 @@ pub mod graph;
 pub mod higher_order;
 pub mod import;
 pub mod kernels;
+mod line_sides;
 pub mod mlir;
 pub mod pipeline;
 pub mod program;

@@ -242,6 +242,12 @@ fn plan_kernel(function: MlirOperation, sites: &[MlirOperation], arena: MlirValu
     Ok(Plan { outer, collapsed, trips, work, scratch })
 }
 
+/// The parallel loop that shares its range with `outer`'s, if any (see
+/// [`Collapsed`]; `outer` has fewer than [`COLLAPSE_BELOW`] iterations).
+pub(crate) fn collapsed_inner_loop(outer: MlirOperation) -> Option<MlirOperation> {
+    parallel_body_loop(outer).map(|c| c.inner)
+}
+
 /// The loop that is all `outer`'s body does, if it is parallel, has
 /// constant bounds and yields nothing: besides it, the body may only make
 /// views and index values for it (which then run once per piece of it),
