@@ -62,8 +62,15 @@ pub type Touches = Vec<(usize, HashMap<usize, Vec<u8>>)>;
 /// The touches of every top-level op in `tops` but those `skipped` (the
 /// copies that the plan drops). `homes`: each allocation op (by pointer)
 /// and where its bytes are; `lines`: each buffer's lines.
+/// A model too small for the pool (`parallel::MIN_MODEL_WORK`, its
+/// buffers' bytes standing for all it touches) touches nothing apart.
 pub fn touches(tops: &[MlirOperation], skipped: &[MlirOperation], homes: &HashMap<usize, Home>, lines: &[usize]) -> Touches {
     let mut all = Vec::new();
+    let work = tops.iter().map(|&op| crate::parallel::work(op)).fold(0i64, i64::saturating_add);
+    let bytes = lines.iter().sum::<usize>() as i64 * LINE;
+    if work < crate::parallel::MIN_MODEL_WORK && bytes < crate::parallel::MIN_MODEL_BYTES {
+        return all;
+    }
     for (index, &op) in tops.iter().enumerate() {
         if skipped.iter().any(|s| s.ptr == op.ptr) {
             continue;
@@ -641,7 +648,7 @@ mod tests {
     }
 
     /// The lines each side reads and writes of two buffers that a parallel
-    /// loop of 1024 rows (one line each) copies, `b`'s rows from `a`'s in
+    /// loop of 16384 rows (one line each) copies, `b`'s rows from `a`'s in
     /// reverse order, through a slice of `b`.
     #[test]
     fn each_side_touches_the_rows_of_its_iterations() {
@@ -651,15 +658,15 @@ mod tests {
             "func.func @f() {
                %c0 = arith.constant 0 : index
                %c1 = arith.constant 1 : index
-               %c1023 = arith.constant 1023 : index
-               %c1024 = arith.constant 1024 : index
+               %c16383 = arith.constant 16383 : index
+               %c16384 = arith.constant 16384 : index
                %cst = arith.constant 0.0 : f32
-               %a = memref.alloc() : memref<1024x16xf32>
-               %b = memref.alloc() : memref<1024x16xf32>
-               scf.for %i = %c0 to %c1024 step %c1 {
-                 %j = arith.subi %c1023, %i : index
-                 %v = vector.transfer_read %a[%j, %c0], %cst {in_bounds = [true, true]} : memref<1024x16xf32>, vector<1x16xf32>
-                 %row = memref.subview %b[%i, 0] [1, 16] [1, 1] : memref<1024x16xf32> to memref<1x16xf32, strided<[16, 1], offset: ?>>
+               %a = memref.alloc() : memref<16384x16xf32>
+               %b = memref.alloc() : memref<16384x16xf32>
+               scf.for %i = %c0 to %c16384 step %c1 {
+                 %j = arith.subi %c16383, %i : index
+                 %v = vector.transfer_read %a[%j, %c0], %cst {in_bounds = [true, true]} : memref<16384x16xf32>, vector<1x16xf32>
+                 %row = memref.subview %b[%i, 0] [1, 16] [1, 1] : memref<16384x16xf32> to memref<1x16xf32, strided<[16, 1], offset: ?>>
                  vector.transfer_write %v, %row[%c0, %c0] {in_bounds = [true, true]} : vector<1x16xf32>, memref<1x16xf32, strided<[16, 1], offset: ?>>
                } {aotc.parallel}
                return
@@ -676,13 +683,13 @@ mod tests {
         }
         let allocs: Vec<MlirOperation> = tops.iter().copied().filter(|&o| name_of(o) == "memref.alloc").collect();
         let homes: HashMap<usize, Home> = allocs.iter().enumerate().map(|(k, o)| (o.ptr as usize, Home { buffer: k, shift: 0 })).collect();
-        let touched = touches(&tops, &[], &homes, &[1024, 1024]);
+        let touched = touches(&tops, &[], &homes, &[16384, 16384]);
         assert_eq!(touched.len(), 1);
         let (a, b) = (&touched[0].1[&0], &touched[0].1[&1]);
-        assert!(a[..512].iter().all(|&f| f == READ[1]) && a[512..].iter().all(|&f| f == READ[0]), "{a:?}");
-        assert!(b[..512].iter().all(|&f| f == WRITE[0]) && b[512..].iter().all(|&f| f == WRITE[1]), "{b:?}");
-        let uses = line_uses(&touched, &[1024, 1024]);
-        assert_eq!((uses[1].entry[0], uses[1].exit[0], uses[1].exit[1023]), (WRITE[0], 0b01, 0b10));
+        assert!(a[..8192].iter().all(|&f| f == READ[1]) && a[8192..].iter().all(|&f| f == READ[0]), "{a:?}");
+        assert!(b[..8192].iter().all(|&f| f == WRITE[0]) && b[8192..].iter().all(|&f| f == WRITE[1]), "{b:?}");
+        let uses = line_uses(&touched, &[16384, 16384]);
+        assert_eq!((uses[1].entry[0], uses[1].exit[0], uses[1].exit[16383]), (WRITE[0], 0b01, 0b10));
     }
 
     #[test]
