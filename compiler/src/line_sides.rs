@@ -21,9 +21,12 @@
 //! enumerated while few, else their variable is bound to its whole range;
 //! index arithmetic is evaluated over ranges; each access (a vector
 //! transfer, load or store, a linalg op or a copy) touches, per side, the
-//! byte span from its lowest to its highest element in its buffer. What
-//! cannot be evaluated touches the whole view. It is an estimate: a strided
-//! access spans the gaps between its pieces.
+//! box of elements its indices' ranges span in its buffer, through the
+//! views it is made from (one term per index, so that a band of tiles in
+//! each of 36 Winograd elements is 36 spans, not the span around them;
+//! gaps of less than a line are filled). What cannot be evaluated touches
+//! the whole view. It is an estimate: a range covers the values between
+//! an index's lowest and highest, whatever its step.
 
 use crate::kernels::PARALLEL;
 use crate::mlir::{constant_integer, constant_loop_bounds};
