@@ -385,7 +385,7 @@ impl Walk<'_> {
         let mut static_offset = 0i64;
         let strided = unsafe { mlirMemRefTypeGetStridesAndOffset(ty, strides.as_mut_ptr(), &mut static_offset) }.value != 0;
         let shape: Vec<i64> = (0..rank).map(|d| unsafe { mlirShapedTypeGetDimSize(ty, d as isize) }).collect();
-        let element_bytes = element_bytes(ty)?;
+        let element_bytes = crate::parallel::element_bytes(ty)?;
         let dynamic = |v: i64| unsafe { mlirShapedTypeIsDynamicStrideOrOffset(v) };
         if !strided || strides.iter().any(|&s| dynamic(s) || s < 0) || shape.iter().any(|&n| n < 0) {
             let home = self.home_of(def)?;
@@ -557,22 +557,6 @@ fn vector_shape(value: MlirValue) -> Vec<i64> {
         return Vec::new();
     }
     (0..unsafe { mlirShapedTypeGetRank(ty) }).map(|d| unsafe { mlirShapedTypeGetDimSize(ty, d as isize) }).collect()
-}
-
-fn element_bytes(ty: MlirType) -> Option<i64> {
-    let element = unsafe { mlirShapedTypeGetElementType(ty) };
-    let bits = unsafe {
-        if mlirTypeIsAInteger(element) {
-            mlirIntegerTypeGetWidth(element) as i64
-        } else if mlirTypeIsAFloat(element) {
-            mlirFloatTypeGetWidth(element) as i64
-        } else if mlirTypeIsAIndex(element) {
-            64
-        } else {
-            return None;
-        }
-    };
-    Some(((bits + 7) / 8).max(1))
 }
 
 /// How a buffer's lines meet the sides over its life, for the plan: per

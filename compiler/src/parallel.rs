@@ -343,8 +343,15 @@ fn memref_bytes_any_layout(ty: MlirType) -> Option<i64> {
         }
         let rank = mlirShapedTypeGetRank(ty);
         let elements: i64 = (0..rank).map(|d| mlirShapedTypeGetDimSize(ty, d as isize)).product();
-        let element = mlirShapedTypeGetElementType(ty);
-        let bits = if mlirTypeIsAInteger(element) {
+        Some(elements * element_bytes(ty)?)
+    }
+}
+
+/// The bytes of one element of a shaped type (an integer, float or index).
+pub(crate) fn element_bytes(ty: MlirType) -> Option<i64> {
+    let element = unsafe { mlirShapedTypeGetElementType(ty) };
+    let bits = unsafe {
+        if mlirTypeIsAInteger(element) {
             mlirIntegerTypeGetWidth(element) as i64
         } else if mlirTypeIsAFloat(element) {
             mlirFloatTypeGetWidth(element) as i64
@@ -352,9 +359,9 @@ fn memref_bytes_any_layout(ty: MlirType) -> Option<i64> {
             64
         } else {
             return None;
-        };
-        Some(elements * ((bits + 7) / 8).max(1))
-    }
+        }
+    };
+    Some(((bits + 7) / 8).max(1))
 }
 
 /// Scratch slots start at multiples of this in a thread's scratch.
