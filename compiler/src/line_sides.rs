@@ -29,7 +29,8 @@
 //! an index's lowest and highest, whatever its step.
 
 use crate::kernels::PARALLEL;
-use crate::mlir::{constant_integer, constant_loop_bounds};
+use crate::mlir::{constant_integer, constant_loop_bounds, induction_variable, name_of};
+use crate::parallel::trip_count;
 use melior::ir::operation::{OperationLike, OperationRef};
 use mlir_sys::*;
 use std::collections::HashMap;
@@ -91,20 +92,16 @@ pub fn touches(tops: &[MlirOperation], skipped: &[MlirOperation], homes: &HashMa
             all.push((index, walk.out));
             continue;
         }
-        match side_ranges(op) {
-            Some(ranges) if is_worth_sharing(op, &mut walk) => {
-                walk.out.clear();
-                for (side, bindings) in ranges.into_iter().enumerate() {
-                    walk.side = side;
-                    for binding in bindings {
-                        walk.env = binding.into_iter().collect();
-                        walk.op(op);
-                    }
+        // serially first (side 0): what a kernel the pool does not share touches
+        walk.op(op);
+        if let Some(ranges) = side_ranges(op).filter(|_| is_worth_sharing(op, &walk.out)) {
+            walk.out.clear();
+            for (side, bindings) in ranges.into_iter().enumerate() {
+                walk.side = side;
+                for binding in bindings {
+                    walk.env = binding.into_iter().collect();
+                    walk.op(op);
                 }
-            }
-            _ => {
-                walk.out.clear();
-                walk.op(op);
             }
         }
         if !walk.out.is_empty() {
@@ -115,10 +112,9 @@ pub fn touches(tops: &[MlirOperation], skipped: &[MlirOperation], homes: &HashMa
 }
 
 /// Whether a parallel loop does enough to be shared by the pool (the rule
-/// of `parallel::plan_kernel`); walks it serially to count its bytes.
-fn is_worth_sharing(op: MlirOperation, walk: &mut Walk) -> bool {
-    walk.op(op);
-    let bytes: usize = walk.out.values().map(|flags| flags.iter().filter(|&&f| f != 0).count() * LINE as usize).sum();
+/// of `parallel::plan_kernel`), given what it touches.
+fn is_worth_sharing(op: MlirOperation, touched: &HashMap<usize, Vec<u8>>) -> bool {
+    let bytes: usize = touched.values().map(|flags| flags.iter().filter(|&&f| f != 0).count() * LINE as usize).sum();
     crate::parallel::work(op) >= crate::parallel::MIN_WORK || bytes as i64 >= crate::parallel::MIN_BYTES
 }
 
@@ -149,14 +145,12 @@ fn side_ranges(op: MlirOperation) -> Option<Vec<Vec<Vec<(usize, Range)>>>> {
         return None;
     }
     let (lb, ub, step) = constant_loop_bounds(op)?;
-    let trips = trip_count(lb, ub, step);
-    let iv = unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)), 0) }.ptr as usize;
+    let trips = trip_count((lb, ub, step));
+    let iv = induction_variable(op).ptr as usize;
     let inner = if trips < crate::parallel::COLLAPSE_BELOW { crate::parallel::collapsed_inner_loop(op) } else { None };
     let inner = inner.and_then(|i| Some((i, constant_loop_bounds(i)?)));
-    let (inner_trips, total) = match inner {
-        Some((_, (ilb, iub, istep))) => (trip_count(ilb, iub, istep), trips * trip_count(ilb, iub, istep)),
-        None => (1, trips),
-    };
+    let inner_trips = inner.map_or(1, |(_, bounds)| trip_count(bounds));
+    let total = trips * inner_trips;
     if total < 2 {
         return None;
     }
@@ -167,7 +161,7 @@ fn side_ranges(op: MlirOperation) -> Option<Vec<Vec<Vec<(usize, Range)>>>> {
         match inner {
             None => bindings.push(vec![(iv, Range::iterations(lb, step, begin, end))]),
             Some((inner_op, (ilb, _, istep))) => {
-                let inner_iv = unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(inner_op, 0)), 0) }.ptr as usize;
+                let inner_iv = induction_variable(inner_op).ptr as usize;
                 for o in 0..trips {
                     let (from, to) = ((begin - o * inner_trips).max(0), (end - o * inner_trips).min(inner_trips));
                     if from < to {
@@ -179,14 +173,6 @@ fn side_ranges(op: MlirOperation) -> Option<Vec<Vec<Vec<(usize, Range)>>>> {
         sides.push(bindings);
     }
     Some(sides)
-}
-
-fn trip_count(lb: i64, ub: i64, step: i64) -> i64 {
-    if step <= 0 || ub <= lb {
-        0
-    } else {
-        (ub - lb + step - 1) / step
-    }
 }
 
 /// Elements of a buffer: `Σ stride * x` over the terms, each `x` in its
@@ -276,7 +262,7 @@ impl Walk<'_> {
 
     fn for_loop(&mut self, op: MlirOperation) {
         let region = unsafe { mlirOperationGetRegion(op, 0) };
-        let iv = unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(region), 0) }.ptr as usize;
+        let iv = induction_variable(op).ptr as usize;
         if self.env.contains_key(&iv) {
             // a side's share, bound by `touches`
             return self.region(region);
@@ -287,7 +273,7 @@ impl Walk<'_> {
             return self.region(region);
         };
         if lb.lo == lb.hi && ub.lo == ub.hi && step.lo == step.hi {
-            let trips = trip_count(lb.lo, ub.lo, step.lo);
+            let trips = trip_count((lb.lo, ub.lo, step.lo));
             if trips == 0 {
                 return;
             }
@@ -533,13 +519,6 @@ fn byte_spans(terms: &Terms, element: i64) -> Vec<(i64, i64)> {
         starts = starts.iter().flat_map(|&s| (0..=n).map(move |k| s + stride * k)).collect();
     }
     starts.into_iter().map(|s| (s, length)).collect()
-}
-
-/// An op's name, without copying it (the walk asks for many).
-fn name_of<'a>(op: MlirOperation) -> &'a str {
-    let name = unsafe { mlirIdentifierStr(mlirOperationGetName(op)) };
-    // names are interned in the context, which outlives the walk
-    std::str::from_utf8(unsafe { std::slice::from_raw_parts(name.data as *const u8, name.length) }).unwrap_or("")
 }
 
 /// The number of `outs` operands of a linalg op (its operand segments).

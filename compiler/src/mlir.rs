@@ -41,6 +41,18 @@ pub fn op_name(op: mlir_sys::MlirOperation) -> String {
     unsafe { melior::ir::OperationRef::from_raw(op) }.name().as_string_ref().as_str().unwrap_or("").to_string()
 }
 
+/// An op's name without copying it (for walks that ask for many): names
+/// are interned in the context, which outlives the ops.
+pub fn name_of<'a>(op: mlir_sys::MlirOperation) -> &'a str {
+    let name = unsafe { mlir_sys::mlirIdentifierStr(mlir_sys::mlirOperationGetName(op)) };
+    std::str::from_utf8(unsafe { std::slice::from_raw_parts(name.data as *const u8, name.length) }).unwrap_or("")
+}
+
+/// A loop's induction variable (the first argument of its body).
+pub fn induction_variable(loop_op: mlir_sys::MlirOperation) -> mlir_sys::MlirValue {
+    unsafe { mlir_sys::mlirBlockGetArgument(mlir_sys::mlirRegionGetFirstBlock(mlir_sys::mlirOperationGetRegion(loop_op, 0)), 0) }
+}
+
 /// The op that uses `value`, when exactly one use exists.
 pub fn single_user(value: mlir_sys::MlirValue) -> Option<mlir_sys::MlirOperation> {
     unsafe {

@@ -386,7 +386,8 @@ fn single_loop(function: MlirOperation) -> Option<MlirOperation> {
     found
 }
 
-fn trip_count((lb, ub, step): (i64, i64, i64)) -> i64 {
+/// The iterations of a loop with these bounds and step.
+pub(crate) fn trip_count((lb, ub, step): (i64, i64, i64)) -> i64 {
     if step <= 0 || ub <= lb {
         0
     } else {
@@ -546,7 +547,7 @@ fn run_collapsed_range(context: &Context, outer: MlirOperation, collapsed: &Coll
     run_range(&outside, outer, outer_begin, outer_end)?;
     let inside = before(context, collapsed.inner);
     let (lb, step) = unsafe { (mlirOperationGetOperand(outer, 0), mlirOperationGetOperand(outer, 2)) };
-    let iteration = unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(outer, 0)), 0) };
+    let iteration = crate::mlir::induction_variable(outer);
     // `lb` is the new lower bound: iteration `a` counts from `outer_begin`
     let a = inside.index_op("arith.addi", inside.index_op("arith.divsi", inside.index_op("arith.subi", iteration, lb)?, step)?, outer_begin)?;
     let first = inside.index_op("arith.muli", a, inside.index(collapsed.inner_trips)?)?;
