@@ -30,13 +30,9 @@ use super::elementwise::{empty, filled, map, map_indexed};
 use super::reduction::{reduce, reduced_map};
 use super::scalar::{self, constant};
 use super::shape::{index_const, reshape_value, transpose_value};
-use super::Emitter;
+use super::{Emitter, PARALLEL};
 use crate::types::Ty;
 
-/// Batch-heads and query blocks are independent: the loops over them
-/// carry the compiler's parallel-loop annotation (`aotc.parallel`, see the
-/// compiler's `kernels::PARALLEL`), and run on the worker pool.
-const PARALLEL: &str = "aotc.parallel";
 
 /// Queries per block: the micro-kernel's rows, a few register tiles.
 const QUERY_BLOCK: i64 = 64;

@@ -25,12 +25,12 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, filled, generic, identity_map};
-use super::linear::{column_bias, matmul_ragged, panel_product, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
+use super::linear::{column_bias, matmul_ragged, panel_product_into, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
-use super::shape::{pad_value, padded_ty, reshape_value, transpose_value};
+use super::shape::{index_const, pad_value, padded_ty, reshape_value, transpose_value};
 use super::winograd;
-use super::{AtenOp, Attr, Emitter, Operand};
-use crate::types::Ty;
+use super::{AtenOp, Attr, Emitter, Operand, PARALLEL};
+use crate::types::{mlir_elem, Ty};
 
 pub struct ConvParams {
     pub stride: Vec<i64>,
@@ -60,15 +60,20 @@ fn pad_spatial(e: &mut Emitter, x: &str, ty: &Ty, low: &[i64], high: &[i64], fil
 /// The accumulator: the bias along the first dim of `out` (output
 /// channels, the rows of `weight @ col`), or zeros.
 fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) -> String {
+    let acc = empty(e, out);
+    bias_into(e, bias, &acc, out)
+}
+
+/// [`bias_init`] written into `dest` of type `out`.
+fn bias_into(e: &mut Emitter, bias: Option<&Operand>, dest: &str, out: &Ty) -> String {
     match bias {
         Some(b) => {
             let (from, to) = (b.ty.elem.clone(), out.elem.clone());
-            let acc = empty(e, out);
             let bias_map = format!("affine_map<({}) -> (d0)>", dim_list(out.rank()));
             generic(
                 e,
                 &[(b.ssa.clone(), b.ty.clone(), bias_map)],
-                &acc,
+                dest,
                 out,
                 Some(identity_map(out.rank())),
                 &vec!["parallel"; out.rank()],
@@ -76,7 +81,11 @@ fn bias_init(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) -> String {
                 |e, a| scalar::cast(e, &a[0], &from, &to),
             )
         }
-        None => filled(e, out, zero(out)),
+        None => {
+            let elem = mlir_elem(&out.elem);
+            let value = e.assign(format!("arith.constant {} : {elem}", zero(out)));
+            e.assign(format!("linalg.fill ins({value} : {elem}) outs({dest} : {out}) -> {out}"))
+        }
     }
 }
 
@@ -156,6 +165,8 @@ fn im2col(e: &mut Emitter, unpadded: &Operand, x: &Operand, w: &Operand, bias: O
     let windows_into_panels = !transposed
         && !pointwise
         && copies_by_tap
+        // (blocks of rows: the first of two spatial dims or more)
+        && k >= 2
         && outs.last().is_some_and(|&w| w % PANEL == 0)
         && kk >= MIN_PANEL_ROWS
         && reads_panels(f, cols, kk, &w.ty, &col2_ty, out)
@@ -165,8 +176,7 @@ fn im2col(e: &mut Emitter, unpadded: &Operand, x: &Operand, w: &Operand, bias: O
     let mm_ty = out.with_shape(vec![f, cols]);
     let from_bias = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
     if windows_into_panels {
-        let (panels, panels_ty) = gather_windows_into_panels(e, x, p, out, &kernel);
-        let mm = panel_product(e, &w2, &w2_ty, &panels, &panels_ty, &Init::Shaped(&from_bias), &mm_ty);
+        let mm = product_of_windows_by_row_blocks(e, x, p, &w2, &w2_ty, bias, &mm_ty, out, &kernel);
         return Ok(reshape_value(e, &mm, &mm_ty, out));
     }
     let col2 = if pointwise && n == 1 {
@@ -395,62 +405,118 @@ fn gather_windows_by_taps(e: &mut Emitter, unpadded: &Operand, x: &Operand, p: &
 /// panels take pays at 2 threads (see there).
 const MIN_PANEL_ROWS: i64 = 64;
 
-/// The same matrix for one image, written straight into the packed panels
-/// `[N/P, K, P]` that the panel product reads (see `linear::product`):
-/// every tap's window [C, O.., OW] is split into 16-column panels along
-/// its last dim (whole rows only: OW a multiple of [`PANEL`]) and copied,
-/// transposed, into its rows of each panel; returns them and their type.
-/// Each tap's copy is a loop
-/// over output rows, so the copies join into one kernel (`slab_loops`)
-/// whose threads gather the rows whose columns they then multiply: on col
-/// [K, N] they were 49 kernels (resnet18's stem) split by (channel, row),
-/// and at 2 threads half of each thread's columns came from the other
-/// core's writes (resnet18 ab, 2 threads: 0.99 with both cores on one L3,
-/// 0.96 on two; 1 thread even).
-fn gather_windows_into_panels(e: &mut Emitter, x: &Operand, p: &ConvParams, out: &Ty, kernel: &[i64]) -> (String, Ty) {
+/// The convolution's product `w2 [F, C*K..] @ col` for one image with
+/// the windows gathered straight into the packed panels `[N/P, C*K.., P]`
+/// that the panel product reads (see `linear::product`), one block of
+/// output rows at a time: a loop over the blocks (the threads' parallel
+/// loop) whose body gathers the block's panels and multiplies them into
+/// its columns of the result, `[F, N]` (`mm_ty`). Each tap's window
+/// [C, rows, .., OW] is split into 16-column panels along its last dim
+/// (whole rows only: OW a multiple of [`PANEL`]) and copied, transposed,
+/// into its rows of each panel. A block's panels (132 KB at resnet18's
+/// stem) stay in the thread's cache and scratch: gathered whole, they were
+/// 7.4 MB written to the arena and read back every run, and at 2 threads
+/// on two dies the gather wrote lines the other die held (resnet18 1
+/// thread 0.98x the time, 2 threads far 0.96x, ab).
+#[allow(clippy::too_many_arguments)]
+fn product_of_windows_by_row_blocks(e: &mut Emitter, x: &Operand, p: &ConvParams, w2: &str, w2_ty: &Ty, bias: Option<&Operand>, mm_ty: &Ty, out: &Ty, kernel: &[i64]) -> String {
     let k = kernel.len();
-    let c = x.ty.shape[1];
+    let (c, f) = (x.ty.shape[1], w2_ty.shape[0]);
     let outs = &out.shape[2..];
-    let (lead, ow) = (&outs[..k - 1], outs[k - 1]);
+    let (rows, ow) = (outs[0], outs[k - 1]);
+    let rows_per_block = rows_per_block(outs);
+    let block_outs: Vec<i64> = [rows_per_block].into_iter().chain(outs[1..].iter().copied()).collect();
+    let block_panels: i64 = block_outs.iter().product::<i64>() / PANEL;
     // the phases of the padded input (those of the input itself, padded,
     // as [`tap_windows`] takes them: resnet18's 7x7 stem 0.5-1.3% slower)
     let (phases, phases_ty) = stride_phases(e, &x.ssa, &x.ty, &p.stride, zero(&x.ty));
-    // panels as [O.. but the last, OW/P, C, K.., P]
-    let panels_shape: Vec<i64> = lead.iter().copied().chain([ow / PANEL, c]).chain(kernel.iter().copied()).chain([PANEL]).collect();
-    let panels_ty = x.ty.with_shape(panels_shape);
-    let mut panels = empty(e, &panels_ty);
-    for tap in taps(kernel) {
-        let (window, window_ty) = tap_window(e, &phases, &phases_ty, &tap, &p.stride, &p.dilation, out);
-        // [1, C, O.., OW] -> [1, C, O.., OW/P, P] -> [O.., OW/P, C, 1, P]: the
-        // transpose's result is the inserted slice itself (a unit dim of the
-        // tap in place of the image's), which bufferization then writes in
-        // place; merging N and C first would put a reshape between them
-        let split_ty = window_ty.with_shape(window_ty.shape[..k + 1].iter().copied().chain([ow / PANEL, PANEL]).collect());
-        let split_dims: Vec<String> = split_ty.shape.iter().map(i64::to_string).collect();
-        let split_groups: Vec<String> = (0..k + 1).map(|d| format!("[{d}]")).chain([format!("[{}, {}]", k + 1, k + 2)]).collect();
-        let split = e.assign(format!(
-            "tensor.expand_shape {window} [{}] output_shape [{}] : {window_ty} into {split_ty}",
-            split_groups.join(", "),
-            split_dims.join(", ")
-        ));
-        let perm: Vec<usize> = (2..k + 2).chain([1, 0, k + 2]).collect();
-        let panel_rows = transpose_value(e, &split, &split_ty, &perm);
-        let panel_rows_ty = split_ty.with_shape(perm.iter().map(|&d| split_ty.shape[d]).collect());
-        let offsets: Vec<String> = vec![0; k + 1].into_iter().chain(tap.iter().copied()).chain([0]).map(|v| v.to_string()).collect();
-        let sizes: Vec<String> =
-            lead.iter().copied().chain([ow / PANEL, c]).chain(vec![1; k]).chain([PANEL]).map(|v| v.to_string()).collect();
-        let ones = vec!["1"; panels_ty.rank()].join(", ");
-        panels = e.assign(format!(
-            "tensor.insert_slice {panel_rows} into {panels}[{}] [{}] [{ones}] : {panel_rows_ty} into {panels_ty}",
-            offsets.join(", "),
-            sizes.join(", ")
-        ));
+    // the block's panels as [rows, O.. but the first and last, OW/P, C, K.., P]
+    let panels_ty = x.ty.with_shape(block_outs[..k - 1].iter().copied().chain([ow / PANEL, c]).chain(kernel.iter().copied()).chain([PANEL]).collect());
+    let packed_ty = x.ty.with_shape(vec![block_panels, c * kernel.iter().product::<i64>(), PANEL]);
+    let result_ty = mm_ty.with_shape(vec![f, mm_ty.shape[1] / PANEL, PANEL]);
+    let block_ty = mm_ty.with_shape(vec![f, block_panels, PANEL]);
+    let init = empty(e, &result_ty);
+    let (c0, c1, blocks) = (index_const(e, 0), index_const(e, 1), index_const(e, rows / rows_per_block));
+    let (block, acc, result) = (e.fresh(), e.fresh(), e.fresh());
+    e.line(format!("{result} = scf.for {block} = {c0} to {blocks} step {c1} iter_args({acc} = {init}) -> ({result_ty}) {{"));
+    e.indented(|e| {
+        let rows_step = index_const(e, rows_per_block);
+        let first_row = e.assign(format!("arith.muli {block}, {rows_step} : index"));
+        let mut panels = empty(e, &panels_ty);
+        for tap in taps(kernel) {
+            let (window, window_ty) = block_window(e, &phases, &phases_ty, &tap, p, &first_row, &block_outs);
+            panels = insert_window_into_panels(e, &window, &window_ty, &panels, &panels_ty, &tap);
+        }
+        let packed = reshape_value(e, &panels, &panels_ty, &packed_ty);
+        let panels_step = index_const(e, block_panels);
+        let first_panel = e.assign(format!("arith.muli {block}, {panels_step} : index"));
+        let place = format!("[0, {first_panel}, 0] [{f}, {block_panels}, {PANEL}] [1, 1, 1]");
+        let slot = e.assign(format!("tensor.extract_slice {acc}{place} : {result_ty} to {block_ty}"));
+        let start = bias_into(e, bias, &slot, &block_ty);
+        let product = panel_product_into(e, w2, w2_ty, &packed, &packed_ty, &start, &block_ty);
+        let updated = e.assign(format!("tensor.insert_slice {product} into {acc}{place} : {block_ty} into {result_ty}"));
+        e.line(format!("scf.yield {updated} : {result_ty}"));
+    });
+    e.line(format!("}} {{{PARALLEL}}}"));
+    e.assign(format!("tensor.collapse_shape {result} [[0], [1, 2]] : {result_ty} into {mm_ty}"))
+}
+
+/// Output rows per block of [`product_of_windows_by_row_blocks`]: one, or
+/// two where a row is an odd number of panels and the rows pair up (the
+/// micro-kernel's register tiles are two panels wide where the panels
+/// pair up: resnet18's stem, 7 panels a row).
+fn rows_per_block(outs: &[i64]) -> i64 {
+    let row_panels = outs[1..].iter().product::<i64>() / PANEL;
+    if row_panels % 2 == 1 && outs[0] % 2 == 0 {
+        2
+    } else {
+        1
     }
-    // [O.., OW/P, C, K.., P] -> [N/P, C*K.., P]
-    let columns: i64 = outs.iter().product();
-    let taps_count: i64 = kernel.iter().product();
-    let packed_ty = x.ty.with_shape(vec![columns / PANEL, c * taps_count, PANEL]);
-    (reshape_value(e, &panels, &panels_ty, &packed_ty), packed_ty)
+}
+
+/// One tap's input window over the block of output rows `block_outs`
+/// (`[rows, O..]`) from output row `first_row` (an index value), as
+/// `[N, C, rows, O..]` ([`tap_window`]'s, from a dynamic row).
+fn block_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &ConvParams, first_row: &str, block_outs: &[i64]) -> (String, Ty) {
+    let at: Vec<i64> = tap.iter().zip(&p.dilation).map(|(t, d)| t * d).collect();
+    let phase: Vec<i64> = at.iter().zip(&p.stride).map(|(a, s)| a % s).collect();
+    let mut from: Vec<String> = at.iter().zip(&p.stride).map(|(a, s)| (a / s).to_string()).collect();
+    let from_row = index_const(e, at[0] / p.stride[0]);
+    from[0] = e.assign(format!("arith.addi {first_row}, {from_row} : index"));
+    phase_window_from(e, phases, phases_ty, &phase, &from, block_outs)
+}
+
+/// Inserts one tap's `window` `[1, C, rows, O..]` into its rows of every
+/// panel of `panels` `[rows, O.. but the last, OW/P, C, K.., P]`: split
+/// into 16-column panels along its last dim, then transposed to `[rows,
+/// O.. but the last, OW/P, C, 1, P]` (the image dim in place of the tap's:
+/// the transpose's result is the inserted slice itself, which
+/// bufferization then writes in place; merging N and C first would put a
+/// reshape between them).
+fn insert_window_into_panels(e: &mut Emitter, window: &str, window_ty: &Ty, panels: &str, panels_ty: &Ty, tap: &[i64]) -> String {
+    let k = tap.len();
+    let block_outs = &window_ty.shape[2..];
+    let ow = block_outs[k - 1];
+    let split_ty = window_ty.with_shape(window_ty.shape[..k + 1].iter().copied().chain([ow / PANEL, PANEL]).collect());
+    let split_dims: Vec<String> = split_ty.shape.iter().map(i64::to_string).collect();
+    let split_groups: Vec<String> = (0..k + 1).map(|d| format!("[{d}]")).chain([format!("[{}, {}]", k + 1, k + 2)]).collect();
+    let split = e.assign(format!(
+        "tensor.expand_shape {window} [{}] output_shape [{}] : {window_ty} into {split_ty}",
+        split_groups.join(", "),
+        split_dims.join(", ")
+    ));
+    let perm: Vec<usize> = (2..k + 2).chain([1, 0, k + 2]).collect();
+    let panel_rows = transpose_value(e, &split, &split_ty, &perm);
+    let panel_rows_ty = split_ty.with_shape(perm.iter().map(|&d| split_ty.shape[d]).collect());
+    let c = window_ty.shape[1];
+    let offsets: Vec<String> = vec![0; k + 1].into_iter().chain(tap.iter().copied()).chain([0]).map(|v| v.to_string()).collect();
+    let sizes: Vec<String> = block_outs[..k - 1].iter().copied().chain([ow / PANEL, c]).chain(vec![1; k]).chain([PANEL]).map(|v| v.to_string()).collect();
+    let ones = vec!["1"; panels_ty.rank()].join(", ");
+    e.assign(format!(
+        "tensor.insert_slice {panel_rows} into {panels}[{}] [{}] [{ones}] : {panel_rows_ty} into {panels_ty}",
+        offsets.join(", "),
+        sizes.join(", ")
+    ))
 }
 
 /// col[c, k.., n, o..] = x[n, c, o*s + k*d]: every window of the input.
@@ -685,10 +751,17 @@ pub(super) fn padded_phase_windows(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Wind
 /// The output-sized window [N, C, O..] of phase `phase` of `phases`
 /// ([`stride_phases`]) from row `from`.
 pub(super) fn phase_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, phase: &[i64], from: &[i64], out: &Ty) -> (String, Ty) {
+    let from: Vec<String> = from.iter().map(i64::to_string).collect();
+    phase_window_from(e, phases, phases_ty, phase, &from, &out.shape[2..])
+}
+
+/// The window of `sizes` [O..] of phase `phase` from `from` (each an
+/// integer or an index value) as [N, C, O..].
+fn phase_window_from(e: &mut Emitter, phases: &str, phases_ty: &Ty, phase: &[i64], from: &[String], sizes: &[i64]) -> (String, Ty) {
     let k = phase.len();
-    let offsets: Vec<String> = [0, 0].iter().chain(phase).chain(from).map(i64::to_string).collect();
-    let window_ty = phases_ty.with_shape(phases_ty.shape[..2].iter().chain(&out.shape[2..]).copied().collect());
-    let sizes: Vec<String> = window_ty.shape[..2].iter().chain(&vec![1; k]).chain(&out.shape[2..]).map(i64::to_string).collect();
+    let offsets: Vec<String> = ["0".to_string(), "0".to_string()].into_iter().chain(phase.iter().map(i64::to_string)).chain(from.iter().cloned()).collect();
+    let window_ty = phases_ty.with_shape(phases_ty.shape[..2].iter().chain(sizes).copied().collect());
+    let sizes: Vec<String> = window_ty.shape[..2].iter().chain(&vec![1; k]).chain(sizes).map(i64::to_string).collect();
     let ones = vec!["1"; 2 + 2 * k].join(", ");
     let window = e.assign(format!(
         "tensor.extract_slice {phases}[{}] [{}] [{ones}] : {phases_ty} to {window_ty}",

@@ -78,8 +78,15 @@ pub(super) fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, p
             ))
         }
     };
-    let r = product_generic(e, [(a, a_ty), (panels, panels_ty)], &init3, &out3, &PANEL_PRODUCT_MAPS);
+    let r = panel_product_into(e, a, a_ty, panels, panels_ty, &init3, &out3);
     e.assign(format!("tensor.collapse_shape {r} [[0], [1, 2]] : {out3} into {out}"))
+}
+
+/// `init3 + a @ b` with b packed as `panels [N/P, K, P]`, into `init3` of
+/// the panels' shape `out3 = [M, N/P, P]` (the product of
+/// [`panel_product`] without its reshapes).
+pub(super) fn panel_product_into(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init3: &str, out3: &Ty) -> String {
+    product_generic(e, [(a, a_ty), (panels, panels_ty)], init3, out3, &PANEL_PRODUCT_MAPS)
 }
 
 /// The indexing maps of a product on packed panels, loops

@@ -30,6 +30,12 @@ pub mod winograd;
 /// The kernel strategy sizes row-panel register tiles by it.
 pub use linear::row_panel_tile_spans_groups;
 
+/// The annotation of a loop the lowering writes whose iterations are
+/// independent (attention's batch-heads and query blocks, a convolution's
+/// blocks of output rows): the compiler's parallel-loop mark (its
+/// `kernels::PARALLEL`), so the worker pool shares them.
+const PARALLEL: &str = "aotc.parallel";
+
 use crate::types::Ty;
 use melior::ir::{
     block::BlockLike, operation::OperationLike, Module, OperationRef, RegionLike, Value, ValueLike,
