@@ -4,9 +4,10 @@
  *
  *   watch LIB PREFIX THREADS SECONDS [RUNS]
  *
- * Runs batches of RUNS runs (default 10) for SECONDS and prints a line per
- * batch: its start (s), the thread count, the runs, ms per run and the
- * round trip (ns). THREADS 0 alternates 1 and 2 threads batch by batch, so that a
+ * Runs batches of RUNS runs (default 10) for SECONDS (two batches at
+ * least, so that THREADS 0 runs both counts however busy the machine is)
+ * and prints a line per batch: its start (s), the thread count, the runs,
+ * ms per run and the round trip (ns). THREADS 0 alternates 1 and 2 threads batch by batch, so that a
  * 2-thread batch can be set against the 1-thread batches around it. On the
  * 2-vCPU VMs this is developed on, the host moves the vCPUs every few
  * seconds between sharing a last-level cache (round trip ~55-75 ns) and not
@@ -48,7 +49,7 @@ int main(int argc, char **argv) {
   open_lib(&lib, "watch", argv[1], argv[2], threads > 0 ? threads : 1);
   printf("# start_s threads runs ms_per_run round_trip_ns\n");
   double start = now();
-  for (long batch = 0; now() - start < seconds; batch++) {
+  for (long batch = 0; batch < 2 || now() - start < seconds; batch++) {
     int t = threads > 0 ? threads : 1 + (int)(batch % 2);
     if (lib.api->set_num_threads(lib.model, t) != AOTC_OK) {
       fprintf(stderr, "watch: cannot set %d threads\n", t);
