@@ -417,7 +417,9 @@ const MIN_PANEL_ROWS: i64 = 64;
 /// stem) stay in the thread's cache and scratch: gathered whole, they were
 /// 7.4 MB written to the arena and read back every run, and at 2 threads
 /// on two dies the gather wrote lines the other die held (resnet18, ab:
-/// 1 thread 0.964-0.969x the time, 2 threads on one L3 0.973-0.978).
+/// 1 thread 0.964-0.969x the time, 2 threads on one L3 0.973-0.978, on
+/// two 1.02x until the memory plan was refined further, see the compiler's
+/// `arena::REFINEMENTS`).
 #[allow(clippy::too_many_arguments)]
 fn product_of_windows_by_row_blocks(e: &mut Emitter, x: &Operand, p: &ConvParams, w2: &str, w2_ty: &Ty, bias: Option<&Operand>, mm_ty: &Ty, out: &Ty, kernel: &[i64]) -> String {
     let k = kernel.len();
