@@ -108,7 +108,7 @@ const KEPT_GROWTH_PERCENT: u64 = 25;
 /// 1.02-1.04x), and it keeps the plain one.
 fn plan_keeping_joins(intervals: &[Interval], kernels: &[usize], uses: &[LineUse], loops: &[Option<(i64, i64, i64)>]) -> (Vec<u64>, u64) {
     let plain = assign_offsets(intervals, kernels, uses);
-    let kept: Vec<Interval> = intervals.iter().map(|it| Interval { last: joinable_through(it.last, loops), ..it.clone() }).collect();
+    let kept = kept_joinable(intervals, loops);
     if kept == intervals {
         return plain;
     }
@@ -119,6 +119,11 @@ fn plan_keeping_joins(intervals: &[Interval], kernels: &[usize], uses: &[LineUse
     } else {
         plain
     }
+}
+
+/// `intervals` with each buffer live through [`joinable_through`] its last use.
+fn kept_joinable(intervals: &[Interval], loops: &[Option<(i64, i64, i64)>]) -> Vec<Interval> {
+    intervals.iter().map(|it| Interval { last: joinable_through(it.last, loops), ..it.clone() }).collect()
 }
 
 /// The op through which a buffer last used at `last` stays live to keep
@@ -599,7 +604,7 @@ mod tests {
         // they cannot share a slot; with no line sides (a steady run costs
         // nothing either way) the plain plan, which shares it, stays
         let intervals = [interval(128, 0, 1), interval(128, 2, 3)];
-        let kept: Vec<Interval> = intervals.iter().map(|it| Interval { last: joinable_through(it.last, &loops), ..it.clone() }).collect();
+        let kept = kept_joinable(&intervals, &loops);
         assert_ne!(assign(&kept).0[0], assign(&kept).0[1]);
         let (offsets, total) = plan_keeping_joins(&intervals, &kernels(&intervals), &[], &loops);
         assert_eq!((offsets[0], offsets[1], total), (0, 0, 128));

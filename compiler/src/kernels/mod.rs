@@ -211,11 +211,8 @@ pub fn tag_plans<P: PartialEq>(
 /// The annotation of loops whose accumulators are hoisted after cleanup.
 const HOIST: &str = "aotc.hoist";
 
-/// The annotation of loops whose iterations are independent (each writes
-/// its own part of the result, reads nothing another writes): a kernel
-/// whose outermost loop carries it runs its iterations on the worker pool
-/// (see `crate::parallel`).
-pub const PARALLEL: &str = "aotc.parallel";
+/// The annotation of loops whose iterations are independent (see there).
+pub use aotc_dialects::lower::PARALLEL;
 
 /// A transform-dialect script under construction: `%root` is the module,
 /// `%func` its functions.

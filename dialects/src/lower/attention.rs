@@ -33,7 +33,6 @@ use super::shape::{index_const, reshape_value, transpose_value};
 use super::{Emitter, PARALLEL};
 use crate::types::Ty;
 
-
 /// Queries per block: the micro-kernel's rows, a few register tiles.
 const QUERY_BLOCK: i64 = 64;
 /// Keys per block: one block's scores are at most 64 x 256 floats (64 KiB).

@@ -24,13 +24,13 @@
 //!   elements) and padded, the weight is flipped with in/out channels
 //!   swapped, and a stride-1 convolution follows.
 
-use super::elementwise::{dim_list, empty, filled, generic, identity_map};
+use super::elementwise::{dim_list, empty, fill_into, filled, generic, identity_map};
 use super::linear::{column_bias, matmul_ragged, panel_product_into, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
 use super::shape::{index_const, pad_value, padded_ty, reshape_value, transpose_value};
 use super::winograd;
 use super::{AtenOp, Attr, Emitter, Operand, PARALLEL};
-use crate::types::{mlir_elem, Ty};
+use crate::types::Ty;
 
 pub struct ConvParams {
     pub stride: Vec<i64>,
@@ -81,11 +81,7 @@ fn bias_into(e: &mut Emitter, bias: Option<&Operand>, dest: &str, out: &Ty) -> S
                 |e, a| scalar::cast(e, &a[0], &from, &to),
             )
         }
-        None => {
-            let elem = mlir_elem(&out.elem);
-            let value = e.assign(format!("arith.constant {} : {elem}", zero(out)));
-            e.assign(format!("linalg.fill ins({value} : {elem}) outs({dest} : {out}) -> {out}"))
-        }
+        None => fill_into(e, dest, out, zero(out)),
     }
 }
 

@@ -45,10 +45,15 @@ pub fn empty(e: &mut Emitter, ty: &Ty) -> String {
 
 /// A tensor of `ty` filled with a scalar constant (an MLIR literal).
 pub fn filled(e: &mut Emitter, ty: &Ty, value: &str) -> String {
+    let init = empty(e, ty);
+    fill_into(e, &init, ty, value)
+}
+
+/// `dest` (of type `ty`) filled with a scalar constant (an MLIR literal).
+pub fn fill_into(e: &mut Emitter, dest: &str, ty: &Ty, value: &str) -> String {
     let elem = mlir_elem(&ty.elem);
     let c = e.assign(format!("arith.constant {value} : {elem}"));
-    let init = empty(e, ty);
-    e.assign(format!("linalg.fill ins({c} : {elem}) outs({init} : {ty}) -> {ty}"))
+    e.assign(format!("linalg.fill ins({c} : {elem}) outs({dest} : {ty}) -> {ty}"))
 }
 
 /// Emits a `linalg.generic`. `inputs` are (value, type, indexing map); the

@@ -30,18 +30,20 @@ pub mod winograd;
 /// The kernel strategy sizes row-panel register tiles by it.
 pub use linear::row_panel_tile_spans_groups;
 
-/// The annotation of a loop the lowering writes whose iterations are
-/// independent (attention's batch-heads and query blocks, a convolution's
-/// blocks of output rows): the compiler's parallel-loop mark (its
-/// `kernels::PARALLEL`), so the worker pool shares them.
-const PARALLEL: &str = "aotc.parallel";
-
 use crate::types::Ty;
 use melior::ir::{
     block::BlockLike, operation::OperationLike, Module, OperationRef, RegionLike, Value, ValueLike,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+
+/// The annotation of loops whose iterations are independent (each writes
+/// its own part of the result, reads nothing another writes): a kernel
+/// whose outermost loop carries it runs its iterations on the worker pool
+/// (see the compiler's `parallel`). The kernel strategies mark the loops
+/// they tile; the lowering marks those it writes itself (attention's
+/// batch-heads and query blocks, a convolution's blocks of output rows).
+pub const PARALLEL: &str = "aotc.parallel";
 
 /// How an op's tensor operands are declared in IRDL.
 pub enum OperandSpec {
