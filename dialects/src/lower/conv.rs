@@ -476,11 +476,10 @@ fn rows_per_block(outs: &[i64]) -> i64 {
 /// (`[rows, O..]`) from output row `first_row` (an index value), as
 /// `[N, C, rows, O..]` ([`tap_window`]'s, from a dynamic row).
 fn block_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], p: &ConvParams, first_row: &str, block_outs: &[i64]) -> (String, Ty) {
-    let at: Vec<i64> = tap.iter().zip(&p.dilation).map(|(t, d)| t * d).collect();
-    let phase: Vec<i64> = at.iter().zip(&p.stride).map(|(a, s)| a % s).collect();
-    let mut from: Vec<String> = at.iter().zip(&p.stride).map(|(a, s)| (a / s).to_string()).collect();
-    let from_row = index_const(e, at[0] / p.stride[0]);
-    from[0] = e.assign(format!("arith.addi {first_row}, {from_row} : index"));
+    let (phase, start) = tap_phase_and_start(tap, &p.stride, &p.dilation);
+    let mut from: Vec<String> = start.iter().map(i64::to_string).collect();
+    let start_row = index_const(e, start[0]);
+    from[0] = e.assign(format!("arith.addi {first_row}, {start_row} : index"));
     phase_window_from(e, phases, phases_ty, &phase, &from, block_outs)
 }
 
@@ -699,10 +698,17 @@ fn tap_windows(e: &mut Emitter, unpadded: &Operand, x: &Operand, p: &ConvParams,
 /// input: the phase (t*d mod s) that holds its elements, from offset
 /// (t*d div s).
 fn tap_window(e: &mut Emitter, phases: &str, phases_ty: &Ty, tap: &[i64], stride: &[i64], dilation: &[i64], out: &Ty) -> (String, Ty) {
-    let at: Vec<i64> = tap.iter().zip(dilation).map(|(t, d)| t * d).collect();
-    let phase: Vec<i64> = at.iter().zip(stride).map(|(a, s)| a % s).collect();
-    let from: Vec<i64> = at.iter().zip(stride).map(|(a, s)| a / s).collect();
+    let (phase, from) = tap_phase_and_start(tap, stride, dilation);
     phase_window(e, phases, phases_ty, &phase, &from, out)
+}
+
+/// The stride phase that holds a tap's elements (t*d mod s) and its
+/// offset there (t*d div s), per spatial dim.
+fn tap_phase_and_start(tap: &[i64], stride: &[i64], dilation: &[i64]) -> (Vec<i64>, Vec<i64>) {
+    let at: Vec<i64> = tap.iter().zip(dilation).map(|(t, d)| t * d).collect();
+    let phase = at.iter().zip(stride).map(|(a, s)| a % s).collect();
+    let from = at.iter().zip(stride).map(|(a, s)| a / s).collect();
+    (phase, from)
 }
 
 /// A window over the spatial dims of [N, C, S..]: per dim its stride,
