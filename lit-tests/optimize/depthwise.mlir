@@ -8,14 +8,14 @@
 // with a mask (one masked load per row, not a load of 8 and one of 2).
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for {{.*}} to %c8 step %c1 {{.*}} -> (tensor<1x8x10x10xf32>)
-// CHECK: %[[ROWS:.*]] = vector.constant_mask [1, 1, 10, 10] : vector<1x1x10x16xi1>
-// CHECK: vector.transfer_read {{.*}}, %[[ROWS]] {{.*}} : tensor<1x1x10x10xf32>, vector<1x1x10x16xf32>
+// CHECK: %[[ROWS:.*]] = vector.constant_mask [10, 10] : vector<10x16xi1>
+// CHECK: vector.transfer_read {{.*}}, %[[ROWS]] {{.*}} : tensor<1x1x10x10xf32>, vector<10x16xf32>
 // CHECK-COUNT-9: math.fma {{.*}} : vector<10x16xf32>
 //
 // The stride-2 phase split (of the input itself, 5 x 5 phases, padded
 // after) reads pairs of columns contiguously and deinterleaves them with
 // one shuffle (even columns, then odd).
-// CHECK: vector.transfer_read {{.*}} : tensor<1x1x1x1x5x2xf32>, vector<1x1x1x1x5x2xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x1x1x1x5x2xf32>, vector<5x2xf32>
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6, 8, 1, 3, 5, 7, 9] : vector<10xf32>, vector<10xf32>
 // Its rows of 5 are widened to 8 lanes.
 // CHECK: -> (tensor<1x8x5x5xf32>)

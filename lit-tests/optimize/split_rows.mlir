@@ -7,10 +7,13 @@
 // one vector of 56, LLVM would compute the row in four vectors of 16.
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for {{.*}} to %c56 step %c1
-// CHECK: vector.transfer_read {{.*}} vector<1x1x1x48xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x1x1x48xf32>, vector<48xf32>
+// the channel's scale: one element, broadcast along the row
+// CHECK: vector.transfer_read {{.*}} : tensor<1xf32>, vector<1xf32>
+// CHECK-NEXT: vector.broadcast {{.*}} : vector<1xf32> to vector<48xf32>
 // CHECK: math.fma {{.*}} : vector<48xf32>
 // CHECK: scf.for {{.*}} to %c56 step %c4
-// CHECK: vector.transfer_read {{.*}} vector<1x1x4x8xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x1x4x8xf32>, vector<4x8xf32>
 // CHECK: math.fma {{.*}} : vector<4x8xf32>
 // CHECK-NOT: vector<1x1x1x56xf32>
 

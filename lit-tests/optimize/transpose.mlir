@@ -7,10 +7,10 @@
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for {{.*}} to %c64 step %c16
 // CHECK: scf.for {{.*}} to %c128 step %c16
-// CHECK: vector.transfer_read {{.*}} vector<1x16x16xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x16x16xf32>, vector<16x16xf32>
 // CHECK-COUNT-64: vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
 // CHECK-NOT: vector.extract {{.*}} : f32
-// CHECK: vector.transfer_write {{.*}} : vector<1x16x16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16x16xf32>
 // CHECK-NOT: linalg.transpose
 module attributes {aotc.model = "t"} {
   func.func @aotc_t_forward(%x: memref<2x128x64xf32>, %out: memref<2x64x128xf32>, %arena: memref<?xi8>) attributes {llvm.emit_c_interface} {

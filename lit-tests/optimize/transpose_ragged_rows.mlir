@@ -6,8 +6,8 @@
 // 56), not one 16 x 56 shuffle per row block.
 // CHECK-LABEL: func.func @aotc_t_forward
 // CHECK: scf.for {{.*}} to %c56 step %c8
-// CHECK: vector.transfer_read {{.*}} vector<1x8x16xf32>
-// CHECK: vector.transfer_write {{.*}} : vector<1x16x8xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x8x16xf32>, vector<8x16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16x8xf32>
 // CHECK-NOT: vector<1x16x56xf32>
 module attributes {aotc.model = "t"} {
   func.func @aotc_t_forward(%x: memref<2x56x16xf32>, %out: memref<2x16x56xf32>, %arena: memref<?xi8>) attributes {llvm.emit_c_interface} {

@@ -28,6 +28,7 @@
 //! matmul strategy and the others, row fusion after it (see [`optimize`]).
 
 pub mod analysis;
+pub mod broadcast_fences;
 pub mod copies;
 pub mod elementwise;
 pub mod epilogue;
@@ -80,7 +81,9 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     if !script.is_empty() {
         run_transform(context, module, &script.finish(), "matmul vectorization")?;
     }
+    broadcast_fences::fence_broadcast_producers(context, module)?;
     run_pipeline(context, module, "builtin.module(func.func(linalg-fuse-elementwise-ops))", "elementwise fusion")?;
+    broadcast_fences::remove_fences(module);
     tag_multi_result_inits(context, module);
     run_pipeline(context, module, "builtin.module(func.func(cse, canonicalize))", "elementwise fusion")?;
     // before the strategies: they see the producers' outputs as slices of the padded buffers
@@ -339,6 +342,12 @@ impl Script {
             // transposed reads: one shuffle of the flattened vector, not an
             // extract and insert per element
             s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.drop_unit_dims_with_shape_cast\n    } : !transform.any_op\n";
+            // a broadcast read along the vector (a per-channel value over a
+            // row of an NCHW image: vector<1x1x1x48> from a 1x1x1x1 view)
+            // without its unit dims, so that it becomes one load and a
+            // broadcast: kept 4-d, it was unrolled lane by lane through the
+            // stack (efficientnet_b0's squeeze-and-excite scaling 4x slower)
+            s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.cast_away_vector_leading_one_dim\n    } : !transform.any_op\n";
             // 16 x 16 blocks (a transpose's tiles): unpack and shuffle
             // steps within registers; the rest (short transposes) as above
             s += "    transform.apply_patterns to %func {\n      transform.apply_patterns.vector.lower_transpose lowering_strategy = \"shuffle_16x16\"\n    } : !transform.any_op\n";
