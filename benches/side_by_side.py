@@ -5,7 +5,7 @@ Usage: python benches/side_by_side.py [--threads 1,2] [--rounds 5] [--only NAME,
 (benches/run.sh sets everything up and runs it.)
 
 The set: whole models (SimpleNet, an MLP with GELU, resnet18, mobilenet_v2,
-BERT, GPT-2 small without its LM head, scaled_dot_product_attention) and
+mobilenet_v3_small, efficientnet_b0, convnext_tiny, BERT, GPT-2 small without its LM head, scaled_dot_product_attention) and
 single ops as micro benchmarks, random weights, no downloads. For each:
 the program is exported with torch.export and compiled by aotc, and
 exported to ONNX with torch.onnx.export(dynamo=True). Then one process per
@@ -128,6 +128,9 @@ BENCHMARKS = {
     "mlp_gelu_b32": (module(MLP, randn(32, 1024)), 2 * 32 * 1024 * 4096 * 2),
     "resnet18": (vision("resnet18"), None),
     "mobilenet_v2": (vision("mobilenet_v2"), None),
+    "mobilenet_v3_small": (vision("mobilenet_v3_small"), None),
+    "efficientnet_b0": (vision("efficientnet_b0"), None),
+    "convnext_tiny": (vision("convnext_tiny"), None),
     "bert_h256_l4_s128": (bert, None),
     "gpt2_s128": (gpt2, None),
     "sdpa_1x12x128x64": (op(F.scaled_dot_product_attention, randn(1, 12, 128, 64), randn(1, 12, 128, 64), randn(1, 12, 128, 64)),

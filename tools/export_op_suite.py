@@ -309,6 +309,9 @@ def linalg_cases():
     case("linear", "panels_two_wide", None, randn(2, 5, 40), module=torch.nn.Linear(40, 64))
     case("linear", "panels_odd_count", None, randn(7, 33), module=torch.nn.Linear(33, 48))
     case("mm", "panels_of_activation", torch.mm, randn(9, 20), randn(20, 32))
+    # one column: the dot products of the rows with it
+    case("mm", "column", torch.mm, randn(24, 40), randn(40, 1))
+    case("conv2d", "squeeze_excite_fc", lambda a, w, b: F.conv2d(a, w, b), randn(1, 48, 1, 1), randn(12, 48, 1, 1), randn(12))
     # 20 columns: 16 by the micro-kernel, 4 as dot products (K = 16)
     case("linear", "ragged_columns", None, randn(3, 16), module=torch.nn.Linear(16, 20))
     case("addmm", "panels_weight_as_stored", None, randn(6, 24), module=AddmmWeight(24, 32))
