@@ -352,7 +352,7 @@ def conv_cases():
     # rows of whole vectors and a power-of-two piece (24 = 16 + 8, 20 = 16 + 4)
     # are computed in two parts; after a ReLU, both parts read the interior
     # of the padded buffer that the ReLU writes in place
-    case("conv2d", "depthwise_rows_split", None, randn(2, 16, 12, 24), module=torch.nn.Conv2d(16, 16, 7, groups=16, padding=3))
+    case("conv2d", "depthwise_rows_split", None, randn(2, 12, 12, 24), module=torch.nn.Conv2d(12, 12, 7, groups=12, padding=3))
     case("conv2d", "depthwise_after_relu_rows_split", None, randn(1, 8, 10, 20), module=torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, groups=8, padding=1)))
     case("conv1d", "depthwise_s2", None, randn(2, 24, 41), module=torch.nn.Conv1d(24, 24, 5, groups=24, stride=2, padding=2))
     case("conv3d", "depthwise", None, randn(1, 4, 6, 7, 9), module=torch.nn.Conv3d(4, 4, 3, groups=4, stride=(1, 2, 2), padding=1))

@@ -40,12 +40,21 @@
 // CHECK-COUNT-9: math.fma
 // CHECK-NOT: math.fma
 // CHECK: tensor.collapse_shape {{.*}} : tensor<1x2x16x7x7xf32> into tensor<1x32x7x7xf32>
+//
+// A 7x7 kernel is blocked whatever its rows (here 20): its 49 taps would
+// each be a misaligned row load in NCHW.
+// CHECK: linalg.generic {{.*}} ins({{.*}} : tensor<1x2x16x12x20xf32>) outs({{.*}} : tensor<1x2x12x20x16xf32>)
+// CHECK: tensor.pad {{.*}} low[0, 0, 3, 3, 0] high[0, 0, 3, 3, 0]
+// CHECK-COUNT-49: math.fma
+// CHECK-NOT: math.fma
+// CHECK: tensor.collapse_shape {{.*}} : tensor<1x2x16x12x20xf32> into tensor<1x32x12x20xf32>
 // CHECK: return
 module attributes {aotc.model = "t"} {
-  func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>, %s: tensor<1x32x7x7xf32>) -> (tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>) {
+  func.func @forward(%x: tensor<1x32x10x10xf32>, %w: tensor<32x1x3x3xf32>, %b: tensor<32xf32>, %s: tensor<1x32x7x7xf32>, %l: tensor<1x32x12x20xf32>, %w7: tensor<32x1x7x7xf32>) -> (tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>, tensor<1x32x12x20xf32>) {
     %y = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x5x5xf32>
     %z = "aten.conv2d"(%x, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x10x10xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x10x10xf32>
     %v = "aten.conv2d"(%s, %w, %b) {operand_names = ["input", "weight", "bias"], stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x32x7x7xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>) -> tensor<1x32x7x7xf32>
-    return %y, %z, %v : tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>
+    %u = "aten.conv2d"(%l, %w7) {operand_names = ["input", "weight"], stride = array<i64: 1, 1>, padding = array<i64: 3, 3>, groups = 32 : i64} : (tensor<1x32x12x20xf32>, tensor<32x1x7x7xf32>) -> tensor<1x32x12x20xf32>
+    return %y, %z, %v, %u : tensor<1x32x5x5xf32>, tensor<1x32x10x10xf32>, tensor<1x32x7x7xf32>, tensor<1x32x12x20xf32>
   }
 }

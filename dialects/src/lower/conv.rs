@@ -592,14 +592,26 @@ const CHANNEL_BLOCK: i64 = 16;
 /// is a full vector of 16 channels (that kernel 3x faster with its copy
 /// into the layout; the model 0.989 of the time at 1 thread, 0.995 at 2).
 /// Rows of 14 (its 14x14 stage) lose: the copy into the layout costs more
-/// than the taps save (1.002-1.004 at 1 thread, 1.012 at 2).
+/// than the taps save (1.002-1.004 at 1 thread, 1.012 at 2). Kernels of
+/// [`BLOCKED_TAPS`] taps and more take it at any row length: in NCHW each
+/// tap's window is a row shifted by its column, a misaligned vector load
+/// (two lines) per FMA, and 49 of them per output vector keep the load
+/// ports busier than the FMA units, where in the blocked layout the
+/// windows are whole channel vectors.
 fn is_blocked_depthwise_2d(x: &Operand, w: &Operand, p: &ConvParams, out: &Ty) -> bool {
+    let taps: i64 = w.ty.shape[2..].iter().product();
     x.ty.rank() == 4
         && is_depthwise(x, w, p, out)
         && out.elem == "f32"
         && x.ty.shape[1] % CHANNEL_BLOCK == 0
-        && (p.stride.iter().any(|&s| s > 1) || out.shape[3] < CHANNEL_BLOCK / 2)
+        && (p.stride.iter().any(|&s| s > 1) || out.shape[3] < CHANNEL_BLOCK / 2 || taps >= BLOCKED_TAPS)
 }
+
+/// The fewest taps of a depthwise convolution that takes the blocked layout
+/// whatever its rows: 7x7 (a 96-channel 56x56 one 0.84 of the time at 1
+/// thread with both copies; convnext_tiny 0.995). 5x5 does not pay for
+/// its copies (efficientnet_b0 1.014, mobilenet_v3_small 1.025).
+const BLOCKED_TAPS: i64 = 49;
 
 /// A depthwise convolution in a channel-blocked layout, as oneDNN's
 /// and ONNX Runtime's NCHWc kernels: the input is copied once into
