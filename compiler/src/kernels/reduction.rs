@@ -26,6 +26,10 @@ enum Plan {
     /// others reduce too: a sum over rows and columns accumulates in memory
     /// across their iterations).
     Rows { parallel: Vec<bool>, tile: i64 },
+    /// Rows whose length is no whole number of vectors (a global pool's
+    /// 7 x 7 = 49): split along the row at `at` (48), the first part as
+    /// [`Plan::Rows`] by `tile`, the rest (1) left to scalar loops.
+    SplitRows { parallel: Vec<bool>, tile: i64, at: i64 },
     /// The innermost (parallel) dim `tile` at a time, every other loop one
     /// at a time.
     Columns { sizes: Vec<i64> },
@@ -37,6 +41,10 @@ impl Plan {
             Plan::Rows { parallel, tile, .. } => {
                 let dims: String = parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect();
                 format!("red_rows_{dims}_{tile}")
+            }
+            Plan::SplitRows { parallel, tile, at } => {
+                let dims: String = parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect();
+                format!("red_split{at}_rows_{dims}_{tile}")
             }
             Plan::Columns { sizes } => {
                 let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
@@ -54,11 +62,20 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     let inner = g.ranges[rank - 1];
     if !g.parallel[rank - 1] {
         // full vectors, else half vectors (a row of 1176 = 147 x 8)
-        let tile = [lanes, lanes / 2].into_iter().filter(|&width| width > 1).find_map(|width| {
-            let (tile, masked) = tile_for(inner, width);
-            (!masked && tile % width == 0).then_some(tile)
-        })?;
-        return Some(Plan::Rows { parallel: g.parallel[..rank - 1].to_vec(), tile });
+        let whole_row = |length: i64| {
+            [lanes, lanes / 2].into_iter().filter(|&width| width > 1).find_map(|width| {
+                let (tile, masked) = tile_for(length, width);
+                (!masked && tile % width == 0).then_some(tile)
+            })
+        };
+        let parallel = g.parallel[..rank - 1].to_vec();
+        if let Some(tile) = whole_row(inner) {
+            return Some(Plan::Rows { parallel, tile });
+        }
+        // the row's whole vectors, then its few last elements
+        let at = inner - inner % (lanes / 2).max(1);
+        let tile = (at >= lanes).then(|| whole_row(at)).flatten()?;
+        return Some(Plan::SplitRows { parallel, tile, at });
     }
     let (tile, masked) = tile_for(inner, lanes);
     if masked || inner < lanes {
@@ -75,20 +92,19 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     for p in plans {
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {
-            Plan::Rows { parallel, tile } => {
-                let outer: Vec<i64> = parallel.iter().map(|_| 1).chain([0]).collect();
-                let (rows, row_loops) = script.tile(&op, &outer);
-                let parallel_loops: Vec<String> = row_loops.iter().zip(parallel).filter(|(_, &p)| p).map(|(l, _)| l.clone()).collect();
-                script.mark_parallel(&parallel_loops);
-                let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
-                let zeros = vec!["0"; outer.len() - 1].join(", ");
+            Plan::Rows { parallel, tile } => rows_in_vectors(script, &op, parallel, *tile),
+            Plan::SplitRows { parallel, tile, at } => {
+                // one op at a time: the split of several ops is one list
+                let one = script.handle("one");
+                script.line(format!("transform.foreach {op} : !transform.any_op {{"));
+                script.line(format!("^bb0({one}: !transform.any_op):"));
+                let (parts, lower, upper) = (script.handle("parts"), script.handle("lower"), script.handle("upper"));
+                script.line(format!("{parts} = transform.structured.split {one} after {at} {{dimension = {}}} : !transform.any_op", parallel.len()));
                 script.line(format!(
-                    "{fill}, {partial}, {combine}, {k_loop} = transform.structured.tile_reduction_using_for {rows} by tile_sizes = [{zeros}, {tile}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)"
+                    "{lower}, {upper} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
-                script.vectorize(&fill, None);
-                script.vectorize(&partial, None);
-                script.vectorize(&combine, None);
-                script.hoist_after_cleanup(&k_loop);
+                rows_in_vectors(script, &lower, parallel, *tile);
+                script.line("}");
             }
             Plan::Columns { sizes } => {
                 let (tiled, _) = script.tile(&op, sizes);
@@ -96,6 +112,25 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             }
         }
     }
+}
+
+/// `op`'s rows one at a time (the `parallel` outer loops shared by the
+/// threads), each reduced into `tile` lanes of partial results, then once
+/// across them.
+fn rows_in_vectors(script: &mut Script, op: &str, parallel: &[bool], tile: i64) {
+    let outer: Vec<i64> = parallel.iter().map(|_| 1).chain([0]).collect();
+    let (rows, row_loops) = script.tile(op, &outer);
+    let parallel_loops: Vec<String> = row_loops.iter().zip(parallel).filter(|(_, &p)| p).map(|(l, _)| l.clone()).collect();
+    script.mark_parallel(&parallel_loops);
+    let (fill, partial, combine, k_loop) = (script.handle("fill"), script.handle("partial"), script.handle("combine"), script.handle("loop"));
+    let zeros = vec!["0"; outer.len() - 1].join(", ");
+    script.line(format!(
+        "{fill}, {partial}, {combine}, {k_loop} = transform.structured.tile_reduction_using_for {rows} by tile_sizes = [{zeros}, {tile}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)"
+    ));
+    script.vectorize(&fill, None);
+    script.vectorize(&partial, None);
+    script.vectorize(&combine, None);
+    script.hoist_after_cleanup(&k_loop);
 }
 
 /// Lets LLVM sum the lanes of a row's partial sums (or products) as a tree:
