@@ -5,9 +5,10 @@
 //! consumer reads it broadcast (a per-channel value over every pixel), the
 //! fused op computes the producer's body once per element of the consumer
 //! instead of once per element of the producer: efficientnet_b0's
-//! squeeze-and-excite gate, `x * sigmoid(s)` with `s` per channel, computed
-//! its sigmoid (an exp polynomial, ~20 ops) 3136 times per channel, 0.3 ms
-//! of the largest block's 1.3 ms.
+//! squeeze-and-excite gates, `x * sigmoid(s)` with `s` per channel,
+//! computed their sigmoid (an exp polynomial, ~30 ops) once per pixel
+//! (3136 times per channel at 56x56); kept apart, the model takes 0.98 of
+//! the time at 1 thread.
 //!
 //! Before fusion, such a producer's result goes through a fence, a
 //! `bufferization.alloc_tensor` copy that fusion does not look through;

@@ -28,7 +28,8 @@ enum Plan {
     Rows { parallel: Vec<bool>, tile: i64 },
     /// Rows whose length is no whole number of vectors (a global pool's
     /// 7 x 7 = 49): split along the row at `at` (48), the first part as
-    /// [`Plan::Rows`] by `tile`, the rest (1) left to scalar loops.
+    /// [`Plan::Rows`] by `tile`; the rest (1), a sum over [rows, 1] that
+    /// starts from the first part's, is lowered to plain loops.
     SplitRows { parallel: Vec<bool>, tile: i64, at: i64 },
     /// The innermost (parallel) dim `tile` at a time, every other loop one
     /// at a time.
@@ -38,20 +39,19 @@ enum Plan {
 impl Plan {
     fn tag(&self) -> String {
         match self {
-            Plan::Rows { parallel, tile, .. } => {
-                let dims: String = parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect();
-                format!("red_rows_{dims}_{tile}")
-            }
-            Plan::SplitRows { parallel, tile, at } => {
-                let dims: String = parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect();
-                format!("red_split{at}_rows_{dims}_{tile}")
-            }
+            Plan::Rows { parallel, tile, .. } => format!("red_rows_{}_{tile}", loop_kinds(parallel)),
+            Plan::SplitRows { parallel, tile, at } => format!("red_split{at}_rows_{}_{tile}", loop_kinds(parallel)),
             Plan::Columns { sizes } => {
                 let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
                 format!("red_cols_{}", s.join("x"))
             }
         }
     }
+}
+
+/// The outer loops' kinds in a tag: `p` parallel, `r` reduction.
+fn loop_kinds(parallel: &[bool]) -> String {
+    parallel.iter().map(|&p| if p { 'p' } else { 'r' }).collect()
 }
 
 fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
