@@ -295,11 +295,6 @@ pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
     let acc = if is_max { out.elem.clone() } else { compute_elem(&out.elem).to_string() };
     let ins: Vec<i64> = x.ty.shape[lead..].to_vec();
     let outs: Vec<i64> = out.shape[lead..].to_vec();
-    let starts: Vec<Vec<i64>> = (0..k).map(|d| (0..outs[d]).map(|o| o * ins[d] / outs[d]).collect()).collect();
-    let ends: Vec<Vec<i64>> =
-        (0..k).map(|d| (0..outs[d]).map(|o| ((o + 1) * ins[d] + outs[d] - 1) / outs[d]).collect()).collect();
-    let kmax: Vec<i64> =
-        (0..k).map(|d| (0..outs[d] as usize).map(|o| ends[d][o] - starts[d][o]).max().unwrap_or(1)).collect();
     let uniform = (0..k).all(|d| outs[d] > 0 && ins[d] % outs[d] == 0);
     let indices_used = op.results.len() == 2 && op.results_used[1];
     if uniform && !indices_used {
@@ -310,6 +305,11 @@ pub fn adaptive_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String
         }
         return Ok(r);
     }
+    let starts: Vec<Vec<i64>> = (0..k).map(|d| (0..outs[d]).map(|o| o * ins[d] / outs[d]).collect()).collect();
+    let ends: Vec<Vec<i64>> =
+        (0..k).map(|d| (0..outs[d]).map(|o| ((o + 1) * ins[d] + outs[d] - 1) / outs[d]).collect()).collect();
+    let kmax: Vec<i64> =
+        (0..k).map(|d| (0..outs[d] as usize).map(|o| ends[d][o] - starts[d][o]).max().unwrap_or(1)).collect();
     let xt = x.ty.clone();
     let xs = x.ssa.clone();
     let elem = x.ty.elem.clone();
