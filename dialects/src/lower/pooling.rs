@@ -396,8 +396,7 @@ fn pool_uniform_windows(e: &mut Emitter, x: &str, x_ty: &Ty, lead: usize, outs: 
     } else {
         super::reduction::mean_of(e, &split, &split_ty, &window_dims, acc)
     };
-    let converted = super::elementwise::convert(e, &pooled, &pooled_ty, &out.elem);
-    reshape_value(e, &converted, &pooled_ty.with_elem(&out.elem), out)
+    super::reduction::finish(e, &pooled, &pooled_ty, out)
 }
 
 /// The indices adaptive max pooling returns: for each output position, the

@@ -88,7 +88,7 @@ fn check_reduced(op: &AtenOp, input: &Ty, dims: &[usize]) -> Result<(), String> 
 }
 
 /// Converts a reduced value to the op's result dtype and shape (keepdim or not).
-fn finish(e: &mut Emitter, value: &str, ty: &Ty, result: &Ty) -> String {
+pub(super) fn finish(e: &mut Emitter, value: &str, ty: &Ty, result: &Ty) -> String {
     let v = convert(e, value, ty, &result.elem);
     reshape_value(e, &v, &ty.with_elem(&result.elem), result)
 }
