@@ -55,6 +55,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 AOTC = os.environ.get("AOTC_BIN", os.path.join(TARGET, "release", "aotc"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from export_op_suite import Fn  # noqa: E402  (a module whose forward is a function)
+import export_zoo  # noqa: E402
 from placement import placement_of  # noqa: E402
 
 
@@ -153,8 +154,16 @@ BENCHMARKS = {
 }
 
 
+# Any model of the zoo (tools/export_zoo.py) by its name after this prefix,
+# with the zoo's inputs: `--only zoo_vit_b_16,zoo_swin`. Not in the default set.
+ZOO = "zoo_"
+
+
 def build(name):
     torch.manual_seed(0)
+    if name.startswith(ZOO):
+        make_model, make_inputs = export_zoo.MODELS[name[len(ZOO):]]
+        return make_model(), make_inputs()
     model, inputs = BENCHMARKS[name][0]()
     return model.eval(), inputs
 
@@ -427,7 +436,7 @@ def print_row(r, header=False):
     if "failed" in r:
         print(f"{r['name']:<22} {r['threads']:>3} failed: {r['failed'][0][:150]}")
         return
-    flops = BENCHMARKS[r["name"]][1]
+    flops = BENCHMARKS.get(r["name"], (None, None))[1]
     gflops = f"{flops / r['aotc']['median'] / 1e9:>8.1f}" if flops and r.get("aotc") else f"{'':>8}"
     errors = ", ".join(f"{k} {v:.1e}" for k, v in r.get("errors", {}).items())
     notes = "; ".join(x for x in [info.get("aotc_error"), info.get("onnx_error"), r.get("ort_error")] if x)

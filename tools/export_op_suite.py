@@ -328,6 +328,13 @@ def linalg_cases():
     case("linear", "panels_epilogue_gelu", None, randn(2, 5, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
     case("linear", "panels_epilogue_residual", None, randn(7, 48), module=LinearThen(48, 48, lambda y, x: y + x))
     case("linear", "panels_epilogue_two_reads", None, randn(3, 32), module=LinearThen(32, 32, lambda y, x: y * torch.sigmoid(y)))
+    # rows with no divisor from 4 to 8 (ViT's 197 tokens): the rows up to
+    # the last multiple of 8, then the rest (3 rows, 1 row) as a product of
+    # their own on the same panels
+    case("linear", "rows_split", None, randn(19, 24), module=torch.nn.Linear(24, 48))
+    case("linear", "rows_split_then_gelu", None, randn(1, 19, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
+    case("mm", "rows_split_one_left", torch.mm, randn(17, 20), randn(20, 32))
+    case("addmm", "rows_split_bias_full", torch.addmm, randn(19, 32), randn(19, 24), randn(24, 32))
 
 
 def conv_cases():
@@ -602,6 +609,8 @@ def attention_cases():
     late[2:] = mask(2, 512, p=0.3)
     late[2:, 5] = True
     case("scaled_dot_product_attention", "long_mask_late_keys", lambda a, b, c, m: sdpa(a, b, c, attn_mask=m), randn(1, 1, 4, 8), randn(1, 1, 512, 8), randn(1, 1, 512, 8), late)
+    # 19 queries (a prime: the products' rows split 16 + 3), 23 keys
+    case("scaled_dot_product_attention", "queries_rows_split", sdpa, randn(1, 2, 19, 8), randn(1, 2, 23, 8), randn(1, 2, 23, 8))
     # more queries than keys, causal (aligned at the first query and key),
     # values wider than the keys: blocks of 60 queries and 135 keys
     case("scaled_dot_product_attention", "long_causal_more_queries", lambda a, b, c: sdpa(a, b, c, is_causal=True), randn(1, 2, 300, 24), randn(1, 2, 270, 24), randn(1, 2, 270, 40))

@@ -218,7 +218,7 @@ fn im2col(e: &mut Emitter, unpadded: &Operand, x: &Operand, w: &Operand, bias: O
 #[allow(clippy::too_many_arguments)]
 fn transposed_product(e: &mut Emitter, col_t: &str, col_t_ty: &Ty, w2: &str, w2_ty: &Ty, bias: Option<&Operand>, out: &Ty, cols: i64) -> String {
     let mm_t_ty = out.with_shape(vec![cols, w2_ty.shape[0]]);
-    let init = |e: &mut Emitter, ty: &Ty| column_bias(e, bias, ty);
+    let init = |e: &mut Emitter, ty: &Ty, first_row: i64| column_bias(e, bias, ty, first_row);
     let mm_t = product_by_transposed(e, col_t, col_t_ty, w2, w2_ty, &Init::Shaped(&init), &mm_t_ty);
     transpose_value(e, &mm_t, &mm_t_ty, &[1, 0])
 }

@@ -66,10 +66,72 @@ pub fn product_by_transposed(e: &mut Emitter, a: &str, a_ty: &Ty, w: &str, w_ty:
 /// `out[m, j, p] += a[m, k] * panels[j, k, p]` over the output viewed as
 /// `[M, N/P, P]`. The kernel strategy recognizes this generic by its maps.
 pub(super) fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &Init, out: &Ty) -> String {
+    match rows_in_whole_tiles(out.shape[0]) {
+        Some(main) => by_row_parts(e, a, a_ty, main, init, out, &|e, a, a_ty, init, out| panel_product_whole(e, a, a_ty, panels, panels_ty, init, out)),
+        None => panel_product_whole(e, a, a_ty, panels, panels_ty, init, out),
+    }
+}
+
+/// The rows of a product's register tiles are a divisor of its M (the
+/// kernel strategy masks nothing): an M with no divisor from 4 to
+/// [`ROW_MULTIPLE`] (ViT's 197 tokens, a prime) would be multiplied one row
+/// at a time, each row streaming all of B (vit_b_16's MLP at 36 GFLOP/s).
+/// Such a product is computed in two parts: the rows up to the last
+/// multiple of [`ROW_MULTIPLE`], and the few rows past it. Returns the
+/// first part's rows.
+pub(super) fn rows_in_whole_tiles(m: i64) -> Option<i64> {
+    let best_tile = (1..=ROW_MULTIPLE).rev().find(|t| m % t == 0).unwrap_or(1);
+    (m > ROW_MULTIPLE && best_tile < 4).then_some(m - m % ROW_MULTIPLE)
+}
+
+/// The multiple of rows the first part of a product split by rows has
+/// (see [`rows_in_whole_tiles`]): tiles of 8 rows (or 12), or 4 (6) where
+/// the target has 16 vector registers.
+const ROW_MULTIPLE: i64 = 8;
+
+/// `init + a @ b` as two products, of a's rows `[0, main)` and
+/// `[main, M)`, each `product(e, a_part, a_part_ty, init_part, part_ty)`,
+/// in the same way as [`matmul_ragged`] puts its parts together.
+#[allow(clippy::type_complexity)]
+pub(super) fn by_row_parts(
+    e: &mut Emitter,
+    a: &str,
+    a_ty: &Ty,
+    main: i64,
+    init: &Init,
+    out: &Ty,
+    product: &dyn Fn(&mut Emitter, &str, &Ty, &Init, &Ty) -> String,
+) -> String {
+    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], out.shape[1]);
+    let rows = |from: i64, count: i64, cols: i64| format!("[{from}, 0] [{count}, {cols}] [1, 1]");
+    let mut result = match init {
+        Init::Tensor(t) => t.to_string(),
+        Init::PerPart(_) | Init::Shaped(_) => empty(e, out),
+    };
+    for (from, count) in [(0, main), (main, m - main)] {
+        let part_a_ty = a_ty.with_shape(vec![count, k]);
+        let part_a = e.assign(format!("tensor.extract_slice {a}{} : {a_ty} to {part_a_ty}", rows(from, count, k)));
+        let part_ty = out.with_shape(vec![count, n]);
+        let part = match init {
+            Init::Tensor(_) => {
+                let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part_ty}", rows(from, count, n)));
+                product(e, &part_a, &part_a_ty, &Init::Tensor(&slot), &part_ty)
+            }
+            Init::PerPart(build) => product(e, &part_a, &part_a_ty, &Init::PerPart(*build), &part_ty),
+            // the part's rows of the init, from its first row on
+            Init::Shaped(build) => product(e, &part_a, &part_a_ty, &Init::Shaped(&|e, ty, first| build(e, ty, from + first)), &part_ty),
+        };
+        result = e.assign(format!("tensor.insert_slice {part} into {result}{} : {part_ty} into {out}", rows(from, count, n)));
+    }
+    result
+}
+
+/// [`panel_product`] in one part.
+fn panel_product_whole(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, panels_ty: &Ty, init: &Init, out: &Ty) -> String {
     let (m, n) = (out.shape[0], out.shape[1]);
     let out3 = out.with_shape(vec![m, n / PANEL, PANEL]);
     let init3 = match init {
-        Init::Shaped(build) => build(e, &out3),
+        Init::Shaped(build) => build(e, &out3, 0),
         _ => {
             let init = init.whole(e, out);
             e.assign(format!(
@@ -360,7 +422,9 @@ pub enum Init<'a> {
     /// reshaped, it would be a kernel of its own that fills the whole
     /// accumulator first (BERT's linear layers: a pass over every output
     /// before each product).
-    Shaped(&'a dyn Fn(&mut Emitter, &Ty) -> String),
+    /// The builder gets the type and the first of the product's rows it
+    /// spans (a product split by rows builds each part's rows).
+    Shaped(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
 }
 
 impl Init<'_> {
@@ -368,7 +432,8 @@ impl Init<'_> {
     pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
         match self {
             Init::Tensor(t) => t.to_string(),
-            Init::PerPart(build) | Init::Shaped(build) => build(e, out),
+            Init::PerPart(build) => build(e, out),
+            Init::Shaped(build) => build(e, out, 0),
         }
     }
 }
@@ -490,8 +555,11 @@ pub fn initial_accumulator(e: &mut Emitter, bias: Option<&Operand>, out: &Ty) ->
 /// `[M, N]` or as a panel product's `[M, N/P, P]` ([`Init::Shaped`]). The
 /// bias broadcasts to `[M, N]` (a linear layer's [N], addmm's [N], [1, N],
 /// [M, 1], [M, N], a scalar); for the panels' shape its last dim is split
-/// like N (or, of size 1, into two of size 1).
-pub fn column_bias(e: &mut Emitter, bias: Option<&Operand>, ty: &Ty) -> String {
+/// like N (or, of size 1, into two of size 1). `ty` spans the product's
+/// rows from `first_row` on (a part of a product split by rows).
+pub fn column_bias(e: &mut Emitter, bias: Option<&Operand>, ty: &Ty, first_row: i64) -> String {
+    let rows = bias.map(|b| bias_rows(e, b, first_row, ty.shape[0]));
+    let bias = rows.as_ref();
     let Some(b) = bias.filter(|b| b.ty.rank() > 0 && ty.rank() == 3) else {
         return initial_accumulator(e, bias, ty);
     };
@@ -500,6 +568,17 @@ pub fn column_bias(e: &mut Emitter, bias: Option<&Operand>, ty: &Ty) -> String {
     let split_ty = b.ty.with_shape(lead.iter().copied().chain(split).collect());
     let split = Operand { ssa: reshape_value(e, &b.ssa, &b.ty, &split_ty), ty: split_ty, arg: b.arg.clone() };
     initial_accumulator(e, Some(&split), ty)
+}
+
+/// The rows `[first, first + count)` of a bias with a dim of rows (`[M, 1]`,
+/// `[M, N]`); any other bias as it is.
+fn bias_rows(e: &mut Emitter, b: &Operand, first: i64, count: i64) -> Operand {
+    if b.ty.rank() < 2 || b.ty.shape[0] == 1 || (first == 0 && b.ty.shape[0] == count) {
+        return b.clone();
+    }
+    let ty = b.ty.with_shape(vec![count, b.ty.shape[1]]);
+    let ssa = e.assign(format!("tensor.extract_slice {}[{first}, 0] [{count}, {}] [1, 1] : {} to {ty}", b.ssa, b.ty.shape[1], b.ty));
+    Operand { ssa, ty, arg: b.arg.clone() }
 }
 
 /// linear(input [..., K], weight [N, K], bias [N]?) = input @ weight.T + bias
@@ -530,7 +609,7 @@ pub fn linear(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     }
     let mm_ty = out.with_shape(vec![m, n]);
     let bias = op.opt_input("bias");
-    let init = |e: &mut Emitter, ty: &Ty| column_bias(e, bias, ty);
+    let init = |e: &mut Emitter, ty: &Ty, first_row: i64| column_bias(e, bias, ty, first_row);
     let mm = product_by_transposed(e, &a, &a_ty, &w2, &w2_ty, &Init::Shaped(&init), &mm_ty);
     Ok(vec![reshape_value(e, &mm, &mm_ty, out)])
 }
@@ -590,7 +669,7 @@ pub fn addmm(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         return Ok(vec![scaled_by(e, &mm, &out, alpha)]);
     }
     if beta == 1.0 && alpha == 1.0 {
-        let init = |e: &mut Emitter, ty: &Ty| column_bias(e, Some(bias), ty);
+        let init = |e: &mut Emitter, ty: &Ty, first_row: i64| column_bias(e, Some(bias), ty, first_row);
         return Ok(vec![product(e, &a.ssa, &a.ty, &b.ssa, &b.ty, &Init::Shaped(&init), &out)]);
     }
     let zeros = initial_accumulator(e, None, &out);
