@@ -670,6 +670,8 @@ def shape_cases():
     case("permute", "f32", lambda a: a.permute(2, 0, 1), x)
     case("transpose", "f32", lambda a: a.transpose(-1, 0), x)
     case("t", "f32", lambda a: a.t(), randn(3, 5))
+    # output rows of 37: 32 columns in 16 x 16 blocks, the last 5 apart
+    case("t", "ragged_rows_split", lambda a: a.t() * 2.0, randn(37, 32))
     case("expand", "f32", lambda a: a.expand(2, 3, 4) + 0, randn(3, 1))
     case("expand", "new_dims", lambda a: a.expand(4, 2, 3) * 1, randn(2, 3))
     case("contiguous", "f32", lambda a: a.transpose(0, 1).contiguous(), x)
