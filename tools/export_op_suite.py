@@ -266,6 +266,18 @@ class AddmmWeight(torch.nn.Module):
         return torch.addmm(self.bias, x, self.weight)
 
 
+class TiedHead(torch.nn.Module):
+    """A language model's tied embedding: the token rows looked up, then
+    multiplied by the same weight transposed (`lm_head.weight is wte.weight`)."""
+
+    def __init__(self, vocab, dim):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, dim)
+
+    def forward(self, ids):
+        return F.linear(torch.tanh(self.embedding(ids)), self.embedding.weight)
+
+
 class LinearThen(torch.nn.Module):
     """`then(linear(x), x)`: the elementwise op after a linear layer, which
     becomes the product's epilogue when it alone reads the product."""
@@ -332,6 +344,10 @@ def linalg_cases():
     # the last multiple of 8, then the rest (3 rows, 1 row) as a product of
     # their own on the same panels
     case("linear", "rows_split", None, randn(19, 24), module=torch.nn.Linear(24, 48))
+    # 300 columns (a vocabulary projection's ragged count, past 256): the
+    # weight and bias padded to 304 at compile time, the product on panels
+    case("linear", "padded_panels", None, randn(2, 5, 40), module=torch.nn.Linear(40, 300))
+    case("linear", "padded_panels_rows_split", None, randn(19, 16), module=torch.nn.Linear(16, 257, bias=False))
     case("linear", "rows_split_then_gelu", None, randn(1, 19, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
     case("mm", "rows_split_one_left", torch.mm, randn(17, 20), randn(20, 32))
     case("addmm", "rows_split_bias_full", torch.addmm, randn(19, 32), randn(19, 24), randn(24, 32))
@@ -743,6 +759,10 @@ def index_cases():
     w = randn(10, 4)
     case("embedding", "f32", lambda i: F.embedding(i, w), torch.tensor([[0, 3, 9], [1, 1, 2]]))
     case("embedding", "module", None, torch.tensor([[0, 3, 9, 2]]), module=torch.nn.Embedding(10, 6))
+    # the weight stored once as the head's padded panels (300 -> 304 rows,
+    # [19, 24, 16]), which the lookup reads its rows from (ids in the first
+    # and the last, partly padded, panel too)
+    case("embedding", "tied_head_panels", None, torch.tensor([[0, 299, 17, 16, 5, 288, 1]]), module=TiedHead(300, 24))
     x = randn(5, 6)
     case("index_select", "dim1", lambda a, i: torch.index_select(a, 1, i), x, torch.tensor([4, 0, 2, 2]))
     case("gather", "dim1", lambda a, i: torch.gather(a, 1, i), x, randint(5, 3, low=0, high=6))
