@@ -83,7 +83,9 @@ fn compile_mlir<'c>(
         return Ok(Err(print_module(&module)));
     }
     stage("weight packing", || -> Result<()> {
-        let packed = pack::fold_weight_transposes(context, &mut module, &pack::weight_arguments(program))?;
+        let weights = pack::weight_arguments(program);
+        let packed = pack::fold_weight_transposes(context, &mut module, &weights)?;
+        program.unread_weights = pack::unread_arguments(&module, &weights)?;
         pack::apply(program, &packed)
     })?;
     let target = codegen::kernel_target(&options.target);

@@ -219,6 +219,7 @@ mod tests {
             weights,
             sample_inputs: None,
             derived_weights: Default::default(),
+            unread_weights: Default::default(),
         }
     }
 

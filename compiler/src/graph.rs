@@ -236,6 +236,7 @@ mod tests {
             weights: Default::default(),
             sample_inputs: None,
             derived_weights: Default::default(),
+            unread_weights: Default::default(),
         }
     }
 

@@ -56,8 +56,8 @@ fn c_type(dtype: DType) -> &'static str {
 pub fn weights_blob(program: &ExportedProgram) -> Result<(Vec<Option<u64>>, Vec<u8>)> {
     let mut blob = Vec::new();
     let mut offsets = Vec::new();
-    for input in &program.inputs {
-        if input.kind == InputKind::User {
+    for (k, input) in program.inputs.iter().enumerate() {
+        if input.kind == InputKind::User || program.unread_weights.contains(&k) {
             offsets.push(None);
             continue;
         }

@@ -378,6 +378,27 @@ fn pad_rows(context: &Context, block: &BlockRef, to_tensor: MlirOperation, tenso
     Ok(())
 }
 
+/// The weight arguments (`weights[i]`) that nothing in the entry function
+/// reads: no use, or only a `bufferization.to_tensor` whose tensor has none.
+pub fn unread_arguments(module: &Module, weights: &[bool]) -> Result<std::collections::BTreeSet<usize>> {
+    let function = crate::mlir::entry_function(module)?;
+    let block: BlockRef = function.region(0)?.first_block().ok_or_else(|| anyhow!("function has no body"))?;
+    let unused = |value: MlirValue| unsafe { mlirValueGetFirstUse(value).ptr.is_null() };
+    let mut unread = std::collections::BTreeSet::new();
+    for i in 0..block.argument_count().min(weights.len()) {
+        let arg = block.argument(i)?.to_raw();
+        let read = match single_user(arg) {
+            _ if unused(arg) => false,
+            Some(op) if op_name(op) == "bufferization.to_tensor" => !unused(unsafe { mlirOperationGetResult(op, 0) }),
+            _ => true,
+        };
+        if weights[i] && !read {
+            unread.insert(i);
+        }
+    }
+    Ok(unread)
+}
+
 /// Which entry-function arguments are read-only weights (parameters and
 /// constants; buffers are copied per handle and keep torch's layout).
 pub fn weight_arguments(program: &ExportedProgram) -> Vec<bool> {
@@ -559,6 +580,25 @@ mod tests {
         assert_eq!(at_model_creation(&[f4, Step::Reshape(vec![36, 4, 16, 32]), Step::Permute(vec![1, 0, 2, 3])], &w), None);
         assert_eq!(at_model_creation(&f2, &weight(DType::I32, &[64, 32, 3, 3])), None);
         assert_eq!(at_model_creation(&[], &w), None);
+    }
+
+    /// A weight read, one whose tensor nothing reads, one never touched,
+    /// and a user input (not a weight) never read.
+    #[test]
+    fn finds_the_weights_nothing_reads() {
+        let context = aotc_dialects::new_context();
+        let module = crate::mlir::parse(
+            &context,
+            "func.func @f(%w: memref<2xf32>, %v: memref<2xf32>, %u: memref<2xf32>, %x: memref<2xf32>) -> tensor<2xf32> {
+               %a = bufferization.to_tensor %w restrict : memref<2xf32> to tensor<2xf32>
+               %b = bufferization.to_tensor %v restrict : memref<2xf32> to tensor<2xf32>
+               return %a : tensor<2xf32>
+             }",
+            "test module",
+        )
+        .unwrap();
+        let unread = unread_arguments(&module, &[true, true, true, false]).unwrap();
+        assert_eq!(unread.into_iter().collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]

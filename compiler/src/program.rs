@@ -2,7 +2,7 @@
 //! arguments, and the graph signature. Built by the pt2 reader, consumed by
 //! the graph analysis and the aten importer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Element types aotc knows, with torch's serialized ScalarType codes.
@@ -360,6 +360,11 @@ pub struct ExportedProgram {
     /// `aotc_runtime::abi::TRANSFORM_*` code. The weight's bytes are then
     /// the transform's input, the input's type its result (see `pack`).
     pub derived_weights: BTreeMap<usize, u32>,
+    /// Weight arguments the compiled program never reads, by input index
+    /// (GPT-2's token embedding under its first name, once the lookup reads
+    /// it where the LM head's name has it packed, see `pack`): the library
+    /// stores no data for them (154 MB less for GPT-2).
+    pub unread_weights: BTreeSet<usize>,
 }
 
 impl ExportedProgram {

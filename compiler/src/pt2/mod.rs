@@ -216,7 +216,7 @@ impl Archive {
             None
         };
 
-        Ok(ExportedProgram { name: folder, inputs, outputs, nodes, tensor_types, bad_tensors, weights, sample_inputs, derived_weights: Default::default() })
+        Ok(ExportedProgram { name: folder, inputs, outputs, nodes, tensor_types, bad_tensors, weights, sample_inputs, derived_weights: Default::default(), unread_weights: Default::default() })
     }
 
     /// Reads `data/<kind>/<model>_<kind>_config.json` and every tensor it lists.
