@@ -413,6 +413,9 @@ def conv_cases():
     case("conv2d", "winograd_f4", None, randn(1, 32, 28, 28), module=torch.nn.Conv2d(32, 32, 3, padding=1))
     case("conv2d", "winograd_f4_ragged", None, randn(1, 32, 30, 27), module=torch.nn.Conv2d(32, 40, 3, padding=1))
     case("conv2d", "winograd_f4_valid_nobias", None, randn(1, 48, 33, 34), module=torch.nn.Conv2d(48, 32, 3, bias=False))
+    # 16 input channels (squeezenet's expansions): F4 at 27x27, F2 at 10x10
+    case("conv2d", "winograd_16_channels", None, randn(1, 16, 27, 27), module=torch.nn.Conv2d(16, 64, 3, padding=1))
+    case("conv2d", "winograd_16_channels_f2", None, randn(1, 16, 12, 12), module=torch.nn.Conv2d(16, 32, 3))
     case("conv2d", "winograd_f4_runtime_weight", lambda x, w: F.conv2d(x, w, padding=1), randn(1, 32, 28, 28), randn(32, 32, 3, 3))
     case("conv2d", "winograd_f4_large_values", None, randn(1, 32, 28, 28) * 1000, module=torch.nn.Conv2d(32, 32, 3, padding=1))
     # 81 output columns: 80 by the micro-kernel, the last as dot products
