@@ -350,6 +350,10 @@ def linalg_cases():
     case("linear", "padded_panels_rows_split", None, randn(19, 16), module=torch.nn.Linear(16, 257, bias=False))
     case("linear", "rows_split_then_gelu", None, randn(1, 19, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
     case("mm", "rows_split_one_left", torch.mm, randn(17, 20), randn(20, 32))
+    # the same on row-major matmuls: 20 columns (16 + 4 as dot products),
+    # a convolution's 19 filters as rows (each part its own bias)
+    case("mm", "rows_split_ragged_columns", torch.mm, randn(19, 24), randn(24, 20))
+    case("conv2d", "rows_split_filters", None, randn(1, 16, 10, 10), module=torch.nn.Conv2d(16, 19, 3))
     case("addmm", "rows_split_bias_full", torch.addmm, randn(19, 32), randn(19, 24), randn(24, 32))
 
 

@@ -425,7 +425,7 @@ fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, out: &Ty) ->
         let zeros = init.whole(e, out);
         e.assign(format!("linalg.matmul ins({a}, {b2} : {a_ty}, {b2_ty}) outs({zeros} : {out}) -> {out}"))
     };
-    let zeros = |e: &mut Emitter, t: &Ty| filled(e, t, "0.0");
+    let zeros = |e: &mut Emitter, t: &Ty, _: i64| filled(e, t, "0.0");
     let r = match rows_in_whole_tiles(m) {
         // (a block of 197 queries, ViT's: tiles of 8 rows and one of 5)
         Some(main) => by_row_parts(e, &a2, &a2_ty, main, &Init::PerPart(&zeros), &out2_ty, &matmul),

@@ -25,7 +25,7 @@
 //!   swapped, and a stride-1 convolution follows.
 
 use super::elementwise::{dim_list, empty, fill_into, filled, generic, identity_map};
-use super::linear::{column_bias, matmul_ragged, panel_product_into, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
+use super::linear::{column_bias, first_dim_slice, matmul_ragged, panel_product_into, product_by_transposed, product_on_row_panels, reads_panels, row_panels_fit, Init, PANEL};
 use super::scalar;
 use super::shape::{index_const, pad_value, padded_ty, reshape_value, transpose_value};
 use super::winograd;
@@ -170,7 +170,11 @@ fn im2col(e: &mut Emitter, unpadded: &Operand, x: &Operand, w: &Operand, bias: O
     let w2_ty = w.ty.with_shape(vec![f, kk]);
     let w2 = reshape_value(e, &w.ssa, &w.ty, &w2_ty);
     let mm_ty = out.with_shape(vec![f, cols]);
-    let from_bias = |e: &mut Emitter, part: &Ty| bias_init(e, bias, part);
+    // (a bias per filter: a part of the filters, the product's rows, reads its own)
+    let from_bias = |e: &mut Emitter, part: &Ty, first_row: i64| {
+        let rows = bias.map(|b| first_dim_slice(e, b, first_row, part.shape[0]));
+        bias_init(e, rows.as_ref(), part)
+    };
     if windows_into_panels {
         let mm = product_of_windows_by_row_blocks(e, x, p, &w2, &w2_ty, bias, &mm_ty, out, &kernel);
         return Ok(reshape_value(e, &mm, &mm_ty, out));

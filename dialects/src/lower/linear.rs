@@ -108,6 +108,7 @@ pub(super) fn by_row_parts(
         Init::Tensor(t) => t.to_string(),
         Init::PerPart(_) | Init::Shaped(_) => empty(e, out),
     };
+    // (a built init: the part's rows, from its first row on)
     for (from, count) in [(0, main), (main, m - main)] {
         let part_a_ty = a_ty.with_shape(vec![count, k]);
         let part_a = e.assign(format!("tensor.extract_slice {a}{} : {a_ty} to {part_a_ty}", rows(from, count, k)));
@@ -117,8 +118,7 @@ pub(super) fn by_row_parts(
                 let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part_ty}", rows(from, count, n)));
                 product(e, &part_a, &part_a_ty, &Init::Tensor(&slot), &part_ty)
             }
-            Init::PerPart(build) => product(e, &part_a, &part_a_ty, &Init::PerPart(*build), &part_ty),
-            // the part's rows of the init, from its first row on
+            Init::PerPart(build) => product(e, &part_a, &part_a_ty, &Init::PerPart(&|e, ty, first| build(e, ty, from + first)), &part_ty),
             Init::Shaped(build) => product(e, &part_a, &part_a_ty, &Init::Shaped(&|e, ty, first| build(e, ty, from + first)), &part_ty),
         };
         result = e.assign(format!("tensor.insert_slice {part} into {result}{} : {part_ty} into {out}", rows(from, count, n)));
@@ -413,7 +413,9 @@ pub enum Init<'a> {
     /// accumulator first (at 2 threads that kernel splits the rows while
     /// the product splits the columns, and the product reads what the other
     /// core wrote).
-    PerPart(&'a dyn Fn(&mut Emitter, &Ty) -> String),
+    /// The builder gets the part's type and the first of the product's
+    /// rows it spans (a product split by rows builds each part's rows).
+    PerPart(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
     /// Built once for the whole product, in the shape it computes its
     /// result in (`[M, N]`, or `[M, N/P, P]` on packed panels): a bias
     /// along the columns, which parts split by columns cannot share. Built
@@ -432,7 +434,7 @@ impl Init<'_> {
     pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
         match self {
             Init::Tensor(t) => t.to_string(),
-            Init::PerPart(build) => build(e, out),
+            Init::PerPart(build) => build(e, out, 0),
             Init::Shaped(build) => build(e, out, 0),
         }
     }
@@ -460,6 +462,10 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
     let m = out.shape[rank - 2];
     if n == 1 && !batched && m > 1 && k > 1 && f32 {
         return matrix_times_column(e, a, a_ty, b, b_ty, init, out);
+    }
+    if let Some(main) = rows_in_whole_tiles(m).filter(|_| !batched) {
+        // (each part's rows then have a divisor of 4 to 8, or are fewer)
+        return by_row_parts(e, a, a_ty, main, init, out, &|e, a, a_ty, init, out| matmul_ragged(e, a, a_ty, b, b_ty, init, out));
     }
     if rest == 0 || n < PANEL || k == 0 || k % 8 != 0 || !f32 {
         let init = init.whole(e, out);
@@ -502,11 +508,11 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         Init::PerPart(build) => {
             let result = empty(e, out);
             let main_ty = part_ty(out, m, main);
-            let init_main = build(e, &main_ty);
+            let init_main = build(e, &main_ty, 0);
             let product = plain(e, &b_main, &b_main_ty, &init_main, &main_ty);
             let with_main = insert(e, &product, &main_ty, &result, 0);
             let rest_ty = part_ty(out, m, rest);
-            let init_rest = build(e, &rest_ty);
+            let init_rest = build(e, &rest_ty, 0);
             let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &rest_ty);
             insert(e, &dots, &rest_ty, &with_main, main)
         }
@@ -573,12 +579,24 @@ pub fn column_bias(e: &mut Emitter, bias: Option<&Operand>, ty: &Ty, first_row: 
 /// The rows `[first, first + count)` of a bias with a dim of rows (`[M, 1]`,
 /// `[M, N]`); any other bias as it is.
 fn bias_rows(e: &mut Emitter, b: &Operand, first: i64, count: i64) -> Operand {
-    if b.ty.rank() < 2 || b.ty.shape[0] == 1 || (first == 0 && b.ty.shape[0] == count) {
+    if b.ty.rank() < 2 || b.ty.shape[0] == 1 {
         return b.clone();
     }
-    let ty = b.ty.with_shape(vec![count, b.ty.shape[1]]);
-    let ssa = e.assign(format!("tensor.extract_slice {}[{first}, 0] [{count}, {}] [1, 1] : {} to {ty}", b.ssa, b.ty.shape[1], b.ty));
-    Operand { ssa, ty, arg: b.arg.clone() }
+    first_dim_slice(e, b, first, count)
+}
+
+/// `x[first .. first + count]` along its first dim (all of the others).
+pub(super) fn first_dim_slice(e: &mut Emitter, x: &Operand, first: i64, count: i64) -> Operand {
+    if first == 0 && x.ty.shape[0] == count {
+        return x.clone();
+    }
+    let list = |v: Vec<i64>| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let offsets = list(std::iter::once(first).chain(x.ty.shape[1..].iter().map(|_| 0)).collect());
+    let sizes: Vec<i64> = std::iter::once(count).chain(x.ty.shape[1..].iter().copied()).collect();
+    let ty = x.ty.with_shape(sizes.clone());
+    let strides = vec!["1"; x.ty.rank()].join(", ");
+    let ssa = e.assign(format!("tensor.extract_slice {}[{offsets}] [{}] [{strides}] : {} to {ty}", x.ssa, list(sizes), x.ty));
+    Operand { ssa, ty, arg: x.arg.clone() }
 }
 
 /// linear(input [..., K], weight [N, K], bias [N]?) = input @ weight.T + bias

@@ -205,7 +205,7 @@ pub fn conv3x3(e: &mut Emitter, tiles: Tiles, xp: &str, xp_ty: &Ty, w: &str, w_t
     let m = if on_row_panels(f, th * tw) {
         super::linear::product_on_row_panels(e, &u, &u_ty, &v, &v_ty, None, &m_ty)
     } else {
-        let zeros = |e: &mut Emitter, part: &Ty| filled(e, part, "0.0");
+        let zeros = |e: &mut Emitter, part: &Ty, _: i64| filled(e, part, "0.0");
         super::linear::matmul_ragged(e, &u, &u_ty, &v, &v_ty, &super::linear::Init::PerPart(&zeros), &m_ty)
     };
     transformed_output(e, tiles, &m, &m_ty, bias, th, tw, out)
@@ -516,7 +516,10 @@ mod tests {
         let (x, w, out) = (t(&[1, 64, 58, 58]), t(&[64, 64, 3, 3]), t(&[1, 64, 56, 56]));
         assert_eq!(choose(&x, &w, &[1, 1], &[1, 1], 1, &out), Some(Tiles::F4));
         assert_eq!(choose(&x, &w, &[2, 2], &[1, 1], 1, &out), None);
-        assert_eq!(choose(&t(&[1, 16, 58, 58]), &t(&[64, 16, 3, 3]), &[1, 1], &[1, 1], 1, &out), None);
+        // 16 input channels are enough, 8 are not; 16 output channels neither
+        assert_eq!(choose(&t(&[1, 16, 58, 58]), &t(&[64, 16, 3, 3]), &[1, 1], &[1, 1], 1, &out), Some(Tiles::F4));
+        assert_eq!(choose(&t(&[1, 8, 58, 58]), &t(&[64, 8, 3, 3]), &[1, 1], &[1, 1], 1, &out), None);
+        assert_eq!(choose(&t(&[1, 64, 58, 58]), &t(&[16, 64, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 16, 56, 56])), None);
         let at_7 = choose(&t(&[1, 512, 9, 9]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 7, 7]));
         assert_eq!(at_7, Some(Tiles::F2));
         assert_eq!(choose(&t(&[1, 512, 8, 8]), &t(&[512, 512, 3, 3]), &[1, 1], &[1, 1], 1, &t(&[1, 512, 6, 6])), None);
