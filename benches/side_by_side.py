@@ -7,7 +7,8 @@ Usage: python benches/side_by_side.py [--threads 1,2] [--rounds 5] [--only NAME,
 The set: whole models (SimpleNet, an MLP with GELU, resnet18, mobilenet_v2,
 mobilenet_v3_small, efficientnet_b0, convnext_tiny, BERT, GPT-2 small
 without its LM head, scaled_dot_product_attention) and single ops as micro
-benchmarks, random weights, no downloads. For each:
+benchmarks, random weights, no downloads; any model of the zoo as
+`zoo_NAME` (tools/export_zoo.py's models and inputs, by --only). For each:
 the program is exported with torch.export and compiled by aotc, and
 exported to ONNX with torch.onnx.export(dynamo=True). Then one process per
 (benchmark, thread count) times, in interleaved rounds (each starting with
