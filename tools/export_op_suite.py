@@ -335,9 +335,10 @@ def linalg_cases():
     case("addmm", "panels_bias_full", torch.addmm, randn(6, 32), randn(6, 24), randn(24, 32))
     case("addmm", "panels_bias_scalar", torch.addmm, torch.tensor(0.75), randn(6, 24), randn(24, 32))
     # the op after the product in its register tiles: GELU on 2-panel tiles
-    # of 5 rows, a residual add on 1-panel tiles of 7 rows; an op that
-    # reads the product twice stays a kernel of its own
-    case("linear", "panels_epilogue_gelu", None, randn(2, 5, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
+    # of 6 rows, a residual add on 1-panel tiles of 7 rows; an op that
+    # reads the product twice stays a kernel of its own (10 rows would be
+    # split 8 + 2, and an op after a split product is a kernel of its own)
+    case("linear", "panels_epilogue_gelu", None, randn(2, 3, 40), module=LinearThen(40, 64, lambda y, x: F.gelu(y)))
     case("linear", "panels_epilogue_residual", None, randn(7, 48), module=LinearThen(48, 48, lambda y, x: y + x))
     case("linear", "panels_epilogue_two_reads", None, randn(3, 32), module=LinearThen(32, 32, lambda y, x: y * torch.sigmoid(y)))
     # rows with no divisor from 4 to 8 (ViT's 197 tokens): the rows up to

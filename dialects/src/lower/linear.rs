@@ -73,16 +73,23 @@ pub(super) fn panel_product(e: &mut Emitter, a: &str, a_ty: &Ty, panels: &str, p
 }
 
 /// The rows of a product's register tiles are a divisor of its M (the
-/// kernel strategy masks nothing): an M with no divisor from 4 to
-/// [`ROW_MULTIPLE`] (ViT's 197 tokens, a prime) would be multiplied one row
-/// at a time, each row streaming all of B (vit_b_16's MLP at 36 GFLOP/s).
-/// Such a product is computed in two parts: the rows up to the last
-/// multiple of [`ROW_MULTIPLE`], and the few rows past it. Returns the
-/// first part's rows.
+/// kernel strategy masks nothing): an M with no divisor from
+/// [`FEWEST_TILE_ROWS`] to [`ROW_MULTIPLE`] (ViT's 197 tokens, a prime)
+/// would be multiplied a row or a few at a time, each tile streaming all
+/// of B (vit_b_16's MLP at 36 GFLOP/s in rows of 1). Such a product is
+/// computed in two parts: the rows up to the last multiple of
+/// [`ROW_MULTIPLE`], and the few rows past it. Returns the first part's
+/// rows.
 pub(super) fn rows_in_whole_tiles(m: i64) -> Option<i64> {
     let best_tile = (1..=ROW_MULTIPLE).rev().find(|t| m % t == 0).unwrap_or(1);
-    (m > ROW_MULTIPLE && best_tile < 4).then_some(m - m % ROW_MULTIPLE)
+    (m > ROW_MULTIPLE && best_tile < FEWEST_TILE_ROWS).then_some(m - m % ROW_MULTIPLE)
 }
+
+/// The fewest rows of a register tile kept whole (see
+/// [`rows_in_whole_tiles`]): 65 tokens (the zoo's HF ViT) in 64 + 1 rows
+/// rather than tiles of 5 made it 0.89 of the time at 1 thread (ab); 49
+/// (Swin's windows) in 48 + 1 rather than tiles of 7 made Swin 1-2% slower.
+const FEWEST_TILE_ROWS: i64 = 6;
 
 /// The multiple of rows the first part of a product split by rows has
 /// (see [`rows_in_whole_tiles`]): tiles of 8 rows (or 12), or 4 (6) where
