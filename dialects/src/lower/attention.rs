@@ -27,7 +27,7 @@
 //! unblocked softmax by rounding only (as torch's own CPU flash kernel).
 
 use super::elementwise::{empty, filled, map, map_indexed};
-use super::linear::{by_row_parts, rows_in_whole_tiles, Init};
+use super::linear::{matmul_ragged, Init};
 use super::reduction::{reduce, reduced_map};
 use super::scalar::{self, constant};
 use super::shape::{index_const, reshape_value, transpose_value};
@@ -410,7 +410,8 @@ fn in_place(e: &mut Emitter, dest: &str, ty: &Ty, inputs: &[(String, Ty, String)
 
 /// `a @ b` for `a` [1, M, K] and `b` [1, K, N] into `out` [1, M, N]: a 2-D
 /// `linalg.matmul` from zeros on the operands seen without their unit
-/// batch dim. The reshapes keep the matmul strategy from fusing what
+/// batch dim (by `matmul_ragged`: rows and columns of no whole tiles in
+/// parts, ViT's 197 queries and keys). The reshapes keep the matmul strategy from fusing what
 /// computes the operands into its register tiles (`P`'s exponentials, K's
 /// transpose: they would run once per tile); the zeros it does fuse.
 fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, out: &Ty) -> String {
@@ -421,16 +422,8 @@ fn product(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, out: &Ty) ->
     let a2 = collapse(e, a, a_ty);
     let b2 = collapse(e, b, b_ty);
     let (m, n) = (out.shape[1], out.shape[2]);
-    let matmul = |e: &mut Emitter, a: &str, a_ty: &Ty, init: &Init, out: &Ty| {
-        let zeros = init.whole(e, out);
-        e.assign(format!("linalg.matmul ins({a}, {b2} : {a_ty}, {b2_ty}) outs({zeros} : {out}) -> {out}"))
-    };
     let zeros = |e: &mut Emitter, t: &Ty, _: i64| filled(e, t, "0.0");
-    let r = match rows_in_whole_tiles(m) {
-        // (a block of 197 queries, ViT's: tiles of 8 rows and one of 5)
-        Some(main) => by_row_parts(e, &a2, &a2_ty, main, &Init::PerPart(&zeros), &out2_ty, &matmul),
-        None => matmul(e, &a2, &a2_ty, &Init::PerPart(&zeros), &out2_ty),
-    };
+    let r = matmul_ragged(e, &a2, &a2_ty, &b2, &b2_ty, &Init::PerPart(&zeros), &out2_ty);
     e.assign(format!("tensor.expand_shape {r} [[0, 1], [2]] output_shape [1, {m}, {n}] : {out2_ty} into {out}"))
 }
 

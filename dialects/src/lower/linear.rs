@@ -92,8 +92,8 @@ pub(super) fn rows_in_whole_tiles(m: i64) -> Option<i64> {
 const FEWEST_TILE_ROWS: i64 = 6;
 
 /// The multiple of rows the first part of a product split by rows has
-/// (see [`rows_in_whole_tiles`]): tiles of 8 rows (or 12), or 4 (6) where
-/// the target has 16 vector registers.
+/// (see [`rows_in_whole_tiles`]): register tiles of 8 or 12 rows with 32
+/// vector registers, of 4 or 6 with 16.
 const ROW_MULTIPLE: i64 = 8;
 
 /// `init + a @ b` as two products, of a's rows `[0, main)` and
@@ -115,7 +115,6 @@ pub(super) fn by_row_parts(
         Init::Tensor(t) => t.to_string(),
         Init::PerPart(_) | Init::Shaped(_) => empty(e, out),
     };
-    // (a built init: the part's rows, from its first row on)
     for (from, count) in [(0, main), (main, m - main)] {
         let part_a_ty = a_ty.with_shape(vec![count, k]);
         let part_a = e.assign(format!("tensor.extract_slice {a}{} : {a_ty} to {part_a_ty}", rows(from, count, k)));
@@ -125,8 +124,12 @@ pub(super) fn by_row_parts(
                 let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part_ty}", rows(from, count, n)));
                 product(e, &part_a, &part_a_ty, &Init::Tensor(&slot), &part_ty)
             }
-            Init::PerPart(build) => product(e, &part_a, &part_a_ty, &Init::PerPart(&|e, ty, first| build(e, ty, from + first)), &part_ty),
-            Init::Shaped(build) => product(e, &part_a, &part_a_ty, &Init::Shaped(&|e, ty, first| build(e, ty, from + first)), &part_ty),
+            // a built init: the part's rows, from its first row on
+            Init::PerPart(build) | Init::Shaped(build) => {
+                let part_rows = |e: &mut Emitter, ty: &Ty, first: i64| build(e, ty, from + first);
+                let part_init = if matches!(init, Init::PerPart(_)) { Init::PerPart(&part_rows) } else { Init::Shaped(&part_rows) };
+                product(e, &part_a, &part_a_ty, &part_init, &part_ty)
+            }
         };
         result = e.assign(format!("tensor.insert_slice {part} into {result}{} : {part_ty} into {out}", rows(from, count, n)));
     }
@@ -419,9 +422,9 @@ pub enum Init<'a> {
     /// its init in its register tiles instead of a kernel filling the whole
     /// accumulator first (at 2 threads that kernel splits the rows while
     /// the product splits the columns, and the product reads what the other
-    /// core wrote).
-    /// The builder gets the part's type and the first of the product's
-    /// rows it spans (a product split by rows builds each part's rows).
+    /// core wrote). The builder gets the part's type and the first of the
+    /// product's rows it spans (a product split by rows builds each part's
+    /// rows).
     PerPart(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
     /// Built once for the whole product, in the shape it computes its
     /// result in (`[M, N]`, or `[M, N/P, P]` on packed panels): a bias
@@ -430,9 +433,8 @@ pub enum Init<'a> {
     /// micro-kernel computes in its register tiles; built as `[M, N]` and
     /// reshaped, it would be a kernel of its own that fills the whole
     /// accumulator first (BERT's linear layers: a pass over every output
-    /// before each product).
-    /// The builder gets the type and the first of the product's rows it
-    /// spans (a product split by rows builds each part's rows).
+    /// before each product). The builder gets the type and the first of
+    /// the product's rows it spans, as [`Init::PerPart`]'s.
     Shaped(&'a dyn Fn(&mut Emitter, &Ty, i64) -> String),
 }
 
@@ -441,8 +443,7 @@ impl Init<'_> {
     pub fn whole(&self, e: &mut Emitter, out: &Ty) -> String {
         match self {
             Init::Tensor(t) => t.to_string(),
-            Init::PerPart(build) => build(e, out, 0),
-            Init::Shaped(build) => build(e, out, 0),
+            Init::PerPart(build) | Init::Shaped(build) => build(e, out, 0),
         }
     }
 }
@@ -471,7 +472,7 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         return matrix_times_column(e, a, a_ty, b, b_ty, init, out);
     }
     if let Some(main) = rows_in_whole_tiles(m).filter(|_| !batched) {
-        // (each part's rows then have a divisor of 4 to 8, or are fewer)
+        // (each part's rows then have a divisor of 6 to 8, or are fewer)
         return by_row_parts(e, a, a_ty, main, init, out, &|e, a, a_ty, init, out| matmul_ragged(e, a, a_ty, b, b_ty, init, out));
     }
     if rest == 0 || n < PANEL || k == 0 || k % 8 != 0 || !f32 {
