@@ -139,21 +139,23 @@ pub fn fold_weight_transposes(context: &Context, module: &mut Module, weights: &
     Ok(packed)
 }
 
-/// The `tensor.extract` ops that read single elements of `value` (a
-/// gather's body: an embedding's rows).
-fn element_reads(value: MlirValue) -> Vec<MlirOperation> {
-    let mut reads = Vec::new();
+/// Every use of `value`: the op and the operand's position.
+fn uses(value: MlirValue) -> Vec<(MlirOperation, u32)> {
+    let mut found = Vec::new();
     unsafe {
         let mut use_ = mlirValueGetFirstUse(value);
         while !use_.ptr.is_null() {
-            let owner = mlirOpOperandGetOwner(use_);
-            if op_name(owner) == "tensor.extract" && mlirOpOperandGetOperandNumber(use_) == 0 {
-                reads.push(owner);
-            }
+            found.push((mlirOpOperandGetOwner(use_), mlirOpOperandGetOperandNumber(use_)));
             use_ = mlirOpOperandGetNextUse(use_);
         }
     }
-    reads
+    found
+}
+
+/// The `tensor.extract` ops that read single elements of `value` (a
+/// gather's body: an embedding's rows).
+fn element_reads(value: MlirValue) -> Vec<MlirOperation> {
+    uses(value).into_iter().filter(|&(op, operand)| operand == 0 && op_name(op) == "tensor.extract").map(|(op, _)| op).collect()
 }
 
 /// The layout chain of a weight that `gathers` also read element by
@@ -164,25 +166,11 @@ fn element_reads(value: MlirValue) -> Vec<MlirOperation> {
 /// (a row of the embedding from 768 elements 16 apart), instead of the
 /// program packing 154 MB every run.
 fn gathered_layout_chain(value: MlirValue, gathers: &[MlirOperation]) -> Vec<(MlirOperation, Step)> {
-    let mut others = Vec::new();
-    unsafe {
-        let mut use_ = mlirValueGetFirstUse(value);
-        while !use_.ptr.is_null() {
-            let owner = mlirOpOperandGetOwner(use_);
-            if !gathers.iter().any(|g| g.ptr == owner.ptr) {
-                others.push(owner);
-            }
-            use_ = mlirOpOperandGetNextUse(use_);
-        }
-    }
+    let others: Vec<MlirOperation> = uses(value).into_iter().map(|(op, _)| op).filter(|op| !gathers.iter().any(|g| g.ptr == op.ptr)).collect();
     let [first] = others[..] else { return Vec::new() };
     let chain = layout_chain_from(value, Some(first));
     let followed = chain.iter().all(|(_, step)| matches!(step, Step::Permute(_) | Step::Reshape(_) | Step::PadEnd(_)));
-    if followed {
-        chain
-    } else {
-        Vec::new()
-    }
+    if followed { chain } else { Vec::new() }
 }
 
 /// Rewrites `extract`, a read of one element of the weight `source` whose
@@ -337,18 +325,8 @@ fn is_winograd_filter(op: MlirOperation, weight: MlirValue) -> bool {
 /// Whether every use of `value` is as the right-hand matrix of a
 /// `linalg.matmul`.
 fn only_matmul_rhs(value: MlirValue) -> bool {
-    unsafe {
-        let mut use_ = mlirValueGetFirstUse(value);
-        let mut any = false;
-        while !use_.ptr.is_null() {
-            if op_name(mlirOpOperandGetOwner(use_)) != "linalg.matmul" || mlirOpOperandGetOperandNumber(use_) != 1 {
-                return false;
-            }
-            any = true;
-            use_ = mlirOpOperandGetNextUse(use_);
-        }
-        any
-    }
+    let all = uses(value);
+    !all.is_empty() && all.iter().all(|&(op, operand)| operand == 1 && op_name(op) == "linalg.matmul")
 }
 
 /// Widens the weight argument behind `to_tensor` (whose result `tensor` is
@@ -383,16 +361,16 @@ fn pad_rows(context: &Context, block: &BlockRef, to_tensor: MlirOperation, tenso
 pub fn unread_arguments(module: &Module, weights: &[bool]) -> Result<std::collections::BTreeSet<usize>> {
     let function = crate::mlir::entry_function(module)?;
     let block: BlockRef = function.region(0)?.first_block().ok_or_else(|| anyhow!("function has no body"))?;
-    let unused = |value: MlirValue| unsafe { mlirValueGetFirstUse(value).ptr.is_null() };
+    let unused = |value: MlirValue| uses(value).is_empty();
     let mut unread = std::collections::BTreeSet::new();
-    for i in 0..block.argument_count().min(weights.len()) {
+    for (i, _) in weights.iter().enumerate().take(block.argument_count()).filter(|&(_, &weight)| weight) {
         let arg = block.argument(i)?.to_raw();
         let read = match single_user(arg) {
             _ if unused(arg) => false,
             Some(op) if op_name(op) == "bufferization.to_tensor" => !unused(unsafe { mlirOperationGetResult(op, 0) }),
             _ => true,
         };
-        if weights[i] && !read {
+        if !read {
             unread.insert(i);
         }
     }
