@@ -9,7 +9,7 @@
 
 use super::elementwise::{dim_list, empty, filled, generic, map};
 use super::scalar;
-use super::shape::{pad_value, padded_ty, reshape_value, transpose_value};
+use super::shape::{pad_value, padded_ty, reshape_value, slice_dim, transpose_value};
 use super::{AtenOp, Emitter, Operand};
 use crate::types::Ty;
 
@@ -109,19 +109,17 @@ pub(super) fn by_row_parts(
     out: &Ty,
     product: &dyn Fn(&mut Emitter, &str, &Ty, &Init, &Ty) -> String,
 ) -> String {
-    let (m, k, n) = (a_ty.shape[0], a_ty.shape[1], out.shape[1]);
-    let rows = |from: i64, count: i64, cols: i64| format!("[{from}, 0] [{count}, {cols}] [1, 1]");
+    let (m, n) = (a_ty.shape[0], out.shape[1]);
     let mut result = match init {
         Init::Tensor(t) => t.to_string(),
         Init::PerPart(_) | Init::Shaped(_) => empty(e, out),
     };
     for (from, count) in [(0, main), (main, m - main)] {
-        let part_a_ty = a_ty.with_shape(vec![count, k]);
-        let part_a = e.assign(format!("tensor.extract_slice {a}{} : {a_ty} to {part_a_ty}", rows(from, count, k)));
+        let (part_a, part_a_ty) = slice_dim(e, a, a_ty, 0, from, count, 1);
         let part_ty = out.with_shape(vec![count, n]);
         let part = match init {
             Init::Tensor(_) => {
-                let slot = e.assign(format!("tensor.extract_slice {result}{} : {out} to {part_ty}", rows(from, count, n)));
+                let (slot, _) = slice_dim(e, &result, out, 0, from, count, 1);
                 product(e, &part_a, &part_a_ty, &Init::Tensor(&slot), &part_ty)
             }
             // a built init: the part's rows, from its first row on
@@ -131,7 +129,7 @@ pub(super) fn by_row_parts(
                 product(e, &part_a, &part_a_ty, &part_init, &part_ty)
             }
         };
-        result = e.assign(format!("tensor.insert_slice {part} into {result}{} : {part_ty} into {out}", rows(from, count, n)));
+        result = e.assign(format!("tensor.insert_slice {part} into {result}[{from}, 0] [{count}, {n}] [1, 1] : {part_ty} into {out}"));
     }
     result
 }
@@ -593,17 +591,10 @@ fn bias_rows(e: &mut Emitter, b: &Operand, first: i64, count: i64) -> Operand {
     first_dim_slice(e, b, first, count)
 }
 
-/// `x[first .. first + count]` along its first dim (all of the others).
+/// The operand `x[first .. first + count]` along its first dim
+/// ([`slice_dim`]).
 pub(super) fn first_dim_slice(e: &mut Emitter, x: &Operand, first: i64, count: i64) -> Operand {
-    if first == 0 && x.ty.shape[0] == count {
-        return x.clone();
-    }
-    let list = |v: Vec<i64>| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-    let offsets = list(std::iter::once(first).chain(x.ty.shape[1..].iter().map(|_| 0)).collect());
-    let sizes: Vec<i64> = std::iter::once(count).chain(x.ty.shape[1..].iter().copied()).collect();
-    let ty = x.ty.with_shape(sizes.clone());
-    let strides = vec!["1"; x.ty.rank()].join(", ");
-    let ssa = e.assign(format!("tensor.extract_slice {}[{offsets}] [{}] [{strides}] : {} to {ty}", x.ssa, list(sizes), x.ty));
+    let (ssa, ty) = slice_dim(e, &x.ssa, &x.ty, 0, first, count, 1);
     Operand { ssa, ty, arg: x.arg.clone() }
 }
 
