@@ -435,7 +435,7 @@ fn apply_step(fqn: &str, w: &mut crate::program::HostTensor, step: &Step) -> Res
             w.ty.shape = shape.clone();
         }
         Step::PadRows(padding) => {
-            w.data = pad_row_bytes(&w.data, w.ty.shape[1] as usize * elem, *padding as usize * elem);
+            w.data = pad_end_bytes(&w.data, &w.ty.shape, elem, &[0, *padding]);
             w.ty.shape[1] += padding;
         }
         Step::PadEnd(high) => {
@@ -517,16 +517,6 @@ pub fn permute_bytes(data: &[u8], shape: &[i64], elem: usize, perm: &[usize]) ->
     crate::pt2::gather_strided(data, &out_shape, &strides, 0, elem).expect("a permutation stays inside its tensor")
 }
 
-/// Appends `padding` zero bytes to every `row` bytes of `data`.
-fn pad_row_bytes(data: &[u8], row: usize, padding: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() / row.max(1) * (row + padding));
-    for chunk in data.chunks(row.max(1)) {
-        out.extend_from_slice(chunk);
-        out.resize(out.len() + padding, 0);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,7 +527,8 @@ mod tests {
         assert_eq!(row_padding(&[768, 768], 4), 16);
         assert_eq!(row_padding(&[1176, 10], 4), 0);
         assert_eq!(row_padding(&[4096], 4), 0);
-        assert_eq!(pad_row_bytes(&[1, 2, 3, 4], 2, 1), vec![1, 2, 0, 3, 4, 0]);
+        // the padding of each row: [2, 2] -> [2, 3]
+        assert_eq!(pad_end_bytes(&[1, 2, 3, 4], &[2, 2], 1, &[0, 1]), vec![1, 2, 0, 3, 4, 0]);
     }
 
     #[test]
