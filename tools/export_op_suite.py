@@ -94,6 +94,12 @@ def unary_cases():
     case("leaky_relu", "slope", lambda a: F.leaky_relu(a, 0.2), x)
     case("hardtanh", "bounds", lambda a: F.hardtanh(a, -0.5, 2.0), x * 2)
     case("softplus", "beta", lambda a: F.softplus(a, beta=2.0, threshold=5.0), x * 4)
+    # the whole float range (e^-|x| flushing to 0 past -87), inf and NaN,
+    # in enough elements to take the vector loop
+    wide = torch.cat([torch.linspace(-100.0, 100.0, 250), special])
+    case("sigmoid", "wide_nan_inf", torch.sigmoid, wide)
+    case("silu", "wide_nan_inf", F.silu, wide)
+    case("gelu", "tanh_wide_nan_inf", lambda a: F.gelu(a, approximate="tanh"), wide)
     case("relu", "nan_inf", torch.relu, special)
     case("relu6", "nan_inf", F.relu6, special)
     case("hardtanh", "nan_inf", lambda a: F.hardtanh(a, -0.5, 2.0), special)

@@ -455,12 +455,25 @@ unary!(fill_scalar, |e, x, t, op| {
     constant(e, v, t)
 });
 
+/// sigmoid(x) = 1 / (1 + e^-x), from t = e^-|x|: 1 / (1 + t) for x >= 0,
+/// t / (1 + t) below, so the denominator lies in [1, 2] whatever x is and
+/// its reciprocal needs no division (`scalar::div_of_finite`), and t comes
+/// from `exp_of_nonpositive` (two FMAs fewer than `exp`). efficientnet_b0,
+/// whose SiLUs are FMA-bound, 0.92x the time of 1 / (1 + e^-x) divided;
+/// within 3.3e-7 of torch's relative to the result where it is above
+/// 1e-30 (the op suite's `wide_nan_inf` cases). -inf gives 0 (t flushes
+/// to 0), +inf 1, NaN NaN, as torch.
 fn sigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
     let one = constant(e, 1.0, t);
-    let nx = e.assign(format!("arith.negf {x} : {t}"));
-    let ex = scalar::math(e, "exp", &[&nx], t);
+    let zero = constant(e, 0.0, t);
+    let ax = e.assign(format!("math.absf {x} : {t}"));
+    let nax = e.assign(format!("arith.negf {ax} : {t}"));
+    let ex = scalar::exp_of_nonpositive(e, &nax, t);
     let den = scalar::add(e, &one, &ex, t);
-    scalar::div(e, &one, &den, t)
+    let r = scalar::div_of_finite(e, &one, &den, t);
+    let below_zero = scalar::mul(e, &ex, &r, t);
+    let negative = scalar::compare(e, "lt", x, &zero, t);
+    scalar::select(e, &negative, &below_zero, &r, t)
 }
 
 fn hardsigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
@@ -477,19 +490,18 @@ fn hardsigmoid_scalar(e: &mut Emitter, x: &str, t: &str) -> String {
 fn gelu_scalar(e: &mut Emitter, x: &str, t: &str, tanh: bool) -> String {
     let one = constant(e, 1.0, t);
     if tanh {
-        // 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + e^(-2u)) with
-        // u = sqrt(2/pi) (x + 0.044715 x^3): one exp and one division
-        // instead of a tanh (inf and NaN give what torch's form gives).
-        let k = constant(e, -2.0 * (2.0 / std::f64::consts::PI).sqrt(), t);
+        // 0.5 x (1 + tanh(u)) = x * sigmoid(2u) with u = sqrt(2/pi) (x +
+        // 0.044715 x^3): one exp and no division instead of a tanh (inf and
+        // NaN give what torch's form gives).
+        let k = constant(e, 2.0 * (2.0 / std::f64::consts::PI).sqrt(), t);
         let c = constant(e, 0.044715, t);
         let x2 = scalar::mul(e, x, x, t);
         let cx2 = scalar::mul(e, &c, &x2, t);
         let factor = scalar::add(e, &one, &cx2, t);
         let u = scalar::mul(e, x, &factor, t);
         let arg = scalar::mul(e, &k, &u, t);
-        let ex = scalar::math(e, "exp", &[&arg], t);
-        let den = scalar::add(e, &one, &ex, t);
-        return scalar::div(e, x, &den, t);
+        let s = sigmoid_scalar(e, &arg, t);
+        return scalar::mul(e, x, &s, t);
     }
     let half = constant(e, 0.5, t);
     let k = constant(e, std::f64::consts::FRAC_1_SQRT_2, t);
