@@ -213,6 +213,12 @@ def reduction_cases():
     case("sum", "f16", lambda a: a.sum(-1), randn(4, 33, dtype=torch.float16))
     case("mean", "all", torch.mean, x)
     case("mean", "dim_keepdim", lambda a: a.mean(-1, keepdim=True), x)
+    # a global pool and a squeeze-and-excitation mean with the activation
+    # fused in: one reduced dim of 49 (196) in the kernel, not 7 x 7
+    case("mean", "silu_then_global_pool", lambda a: F.silu(a).mean((2, 3)), randn(2, 24, 7, 7))
+    case("mean", "silu_then_pool_keepdim", lambda a: F.silu(a).mean((-2, -1), keepdim=True), randn(1, 40, 14, 14))
+    # a factor broadcast along the window's rows: the dims stay apart
+    case("sum", "window_times_row_broadcast", lambda a, b: (a * b).sum((2, 3)), randn(1, 24, 7, 7), randn(1, 24, 1, 7))
     case("mean", "dims", lambda a: a.mean((0, 1)), x)
     case("prod", "all", torch.prod, rand(6, low=0.5, high=1.5))
     case("prod", "dim", lambda a: a.prod(1), rand(3, 4, low=0.5, high=1.5))

@@ -86,6 +86,7 @@ pub fn optimize(context: &Context, module: &mut Module, target: &Target) -> Resu
     broadcast_fences::remove_fences(module);
     tag_multi_result_inits(context, module);
     run_pipeline(context, module, "builtin.module(func.func(cse, canonicalize))", "elementwise fusion")?;
+    reduction::collapse_trailing_reduction_dims(context, module)?;
     // before the strategies: they see the producers' outputs as slices of the padded buffers
     crate::padding::compute_pads_in_place(context, module)?;
     let mut script = Script::new();
