@@ -101,6 +101,10 @@ def unary_cases():
     case("silu", "wide_nan_inf", F.silu, wide)
     case("gelu", "tanh_wide_nan_inf", lambda a: F.gelu(a, approximate="tanh"), wide)
     case("relu", "nan_inf", torch.relu, special)
+    # rows no tile of whole vectors divides: split at the last whole vector,
+    # the rest in masked vectors (15 of 16, 9 of 16)
+    case("relu", "rows_of_111", torch.relu, randn(2, 3, 5, 111))
+    case("add", "bias_over_rows_of_1001", lambda a, b: a + b, randn(3, 1001), randn(3, 1))
     case("relu6", "nan_inf", F.relu6, special)
     case("hardtanh", "nan_inf", lambda a: F.hardtanh(a, -0.5, 2.0), special)
     case("exp", "special", torch.exp, special)

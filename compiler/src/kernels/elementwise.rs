@@ -58,8 +58,9 @@ enum Plan {
     /// split along the innermost dim at `at`, each part tiled with its own
     /// sizes: as one tile, LLVM widens the row to whole vectors (a vector
     /// of 56 lanes becomes four of 16: 1/8 of the FMAs of a 7x7 depthwise
-    /// convolution wasted, and the extra registers spilled).
-    Split { at: i64, main: Vec<i64>, rest: Vec<i64> },
+    /// convolution wasted, and the extra registers spilled). `widened`:
+    /// the rest is computed in masked vectors of that width ([`long_ragged_rows`]).
+    Split { at: i64, main: Vec<i64>, rest: Vec<i64>, widened: Option<i64> },
 }
 
 impl Plan {
@@ -70,9 +71,9 @@ impl Plan {
                 let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
                 format!("ew_{}{}", s.join("x"), widened.map(|w| format!("_widened{w}")).unwrap_or_default())
             }
-            Plan::Split { at, main, rest } => {
+            Plan::Split { at, main, rest, widened } => {
                 let join = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join("x");
-                format!("ew_split{at}_{}_{}", join(main), join(rest))
+                format!("ew_split{at}_{}_{}{}", join(main), join(rest), widened.map(|w| format!("_widened{w}")).unwrap_or_default())
             }
         }
     }
@@ -106,7 +107,9 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     };
     if g.identity() && operands_contiguous(g.op) {
         let (tile, masked) = tile_of(g.elements());
-        return (!masked).then_some(Plan::Flat { tile, masked });
+        if !masked {
+            return Some(Plan::Flat { tile, masked });
+        }
     }
     let rank = g.rank();
     let inner = g.ranges[rank - 1];
@@ -142,7 +145,10 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
         // the piece takes a register of its own per row, like a vector:
         // as many rows as vectors (14 rows of 8: 0.34 ms, 8 rows: 0.325)
         with_rows(&mut tail, lanes);
-        return Some(Plan::Split { at, main, rest: tail });
+        return Some(Plan::Split { at, main, rest: tail, widened: None });
+    }
+    if masked && transposed.is_empty() {
+        return long_ragged_rows(g, lanes, vectors);
     }
     if transposed.is_empty() {
         with_rows(&mut sizes, tile);
@@ -158,6 +164,40 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     // (transposes keep their exact rows: their reads are shuffled)
     let widened = (sizes[rank - 1] == inner && inner < lanes * vectors && transposed.is_empty()).then(|| widened_row(inner, lanes)).flatten();
     (!masked).then_some(Plan::Inner { sizes, widened })
+}
+
+/// Rows longer than a tile of `vectors` vectors that no tile of whole
+/// vectors divides (111, a stride-2 stem's output rows; 12321 = 111 x 111
+/// flattened), split at the last whole vector: the main part in tiles of
+/// whole vectors that divide it, the rest (under a vector) in one piece,
+/// in a masked vector of the next power of two when it is none (15 -> 16:
+/// not 8 + 4 + 2 + 1). As one op they stayed scalar loops (squeezenet's
+/// ReLU into the max pool's padded input, its first convolution's bias).
+fn long_ragged_rows(g: &Generic, lanes: i64, vectors: i64) -> Option<Plan> {
+    let rank = g.rank();
+    let inner = g.ranges[rank - 1];
+    let rest = inner % lanes;
+    if inner <= lanes || rest == 0 {
+        return None;
+    }
+    let at = inner - rest;
+    let (tile, _) = tile_of_vectors(at, lanes, vectors);
+    let rows = |width: i64| {
+        let mut sizes = vec![1i64; rank];
+        if rank >= 2 && width < lanes * vectors {
+            let next = g.ranges[rank - 2];
+            let most = (lanes * vectors / width).max(1);
+            sizes[rank - 2] = (1..=most.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
+        }
+        sizes
+    };
+    let mut main = rows(tile);
+    main[rank - 1] = tile;
+    // the piece takes a register of its own per row, like a vector
+    let mut tail = rows(lanes);
+    tail[rank - 1] = rest;
+    let widened = (!(rest as u64).is_power_of_two()).then(|| (rest as u64).next_power_of_two() as i64);
+    Some(Plan::Split { at, main, rest: tail, widened })
 }
 
 /// A transpose whose rows (`inner`, past a vector) are no whole number of
@@ -179,7 +219,7 @@ fn ragged_transpose(g: &Generic, transposed: &[usize], lanes: i64) -> Option<Pla
     let mut tail = main.clone();
     main[rank - 1] = lanes;
     tail[rank - 1] = rest;
-    Some(Plan::Split { at: inner - rest, main, rest: tail })
+    Some(Plan::Split { at: inner - rest, main, rest: tail, widened: None })
 }
 
 /// The row length of a transpose's blocks when its rows (`inner`, longer
@@ -251,7 +291,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 let vector_sizes = widened.map(|w| sizes[..sizes.len() - 1].iter().copied().chain([w]).collect::<Vec<i64>>());
                 script.vectorize(&tiled, vector_sizes.as_deref());
             }
-            Plan::Split { at, main, rest } => {
+            Plan::Split { at, main, rest, widened } => {
                 // one op at a time: the split of several ops is one list
                 let one = script.handle("one");
                 script.line(format!("transform.foreach {op} : !transform.any_op {{"));
@@ -264,10 +304,11 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 script.line(format!(
                     "{lower}, {upper} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
-                for (part, sizes) in [(&lower, main), (&upper, rest)] {
+                let rest_vector = widened.map(|w| rest[..rest.len() - 1].iter().copied().chain([w]).collect::<Vec<i64>>());
+                for (part, sizes, vector) in [(&lower, main, None), (&upper, rest, rest_vector.as_deref())] {
                     let (tiled, loops) = script.tile(part, sizes);
                     script.mark_parallel(&loops);
-                    script.vectorize(&tiled, None);
+                    script.vectorize(&tiled, vector);
                 }
                 script.line("}");
             }
