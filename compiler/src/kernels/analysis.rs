@@ -45,6 +45,9 @@ pub struct Generic {
     /// Whether the body calls a math function that has no vector lowering
     /// (it becomes a libm call per element: acosh, atan2, erf in f64, ...).
     pub scalar_math: bool,
+    /// Whether the body reads its loop indices (`linalg.index`): they
+    /// change when the op's loops are reshaped.
+    pub reads_indices: bool,
 }
 
 impl Generic {
@@ -141,14 +144,15 @@ pub fn generic(raw: MlirOperation) -> Option<Generic> {
     if known.iter().any(|k| !k) {
         return None;
     }
-    let (mut gathers, mut scalar_math) = (false, false);
+    let (mut gathers, mut scalar_math, mut reads_indices) = (false, false, false);
     op.walk(WalkOrder::PreOrder, |o| {
         let name = o.name().as_string_ref().as_str().unwrap_or("").to_string();
         gathers |= name == "tensor.extract";
         scalar_math |= name.strip_prefix("math.").is_some_and(|f| !VECTOR_MATH.contains(&f));
+        reads_indices |= name == "linalg.index";
         WalkResult::Advance
     });
-    Some(Generic { op: raw, parallel, ranges, operands, inputs, gathers, scalar_math })
+    Some(Generic { op: raw, parallel, ranges, operands, inputs, gathers, scalar_math, reads_indices })
 }
 
 /// The ops that define each operand of `op` (None for a block argument).

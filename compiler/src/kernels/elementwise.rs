@@ -127,14 +127,7 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
             transposed.retain(|&j| g.ranges[j] <= lanes);
         }
     }
-    // a short tile: take rows of the next dim too
-    let with_rows = |sizes: &mut Vec<i64>, tile: i64| {
-        if tile < lanes * vectors && rank >= 2 {
-            let rows = (lanes * vectors / tile.max(1)).max(1);
-            let next = g.ranges[rank - 2];
-            sizes[rank - 2] = (1..=rows.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
-        }
-    };
+    let with_rows = |sizes: &mut Vec<i64>, tile: i64| with_rows_of_next_dim(g, sizes, tile, lanes * vectors);
     let rest = inner % lanes;
     if !masked && tile == inner && inner > lanes && (rest as u64).is_power_of_two() && transposed.is_empty() {
         let at = inner - rest;
@@ -182,22 +175,31 @@ fn long_ragged_rows(g: &Generic, lanes: i64, vectors: i64) -> Option<Plan> {
     }
     let at = inner - rest;
     let (tile, _) = tile_of_vectors(at, lanes, vectors);
-    let rows = |width: i64| {
-        let mut sizes = vec![1i64; rank];
-        if rank >= 2 && width < lanes * vectors {
-            let next = g.ranges[rank - 2];
-            let most = (lanes * vectors / width).max(1);
-            sizes[rank - 2] = (1..=most.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
-        }
-        sizes
-    };
-    let mut main = rows(tile);
+    let (mut main, mut tail) = (vec![1i64; rank], vec![1i64; rank]);
     main[rank - 1] = tile;
-    // the piece takes a register of its own per row, like a vector
-    let mut tail = rows(lanes);
     tail[rank - 1] = rest;
-    let widened = (!(rest as u64).is_power_of_two()).then(|| (rest as u64).next_power_of_two() as i64);
-    Some(Plan::Split { at, main, rest: tail, widened })
+    with_rows_of_next_dim(g, &mut main, tile, lanes * vectors);
+    // the piece takes a register of its own per row, like a vector
+    with_rows_of_next_dim(g, &mut tail, lanes, lanes * vectors);
+    Some(Plan::Split { at, main, rest: tail, widened: widened_row(rest, lanes) })
+}
+
+/// A short tile (`tile` elements of the innermost dim, under `elements`)
+/// takes rows of the next dim too, as many as fill `elements` and divide
+/// that dim.
+fn with_rows_of_next_dim(g: &Generic, sizes: &mut [i64], tile: i64, elements: i64) {
+    let rank = g.rank();
+    if tile < elements && rank >= 2 {
+        let rows = (elements / tile.max(1)).max(1);
+        let next = g.ranges[rank - 2];
+        sizes[rank - 2] = (1..=rows.min(next)).rev().find(|r| next % r == 0).unwrap_or(1);
+    }
+}
+
+/// `sizes` with the innermost widened to `width`, if any: the vector
+/// sizes of a tile computed in masked vectors.
+fn widened_sizes(sizes: &[i64], width: Option<i64>) -> Option<Vec<i64>> {
+    width.map(|w| sizes[..sizes.len() - 1].iter().copied().chain([w]).collect())
 }
 
 /// A transpose whose rows (`inner`, past a vector) are no whole number of
@@ -288,8 +290,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             Plan::Inner { sizes, widened } => {
                 let (tiled, loops) = script.tile(&op, sizes);
                 script.mark_parallel(&loops);
-                let vector_sizes = widened.map(|w| sizes[..sizes.len() - 1].iter().copied().chain([w]).collect::<Vec<i64>>());
-                script.vectorize(&tiled, vector_sizes.as_deref());
+                script.vectorize(&tiled, widened_sizes(sizes, *widened).as_deref());
             }
             Plan::Split { at, main, rest, widened } => {
                 // one op at a time: the split of several ops is one list
@@ -304,7 +305,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 script.line(format!(
                     "{lower}, {upper} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
-                let rest_vector = widened.map(|w| rest[..rest.len() - 1].iter().copied().chain([w]).collect::<Vec<i64>>());
+                let rest_vector = widened_sizes(rest, *widened);
                 for (part, sizes, vector) in [(&lower, main, None), (&upper, rest, rest_vector.as_deref())] {
                     let (tiled, loops) = script.tile(part, sizes);
                     script.mark_parallel(&loops);

@@ -17,7 +17,7 @@ use super::analysis::{self, value_type};
 use crate::mlir::{op_name, single_user};
 use anyhow::{anyhow, Result};
 use aotc_dialects::types::{mlir_elem, Ty};
-use melior::ir::operation::{OperationBuilder, OperationLike, OperationRef, WalkOrder, WalkResult};
+use melior::ir::operation::{OperationBuilder, OperationLike, OperationRef};
 use melior::ir::attribute::AttributeLike;
 use melior::ir::r#type::TypeLike;
 use melior::ir::{Attribute, BlockLike, BlockRef, Identifier, Location, Type, Value, ValueLike};
@@ -55,19 +55,8 @@ pub fn panel_epilogue(product: MlirOperation) -> Option<MlirOperation> {
         && g.vectorizable()
         && g.operands.len() == g.inputs + 1
         && g.operands.iter().all(|(ty, _)| ty.numel() == elements)
-        && !asks_indices(consumer);
+        && !g.reads_indices;
     fits.then_some(consumer)
-}
-
-/// Whether the body of `op` reads its loop indices (`linalg.index`): the
-/// indices change when the op's shape does.
-fn asks_indices(op: MlirOperation) -> bool {
-    let mut found = false;
-    unsafe { OperationRef::from_raw(op) }.walk(WalkOrder::PreOrder, |o| {
-        found |= o.name().as_string_ref().as_str() == Ok("linalg.index");
-        WalkResult::Advance
-    });
-    found
 }
 
 /// Makes `epilogue` (found by [`panel_epilogue`]) compute in the shape of

@@ -14,7 +14,6 @@ use super::analysis::{generic, Expr, Generic};
 use super::elementwise::tile_for;
 use super::{tag_plans, Script, Target};
 use melior::ir::operation::{OperationLike, OperationMutLike, OperationRefMut};
-use mlir_sys::MlirOperation;
 use melior::ir::{Attribute, Module, ValueLike};
 use melior::Context;
 
@@ -181,7 +180,7 @@ fn collapsible_trailing_reduction_dims(g: &Generic) -> Option<usize> {
     let k = g.parallel.iter().rev().take_while(|&&p| !p).count();
     // (on tensors: a generic on tensors has a result per output)
     let on_tensors = unsafe { mlir_sys::mlirOperationGetNumResults(g.op) } as usize == g.operands.len() - g.inputs;
-    if k < 2 || !on_tensors || !g.projected() || uses_loop_indices(g.op) || !super::analysis::operands_contiguous(g.op) {
+    if k < 2 || !on_tensors || !g.projected() || g.reads_indices || !super::analysis::operands_contiguous(g.op) {
         return None;
     }
     let first = rank - k;
@@ -201,16 +200,6 @@ fn collapsible_trailing_reduction_dims(g: &Generic) -> Option<usize> {
         }
     }
     Some(k)
-}
-
-/// Whether the body reads its loop indices (`linalg.index`).
-fn uses_loop_indices(op: MlirOperation) -> bool {
-    let mut found = false;
-    unsafe { melior::ir::operation::OperationRef::from_raw(op) }.walk(melior::ir::operation::WalkOrder::PreOrder, |o| {
-        found |= o.name().as_string_ref().as_str() == Ok("linalg.index");
-        melior::ir::operation::WalkResult::Advance
-    });
-    found
 }
 
 /// Replaces `g` by the same generic over its dims but the last `k`, which
