@@ -885,6 +885,9 @@ def empty_cases():
     case("sum", "empty_dim_keepdim", lambda a: a.sum(1, keepdim=True), randn(3, 0))
     case("prod", "empty_dim", lambda a: a.prod(1), randn(3, 0))
     case("mean", "empty_dim", lambda a: a.mean(0), randn(0, 3))
+    # a pool over an empty window (NaN) and over a window of empty rows
+    case("mean", "silu_then_empty_window", lambda a: F.silu(a).mean((2, 3)), randn(1, 4, 0, 7))
+    case("sum", "silu_then_window_of_empty_rows", lambda a: F.silu(a).sum((2, 3)), randn(1, 4, 3, 0))
     case("any", "empty_dim", lambda a: a.any(1), mask(3, 0))
     case("all", "empty_dim", lambda a: a.all(1), mask(3, 0))
     case("var", "empty_dim", lambda a: a.var(1), randn(3, 0))
