@@ -63,9 +63,10 @@ pub fn exp(e: &mut Emitter, x: &str) -> String {
 /// e^x for x <= 0 (or NaN), as softmax's x - max x and sigmoid's -|x|
 /// are, where the results are at most 1 and their absolute error matters
 /// most: two FMAs fewer than `exp` (of ten on the FMA pipes, which bound
-/// softmax's costliest pass and SiLU's kernels), and no upper clamp. r = x - n ln2 in one FMA (its error grows
-/// with |n|, as e^x shrinks), and e^r a degree-5 polynomial (minimax for
-/// relative error, 8.4e-8). Absolute error below 2e-7 on [-87.5, 0];
+/// softmax's costliest pass and SiLU's kernels), and no upper clamp.
+/// r = x - n ln2 in one FMA (its error grows with |n|, as e^x shrinks),
+/// and e^r a degree-5 polynomial (minimax for relative error, 8.4e-8).
+/// Absolute error below 2e-7 on [-87.5, 0];
 /// relative error 2e-7 near 0, 1.2e-6 near x = -20 (e^x ~ 2e-9). -inf (a
 /// masked score) still needs the lower clamp.
 pub fn exp_of_nonpositive(e: &mut Emitter, x: &str) -> String {

@@ -60,14 +60,15 @@ pub fn div(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
 }
 
 /// `a / b` where `a`, `b` and the quotient are finite (or NaN) and `b` is
-/// kept away from 0 (sigmoid's 1 / (1 + e^-|x|), erf's rational fit). In
-/// float32 the division is marked `arcp` and `ninf` (true there), which
-/// lets LLVM compute it as `a` times a reciprocal estimate refined by one
-/// Newton step where the target has an estimate (x86: `vrcp14ps` with
-/// AVX-512, `vrcpps` with AVX; within ~2 ulps), and `contract`, which
-/// makes the step two FMAs: the divider takes several cycles per vector,
-/// and sigmoid's division was 12% of efficientnet_b0's time (two SiLUs a
-/// block).
+/// kept away from 0 (sigmoid's 1 / (1 + e^-|x|)). In float32 the division
+/// is marked `arcp` and `ninf` (true there), which lets LLVM compute it as
+/// `a` times a reciprocal estimate refined by one Newton step where the
+/// target has an estimate (x86: `vrcp14ps` with AVX-512, `vrcpps` with
+/// AVX; within ~2 ulps), and `contract`, which makes the step two FMAs:
+/// the divider takes several cycles per vector (efficientnet_b0, two SiLUs
+/// a block: 0.95x the time of the exact division). Where a division is not
+/// what bounds the kernel it does not pay (tanh's, erf's: measured level
+/// or slower).
 pub fn div_of_finite(e: &mut Emitter, a: &str, b: &str, elem: &str) -> String {
     if elem == "f32" {
         return e.assign(format!("arith.divf {a}, {b} fastmath<arcp,ninf,contract> : f32"));
