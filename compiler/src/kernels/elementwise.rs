@@ -130,15 +130,8 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     let with_rows = |sizes: &mut Vec<i64>, tile: i64| with_rows_of_next_dim(g, sizes, tile, lanes * vectors);
     let rest = inner % lanes;
     if !masked && tile == inner && inner > lanes && (rest as u64).is_power_of_two() && transposed.is_empty() {
-        let at = inner - rest;
-        let (mut main, mut tail) = (sizes.clone(), sizes.clone());
-        main[rank - 1] = at;
-        tail[rank - 1] = rest;
-        with_rows(&mut main, at);
-        // the piece takes a register of its own per row, like a vector:
-        // as many rows as vectors (14 rows of 8: 0.34 ms, 8 rows: 0.325)
-        with_rows(&mut tail, lanes);
-        return Some(Plan::Split { at, main, rest: tail, widened: None });
+        // the whole vectors in one tile
+        return Some(split_at_last_vector(g, inner - rest, lanes, vectors));
     }
     if masked && transposed.is_empty() {
         return long_ragged_rows(g, lanes, vectors);
@@ -173,15 +166,26 @@ fn long_ragged_rows(g: &Generic, lanes: i64, vectors: i64) -> Option<Plan> {
     if inner <= lanes || rest == 0 {
         return None;
     }
-    let at = inner - rest;
-    let (tile, _) = tile_of_vectors(at, lanes, vectors);
+    let (tile, _) = tile_of_vectors(inner - rest, lanes, vectors);
+    Some(split_at_last_vector(g, tile, lanes, vectors))
+}
+
+/// The innermost dim split at its last whole vector: the whole vectors in
+/// tiles of `main_tile`, the rest (under a vector) in one piece, in a
+/// masked vector when it is no power of two ([`widened_row`]); short tiles
+/// take rows of the next dim ([`with_rows_of_next_dim`]).
+fn split_at_last_vector(g: &Generic, main_tile: i64, lanes: i64, vectors: i64) -> Plan {
+    let rank = g.rank();
+    let inner = g.ranges[rank - 1];
+    let rest = inner % lanes;
     let (mut main, mut tail) = (vec![1i64; rank], vec![1i64; rank]);
-    main[rank - 1] = tile;
+    main[rank - 1] = main_tile;
     tail[rank - 1] = rest;
-    with_rows_of_next_dim(g, &mut main, tile, lanes * vectors);
-    // the piece takes a register of its own per row, like a vector
+    with_rows_of_next_dim(g, &mut main, main_tile, lanes * vectors);
+    // the piece takes a register of its own per row, like a vector:
+    // as many rows as vectors (14 rows of 8: 0.34 ms, 8 rows: 0.325)
     with_rows_of_next_dim(g, &mut tail, lanes, lanes * vectors);
-    Some(Plan::Split { at, main, rest: tail, widened: widened_row(rest, lanes) })
+    Plan::Split { at: inner - rest, main, rest: tail, widened: widened_row(rest, lanes) }
 }
 
 /// A short tile (`tile` elements of the innermost dim, under `elements`)

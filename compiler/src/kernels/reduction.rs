@@ -11,6 +11,8 @@
 //! gathers are left to scalar loops.
 
 use super::analysis::{generic, Expr, Generic};
+use aotc_dialects::lower::elementwise::dim_list;
+use aotc_dialects::types::Ty;
 use super::elementwise::tile_for;
 use super::{tag_plans, Script, Target};
 use melior::ir::operation::{OperationLike, OperationMutLike, OperationRefMut};
@@ -212,7 +214,6 @@ fn collapse_trailing_dims(context: &Context, g: &Generic, k: usize) -> anyhow::R
     let op = unsafe { OperationRef::from_raw(g.op) };
     let at = crate::mlir::InsertBefore::new(context, op);
     let first = g.rank() - k;
-    let dims = |n: usize| (0..n).map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ");
     let mut operands = Vec::new();
     let mut maps = Vec::new();
     for (i, (ty, map)) in g.operands.iter().enumerate() {
@@ -227,25 +228,11 @@ fn collapse_trailing_dims(context: &Context, g: &Generic, k: usize) -> anyhow::R
                 Expr::Other => unreachable!("projected maps only"),
             })
             .collect();
-        if !reads_trailing {
-            operands.push(value);
-            maps.push(format!("affine_map<({}) -> ({})>", dims(first + 1), results.join(", ")));
-            continue;
+        if reads_trailing {
+            results.push(format!("d{first}"));
         }
-        results.push(format!("d{first}"));
-        maps.push(format!("affine_map<({}) -> ({})>", dims(first + 1), results.join(", ")));
-        let rank = ty.shape.len();
-        let mut groups: Vec<String> = (0..rank - k).map(|d| format!("[{d}]")).collect();
-        groups.push(format!("[{}]", (rank - k..rank).map(|d| d.to_string()).collect::<Vec<_>>().join(", ")));
-        let mut shape: Vec<i64> = ty.shape[..rank - k].to_vec();
-        shape.push(ty.shape[rank - k..].iter().product());
-        let collapsed_ty = ty.with_shape(shape).to_string();
-        let collapse = OperationBuilder::new("tensor.collapse_shape", at.location)
-            .add_operands(&[unsafe { Value::from_raw(value) }])
-            .add_attributes(&[(Identifier::new(context, "reassociation"), parse_attribute(context, &format!("[{}]", groups.join(", ")))?)])
-            .add_results(&[Type::parse(context, &collapsed_ty).ok_or_else(|| anyhow::anyhow!("bad type {collapsed_ty}"))?])
-            .build()?;
-        operands.push(at.insert(collapse)?);
+        maps.push(format!("affine_map<({}) -> ({})>", dim_list(first + 1), results.join(", ")));
+        operands.push(if reads_trailing { collapse_trailing(context, &at, value, ty, k)? } else { value });
     }
     let iterators: Vec<&str> = g.parallel[..first].iter().map(|&p| if p { "parallel" } else { "reduction" }).chain(["reduction"]).collect();
     let iterators = iterators.iter().map(|i| format!("#linalg.iterator_type<{i}>")).collect::<Vec<_>>().join(", ");
@@ -277,6 +264,25 @@ fn collapse_trailing_dims(context: &Context, g: &Generic, k: usize) -> anyhow::R
     }
     unsafe { mlirOperationDestroy(g.op) };
     Ok(())
+}
+
+/// `value` (of type `ty`) with its last `k` dims collapsed into one,
+/// inserted by `at`.
+fn collapse_trailing(context: &Context, at: &crate::mlir::InsertBefore, value: mlir_sys::MlirValue, ty: &Ty, k: usize) -> anyhow::Result<mlir_sys::MlirValue> {
+    use melior::ir::operation::OperationBuilder;
+    use melior::ir::{Identifier, Type, Value};
+    let rank = ty.shape.len();
+    let mut groups: Vec<String> = (0..rank - k).map(|d| format!("[{d}]")).collect();
+    groups.push(format!("[{}]", (rank - k..rank).map(|d| d.to_string()).collect::<Vec<_>>().join(", ")));
+    let mut shape: Vec<i64> = ty.shape[..rank - k].to_vec();
+    shape.push(ty.shape[rank - k..].iter().product());
+    let collapsed_ty = ty.with_shape(shape).to_string();
+    let collapse = OperationBuilder::new("tensor.collapse_shape", at.location)
+        .add_operands(&[unsafe { Value::from_raw(value) }])
+        .add_attributes(&[(Identifier::new(context, "reassociation"), parse_attribute(context, &format!("[{}]", groups.join(", ")))?)])
+        .add_results(&[Type::parse(context, &collapsed_ty).ok_or_else(|| anyhow::anyhow!("bad type {collapsed_ty}"))?])
+        .build()?;
+    at.insert(collapse)
 }
 
 fn parse_attribute<'c>(context: &'c Context, text: &str) -> anyhow::Result<Attribute<'c>> {
