@@ -228,6 +228,19 @@ pub fn users(op: MlirOperation) -> Vec<MlirOperation> {
     out
 }
 
+/// Whether some op inside a loop reads a result of `op` (through
+/// reshapes and transposes): a kernel that is a loop nest
+/// of its own at this stage, such as an attention, rather than a linalg op.
+pub fn read_in_loops(op: MlirOperation) -> bool {
+    users(op).into_iter().any(|user| match crate::mlir::op_name(user).as_str() {
+        "tensor.expand_shape" | "tensor.collapse_shape" | "linalg.transpose" => read_in_loops(user),
+        _ => {
+            let parent = unsafe { mlirOperationGetParentOperation(user) };
+            !parent.ptr.is_null() && crate::mlir::op_name(parent) == "scf.for"
+        }
+    })
+}
+
 /// The ops of the first block of every function, in order.
 pub fn function_bodies(module: &Module) -> Vec<Vec<MlirOperation>> {
     let mut bodies = Vec::new();

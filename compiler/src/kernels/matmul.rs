@@ -184,7 +184,7 @@ const PANEL_ROWS_BYTES: i64 = 512 * 1024;
 /// (1 MiB at K = 1024) once per row tile, from L3 or memory: the MLP
 /// (32 x 1024 x 4096 and back) 5% slower at 1 thread and 11% at 2,
 /// GPT-2 (128 tokens) 3% and 4%.
-pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTiling {
+pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32, row_groups: bool) -> MatmulTiling {
     let panels = n / TILE_N;
     let (max_rows, tile_panels) = match vector_registers {
         r if r >= 32 && panels % 2 == 0 => (8, 2),
@@ -197,11 +197,53 @@ pub fn panel_tiling(m: i64, n: i64, k: i64, vector_registers: u32) -> MatmulTili
     let m_tiles = m / tile_m;
     let fitting_tiles = PANEL_ROWS_BYTES / (tile_m * block_k * 4).max(1);
     let (block_m, block_n) = if m_tiles <= fitting_tiles {
-        parallel_blocks(m, n, tile_m, tile_n, tile_n)
+        match parallel_blocks(m, n, tile_m, tile_n, tile_n) {
+            (0, block_n) if row_groups => (row_group_rows(m_tiles, tile_m, k * n * 4), block_n),
+            blocks => blocks,
+        }
     } else {
         (tile_m * largest_divisor(m_tiles, fitting_tiles.max(1)), tile_n)
     };
     MatmulTiling { block_m, block_n, block_k, tile_m, tile_n }
+}
+
+/// The most row groups of a product on packed panels (see
+/// [`row_group_rows`]).
+const ROW_GROUPS: i64 = 4;
+
+/// The most bytes of B that the row groups of a product on packed panels
+/// read in all: each group reads all of B, the first from memory, the
+/// others mostly from L2 or L3.
+const ROW_GROUPS_B_BYTES: i64 = 4 * 1024 * 1024;
+
+/// The rows of each row group of a product on packed panels whose rows all
+/// pass under each column tile (0: one group). The threads share its row
+/// groups x column tiles, groups outer, so that a thread's home range is a
+/// band of the rows (tokens) rather than of the columns: the rows of A it
+/// reads and of the result it writes are those that the token-wise kernels
+/// around it (layer norms, residual adds, which the threads share by rows)
+/// wrote and read on the same thread. Split by columns, each thread read
+/// all of A and wrote part of every row, and when the two threads' cores
+/// share no last-level cache ("far") those lines moved between them. As
+/// many groups as divide the row tiles, up to [`ROW_GROUPS`] and as long
+/// as the groups read at most [`ROW_GROUPS_B_BYTES`] of B in all.
+///
+/// Not for a result that a loop nest reads (`panel_tiling`'s `row_groups`
+/// false): that is an attention's query, key or value, whose threads take
+/// the heads in order, and the heads are the columns in order, so the
+/// column split keeps them on one thread from the projection on.
+///
+/// BERT (128 tokens; B of 256 KiB and 1 MiB), far cost per run predicted
+/// by `tools/line_sharing.py`: 285 us with columns, 139 with row groups in
+/// every product, 80 with the attention's projections split by columns;
+/// at 2 threads far 0.94-0.96x the time (4 groups; 2 groups 0.98x, 8
+/// 0.98x), near and at 1 thread level (ab, both orders).
+fn row_group_rows(m_tiles: i64, tile_m: i64, b_bytes: i64) -> i64 {
+    let groups = (1..=ROW_GROUPS).rev().find(|&g| m_tiles % g == 0 && g * b_bytes <= ROW_GROUPS_B_BYTES).unwrap_or(1);
+    if groups < 2 {
+        return 0;
+    }
+    m_tiles / groups * tile_m
 }
 
 /// `(m, n, k)` of a `linalg.generic` that multiplies by packed panels
@@ -422,7 +464,9 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         if m == 0 || n == 0 || k <= 1 {
             continue;
         }
-        let t = panel_tiling(m, n, k, target.vector_registers);
+        // (a result that a loop nest reads, an attention's query, key or
+        // value, keeps its columns split: see `row_group_rows`)
+        let t = panel_tiling(m, n, k, target.vector_registers, !super::analysis::read_in_loops(raw));
         let op = unsafe { OperationRef::from_raw(raw) };
         let tag_text = format!("panels_{}_{}_{}_{}_{}", t.block_m, t.block_n, t.block_k, t.tile_m, t.tile_n);
         let epilogue = init_in_registers(&op, &Plan::Panels(t), k).and_then(|_| super::epilogue::panel_epilogue(raw));
@@ -878,7 +922,7 @@ mod tests {
     #[test]
     fn panel_tiles_are_two_panels_wide_with_32_registers() {
         let t = |m, n, k, r| {
-            let t = panel_tiling(m, n, k, r);
+            let t = panel_tiling(m, n, k, r, true);
             (t.block_n, t.block_k, t.tile_m, t.tile_n)
         };
         assert_eq!(t(32, 4096, 1024, 32), (32, 1024, 8, 32));
@@ -890,7 +934,7 @@ mod tests {
     #[test]
     fn panel_column_blocks_are_one_tile_under_rows_that_fit_l2() {
         let blocks = |m, n, k| {
-            let t = panel_tiling(m, n, k, 32);
+            let t = panel_tiling(m, n, k, 32, true);
             (t.block_m, t.block_n)
         };
         // 128 tokens x K 1024 (512 KiB of A): all rows under each tile of columns
@@ -900,6 +944,27 @@ mod tests {
         assert_eq!(blocks(4096, 768, 256), (512, 32));
         // too few column tiles to share: the rows are shared instead
         assert_eq!(blocks(256, 64, 256), (32, 32));
+    }
+
+    #[test]
+    fn panel_rows_go_in_row_groups_while_b_is_small() {
+        let blocks = |m, n, k| {
+            let t = panel_tiling(m, n, k, 32, true);
+            (t.block_m, t.block_n)
+        };
+        // BERT's projections (B 256 KiB, 1 MiB): 4 groups of 32 tokens
+        assert_eq!(blocks(128, 256, 256), (32, 32));
+        assert_eq!(blocks(128, 1024, 256), (32, 32));
+        assert_eq!(blocks(128, 256, 1024), (32, 32));
+        // B of 2.25 MiB: 4 MiB allow one pass only
+        assert_eq!(blocks(128, 768, 768), (0, 32));
+        // 3 row tiles of 8: 3 groups of one tile
+        assert_eq!(blocks(24, 512, 256), (8, 32));
+        // 5 row tiles of 5: no count of groups up to 4 divides them
+        assert_eq!(blocks(25, 512, 256), (0, 32));
+        assert_eq!(row_group_rows(16, 8, 1 << 20), 32);
+        assert_eq!(row_group_rows(16, 8, 3 << 20), 0);
+        assert_eq!(row_group_rows(1, 8, 1024), 0);
     }
 
     #[test]
