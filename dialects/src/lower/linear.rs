@@ -473,7 +473,7 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         // (each part's rows then have a divisor of 6 to 8, or are fewer)
         return by_row_parts(e, a, a_ty, main, init, out, &|e, a, a_ty, init, out| matmul_ragged(e, a, a_ty, b, b_ty, init, out));
     }
-    if rest == 0 || n < PANEL || k == 0 || k % 8 != 0 || !f32 {
+    if rest == 0 || n < PANEL || k == 0 || !f32 || (k % 8 != 0 && !matches!(init, Init::PerPart(_))) {
         let init = init.whole(e, out);
         return plain(e, b, b_ty, &init, out);
     }
@@ -489,6 +489,23 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         let cols = part_ty.shape[rank - 1];
         e.assign(format!("tensor.insert_slice {part} into {into}{} : {part_ty} into {out}", window(m, from, cols)))
     };
+    if let (Init::PerPart(build), true) = (init, k % 8 != 0) {
+        // The last columns' dot products would be scalar: two products of
+        // the columns up to the last multiple of PANEL and past it, each
+        // from its own init, whose register tiles make it (the matmul
+        // strategy would split the one product at the same column, and its
+        // init would be a kernel of its own: squeezenet's stem, K = 27,
+        // 12321 columns).
+        let mut result = empty(e, out);
+        for (from, cols) in [(0, main), (main, rest)] {
+            let (b_part, b_part_ty) = slice(e, b, b_ty, k, from, cols);
+            let cols_ty = part_ty(out, m, cols);
+            let init_part = build(e, &cols_ty, 0);
+            let product = plain(e, &b_part, &b_part_ty, &init_part, &cols_ty);
+            result = insert(e, &product, &cols_ty, &result, from);
+        }
+        return result;
+    }
     let (b_rest, b_rest_ty) = slice(e, b, b_ty, k, main, rest);
     let perm: Vec<usize> = if batched { vec![0, 2, 1] } else { vec![1, 0] };
     let rows = transpose_value(e, &b_rest, &b_rest_ty, &perm);
