@@ -931,12 +931,15 @@ mod tests {
         assert_eq!(t(32, 4096, 1024, 16), (16, 1024, 4, 16));
     }
 
+    /// `(block_m, block_n)` of a product on packed panels, 32 registers.
+    fn panel_blocks(m: i64, n: i64, k: i64, row_groups: bool) -> (i64, i64) {
+        let t = panel_tiling(m, n, k, 32, row_groups);
+        (t.block_m, t.block_n)
+    }
+
     #[test]
     fn panel_column_blocks_are_one_tile_under_rows_that_fit_l2() {
-        let blocks = |m, n, k| {
-            let t = panel_tiling(m, n, k, 32, true);
-            (t.block_m, t.block_n)
-        };
+        let blocks = |m, n, k| panel_blocks(m, n, k, true);
         // 128 tokens x K 1024 (512 KiB of A): all rows under each tile of columns
         assert_eq!(blocks(128, 768, 1024), (0, 32));
         // 4096 rows: blocks of 128 rows (8 x 16 tiles), each under every column tile
@@ -948,10 +951,7 @@ mod tests {
 
     #[test]
     fn panel_rows_go_in_row_groups_while_b_is_small() {
-        let blocks = |m, n, k| {
-            let t = panel_tiling(m, n, k, 32, true);
-            (t.block_m, t.block_n)
-        };
+        let blocks = |m, n, k| panel_blocks(m, n, k, true);
         // BERT's projections (B 256 KiB, 1 MiB): 4 groups of 32 tokens
         assert_eq!(blocks(128, 256, 256), (32, 32));
         assert_eq!(blocks(128, 1024, 256), (32, 32));
@@ -962,6 +962,8 @@ mod tests {
         assert_eq!(blocks(24, 512, 256), (8, 32));
         // 5 row tiles of 5: no count of groups up to 4 divides them
         assert_eq!(blocks(25, 512, 256), (0, 32));
+        // an attention's projection keeps the columns split
+        assert_eq!(panel_blocks(128, 256, 256, false), (0, 32));
         assert_eq!(row_group_rows(16, 8, 1 << 20), 32);
         assert_eq!(row_group_rows(16, 8, 3 << 20), 0);
         assert_eq!(row_group_rows(1, 8, 1024), 0);
