@@ -453,8 +453,10 @@ impl Init<'_> {
 /// into rows (`init + a @ (b^T)^T`, both read along K). The micro-kernel
 /// tile for such a remainder is a column or a few: a walk down A's columns
 /// at 4 GFLOP/s, 12% of resnet18's time for its 49- and 196-column
-/// products. Falls back to one product when K is not a multiple of 8 (the
-/// dot products would be scalar) or the types are not f32.
+/// products. When K is not a multiple of 8 the dot products would be
+/// scalar: from an init built per part the last columns are then a product
+/// of their own, from one init tensor the whole is one product (as it is
+/// when the types are not f32).
 pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, init: &Init, out: &Ty) -> String {
     let rank = out.rank();
     let (k, n) = (b_ty.shape[rank - 2], b_ty.shape[rank - 1]);
@@ -489,27 +491,19 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         let cols = part_ty.shape[rank - 1];
         e.assign(format!("tensor.insert_slice {part} into {into}{} : {part_ty} into {out}", window(m, from, cols)))
     };
-    if let (Init::PerPart(build), true) = (init, k % 8 != 0) {
-        // The last columns' dot products would be scalar: two products of
-        // the columns up to the last multiple of PANEL and past it, each
-        // from its own init, whose register tiles make it (the matmul
-        // strategy would split the one product at the same column, and its
-        // init would be a kernel of its own: squeezenet's stem, K = 27,
-        // 12321 columns).
-        let mut result = empty(e, out);
-        for (from, cols) in [(0, main), (main, rest)] {
-            let (b_part, b_part_ty) = slice(e, b, b_ty, k, from, cols);
-            let cols_ty = part_ty(out, m, cols);
-            let init_part = build(e, &cols_ty, 0);
-            let product = plain(e, &b_part, &b_part_ty, &init_part, &cols_ty);
-            result = insert(e, &product, &cols_ty, &result, from);
-        }
-        return result;
-    }
     let (b_rest, b_rest_ty) = slice(e, b, b_ty, k, main, rest);
-    let perm: Vec<usize> = if batched { vec![0, 2, 1] } else { vec![1, 0] };
-    let rows = transpose_value(e, &b_rest, &b_rest_ty, &perm);
-    let rows_ty = b_ty.with_shape(lead.iter().copied().chain([rest, k]).collect());
+    // the last columns copied into rows, for their dot products; with K no
+    // multiple of 8 those would be scalar, and the columns are a product
+    // of their own instead (only from a per-part init, see above)
+    let rows = (k % 8 == 0).then(|| {
+        let perm: Vec<usize> = if batched { vec![0, 2, 1] } else { vec![1, 0] };
+        let rows = transpose_value(e, &b_rest, &b_rest_ty, &perm);
+        (rows, b_ty.with_shape(lead.iter().copied().chain([rest, k]).collect()))
+    });
+    let last_columns = |e: &mut Emitter, init: &str, init_ty: &Ty| match &rows {
+        Some((rows, rows_ty)) => dot_products(e, a, a_ty, rows, rows_ty, init, init_ty),
+        None => plain(e, &b_rest, &b_rest_ty, init, init_ty),
+    };
     let (b_main, b_main_ty) = slice(e, b, b_ty, k, 0, main);
     match init {
         // Each part is computed in its slice of the accumulator and
@@ -518,8 +512,8 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         Init::Tensor(_) | Init::Shaped(_) => {
             let init = &init.whole(e, out);
             let (init_rest, init_rest_ty) = slice(e, init, out, m, main, rest);
-            let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &init_rest_ty);
-            let with_rest = insert(e, &dots, &init_rest_ty, init, main);
+            let last = last_columns(e, &init_rest, &init_rest_ty);
+            let with_rest = insert(e, &last, &init_rest_ty, init, main);
             let (init_main, init_main_ty) = slice(e, &with_rest, out, m, 0, main);
             let product = plain(e, &b_main, &b_main_ty, &init_main, &init_main_ty);
             insert(e, &product, &init_main_ty, &with_rest, 0)
@@ -527,7 +521,10 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
         // Each part from its own init, inserted into an empty result:
         // bufferization computes each part in its slice of the result
         // (`eliminate-empty-tensors`), provided the result it is inserted
-        // into is defined before the part's computation starts.
+        // into is defined before the part's computation starts. Each
+        // part's register tiles then make its init (squeezenet's stem, K =
+        // 27 over 12321 columns, as one product that the matmul strategy
+        // splits had its bias a kernel of its own).
         Init::PerPart(build) => {
             let result = empty(e, out);
             let main_ty = part_ty(out, m, main);
@@ -536,8 +533,8 @@ pub fn matmul_ragged(e: &mut Emitter, a: &str, a_ty: &Ty, b: &str, b_ty: &Ty, in
             let with_main = insert(e, &product, &main_ty, &result, 0);
             let rest_ty = part_ty(out, m, rest);
             let init_rest = build(e, &rest_ty, 0);
-            let dots = dot_products(e, a, a_ty, &rows, &rows_ty, &init_rest, &rest_ty);
-            insert(e, &dots, &rest_ty, &with_main, main)
+            let last = last_columns(e, &init_rest, &rest_ty);
+            insert(e, &last, &rest_ty, &with_main, main)
         }
     }
 }
