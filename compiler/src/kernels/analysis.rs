@@ -229,16 +229,25 @@ pub fn users(op: MlirOperation) -> Vec<MlirOperation> {
 }
 
 /// Whether some op inside a loop reads a result of `op` (through
-/// reshapes and transposes): a kernel that is a loop nest
-/// of its own at this stage, such as an attention, rather than a linalg op.
+/// reshapes and transposes): a kernel that is a loop nest of its own at
+/// this stage, such as an attention, rather than a linalg op.
 pub fn read_in_loops(op: MlirOperation) -> bool {
     users(op).into_iter().any(|user| match crate::mlir::op_name(user).as_str() {
         "tensor.expand_shape" | "tensor.collapse_shape" | "linalg.transpose" => read_in_loops(user),
-        _ => {
-            let parent = unsafe { mlirOperationGetParentOperation(user) };
-            !parent.ptr.is_null() && crate::mlir::op_name(parent) == "scf.for"
-        }
+        _ => inside_loop(user),
     })
+}
+
+/// Whether `op` lies in the body of an `scf.for`, at any depth.
+fn inside_loop(op: MlirOperation) -> bool {
+    let mut at = unsafe { mlirOperationGetParentOperation(op) };
+    while !at.ptr.is_null() {
+        if crate::mlir::op_name(at) == "scf.for" {
+            return true;
+        }
+        at = unsafe { mlirOperationGetParentOperation(at) };
+    }
+    false
 }
 
 /// The ops of the first block of every function, in order.
