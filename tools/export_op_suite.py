@@ -515,6 +515,12 @@ def pool_cases():
     case("max_pool2d", "phases_negative_ceil", lambda a: F.max_pool2d(a, 3, 3, 1, ceil_mode=True), negative)
     case("max_pool2d", "phases_pad_as_stride", lambda a: F.max_pool2d(a, (4, 5), (2, 2), (2, 2)), negative)
     case("max_pool2d", "relu_then_phases", lambda a: F.max_pool2d(F.relu(a), 3, 2, 1), randn(1, 8, 14, 15))
+    # a ReLU read only by the pool runs after it (squeezenet's stem: odd
+    # sides, ceil_mode, a NaN); one read elsewhere too stays before it
+    relu_nan = randn(1, 4, 13, 11)
+    relu_nan[0, 2, 5, 6] = float("nan")
+    case("max_pool2d", "relu_after_odd_ceil", lambda a: F.max_pool2d(F.relu(a), 3, 2, ceil_mode=True), relu_nan)
+    case("max_pool2d", "relu_also_returned", lambda a: (lambda r: (F.max_pool2d(r, 2, 2, ceil_mode=True), r))(F.relu(a)), randn(1, 3, 7, 9))
     case("max_pool1d", "f32", lambda a: F.max_pool1d(a, 3, 2), randn(2, 3, 11))
     case("max_pool3d", "f32", lambda a: F.max_pool3d(a, 2), randn(1, 2, 4, 6, 6))
     case("max_pool3d", "indices", lambda a: F.max_pool3d(a, 2, return_indices=True), randn(1, 2, 4, 4, 4))

@@ -53,6 +53,7 @@ pub fn load(path: &Path, prefix: &str, unpack_limit: Option<u64>) -> Result<Expo
     crate::attention_pattern::fuse_attention(&mut program);
     crate::attention_pattern::heads_in_place(&mut program);
     crate::gelu_pattern::fuse_gelu(&mut program);
+    crate::pool_pattern::relu_after_max_pool(&mut program);
     let unsupported = crate::import::unsupported_nodes(&program);
     if !unsupported.is_empty() {
         anyhow::bail!("{}", unsupported.join("\n"));

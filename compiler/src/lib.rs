@@ -14,6 +14,7 @@ pub mod kernels;
 mod line_sides;
 pub mod mlir;
 pub mod pipeline;
+pub mod pool_pattern;
 pub mod program;
 pub mod pt2;
 pub mod driver;

@@ -796,19 +796,70 @@ fn phase_window_from(e: &mut Emitter, phases: &str, phases_ty: &Ty, phase: &[i64
 /// strided window becomes a contiguous slice of one phase. Dims are padded
 /// with `fill` up to a multiple of their stride. One transposing copy of
 /// the input; with all strides 1, a view of it.
+///
+/// A dim that is no multiple of its stride is not padded first, which took
+/// a copy of the whole input (squeezenet's stem: 64 maps of 111x111 before
+/// its stride-2 pool, 3.2 MB written and read once more per run): the
+/// phases are made in pieces, the whole groups of `s` elements of each dim
+/// and its last, partial group (padded with `fill`, a few elements per
+/// row), each copied into its box of the phases.
 pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64], fill: &str) -> (String, Ty) {
     let k = stride.len();
     let spatial = &ty.shape[2..];
-    let extra: Vec<i64> = (0..k).map(|d| (stride[d] - spatial[d] % stride[d]) % stride[d]).collect();
-    let (xp, xp_ty) = pad_spatial(e, x, ty, &vec![0; k], &extra, fill);
-    let rows: Vec<i64> = (0..k).map(|d| xp_ty.shape[2 + d] / stride[d]).collect();
+    let rows: Vec<i64> = (0..k).map(|d| (spatial[d] + stride[d] - 1) / stride[d]).collect();
     let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
     if stride.iter().all(|&s| s == 1) {
-        return (reshape_value(e, &xp, &xp_ty, &phases_ty), phases_ty);
+        return (reshape_value(e, x, ty, &phases_ty), phases_ty);
     }
+    if (0..k).all(|d| spatial[d] % stride[d] == 0) {
+        return phases_of_groups(e, x, ty, stride);
+    }
+    // per dim, its pieces: (first element, elements), whole groups first
+    let pieces: Vec<Vec<(i64, i64)>> = (0..k)
+        .map(|d| {
+            let whole = spatial[d] / stride[d] * stride[d];
+            [(0, whole), (whole, spatial[d] - whole)].into_iter().filter(|&(_, n)| n > 0).collect()
+        })
+        .collect();
+    let boxes = pieces.iter().fold(vec![vec![]], |prefixes: Vec<Vec<(i64, i64)>>, dim| {
+        prefixes.iter().flat_map(|p| dim.iter().map(move |&piece| p.iter().copied().chain([piece]).collect())).collect()
+    });
+    let mut phases = empty(e, &phases_ty);
+    for pieces in boxes {
+        let starts: Vec<i64> = pieces.iter().map(|&(start, _)| start).collect();
+        let sizes: Vec<i64> = pieces.iter().map(|&(_, n)| n).collect();
+        let part_ty = ty.with_shape(ty.shape[..2].iter().chain(&sizes).copied().collect());
+        let offsets: Vec<String> = ["0", "0"].into_iter().map(String::from).chain(starts.iter().map(i64::to_string)).collect();
+        let part = e.assign(format!(
+            "tensor.extract_slice {x}[{}] [{}] [{}] : {ty} to {part_ty}",
+            offsets.join(", "),
+            part_ty.shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+            vec!["1"; ty.rank()].join(", ")
+        ));
+        // a partial group padded to a whole one
+        let extra: Vec<i64> = (0..k).map(|d| (stride[d] - sizes[d] % stride[d]) % stride[d]).collect();
+        let (part, part_ty) = pad_spatial(e, &part, &part_ty, &vec![0; k], &extra, fill);
+        let (box_phases, box_ty) = phases_of_groups(e, &part, &part_ty, stride);
+        let at: Vec<String> = vec!["0".to_string(); 2 + k].into_iter().chain((0..k).map(|d| (starts[d] / stride[d]).to_string())).collect();
+        phases = e.assign(format!(
+            "tensor.insert_slice {box_phases} into {phases}[{}] [{}] [{}] : {box_ty} into {phases_ty}",
+            at.join(", "),
+            box_ty.shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+            vec!["1"; phases_ty.rank()].join(", ")
+        ));
+    }
+    (phases, phases_ty)
+}
+
+/// The phases [N, C, s.., S/s..] of `x` [N, C, S..] whose spatial dims
+/// are multiples of the strides (not all 1): one transposing copy.
+fn phases_of_groups(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64]) -> (String, Ty) {
+    let k = stride.len();
+    let rows: Vec<i64> = (0..k).map(|d| ty.shape[2 + d] / stride[d]).collect();
+    let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
     // [N, C, S..] viewed as [N, C, (S/s, s)..]
     let split_ty = ty.with_shape(ty.shape[..2].iter().copied().chain((0..k).flat_map(|d| [rows[d], stride[d]])).collect());
-    let split = reshape_value(e, &xp, &xp_ty, &split_ty);
+    let split = reshape_value(e, x, ty, &split_ty);
     // loops (n, c, p.., i..) read split[n, c, (i, p)..]
     let loops = 2 + 2 * k;
     let exprs: Vec<String> =

@@ -1,0 +1,145 @@
+//! A ReLU whose only reader is a max pool moves after the pool.
+//!
+//! Max pooling commutes with every non-decreasing function: the largest of
+//! `relu(a), relu(b), ..` is `relu` of the largest (NaN too: it wins the
+//! maximum and stays NaN). After the pool the ReLU reads the pooled tensor
+//! (a quarter of the elements after a 3x3 stride-2 pool) and fuses into
+//! the pool's maximum, and the pool reads the ReLU's input, where before
+//! the ReLU was a pass of its own whenever it could not fuse into the
+//! pool's first copy: squeezenet's stem, whose 111x111 maps are split by
+//! the stride in pieces (`aotc_dialects::lower::conv::stride_phases`),
+//! wrote and read 3.2 MB more per run. Values are the same; a zero's sign
+//! may differ (the maximum of `-0.0` and a ReLU's `+0.0`).
+
+use crate::graph::{producer, uses};
+use crate::program::{Arg, ExportedProgram, Node};
+
+/// The max pools that take a ReLU after them (the core form's, which also
+/// return the maxima's indices, when nothing reads the indices).
+const MAX_POOLS: &[&str] = &[
+    "aten.max_pool1d.default",
+    "aten.max_pool2d.default",
+    "aten.max_pool3d.default",
+    "aten.max_pool1d_with_indices.default",
+    "aten.max_pool2d_with_indices.default",
+    "aten.max_pool3d_with_indices.default",
+];
+
+/// Whether `node` is a max pool whose only result read is its maximum.
+fn is_max_pool(program: &ExportedProgram, node: &Node) -> bool {
+    MAX_POOLS.contains(&node.target.as_str()) && node.outputs.iter().skip(1).flatten().all(|indices| uses(program, indices) == 0)
+}
+
+/// Moves every ReLU read only by a max pool after that pool; returns how
+/// many moved. The ReLU's result name comes to name the pool's result (of
+/// the pool's type), and the ReLU's result is the pool's old one, so no
+/// other node changes.
+pub fn relu_after_max_pool(program: &mut ExportedProgram) -> usize {
+    let mut moved = 0;
+    let mut p = 0;
+    while p < program.nodes.len() {
+        let pool = &program.nodes[p];
+        let (Some(t), Some(Some(y))) = (pool.tensor_arg("self"), pool.outputs.first()) else {
+            p += 1;
+            continue;
+        };
+        let relu = producer(program, t).filter(|&r| program.nodes[r].target == "aten.relu.default" && r < p);
+        let (t, y) = (t.to_string(), y.clone());
+        let (Some(r), true) = (relu, is_max_pool(program, pool) && uses(program, &t) == 1) else {
+            p += 1;
+            continue;
+        };
+        let (Some(Arg::Tensor(x)), Some(pooled)) = (program.nodes[r].arg("self").cloned(), program.tensor_type(&y).cloned()) else {
+            p += 1;
+            continue;
+        };
+        // pool: t = max_pool(x); relu: y = relu(t)
+        set_tensor_arg(&mut program.nodes[p].args, "self", x);
+        program.nodes[p].outputs[0] = Some(t.clone());
+        set_tensor_arg(&mut program.nodes[r].args, "self", t.clone());
+        program.nodes[r].outputs[0] = Some(y);
+        program.tensor_types.insert(t, pooled);
+        // the pool now runs first: in the ReLU's place, the ReLU right after
+        let pool = program.nodes.remove(p);
+        program.nodes.insert(r, pool);
+        moved += 1;
+        p += 1;
+    }
+    moved
+}
+
+fn set_tensor_arg(args: &mut [(String, Arg)], name: &str, tensor: String) {
+    if let Some((_, arg)) = args.iter_mut().find(|(n, _)| n == name) {
+        *arg = Arg::Tensor(tensor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{DType, GraphInput, GraphOutput, InputKind, Node, OutputKind, TensorType};
+
+    /// x [1, 2, 5, 5] -> t = relu(x) -> y = max_pool2d(t, 3, 2) [1, 2, 2, 2];
+    /// `also_returns_t` makes `t` a second output of the program.
+    fn relu_pool(also_returns_t: bool) -> ExportedProgram {
+        let ty = |shape: Vec<i64>| TensorType { dtype: DType::F32, shape };
+        let output = |name: &str, t: TensorType| GraphOutput { name: name.into(), kind: OutputKind::User, ty: t };
+        let mut outputs = vec![output("y", ty(vec![1, 2, 2, 2]))];
+        if also_returns_t {
+            outputs.push(output("t", ty(vec![1, 2, 5, 5])));
+        }
+        ExportedProgram {
+            name: "t".into(),
+            inputs: vec![GraphInput { name: "x".into(), kind: InputKind::User, ty: ty(vec![1, 2, 5, 5]) }],
+            outputs,
+            nodes: vec![
+                Node::for_test("relu", "aten.relu.default", vec![("self", Arg::Tensor("x".into()))], "t"),
+                Node::for_test(
+                    "pool",
+                    "aten.max_pool2d.default",
+                    vec![("self", Arg::Tensor("t".into())), ("kernel_size", Arg::Ints(vec![3, 3])), ("stride", Arg::Ints(vec![2, 2]))],
+                    "y",
+                ),
+            ],
+            tensor_types: [("t".to_string(), ty(vec![1, 2, 5, 5])), ("y".to_string(), ty(vec![1, 2, 2, 2]))].into(),
+            bad_tensors: Default::default(),
+            weights: Default::default(),
+            sample_inputs: None,
+            derived_weights: Default::default(),
+            unread_weights: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_relu_runs_on_the_pooled_tensor() {
+        let mut p = relu_pool(false);
+        assert_eq!(relu_after_max_pool(&mut p), 1);
+        let (pool, relu) = (&p.nodes[0], &p.nodes[1]);
+        assert_eq!((pool.target.as_str(), pool.tensor_arg("self"), pool.outputs[0].as_deref()), ("aten.max_pool2d.default", Some("x"), Some("t")));
+        assert_eq!((relu.target.as_str(), relu.tensor_arg("self"), relu.outputs[0].as_deref()), ("aten.relu.default", Some("t"), Some("y")));
+        assert_eq!(pool.arg("kernel_size"), Some(&Arg::Ints(vec![3, 3])));
+        assert_eq!(p.tensor_type("t").map(|t| t.shape.clone()), Some(vec![1, 2, 2, 2]));
+    }
+
+    #[test]
+    fn a_pool_whose_indices_nobody_reads_takes_the_relu_after_it() {
+        let mut p = relu_pool(false);
+        p.nodes[1].target = "aten.max_pool2d_with_indices.default".into();
+        p.nodes[1].outputs.push(Some("i".into()));
+        assert_eq!(relu_after_max_pool(&mut p), 1);
+        assert_eq!(p.nodes[0].outputs, vec![Some("t".to_string()), Some("i".to_string())]);
+        let mut read = relu_pool(false);
+        read.nodes[1].target = "aten.max_pool2d_with_indices.default".into();
+        read.nodes[1].outputs.push(Some("i".into()));
+        read.outputs[0].name = "i".into();
+        assert_eq!(relu_after_max_pool(&mut read), 0);
+    }
+
+    #[test]
+    fn a_relu_read_elsewhere_stays() {
+        let mut p = relu_pool(true);
+        assert_eq!(relu_after_max_pool(&mut p), 0);
+        assert_eq!(p.nodes[0].target, "aten.relu.default");
+        assert_eq!(p.nodes[1].tensor_arg("self"), Some("t"));
+    }
+}
