@@ -33,6 +33,13 @@ enum Plan {
     /// [`Plan::Rows`] by `tile`; the rest (1), a sum over [rows, 1] that
     /// starts from the first part's, is lowered to plain loops.
     SplitRows { parallel: Vec<bool>, tile: i64, at: i64 },
+    /// [`Plan::Rows`] where the last outer loop (a few `rows`, parallel)
+    /// indexes some inputs and not others: its rows are reduced together,
+    /// one vector of partial results each, so that each step loads the
+    /// shared input's vector once for all of them. The dot products of a
+    /// product's last few columns (squeezenet's 9 of 169, `linear::
+    /// last_columns`): one at a time, each read its row of the weight again.
+    SharedRows { parallel: Vec<bool>, rows: i64, tile: i64 },
     /// The innermost (parallel) dim `tile` at a time, every other loop one
     /// at a time.
     Columns { sizes: Vec<i64> },
@@ -43,6 +50,7 @@ impl Plan {
         match self {
             Plan::Rows { parallel, tile, .. } => format!("red_rows_{}_{tile}", loop_kinds(parallel)),
             Plan::SplitRows { parallel, tile, at } => format!("red_split{at}_rows_{}_{tile}", loop_kinds(parallel)),
+            Plan::SharedRows { parallel, rows, tile } => format!("red_shared{rows}_rows_{}_{tile}", loop_kinds(parallel)),
             Plan::Columns { sizes } => {
                 let s: Vec<String> = sizes.iter().map(i64::to_string).collect();
                 format!("red_cols_{}", s.join("x"))
@@ -71,6 +79,11 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
             })
         };
         let parallel = g.parallel[..rank - 1].to_vec();
+        if let Some(rows) = shared_rows(g) {
+            if inner % lanes == 0 {
+                return Some(Plan::SharedRows { parallel, rows, tile: lanes });
+            }
+        }
         if let Some(tile) = whole_row(inner) {
             return Some(Plan::Rows { parallel, tile });
         }
@@ -88,13 +101,31 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
     Some(Plan::Columns { sizes })
 }
 
+/// The most rows reduced together ([`Plan::SharedRows`]): one vector
+/// register of partial results each, beside the loads.
+const SHARED_ROWS: i64 = 12;
+
+/// The rows of a row reduction's last outer loop, when they are reduced
+/// together ([`Plan::SharedRows`]): a parallel loop of 2 to
+/// [`SHARED_ROWS`] iterations that indexes some inputs but not all.
+fn shared_rows(g: &Generic) -> Option<i64> {
+    let rank = g.rank();
+    if rank < 2 || !g.parallel[rank - 2] || !(2..=SHARED_ROWS).contains(&g.ranges[rank - 2]) {
+        return None;
+    }
+    let indexes = |map: &Vec<Expr>| map.contains(&Expr::Dim(rank - 2));
+    let inputs = &g.operands[..g.inputs];
+    (inputs.iter().any(|(_, m)| indexes(m)) && inputs.iter().any(|(_, m)| !indexes(m))).then_some(g.ranges[rank - 2])
+}
+
 /// Tags every reduction with its plan and writes the script.
 pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Script) {
     let plans = tag_plans(context, module, "linalg.generic", |raw| generic(raw).and_then(|g| plan_for(&g, target.lanes())), Plan::tag);
     for p in plans {
         let op = script.match_tagged("linalg.generic", &p.tag());
         match &p {
-            Plan::Rows { parallel, tile } => rows_in_vectors(script, &op, parallel, *tile),
+            Plan::Rows { parallel, tile } => rows_in_vectors(script, &op, parallel, 1, *tile),
+            Plan::SharedRows { parallel, rows, tile } => rows_in_vectors(script, &op, parallel, *rows, *tile),
             Plan::SplitRows { parallel, tile, at } => {
                 // one op at a time: the split of several ops is one list
                 let one = script.handle("one");
@@ -105,7 +136,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 script.line(format!(
                     "{lower}, {upper} = transform.split_handle {parts} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
                 ));
-                rows_in_vectors(script, &lower, parallel, *tile);
+                rows_in_vectors(script, &lower, parallel, 1, *tile);
                 script.line("}");
             }
             Plan::Columns { sizes } => {
@@ -116,11 +147,13 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     }
 }
 
-/// `op`'s rows one at a time (the `parallel` outer loops shared by the
-/// threads), each reduced into `tile` lanes of partial results, then once
-/// across them.
-fn rows_in_vectors(script: &mut Script, op: &str, parallel: &[bool], tile: i64) {
-    let outer: Vec<i64> = parallel.iter().map(|_| 1).chain([0]).collect();
+/// `op`'s rows `rows` at a time along the last outer loop, one at a time
+/// along the others (the `parallel` outer loops shared by the threads),
+/// each reduced into `tile` lanes of partial results, then once across
+/// them.
+fn rows_in_vectors(script: &mut Script, op: &str, parallel: &[bool], rows: i64, tile: i64) {
+    let last = parallel.len().saturating_sub(1);
+    let outer: Vec<i64> = (0..parallel.len()).map(|d| if d == last { rows } else { 1 }).chain([0]).collect();
     let (rows, row_loops) = script.tile(op, &outer);
     let parallel_loops: Vec<String> = row_loops.iter().zip(parallel).filter(|(_, &p)| p).map(|(l, _)| l.clone()).collect();
     script.mark_parallel(&parallel_loops);
