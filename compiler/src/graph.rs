@@ -223,21 +223,15 @@ mod tests {
         let input = |name: &str, t: TensorType| GraphInput { name: name.into(), kind: InputKind::User, ty: t };
         let node = |name: &str, target: &str, args: Vec<(&str, Arg)>| Node::for_test(name, target, args, name);
         let tensors = Arg::Tensors(pieces.iter().map(|p| p.to_string()).collect());
-        ExportedProgram {
-            name: "t".into(),
-            inputs: vec![input("e", ty(DType::F32, vec![0])), input("x", ty(DType::F32, vec![2, 3])), input("i", ty(DType::I64, vec![0]))],
-            outputs: vec![GraphOutput { name: "y".into(), kind: OutputKind::User, ty: ty(DType::F32, vec![2, 3]) }],
-            nodes: vec![
+        ExportedProgram::for_test(
+            vec![input("e", ty(DType::F32, vec![0])), input("x", ty(DType::F32, vec![2, 3])), input("i", ty(DType::I64, vec![0]))],
+            vec![GraphOutput { name: "y".into(), kind: OutputKind::User, ty: ty(DType::F32, vec![2, 3]) }],
+            vec![
                 node("c", "aten.cat.default", vec![("tensors", tensors), ("dim", Arg::Int(-2))]),
                 node("y", "aten.relu.default", vec![("self", Arg::Tensor("c".into()))]),
             ],
-            tensor_types: [("c".to_string(), ty(DType::F32, vec![2, 3])), ("y".to_string(), ty(DType::F32, vec![2, 3]))].into(),
-            bad_tensors: Default::default(),
-            weights: Default::default(),
-            sample_inputs: None,
-            derived_weights: Default::default(),
-            unread_weights: Default::default(),
-        }
+            [("c".to_string(), ty(DType::F32, vec![2, 3])), ("y".to_string(), ty(DType::F32, vec![2, 3]))].into(),
+        )
     }
 
     #[test]

@@ -88,11 +88,10 @@ mod tests {
         if also_returns_t {
             outputs.push(output("t", ty(vec![1, 2, 5, 5])));
         }
-        ExportedProgram {
-            name: "t".into(),
-            inputs: vec![GraphInput { name: "x".into(), kind: InputKind::User, ty: ty(vec![1, 2, 5, 5]) }],
+        ExportedProgram::for_test(
+            vec![GraphInput { name: "x".into(), kind: InputKind::User, ty: ty(vec![1, 2, 5, 5]) }],
             outputs,
-            nodes: vec![
+            vec![
                 Node::for_test("relu", "aten.relu.default", vec![("self", Arg::Tensor("x".into()))], "t"),
                 Node::for_test(
                     "pool",
@@ -101,13 +100,8 @@ mod tests {
                     "y",
                 ),
             ],
-            tensor_types: [("t".to_string(), ty(vec![1, 2, 5, 5])), ("y".to_string(), ty(vec![1, 2, 2, 2]))].into(),
-            bad_tensors: Default::default(),
-            weights: Default::default(),
-            sample_inputs: None,
-            derived_weights: Default::default(),
-            unread_weights: Default::default(),
-        }
+            [("t".to_string(), ty(vec![1, 2, 5, 5])), ("y".to_string(), ty(vec![1, 2, 2, 2]))].into(),
+        )
     }
 
     #[test]

@@ -367,6 +367,26 @@ pub struct ExportedProgram {
     pub unread_weights: BTreeSet<usize>,
 }
 
+#[cfg(test)]
+impl ExportedProgram {
+    /// A program named `t` of these inputs, outputs, nodes and result
+    /// types, with no weights or sample inputs (tests).
+    pub fn for_test(inputs: Vec<GraphInput>, outputs: Vec<GraphOutput>, nodes: Vec<Node>, tensor_types: BTreeMap<String, TensorType>) -> ExportedProgram {
+        ExportedProgram {
+            name: "t".into(),
+            inputs,
+            outputs,
+            nodes,
+            tensor_types,
+            bad_tensors: Default::default(),
+            weights: Default::default(),
+            sample_inputs: None,
+            derived_weights: Default::default(),
+            unread_weights: Default::default(),
+        }
+    }
+}
+
 impl ExportedProgram {
     pub fn user_inputs(&self) -> impl Iterator<Item = &GraphInput> {
         self.inputs.iter().filter(|i| i.kind == InputKind::User)
