@@ -12,7 +12,7 @@
 //! may differ (the maximum of `-0.0` and a ReLU's `+0.0`).
 
 use crate::graph::{producer, uses};
-use crate::program::{Arg, ExportedProgram, Node};
+use crate::program::{Arg, ExportedProgram, Node, TensorType};
 
 /// The max pools that take a ReLU after them (the core form's, which also
 /// return the maxima's indices, when nothing reads the indices).
@@ -36,36 +36,52 @@ fn is_max_pool(program: &ExportedProgram, node: &Node) -> bool {
 /// other node changes.
 pub fn relu_after_max_pool(program: &mut ExportedProgram) -> usize {
     let mut moved = 0;
-    let mut p = 0;
-    while p < program.nodes.len() {
-        let pool = &program.nodes[p];
-        let (Some(t), Some(Some(y))) = (pool.tensor_arg("self"), pool.outputs.first()) else {
-            p += 1;
-            continue;
-        };
-        let relu = producer(program, t).filter(|&r| program.nodes[r].target == "aten.relu.default" && r < p);
-        let (t, y) = (t.to_string(), y.clone());
-        let (Some(r), true) = (relu, is_max_pool(program, pool) && uses(program, &t) == 1) else {
-            p += 1;
-            continue;
-        };
-        let (Some(Arg::Tensor(x)), Some(pooled)) = (program.nodes[r].arg("self").cloned(), program.tensor_type(&y).cloned()) else {
-            p += 1;
-            continue;
-        };
-        // pool: t = max_pool(x); relu: y = relu(t)
-        set_tensor_arg(&mut program.nodes[p].args, "self", x);
-        program.nodes[p].outputs[0] = Some(t.clone());
-        set_tensor_arg(&mut program.nodes[r].args, "self", t.clone());
-        program.nodes[r].outputs[0] = Some(y);
-        program.tensor_types.insert(t, pooled);
-        // the pool now runs first: in the ReLU's place, the ReLU right after
-        let pool = program.nodes.remove(p);
-        program.nodes.insert(r, pool);
-        moved += 1;
-        p += 1;
+    // (a pool moved before its ReLU shifts the nodes between them by one:
+    // the next index is still the next node not looked at)
+    for p in 0..program.nodes.len() {
+        if let Some(swap) = relu_before(program, p) {
+            swap_relu_and_pool(program, swap);
+            moved += 1;
+        }
     }
     moved
+}
+
+/// A ReLU `y = relu(x)` at node `relu` read only by the max pool
+/// `t = max_pool(y)` at node `pool`.
+struct ReluThenPool {
+    relu: usize,
+    pool: usize,
+    x: String,
+    y: String,
+    t: String,
+    /// `t`'s type, which `y` takes
+    pooled: TensorType,
+}
+
+/// The ReLU before node `pool`, if it is a max pool that is its only reader.
+fn relu_before(program: &ExportedProgram, pool: usize) -> Option<ReluThenPool> {
+    let node = &program.nodes[pool];
+    let (y, Some(Some(t))) = (node.tensor_arg("self")?, node.outputs.first()) else { return None };
+    let relu = producer(program, y).filter(|&r| r < pool && program.nodes[r].target == "aten.relu.default")?;
+    if !is_max_pool(program, node) || uses(program, y) != 1 {
+        return None;
+    }
+    let x = program.nodes[relu].tensor_arg("self")?.to_string();
+    let pooled = program.tensor_type(t)?.clone();
+    Some(ReluThenPool { relu, pool, x, y: y.to_string(), t: t.clone(), pooled })
+}
+
+/// Rewrites `y = relu(x); t = max_pool(y)` into `y = max_pool(x); t =
+/// relu(y)`, the pool in the ReLU's place and the ReLU right after it.
+fn swap_relu_and_pool(program: &mut ExportedProgram, s: ReluThenPool) {
+    set_tensor_arg(&mut program.nodes[s.pool].args, "self", s.x);
+    program.nodes[s.pool].outputs[0] = Some(s.y.clone());
+    set_tensor_arg(&mut program.nodes[s.relu].args, "self", s.y.clone());
+    program.nodes[s.relu].outputs[0] = Some(s.t);
+    program.tensor_types.insert(s.y, s.pooled);
+    let pool = program.nodes.remove(s.pool);
+    program.nodes.insert(s.relu, pool);
 }
 
 fn set_tensor_arg(args: &mut [(String, Arg)], name: &str, tensor: String) {
