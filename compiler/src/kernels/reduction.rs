@@ -80,7 +80,7 @@ fn plan_for(g: &Generic, lanes: i64) -> Option<Plan> {
         };
         let parallel = g.parallel[..rank - 1].to_vec();
         if let Some(rows) = shared_rows(g) {
-            if inner % lanes == 0 {
+            if inner >= lanes && inner % lanes == 0 {
                 return Some(Plan::SharedRows { parallel, rows, tile: lanes });
             }
         }
