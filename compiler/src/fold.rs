@@ -121,13 +121,6 @@ fn add_constant(program: &mut ExportedProgram, stem: &str, value: HostTensor) ->
     name
 }
 
-fn set_arg(node: &mut Node, name: &str, value: Arg) {
-    match node.args.iter_mut().find(|(n, _)| n == name) {
-        Some((_, a)) => *a = value,
-        None => node.args.push((name.to_string(), value)),
-    }
-}
-
 /// Folds every evaluation batch norm that directly follows a convolution
 /// into it (see the module comment); returns how many.
 pub fn fold_batch_norms(program: &mut ExportedProgram) -> usize {
@@ -146,8 +139,8 @@ pub fn fold_batch_norms(program: &mut ExportedProgram) -> usize {
         let bn = program.nodes.remove(f.norm);
         let conv = &mut program.nodes[if f.conv > f.norm { f.conv - 1 } else { f.conv }];
         replaced.extend(tensor_operands(conv).iter().chain(tensor_operands(&bn).iter()).map(|s| s.to_string()));
-        set_arg(conv, "weight", Arg::Tensor(weight));
-        set_arg(conv, "bias", Arg::Tensor(bias));
+        conv.set_arg("weight", Arg::Tensor(weight));
+        conv.set_arg("bias", Arg::Tensor(bias));
         // the convolution now computes the batch norm's result, under its name
         conv.outputs[0] = bn.outputs[0].clone();
         conv.stack_trace = conv.stack_trace.clone().or(bn.stack_trace);

@@ -25,9 +25,10 @@ const MAX_POOLS: &[&str] = &[
     "aten.max_pool3d_with_indices.default",
 ];
 
-/// Whether `node` is a max pool whose only result read is its maximum.
-fn is_max_pool(program: &ExportedProgram, node: &Node) -> bool {
-    MAX_POOLS.contains(&node.target.as_str()) && node.outputs.iter().skip(1).flatten().all(|indices| uses(program, indices) == 0)
+/// Whether nothing reads the results of `node` past its first (a max
+/// pool's indices).
+fn only_first_result_read(program: &ExportedProgram, node: &Node) -> bool {
+    node.outputs.iter().skip(1).flatten().all(|indices| uses(program, indices) == 0)
 }
 
 /// Moves every ReLU read only by a max pool after that pool; returns how
@@ -62,9 +63,13 @@ struct ReluThenPool {
 /// The ReLU before node `pool`, if it is a max pool that is its only reader.
 fn relu_before(program: &ExportedProgram, pool: usize) -> Option<ReluThenPool> {
     let node = &program.nodes[pool];
+    // (the target first: the graph scans below are for max pools only)
+    if !MAX_POOLS.contains(&node.target.as_str()) {
+        return None;
+    }
     let (y, Some(Some(t))) = (node.tensor_arg("self")?, node.outputs.first()) else { return None };
     let relu = producer(program, y).filter(|&r| r < pool && program.nodes[r].target == "aten.relu.default")?;
-    if !is_max_pool(program, node) || uses(program, y) != 1 {
+    if !only_first_result_read(program, node) || uses(program, y) != 1 {
         return None;
     }
     let x = program.nodes[relu].tensor_arg("self")?.to_string();
@@ -75,19 +80,13 @@ fn relu_before(program: &ExportedProgram, pool: usize) -> Option<ReluThenPool> {
 /// Rewrites `y = relu(x); t = max_pool(y)` into `y = max_pool(x); t =
 /// relu(y)`, the pool in the ReLU's place and the ReLU right after it.
 fn swap_relu_and_pool(program: &mut ExportedProgram, s: ReluThenPool) {
-    set_tensor_arg(&mut program.nodes[s.pool].args, "self", s.x);
+    program.nodes[s.pool].set_arg("self", Arg::Tensor(s.x));
     program.nodes[s.pool].outputs[0] = Some(s.y.clone());
-    set_tensor_arg(&mut program.nodes[s.relu].args, "self", s.y.clone());
+    program.nodes[s.relu].set_arg("self", Arg::Tensor(s.y.clone()));
     program.nodes[s.relu].outputs[0] = Some(s.t);
     program.tensor_types.insert(s.y, s.pooled);
     let pool = program.nodes.remove(s.pool);
     program.nodes.insert(s.relu, pool);
-}
-
-fn set_tensor_arg(args: &mut [(String, Arg)], name: &str, tensor: String) {
-    if let Some((_, arg)) = args.iter_mut().find(|(n, _)| n == name) {
-        *arg = Arg::Tensor(tensor);
-    }
 }
 
 #[cfg(test)]

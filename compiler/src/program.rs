@@ -246,6 +246,15 @@ impl Node {
         self.args.iter().find(|(n, _)| n == name).map(|(_, a)| a)
     }
 
+    /// Sets the argument `name` to `value` (adding it when the node has
+    /// none of that name).
+    pub fn set_arg(&mut self, name: &str, value: Arg) {
+        match self.args.iter_mut().find(|(n, _)| n == name) {
+            Some((_, a)) => *a = value,
+            None => self.args.push((name.to_string(), value)),
+        }
+    }
+
     /// The tensor the argument `name` names, if it is one.
     pub fn tensor_arg(&self, name: &str) -> Option<&str> {
         match self.arg(name) {
