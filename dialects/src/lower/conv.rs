@@ -688,8 +688,14 @@ fn depthwise_blocked(e: &mut Emitter, x: &Operand, w: &Operand, bias: Option<&Op
 
 /// Every tap of a kernel of size `kernel`, row-major (last dim fastest).
 pub(super) fn taps(kernel: &[i64]) -> Vec<Vec<i64>> {
-    kernel.iter().fold(vec![vec![]], |prefixes, &size| {
-        prefixes.iter().flat_map(|p| (0..size).map(move |t| p.iter().copied().chain([t]).collect())).collect()
+    let ranges: Vec<Vec<i64>> = kernel.iter().map(|&size| (0..size).collect()).collect();
+    combinations(&ranges)
+}
+
+/// Every choice of one item per dim, row-major (last dim fastest).
+fn combinations<T: Copy>(per_dim: &[Vec<T>]) -> Vec<Vec<T>> {
+    per_dim.iter().fold(vec![vec![]], |prefixes, choices| {
+        prefixes.iter().flat_map(|p| choices.iter().map(move |&c| p.iter().copied().chain([c]).collect())).collect()
     })
 }
 
@@ -821,11 +827,8 @@ pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64], f
             [(0, whole), (whole, spatial[d] - whole)].into_iter().filter(|&(_, n)| n > 0).collect()
         })
         .collect();
-    let boxes = pieces.iter().fold(vec![vec![]], |prefixes: Vec<Vec<(i64, i64)>>, dim| {
-        prefixes.iter().flat_map(|p| dim.iter().map(move |&piece| p.iter().copied().chain([piece]).collect())).collect()
-    });
     let mut phases = empty(e, &phases_ty);
-    for pieces in boxes {
+    for pieces in combinations(&pieces) {
         let starts: Vec<i64> = pieces.iter().map(|&(start, _)| start).collect();
         let sizes: Vec<i64> = pieces.iter().map(|&(_, n)| n).collect();
         let part_ty = ty.with_shape(ty.shape[..2].iter().chain(&sizes).copied().collect());
