@@ -502,15 +502,21 @@ def pool_cases():
     nans[0, 0, 2, 3] = float("nan")
     nans[0, 1, 7, 10] = float("nan")
     case("max_pool2d", "dilated_nan", lambda a: F.max_pool2d(a, (2, 3), (3, 2), (1, 1), dilation=(2, 1)), nans)
-    # strided and undilated: the maximum over the taps' windows of the
-    # stride phases, NaNs included; strides of 2 and 1
+    # strided and undilated: separably, the maxima over the windows' rows
+    # (made into the stride phases of their columns), then over their
+    # columns, NaNs included; strides of 2 and 1
     case("max_pool2d", "phases_nan", lambda a: F.max_pool2d(a, (3, 2), (2, 1), (1, 1)), nans)
+    # row stride 1, column stride 2: the first output row's windows have one
+    # row inside the input (made apart, from that row alone), holding a NaN
+    top_nan = randn(1, 2, 6, 11)
+    top_nan[0, 1, 0, 4] = float("nan")
+    case("max_pool2d", "row_stride_1_top_nan", lambda a: F.max_pool2d(a, (2, 3), (1, 2), (1, 1), ceil_mode=True), top_nan)
     case("max_pool2d", "unbatched", lambda a: F.max_pool2d(a, 3, 2, 1), randn(3, 9, 9))
-    # the phases of the input itself, padded with -inf by the window's
-    # padding in whole phase rows: all-negative values (a zero would win),
-    # sides that are not multiples of the stride, the last window past the
-    # input (ceil_mode), a padding as large as the stride; the ReLU before
-    # (resnet's stem) fused into the copy into the phases
+    # the padding never read (the output rows whose windows reach it are
+    # made from the rows inside, the columns' phases padded with -inf):
+    # all-negative values (a zero would win), sides that are not multiples
+    # of the stride, the last window past the input (ceil_mode), a padding
+    # as large as the stride; a ReLU before it (resnet's stem)
     negative = randn(1, 3, 10, 13) - 10.0
     case("max_pool2d", "phases_negative_ceil", lambda a: F.max_pool2d(a, 3, 3, 1, ceil_mode=True), negative)
     case("max_pool2d", "phases_pad_as_stride", lambda a: F.max_pool2d(a, (4, 5), (2, 2), (2, 2)), negative)

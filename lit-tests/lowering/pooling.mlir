@@ -7,25 +7,46 @@
 // CHECK: linalg.fill
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
 // CHECK: arith.maximumf
-// strided: the input split into its 2x2 phases (4x4 each), each phase
-// padded with -inf by the window's padding in whole phase rows (1 low, 0
-// high: no window reads past the input); each of the 9 taps' windows is a
-// contiguous slice of one phase (tap (1, 2) reads input (2i, 2j + 1):
-// phase (0, 1) from padded row (1, 1)), and the maximum is elementwise
-// over the 9. The input is copied once (into the phases), not padded first.
-// CHECK-NOT: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
-// CHECK: tensor.expand_shape {{.*}} output_shape [1, 2, 4, 2, 4, 2]
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x2x2x4x4xf32>)
-// CHECK: arith.constant 0xFF800000 : f32
-// CHECK-NEXT: tensor.pad {{.*}} low[0, 0, 0, 0, 1, 1] high[0, 0, 0, 0, 0, 0]
-// CHECK: } : tensor<1x2x2x2x4x4xf32> to tensor<1x2x2x2x5x5xf32>
-// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 1, 1, 0, 0] [1, 2, 1, 1, 4, 4]
-// CHECK-COUNT-4: tensor.extract_slice
-// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 0, 1, 1, 1] [1, 2, 1, 1, 4, 4]
-// CHECK: linalg.generic {indexing_maps = [#[[ID:map[0-9]*]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK-COUNT-8: arith.maximumf
-// CHECK-NOT: arith.maximumf
-// CHECK: linalg.yield
+// strided, separably: the maxima over each window's rows (slices of the
+// input's rows, every second row), made straight into the stride phases of
+// their columns (2 phases of 4 columns: a transposing copy of the row
+// maxima, not of the input), then the maxima over the window's columns,
+// each tap's a slice of one phase padded with -inf by the window's padding
+// (1 column low). Output row 0's window reaches the padding row above the
+// input: it is made apart from its 2 taps inside (input rows 0 and 1),
+// rows 1..3 from all 3 (input rows 1, 2, 3 on, every second). The input is
+// neither padded nor copied into phases.
+// CHECK-NOT: tensor.pad
+// CHECK: %[[PHASES:.*]] = tensor.empty() {{.*}} : tensor<1x2x1x2x4x4xf32>
+// CHECK-NEXT: tensor.extract_slice %[[X:[0-9a-z_]+]][0, 0, 0, 0] [1, 2, 1, 8] [1, 1, 2, 1]
+// CHECK-NEXT: tensor.extract_slice %[[X]][0, 0, 1, 0] [1, 2, 1, 8] [1, 1, 2, 1]
+// CHECK: linalg.generic
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.maximumf
+// CHECK-NEXT: linalg.yield
+// CHECK: output_shape [1, 2, 1, 1, 4, 2]
+// CHECK: %[[TOP:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x1x2x1x4xf32>)
+// CHECK: %[[P1:.*]] = tensor.insert_slice %[[TOP]] into %[[PHASES]][0, 0, 0, 0, 0, 0] [1, 2, 1, 2, 1, 4]
+// CHECK-NEXT: tensor.extract_slice %[[X]][0, 0, 1, 0] [1, 2, 3, 8] [1, 1, 2, 1]
+// CHECK-NEXT: tensor.extract_slice %[[X]][0, 0, 2, 0] [1, 2, 3, 8] [1, 1, 2, 1]
+// CHECK-NEXT: tensor.extract_slice %[[X]][0, 0, 3, 0] [1, 2, 3, 8] [1, 1, 2, 1]
+// CHECK: linalg.generic
+// CHECK-NEXT: ^bb0
+// CHECK-COUNT-2: arith.maximumf
+// CHECK-NEXT: linalg.yield
+// CHECK: output_shape [1, 2, 3, 1, 4, 2]
+// CHECK: %[[REST:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x1x2x3x4xf32>)
+// CHECK: %[[ALL:.*]] = tensor.insert_slice %[[REST]] into %[[P1]][0, 0, 0, 0, 1, 0] [1, 2, 1, 2, 3, 4]
+// column tap 0 reads input column 2j - 1: phase 1 from padded column 0;
+// tap 1 phase 0 from column 1, tap 2 phase 1 from column 1
+// CHECK: tensor.pad %[[ALL]] low[0, 0, 0, 0, 0, 1] high[0, 0, 0, 0, 0, 0]
+// CHECK: tensor.extract_slice %{{.*}}[0, 0, 0, 1, 0, 0] [1, 2, 1, 1, 4, 4]
+// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 0, 0, 0, 1] [1, 2, 1, 1, 4, 4]
+// CHECK-NEXT: tensor.extract_slice %{{.*}}[0, 0, 0, 1, 0, 1] [1, 2, 1, 1, 4, 4]
+// CHECK: linalg.generic {indexing_maps = [#[[ID:map[0-9]*]], #[[ID]], #[[ID]], #[[ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-NEXT: ^bb0
+// CHECK-COUNT-2: arith.maximumf
+// CHECK-NEXT: linalg.yield
 // with indices: two results, the flat index h * W + w of the first maximum (or a NaN)
 // CHECK: tensor.pad {{.*}} low[0, 0, 1, 1] high[0, 0, 0, 0]
 // CHECK: linalg.generic {{.*}} outs({{.*}}, {{.*}} : tensor<1x2x4x4xf32>, tensor<1x2x4x4xi64>)

@@ -749,8 +749,14 @@ pub(super) struct WindowParams<'a> {
 /// `s*i + t*d - p`: row `i + (t*d - p) div s` of phase `(t*d - p) mod s`,
 /// after the padding rows.
 pub(super) fn padded_phase_windows(e: &mut Emitter, x: &str, x_ty: &Ty, w: &WindowParams, out: &Ty, fill: &str) -> Vec<(String, Ty)> {
-    let k = w.kernel.len();
     let (phases, phases_ty) = stride_phases(e, x, x_ty, w.stride, fill);
+    windows_of_phases(e, &phases, &phases_ty, w, out, fill)
+}
+
+/// [`padded_phase_windows`] of the input whose stride phases are `phases`
+/// (made by [`stride_phases`] or [`phases_in_pieces`]).
+pub(super) fn windows_of_phases(e: &mut Emitter, phases: &str, phases_ty: &Ty, w: &WindowParams, out: &Ty, fill: &str) -> Vec<(String, Ty)> {
+    let k = w.kernel.len();
     let rows = &phases_ty.shape[2 + k..];
     let reach = |d: usize, t: i64| t * w.dilation[d] - w.padding[d];
     let before: Vec<i64> = (0..k).map(|d| (w.padding[d] + w.stride[d] - 1) / w.stride[d]).collect();
@@ -762,8 +768,8 @@ pub(super) fn padded_phase_windows(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Wind
         .collect();
     let low: Vec<i64> = vec![0; 2 + k].into_iter().chain(before.iter().copied()).collect();
     let high: Vec<i64> = vec![0; 2 + k].into_iter().chain(after).collect();
-    let padded = pad_value(e, &phases, &phases_ty, &low, &high, fill);
-    let padded_ty = padded_ty(&phases_ty, &low, &high);
+    let padded = pad_value(e, phases, phases_ty, &low, &high, fill);
+    let padded_ty = padded_ty(phases_ty, &low, &high);
     taps(w.kernel)
         .iter()
         .map(|tap| {
@@ -820,25 +826,50 @@ pub(super) fn stride_phases(e: &mut Emitter, x: &str, ty: &Ty, stride: &[i64], f
     if (0..k).all(|d| spatial[d] % stride[d] == 0) {
         return phases_of_groups(e, x, ty, stride);
     }
-    // per dim, its pieces: (first element, elements), whole groups first
-    let pieces: Vec<Vec<(i64, i64)>> = (0..k)
-        .map(|d| {
-            let whole = spatial[d] / stride[d] * stride[d];
-            [(0, whole), (whole, spatial[d] - whole)].into_iter().filter(|&(_, n)| n > 0).collect()
-        })
-        .collect();
-    let mut phases = empty(e, &phases_ty);
-    for pieces in combinations(&pieces) {
-        let starts: Vec<i64> = pieces.iter().map(|&(start, _)| start).collect();
-        let sizes: Vec<i64> = pieces.iter().map(|&(_, n)| n).collect();
-        let part_ty = ty.with_shape(ty.shape[..2].iter().chain(&sizes).copied().collect());
+    let pieces: Vec<Vec<(i64, i64)>> = (0..k).map(|d| whole_and_partial_group(spatial[d], stride[d])).collect();
+    phases_in_pieces(e, ty, stride, fill, &pieces, |e, starts, part_ty| {
         let offsets: Vec<String> = ["0", "0"].into_iter().map(String::from).chain(starts.iter().map(i64::to_string)).collect();
-        let part = e.assign(format!(
+        e.assign(format!(
             "tensor.extract_slice {x}[{}] [{}] [{}] : {ty} to {part_ty}",
             offsets.join(", "),
             part_ty.shape.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
             vec!["1"; ty.rank()].join(", ")
-        ));
+        ))
+    })
+}
+
+/// A dim of `size` in pieces (first element, elements): its whole groups
+/// of `stride` elements, then its last, partial group.
+pub(super) fn whole_and_partial_group(size: i64, stride: i64) -> Vec<(i64, i64)> {
+    let whole = size / stride * stride;
+    [(0, whole), (whole, size - whole)].into_iter().filter(|&(_, n)| n > 0).collect()
+}
+
+/// The stride phases [N, C, s.., S/s..] of an input of type `ty` [N, C,
+/// S..] made box by box: `pieces` holds per spatial dim its ranges (first
+/// element, elements), each but the last a multiple of the stride, and
+/// `part(starts, part_ty)` gives the input's box of type `part_ty` from
+/// `starts`. Each box (a partial group padded with `fill`) is copied into
+/// its box of the phases. The input need not exist as one tensor: a max
+/// pool makes each box of its row maxima where they go
+/// (`pooling::separable_max`).
+pub(super) fn phases_in_pieces(
+    e: &mut Emitter,
+    ty: &Ty,
+    stride: &[i64],
+    fill: &str,
+    pieces: &[Vec<(i64, i64)>],
+    mut part: impl FnMut(&mut Emitter, &[i64], &Ty) -> String,
+) -> (String, Ty) {
+    let k = stride.len();
+    let rows: Vec<i64> = (0..k).map(|d| (ty.shape[2 + d] + stride[d] - 1) / stride[d]).collect();
+    let phases_ty = ty.with_shape(ty.shape[..2].iter().chain(stride).chain(&rows).copied().collect());
+    let mut phases = empty(e, &phases_ty);
+    for pieces in combinations(pieces) {
+        let starts: Vec<i64> = pieces.iter().map(|&(start, _)| start).collect();
+        let sizes: Vec<i64> = pieces.iter().map(|&(_, n)| n).collect();
+        let part_ty = ty.with_shape(ty.shape[..2].iter().chain(&sizes).copied().collect());
+        let part = part(e, &starts, &part_ty);
         // a partial group padded to a whole one
         let extra: Vec<i64> = (0..k).map(|d| (stride[d] - sizes[d] % stride[d]) % stride[d]).collect();
         let (part, part_ty) = pad_spatial(e, &part, &part_ty, &vec![0; k], &extra, fill);

@@ -102,7 +102,7 @@ pub fn max_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let lowest = scalar::lowest(&elem);
     let with_indices = op.results.len() == 2 && op.results_used[1];
     if !with_indices && is_phased(&w, rank, &elem) {
-        return Ok(with_unused_indices(op, phased_max(e, &x.ssa, &x.ty, &w, &out, lowest)));
+        return Ok(with_unused_indices(op, separable_max(e, &x.ssa, &x.ty, &w, &out, lowest)));
     }
     let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, lowest);
     let (x_map, win_map, out_map, iterators) = window_maps(rank, &w);
@@ -171,37 +171,103 @@ fn with_unused_indices(op: &AtenOp, r: String) -> Vec<String> {
     results
 }
 
-/// Whether a max pool is taken over its taps' phase windows
-/// ([`phased_max`]): 2-d over [N, C, H, W] floats, strided, undilated.
+/// Whether a max pool is taken separably over phase windows
+/// ([`separable_max`]): 2-d over [N, C, H, W] floats, strided, undilated.
 fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
     w.kernel.len() == 2 && rank == 4 && crate::types::is_float(elem) && w.stride.iter().any(|&s| s > 1) && w.dilation.iter().all(|&d| d == 1)
 }
 
-/// A strided max pool as the elementwise maximum of its taps' windows,
-/// each a contiguous slice of one of the input's stride phases (one
-/// transposing copy, see `conv::stride_phases`): the rows are then vectors,
-/// where the window reduction over a strided input stays a scalar loop
-/// (resnet18's 3x3 stride-2 pool: 0.45 ms of 22 at 1 thread). The maximum
-/// is taken tap by tap in the window's order, as in the windowed form.
+/// A strided max pool, separably: the maxima over each window's rows
+/// first, made straight into the stride phases of their columns, then the
+/// maxima over the window's columns, each tap's a contiguous slice of one
+/// phase, so that every read is of whole rows, vectorized (the windowed
+/// reduction over a strided input stays a scalar loop: resnet18's 3x3
+/// stride-2 pool took 0.45 ms of 22 at 1 thread). The copy into the
+/// phases (a transpose of each row's pairs, shuffled in registers) is of
+/// the rows' maxima, half the input, where the phases of the input itself
+/// were all of it, written once more and read by every tap: squeezenet's
+/// stem pool (64 maps of 111x111, 3x3 stride 2) 175 -> 87 us, resnet18's
+/// (64 of 112x112, padded) 222 -> 132 us at 1 thread
+/// (`tools/kernel_times.py`, with the compiler's `contiguous_reads`).
 ///
-/// The phases are of the input itself, each padded with `lowest`
-/// (`conv::padded_phase_windows`): the copy into the phases is the only
-/// pass over the input, and the producer (resnet18's ReLU) fuses into it;
-/// padding the input first took another copy of it (resnet18: 3.2 MB
-/// written once more per run).
-fn phased_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, out: &Ty, lowest: f64) -> String {
-    let params = super::conv::WindowParams { stride: &w.stride, padding: &w.padding, kernel: &w.kernel, dilation: &w.dilation };
+/// Padding rows are never read: the output rows whose windows reach them
+/// are made apart, from the taps that stay inside ([`row_pieces`]); padding
+/// columns are the phases' own padding (`conv::windows_of_phases`). The
+/// maximum (`arith.maximumf`, NaN-propagating) does not depend on the
+/// order of the taps, but for the sign of a zero.
+fn separable_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, out: &Ty, lowest: f64) -> String {
+    let fill = literal(lowest, &x_ty.elem);
+    let (h, width) = (x_ty.shape[2], x_ty.shape[3]);
+    let (sw, pw, kw) = (w.stride[1], w.padding[1], w.kernel[1]);
+    let rows_ty = x_ty.with_shape(vec![x_ty.shape[0], x_ty.shape[1], out.shape[2], width]);
+    let pieces = [row_pieces(h, out.shape[2], w), super::conv::whole_and_partial_group(width, sw)];
+    let (phases, phases_ty) = super::conv::phases_in_pieces(e, &rows_ty, &[1, sw], &fill, &pieces, |e, starts, part_ty| {
+        rows_max(e, x, x_ty, w, starts, part_ty, &fill)
+    });
+    let columns = super::conv::WindowParams { stride: &[1, sw], padding: &[0, pw], kernel: &[1, kw], dilation: &[1, 1] };
     let identity = format!("affine_map<({}) -> ({})>", dim_list(out.rank()), dim_list(out.rank()));
-    let windows: Vec<(String, Ty, String)> = super::conv::padded_phase_windows(e, x, x_ty, &params, out, &literal(lowest, &x_ty.elem))
+    let windows: Vec<(String, Ty, String)> = super::conv::windows_of_phases(e, &phases, &phases_ty, &columns, out, &fill)
         .into_iter()
         .map(|(window, window_ty)| (window, window_ty, identity.clone()))
         .collect();
+    maximum_of(e, &windows, out)
+}
+
+/// The elementwise maximum of `inputs` (same-shaped, identity maps) as `out`.
+fn maximum_of(e: &mut Emitter, inputs: &[(String, Ty, String)], out: &Ty) -> String {
     let init = empty(e, out);
     let elem = out.elem.clone();
-    let n = windows.len();
-    generic(e, &windows, &init, out, None, &vec!["parallel"; out.rank()], "", |e, a| {
-        (1..n).fold(a[0].clone(), |acc, t| scalar::max(e, &a[t], &acc, &elem))
+    generic(e, inputs, &init, out, None, &vec!["parallel"; out.rank()], "", |e, a| {
+        (1..inputs.len()).fold(a[0].clone(), |acc, t| scalar::max(e, &a[t], &acc, &elem))
     })
+}
+
+/// The window taps `first..last` (rows of the window) that stay inside
+/// the `h` input rows for output row `o`.
+fn rows_inside(o: i64, h: i64, w: &Window) -> (i64, i64) {
+    let top = w.stride[0] * o - w.padding[0];
+    ((-top).max(0), (h - top).min(w.kernel[0]))
+}
+
+/// The output rows in runs (first row, rows) whose windows keep the same
+/// taps inside the input: the border rows that reach into the padding (or
+/// past the end, with ceil_mode) and the rows between them.
+fn row_pieces(h: i64, out_rows: i64, w: &Window) -> Vec<(i64, i64)> {
+    let mut pieces: Vec<(i64, i64)> = Vec::new();
+    for o in 0..out_rows {
+        match pieces.last_mut() {
+            Some((first, n)) if rows_inside(*first, h, w) == rows_inside(o, h, w) => *n += 1,
+            _ => pieces.push((o, 1)),
+        }
+    }
+    pieces
+}
+
+/// The maxima over the window rows of output rows `starts[0]..` (one run
+/// of [`row_pieces`]) for input columns `starts[1]..`, as `part_ty`
+/// [N, C, rows, columns]: the elementwise maximum of one strided slice of
+/// the input per tap inside.
+fn rows_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, starts: &[i64], part_ty: &Ty, fill: &str) -> String {
+    let (o, column) = (starts[0], starts[1]);
+    let (first, last) = rows_inside(o, x_ty.shape[2], w);
+    let sizes: Vec<String> = part_ty.shape.iter().map(i64::to_string).collect();
+    let identity = format!("affine_map<({}) -> ({})>", dim_list(4), dim_list(4));
+    let slices: Vec<(String, Ty, String)> = (first..last)
+        .map(|tap| {
+            let row = w.stride[0] * o + tap - w.padding[0];
+            let slice = e.assign(format!(
+                "tensor.extract_slice {x}[0, 0, {row}, {column}] [{}] [1, 1, {}, 1] : {x_ty} to {part_ty}",
+                sizes.join(", "),
+                w.stride[0]
+            ));
+            (slice, part_ty.clone(), identity.clone())
+        })
+        .collect();
+    match slices.len() {
+        0 => filled(e, part_ty, fill),
+        1 => slices[0].0.clone(),
+        _ => maximum_of(e, &slices, part_ty),
+    }
 }
 
 /// A dense constant tensor of f64 values in `elem`.
@@ -781,4 +847,28 @@ pub fn col2im(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
         scalar::cast(e, &total, &acc, &out_elem)
     });
     Ok(vec![r])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(kernel: i64, stride: i64, padding: i64) -> Window {
+        Window { kernel: vec![kernel, 1], stride: vec![stride, 1], padding: vec![padding, 0], dilation: vec![1, 1] }
+    }
+
+    #[test]
+    fn rows_whose_windows_reach_past_the_input_are_pieces_of_their_own() {
+        // resnet's 3x3 / 2 / 1 on 8 rows: row 0 reads rows -1..1
+        assert_eq!(row_pieces(8, 4, &window(3, 2, 1)), vec![(0, 1), (1, 3)]);
+        assert_eq!(rows_inside(0, 8, &window(3, 2, 1)), (1, 3));
+        // squeezenet's 3x3 / 2 / 0 on 111 rows (ceil_mode): all inside
+        assert_eq!(row_pieces(111, 55, &window(3, 2, 0)), vec![(0, 55)]);
+        // 2 / 2 on 7 rows, ceil_mode: the last window's second row is past the input
+        assert_eq!(row_pieces(7, 4, &window(2, 2, 0)), vec![(0, 3), (3, 1)]);
+        assert_eq!(rows_inside(3, 7, &window(2, 2, 0)), (0, 1));
+        // 4 / 2 / 2 on 10 rows: one row piece at each side
+        assert_eq!(row_pieces(10, 6, &window(4, 2, 2)), vec![(0, 1), (1, 4), (5, 1)]);
+        assert_eq!(rows_inside(5, 10, &window(4, 2, 2)), (0, 2));
+    }
 }
