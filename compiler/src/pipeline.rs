@@ -66,7 +66,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
     kernels::vectorize_copies(context, module, target)?;
     crate::border_fills::join_border_fills(module)?;
     crate::slab_loops::join_slab_loops(module)?;
-    kernels::contiguous_reads::flatten(context, module, target)?;
+    kernels::contiguous_transfers::flatten(context, module, target)?;
     Ok(size)
 }
 

@@ -23,15 +23,16 @@
 //! - `prefetch` (after bufferization): the heaviest pass over a row of a
 //!   row chain prefetches the next row of its inputs, and the K loop of a
 //!   product on packed panels the lines of its panels 4 KiB ahead;
-//! - `contiguous_reads` (after bufferization): a vector read of short rows
-//!   that lie back to back in memory as one read of a collapsed view.
+//! - `contiguous_transfers` (after bufferization): vector reads and writes
+//!   of short rows that lie back to back in memory as one transfer of a
+//!   collapsed view.
 //!
 //! The strategies run in that order; elementwise fusion runs between the
 //! matmul strategy and the others, row fusion after it (see [`optimize`]).
 
 pub mod analysis;
 pub mod broadcast_fences;
-pub mod contiguous_reads;
+pub mod contiguous_transfers;
 pub mod copies;
 pub mod elementwise;
 pub mod epilogue;

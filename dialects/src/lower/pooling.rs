@@ -188,7 +188,7 @@ fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
 /// were all of it, written once more and read by every tap: squeezenet's
 /// stem pool (64 maps of 111x111, 3x3 stride 2) 175 -> 87 us, resnet18's
 /// (64 of 112x112, padded) 222 -> 132 us at 1 thread
-/// (`tools/kernel_times.py`, with the compiler's `contiguous_reads`).
+/// (`tools/kernel_times.py`, with the compiler's `contiguous_transfers`).
 ///
 /// Padding rows are never read: the output rows whose windows reach them
 /// are made apart, from the taps that stay inside ([`row_pieces`]); padding

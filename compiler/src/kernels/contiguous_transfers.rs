@@ -1,27 +1,56 @@
-//! Reads of short rows that lie back to back in memory, read as one
-//! vector. A transposed read tiled into blocks (a row's pairs, read as
-//! `vector<16x2xf32>` from a view [16, 2] with strides [2, 1], then
-//! shuffled into two rows of 16) is one contiguous run of 32 elements, but
-//! the LLVM lowering (`convert-vector-to-scf` with full unrolling) reads an
-//! n-d transfer one innermost row at a time: 16 loads of 2 elements and 16
-//! inserts, most of the time of a max pool's or a strided convolution's
-//! phase copies. Here such a read becomes a 1-d read of a collapsed view of
-//! the memref (`memref.collapse_shape`) and a `vector.shape_cast` back,
-//! which LLVM makes whole-vector loads. Reads whose rows are a vector or
-//! more already load whole vectors and are left alone.
+//! Vector reads and writes of short rows that lie back to back in memory,
+//! made one 1-d transfer. A transposed read tiled into blocks (a row's
+//! pairs, read as `vector<16x2xf32>` from a view [16, 2] with strides
+//! [2, 1], then shuffled into two rows of 16) is one contiguous run of 32
+//! elements, but the LLVM lowering (`convert-vector-to-scf` with full
+//! unrolling) transfers an n-d vector one innermost row at a time: 16
+//! loads of 2 elements and 16 inserts, most of the time of a max pool's or
+//! a strided convolution's phase copies. Here such a transfer becomes one
+//! of a collapsed view of the memref (`memref.collapse_shape`), the vector
+//! shape-cast to and from 1-d, which LLVM makes whole-vector loads and
+//! stores (a Winograd transform's tiles written as `vector<14x4xf32>`:
+//! 4 stores, not 14). Transfers whose rows are a vector or more already
+//! move whole vectors and are left alone.
 
 use super::Target;
 use anyhow::{anyhow, Result};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
-use melior::ir::{Attribute, BlockRef, Identifier, Module, OperationRef, Type, Value, ValueLike};
+use melior::ir::{Attribute, BlockRef, Identifier, Location, Module, Operation, OperationRef, Type, Value, ValueLike};
 use melior::Context;
 use mlir_sys::*;
 
-/// A `vector.transfer_read` of a memref whose last `k` dims (the vector's)
-/// are one contiguous run of memory.
-struct FlatRead {
+/// A `vector.transfer_read` or `vector.transfer_write`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+impl Kind {
+    /// The memref's operand: a read's first, a write's second (after the
+    /// value); its indices follow it.
+    fn memref_operand(self) -> usize {
+        match self {
+            Kind::Read => 0,
+            Kind::Write => 1,
+        }
+    }
+
+    /// The vector's type: a read's result, a written value's.
+    unsafe fn vector_type(self, op: MlirOperation) -> MlirType {
+        match self {
+            Kind::Read => mlirValueGetType(mlirOperationGetResult(op, 0)),
+            Kind::Write => mlirValueGetType(mlirOperationGetOperand(op, 0)),
+        }
+    }
+}
+
+/// A transfer between a vector and the last `k` dims of a memref (the
+/// vector's) that are one contiguous run of memory.
+struct FlatTransfer {
     op: MlirOperation,
+    kind: Kind,
     /// The memref's shape and strides (its layout's).
     shape: Vec<i64>,
     strides: Vec<i64>,
@@ -32,56 +61,65 @@ struct FlatRead {
     vector: Vec<i64>,
 }
 
-impl FlatRead {
-    /// The read `op`, when it is unmasked, in bounds, reads the last dims
-    /// of its memref in order (a minor identity), its rows are shorter
+impl FlatTransfer {
+    /// The transfer `op`, when it is unmasked, in bounds, moves the last
+    /// dims of its memref in order (a minor identity), its rows are shorter
     /// than a vector register of `target`, every dim of the vector but the
-    /// first is a whole dim of the memref read from 0, and those dims are
+    /// first is a whole dim of the memref from 0, and those dims are
     /// contiguous.
-    fn of(op: MlirOperation, target: &Target) -> Option<FlatRead> {
+    fn of(op: MlirOperation, kind: Kind, target: &Target) -> Option<FlatTransfer> {
         unsafe {
-            let source = mlirOperationGetOperand(op, 0);
-            let memref = mlirValueGetType(source);
-            let result = mlirValueGetType(mlirOperationGetResult(op, 0));
-            if !mlirTypeIsAMemRef(memref) || !mlirShapedTypeHasStaticShape(memref) || !mlirTypeIsAVector(result) {
+            let m = kind.memref_operand();
+            let memref = mlirValueGetType(mlirOperationGetOperand(op, m as isize));
+            let vector_ty = kind.vector_type(op);
+            if !mlirTypeIsAMemRef(memref) || !mlirShapedTypeHasStaticShape(memref) || !mlirTypeIsAVector(vector_ty) {
                 return None;
             }
             let rank = mlirShapedTypeGetRank(memref) as usize;
-            let k = mlirShapedTypeGetRank(result) as usize;
+            let k = mlirShapedTypeGetRank(vector_ty) as usize;
+            // a read: memref, indices, padding; a write: value, memref, indices
             if k < 2 || k > rank || mlirOperationGetNumOperands(op) != (rank + 2) as isize {
                 return None;
             }
-            let read = OperationRef::from_raw(op);
-            let in_bounds = read.attribute("in_bounds").ok()?.to_string();
-            let map = read.attribute("permutation_map").ok()?.to_string();
+            let transfer = OperationRef::from_raw(op);
+            let in_bounds = transfer.attribute("in_bounds").ok()?.to_string();
+            let map = transfer.attribute("permutation_map").ok()?.to_string();
             if in_bounds != format!("[{}]", vec!["true"; k].join(", ")) || map != minor_identity(rank, k) {
                 return None;
             }
             let shape: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(memref, d as isize)).collect();
-            let vector: Vec<i64> = (0..k).map(|d| mlirShapedTypeGetDimSize(result, d as isize)).collect();
-            let element = mlirShapedTypeGetElementType(result);
-            let element_bits = if mlirTypeIsAFloat(element) { mlirFloatTypeGetWidth(element) } else if mlirTypeIsAInteger(element) { mlirIntegerTypeGetWidth(element) } else { return None } as i64;
+            let vector: Vec<i64> = (0..k).map(|d| mlirShapedTypeGetDimSize(vector_ty, d as isize)).collect();
+            let element = mlirShapedTypeGetElementType(vector_ty);
+            let element_bits = if mlirTypeIsAFloat(element) {
+                mlirFloatTypeGetWidth(element)
+            } else if mlirTypeIsAInteger(element) {
+                mlirIntegerTypeGetWidth(element)
+            } else {
+                return None;
+            } as i64;
             if vector[k - 1] * element_bits >= target.vector_bits as i64 {
                 return None;
             }
-            let identity = mlirAttributeIsAAffineMap(mlirMemRefTypeGetLayout(memref)) && mlirAffineMapIsIdentity(mlirAffineMapAttrGetValue(mlirMemRefTypeGetLayout(memref)));
+            let layout = mlirMemRefTypeGetLayout(memref);
+            let identity = mlirAttributeIsAAffineMap(layout) && mlirAffineMapIsIdentity(mlirAffineMapAttrGetValue(layout));
             let mut strides = vec![0i64; rank];
             let mut offset = 0i64;
             if mlirMemRefTypeGetStridesAndOffset(memref, strides.as_mut_ptr(), &mut offset).value == 0 {
                 return None;
             }
             let first = rank - k;
-            let whole_rows = (1..k).all(|d| vector[d] == shape[first + d] && is_zero(mlirOperationGetOperand(op, (1 + first + d) as isize)));
+            let whole_rows = (1..k).all(|d| vector[d] == shape[first + d] && is_zero(mlirOperationGetOperand(op, (m + 1 + first + d) as isize)));
             let contiguous = strides[rank - 1] == 1 && (first..rank - 1).all(|d| strides[d] == strides[d + 1] * shape[d + 1]);
-            (whole_rows && contiguous).then_some(FlatRead { op, shape, strides, offset: (!identity).then_some(offset), vector })
+            (whole_rows && contiguous).then_some(FlatTransfer { op, kind, shape, strides, offset: (!identity).then_some(offset), vector })
         }
     }
 
-    /// Replaces the read with a 1-d read of the collapsed memref and a
-    /// shape cast to the vector's shape.
+    /// Replaces the transfer with a 1-d one of the collapsed memref, the
+    /// vector shape-cast from (read) or to (write) 1-d.
     fn rewrite(&self, context: &Context) -> Result<()> {
         let (rank, k) = (self.shape.len(), self.vector.len());
         let first = rank - k;
+        let m = self.kind.memref_operand();
         let attribute = |text: String| Attribute::parse(context, &text).ok_or_else(|| anyhow!("bad attribute {text}"));
         let parse_type = |text: String| Type::parse(context, &text).ok_or_else(|| anyhow!("bad type {text}"));
         unsafe {
@@ -89,8 +127,8 @@ impl FlatRead {
             let location = anchor.location();
             let block = BlockRef::from_raw(mlirOperationGetBlock(self.op));
             let operand = |i: usize| Value::from_raw(mlirOperationGetOperand(self.op, i as isize));
-            let result_ty = Type::from_raw(mlirValueGetType(mlirOperationGetResult(self.op, 0)));
-            let element = Type::from_raw(mlirShapedTypeGetElementType(mlirValueGetType(mlirOperationGetResult(self.op, 0))));
+            let vector_ty = Type::from_raw(self.kind.vector_type(self.op));
+            let element = Type::from_raw(mlirShapedTypeGetElementType(self.kind.vector_type(self.op)));
             // the memref with its last k dims as one
             let run: i64 = self.shape[first..].iter().product();
             let sizes: Vec<String> = self.shape[..first].iter().copied().chain([run]).map(|s| s.to_string()).collect();
@@ -106,13 +144,13 @@ impl FlatRead {
             let groups: Vec<String> =
                 (0..first).map(|d| format!("[{d}]")).chain([format!("[{}]", (first..rank).map(|d| d.to_string()).collect::<Vec<_>>().join(", "))]).collect();
             let collapse = OperationBuilder::new("memref.collapse_shape", location)
-                .add_operands(&[operand(0)])
+                .add_operands(&[operand(m)])
                 .add_attributes(&[(Identifier::new(context, "reassociation"), attribute(format!("[{}]", groups.join(", ")))?)])
                 .add_results(&[collapsed_ty])
                 .build()?;
-            let collapse = block.insert_operation_before(anchor, collapse);
+            let collapsed: Value = block.insert_operation_before(anchor, collapse).result(0)?.into();
             // the run's first element: row i of the first vector dim
-            let row = operand(1 + first);
+            let row = operand(m + 1 + first);
             let start = if is_zero(row.to_raw()) {
                 row
             } else {
@@ -126,28 +164,48 @@ impl FlatRead {
                 let start = OperationBuilder::new("arith.muli", location).add_operands(&[row, size.result(0)?.into()]).add_results(&[index]).build()?;
                 block.insert_operation_before(anchor, start).result(0)?.into()
             };
-            let indices: Vec<Value> = (0..first).map(|d| operand(1 + d)).chain([start]).collect();
-            let padding = operand(1 + rank);
+            let indices: Vec<Value> = (0..first).map(|d| operand(m + 1 + d)).chain([start]).collect();
             let flat_ty = parse_type(format!("vector<{}x{element}>", self.vector.iter().product::<i64>()))?;
-            let operands: Vec<Value> = std::iter::once(collapse.result(0)?.into()).chain(indices).chain([padding]).collect();
-            let read = OperationBuilder::new("vector.transfer_read", location)
-                .add_operands(&operands)
-                .add_attributes(&[
+            let flat_attributes = |segments: String| -> Result<Vec<(Identifier, Attribute)>> {
+                Ok(vec![
                     (Identifier::new(context, "in_bounds"), attribute("[true]".to_string())?),
                     (Identifier::new(context, "permutation_map"), attribute(minor_identity(first + 1, 1))?),
-                    (Identifier::new(context, "operandSegmentSizes"), attribute(format!("array<i32: 1, {}, 1, 0>", first + 1))?),
+                    (Identifier::new(context, "operandSegmentSizes"), attribute(format!("array<i32: {segments}>"))?),
                 ])
-                .add_results(&[flat_ty])
-                .build()?;
-            let read = block.insert_operation_before(anchor, read);
-            let cast = OperationBuilder::new("vector.shape_cast", location).add_operands(&[read.result(0)?.into()]).add_results(&[result_ty]).build()?;
-            let cast = block.insert_operation_before(anchor, cast);
-            mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(self.op, 0), cast.result(0)?.to_raw());
+            };
+            match self.kind {
+                Kind::Read => {
+                    let padding = operand(m + 1 + rank);
+                    let operands: Vec<Value> = std::iter::once(collapsed).chain(indices).chain([padding]).collect();
+                    let read = OperationBuilder::new("vector.transfer_read", location)
+                        .add_operands(&operands)
+                        .add_attributes(&flat_attributes(format!("1, {}, 1, 0", first + 1))?)
+                        .add_results(&[flat_ty])
+                        .build()?;
+                    let read = block.insert_operation_before(anchor, read);
+                    let cast = block.insert_operation_before(anchor, shape_cast(location, read.result(0)?.into(), vector_ty)?);
+                    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(self.op, 0), cast.result(0)?.to_raw());
+                }
+                Kind::Write => {
+                    let cast = block.insert_operation_before(anchor, shape_cast(location, operand(0), flat_ty)?);
+                    let operands: Vec<Value> = [cast.result(0)?.into(), collapsed].into_iter().chain(indices).collect();
+                    let write = OperationBuilder::new("vector.transfer_write", location)
+                        .add_operands(&operands)
+                        .add_attributes(&flat_attributes(format!("1, 1, {}, 0", first + 1))?)
+                        .build()?;
+                    block.insert_operation_before(anchor, write);
+                }
+            }
             mlirOperationRemoveFromParent(self.op);
             mlirOperationDestroy(self.op);
         }
         Ok(())
     }
+}
+
+/// `vector.shape_cast` of `value` to `to`.
+fn shape_cast<'c>(location: Location<'c>, value: Value<'c, '_>, to: Type<'c>) -> Result<Operation<'c>> {
+    Ok(OperationBuilder::new("vector.shape_cast", location).add_operands(&[value]).add_results(&[to]).build()?)
 }
 
 /// `affine_map<(d0, .., d{rank-1}) -> (d{rank-k}, .., d{rank-1})>`.
@@ -167,11 +225,13 @@ fn is_zero(value: MlirValue) -> bool {
     }
 }
 
-/// Rewrites every such read of `module` ([`FlatRead`]).
+/// Rewrites every such transfer of `module` ([`FlatTransfer`]).
 pub fn flatten(context: &Context, module: &Module, target: &Target) -> Result<()> {
-    for op in super::ops_named(module, "vector.transfer_read") {
-        if let Some(read) = FlatRead::of(op, target) {
-            read.rewrite(context)?;
+    for (name, kind) in [("vector.transfer_read", Kind::Read), ("vector.transfer_write", Kind::Write)] {
+        for op in super::ops_named(module, name) {
+            if let Some(transfer) = FlatTransfer::of(op, kind, target) {
+                transfer.rewrite(context)?;
+            }
         }
     }
     Ok(())
@@ -204,6 +264,17 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_a_tile_are_written_as_one_vector() {
+        // 14 rows of 4 (a Winograd tile row) into rows 4 floats apart
+        let text = flattened(
+            "%m: memref<2x14x4xf32, strided<[56, 4, 1], offset: ?>>, %t: vector<14x4xf32>",
+            "  vector.transfer_write %t, %m[%c0, %c0, %c0] {in_bounds = [true, true]} : vector<14x4xf32>, memref<2x14x4xf32, strided<[56, 4, 1], offset: ?>>\n  %v = ub.poison : vector<16x2xf32>\n  return %v : vector<16x2xf32>",
+        );
+        assert!(text.contains("vector.shape_cast %arg1 : vector<14x4xf32> to vector<56xf32>"), "{text}");
+        assert!(text.contains("vector.transfer_write") && text.contains("{in_bounds = [true]} : vector<56xf32>, memref<2x56xf32, strided<[56, 1], offset: ?>>"), "{text}");
+    }
+
+    #[test]
     fn rows_apart_or_already_vectors_stay() {
         // pairs 4 floats apart: not one run
         let gaps = flattened(
@@ -217,5 +288,11 @@ mod tests {
             "  %v = vector.transfer_read %m[%c0, %c0], %pad {in_bounds = [true, true]} : memref<16x4xf32>, vector<16x2xf32>\n  return %v : vector<16x2xf32>",
         );
         assert!(!part.contains("collapse_shape"), "{part}");
+        // rows of 16 floats: whole vectors already
+        let vectors = flattened(
+            "%m: memref<2x16xf32>, %t: vector<2x16xf32>",
+            "  vector.transfer_write %t, %m[%c0, %c0] {in_bounds = [true, true]} : vector<2x16xf32>, memref<2x16xf32>\n  %v = ub.poison : vector<16x2xf32>\n  return %v : vector<16x2xf32>",
+        );
+        assert!(!vectors.contains("collapse_shape"), "{vectors}");
     }
 }
