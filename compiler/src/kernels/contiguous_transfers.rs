@@ -89,15 +89,9 @@ impl FlatTransfer {
             }
             let shape: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(memref, d as isize)).collect();
             let vector: Vec<i64> = (0..k).map(|d| mlirShapedTypeGetDimSize(vector_ty, d as isize)).collect();
-            let element = mlirShapedTypeGetElementType(vector_ty);
-            let element_bits = if mlirTypeIsAFloat(element) {
-                mlirFloatTypeGetWidth(element)
-            } else if mlirTypeIsAInteger(element) {
-                mlirIntegerTypeGetWidth(element)
-            } else {
-                return None;
-            } as i64;
-            if vector[k - 1] * element_bits >= target.vector_bits as i64 {
+            // (0 for elements of no whole number of bytes: bools stay)
+            let element_bits = 8 * crate::arena_copies::element_bytes(vector_ty) as i64;
+            if element_bits == 0 || vector[k - 1] * element_bits >= target.vector_bits as i64 {
                 return None;
             }
             let layout = mlirMemRefTypeGetLayout(memref);
