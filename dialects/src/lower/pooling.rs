@@ -101,7 +101,7 @@ pub fn max_pool(e: &mut Emitter, op: &AtenOp) -> Result<Vec<String>, String> {
     let elem = out.elem.clone();
     let lowest = scalar::lowest(&elem);
     let with_indices = op.results.len() == 2 && op.results_used[1];
-    if !with_indices && is_phased(&w, rank, &elem) {
+    if !with_indices && is_separable(&w, rank, &elem) {
         return Ok(with_unused_indices(op, separable_max(e, &x.ssa, &x.ty, &w, &out, lowest)));
     }
     let (xp, xp_ty) = padded(e, &x.ssa, &x.ty, &w, &out, lowest);
@@ -171,9 +171,9 @@ fn with_unused_indices(op: &AtenOp, r: String) -> Vec<String> {
     results
 }
 
-/// Whether a max pool is taken separably over phase windows
+/// Whether a max pool is taken separably, over phase windows
 /// ([`separable_max`]): 2-d over [N, C, H, W] floats, strided, undilated.
-fn is_phased(w: &Window, rank: usize, elem: &str) -> bool {
+fn is_separable(w: &Window, rank: usize, elem: &str) -> bool {
     w.kernel.len() == 2 && rank == 4 && crate::types::is_float(elem) && w.stride.iter().any(|&s| s > 1) && w.dilation.iter().all(|&d| d == 1)
 }
 
