@@ -16,7 +16,7 @@
 //! unused, and everything is f32. The result differs from torch's by
 //! rounding only (the products are scaled before the sum instead of after).
 
-use crate::graph::{producer, tensor_operands, uses};
+use crate::graph::{only_first_result_read, producer, tensor_operands, uses};
 use crate::program::{Arg, DType, ExportedProgram, GraphInput, HostTensor, InputKind, Node, TensorType};
 use std::collections::HashSet;
 
@@ -66,8 +66,7 @@ fn fold_one(program: &ExportedProgram, norm: usize) -> Option<Folded> {
     let x = bn.tensor_arg("input")?;
     let conv = producer(program, x)?;
     let c = &program.nodes[conv];
-    let unused_results = bn.outputs.iter().skip(1).flatten().all(|r| uses(program, r) == 0);
-    if !is_convolution(c) || uses(program, x) != 1 || !unused_results || c.outputs.len() != 1 {
+    if !is_convolution(c) || uses(program, x) != 1 || !only_first_result_read(program, bn) || c.outputs.len() != 1 {
         return None;
     }
     let weight_name = c.tensor_arg("weight")?;

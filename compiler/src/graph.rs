@@ -54,6 +54,12 @@ pub fn uses(program: &ExportedProgram, name: &str) -> usize {
     by_nodes + program.outputs.iter().filter(|o| o.name == name).count()
 }
 
+/// Whether nothing reads the results of `node` past its first (a max
+/// pool's indices, a batch norm's saved statistics).
+pub fn only_first_result_read(program: &ExportedProgram, node: &Node) -> bool {
+    node.outputs.iter().skip(1).flatten().all(|r| uses(program, r) == 0)
+}
+
 /// Orders the nodes so that producers come before consumers and drops nodes
 /// whose results reach no output. Errors name a tensor nobody produces.
 pub fn schedule(program: &ExportedProgram) -> Result<Vec<Node>> {

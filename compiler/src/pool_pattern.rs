@@ -11,8 +11,8 @@
 //! wrote and read 3.2 MB more per run. Values are the same; a zero's sign
 //! may differ (the maximum of `-0.0` and a ReLU's `+0.0`).
 
-use crate::graph::{producer, uses};
-use crate::program::{Arg, ExportedProgram, Node, TensorType};
+use crate::graph::{only_first_result_read, producer, uses};
+use crate::program::{Arg, ExportedProgram, TensorType};
 
 /// The max pools that take a ReLU after them (the core form's, which also
 /// return the maxima's indices, when nothing reads the indices).
@@ -24,12 +24,6 @@ const MAX_POOLS: &[&str] = &[
     "aten.max_pool2d_with_indices.default",
     "aten.max_pool3d_with_indices.default",
 ];
-
-/// Whether nothing reads the results of `node` past its first (a max
-/// pool's indices).
-fn only_first_result_read(program: &ExportedProgram, node: &Node) -> bool {
-    node.outputs.iter().skip(1).flatten().all(|indices| uses(program, indices) == 0)
-}
 
 /// Moves every ReLU read only by a max pool after that pool; returns how
 /// many moved. The ReLU's result name comes to name the pool's result (of
