@@ -14,9 +14,9 @@
 
 use super::Target;
 use anyhow::{anyhow, Result};
-use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationLike};
-use melior::ir::{Attribute, BlockRef, Identifier, Location, Module, Operation, OperationRef, Type, Value, ValueLike};
+use crate::mlir::{constant_integer, InsertBefore};
+use melior::ir::{Attribute, Identifier, Location, Module, Operation, OperationRef, Type, Value};
 use melior::Context;
 use mlir_sys::*;
 
@@ -102,7 +102,7 @@ impl FlatTransfer {
                 return None;
             }
             let first = rank - k;
-            let whole_rows = (1..k).all(|d| vector[d] == shape[first + d] && is_zero(mlirOperationGetOperand(op, (m + 1 + first + d) as isize)));
+            let whole_rows = (1..k).all(|d| vector[d] == shape[first + d] && constant_integer(mlirOperationGetOperand(op, (m + 1 + first + d) as isize)) == Some(0));
             let contiguous = strides[rank - 1] == 1 && (first..rank - 1).all(|d| strides[d] == strides[d + 1] * shape[d + 1]);
             (whole_rows && contiguous).then_some(FlatTransfer { op, kind, shape, strides, offset: (!identity).then_some(offset), vector })
         }
@@ -117,10 +117,8 @@ impl FlatTransfer {
         let attribute = |text: String| Attribute::parse(context, &text).ok_or_else(|| anyhow!("bad attribute {text}"));
         let parse_type = |text: String| Type::parse(context, &text).ok_or_else(|| anyhow!("bad type {text}"));
         unsafe {
-            let anchor = OperationRef::from_raw(self.op);
-            let location = anchor.location();
-            let block = BlockRef::from_raw(mlirOperationGetBlock(self.op));
-            let operand = |i: usize| Value::from_raw(mlirOperationGetOperand(self.op, i as isize));
+            let at = InsertBefore::new(context, OperationRef::from_raw(self.op));
+            let operand = |i: usize| mlirOperationGetOperand(self.op, i as isize);
             let vector_ty = Type::from_raw(self.kind.vector_type(self.op));
             let element = Type::from_raw(mlirShapedTypeGetElementType(self.kind.vector_type(self.op)));
             // the memref with its last k dims as one
@@ -137,28 +135,21 @@ impl FlatTransfer {
             let collapsed_ty = parse_type(format!("memref<{}x{element}{layout}>", sizes.join("x")))?;
             let groups: Vec<String> =
                 (0..first).map(|d| format!("[{d}]")).chain([format!("[{}]", (first..rank).map(|d| d.to_string()).collect::<Vec<_>>().join(", "))]).collect();
-            let collapse = OperationBuilder::new("memref.collapse_shape", location)
-                .add_operands(&[operand(m)])
+            let collapse = OperationBuilder::new("memref.collapse_shape", at.location)
+                .add_operands(&[Value::from_raw(operand(m))])
                 .add_attributes(&[(Identifier::new(context, "reassociation"), attribute(format!("[{}]", groups.join(", ")))?)])
                 .add_results(&[collapsed_ty])
                 .build()?;
-            let collapsed: Value = block.insert_operation_before(anchor, collapse).result(0)?.into();
+            let collapsed = at.insert(collapse)?;
             // the run's first element: row i of the first vector dim
             let row = operand(m + 1 + first);
-            let start = if is_zero(row.to_raw()) {
+            let start = if constant_integer(row) == Some(0) {
                 row
             } else {
-                let row_elements: i64 = self.shape[first + 1..].iter().product();
-                let index = Type::index(context);
-                let size = OperationBuilder::new("arith.constant", location)
-                    .add_attributes(&[(Identifier::new(context, "value"), attribute(format!("{row_elements} : index"))?)])
-                    .add_results(&[index])
-                    .build()?;
-                let size = block.insert_operation_before(anchor, size);
-                let start = OperationBuilder::new("arith.muli", location).add_operands(&[row, size.result(0)?.into()]).add_results(&[index]).build()?;
-                block.insert_operation_before(anchor, start).result(0)?.into()
+                let row_elements = at.index(self.shape[first + 1..].iter().product())?;
+                at.index_op("arith.muli", row, row_elements)?
             };
-            let indices: Vec<Value> = (0..first).map(|d| operand(m + 1 + d)).chain([start]).collect();
+            let indices = (0..first).map(|d| operand(m + 1 + d)).chain([start]);
             let flat_ty = parse_type(format!("vector<{}x{element}>", self.vector.iter().product::<i64>()))?;
             let flat_attributes = |segments: String| -> Result<Vec<(Identifier, Attribute)>> {
                 Ok(vec![
@@ -170,24 +161,24 @@ impl FlatTransfer {
             match self.kind {
                 Kind::Read => {
                     let padding = operand(m + 1 + rank);
-                    let operands: Vec<Value> = std::iter::once(collapsed).chain(indices).chain([padding]).collect();
-                    let read = OperationBuilder::new("vector.transfer_read", location)
+                    let operands: Vec<Value> = [collapsed].into_iter().chain(indices).chain([padding]).map(|v| Value::from_raw(v)).collect();
+                    let read = OperationBuilder::new("vector.transfer_read", at.location)
                         .add_operands(&operands)
                         .add_attributes(&flat_attributes(format!("1, {}, 1, 0", first + 1))?)
                         .add_results(&[flat_ty])
                         .build()?;
-                    let read = block.insert_operation_before(anchor, read);
-                    let cast = block.insert_operation_before(anchor, shape_cast(location, read.result(0)?.into(), vector_ty)?);
-                    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(self.op, 0), cast.result(0)?.to_raw());
+                    let read = at.insert(read)?;
+                    let cast = at.insert(shape_cast(at.location, Value::from_raw(read), vector_ty)?)?;
+                    mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(self.op, 0), cast);
                 }
                 Kind::Write => {
-                    let cast = block.insert_operation_before(anchor, shape_cast(location, operand(0), flat_ty)?);
-                    let operands: Vec<Value> = [cast.result(0)?.into(), collapsed].into_iter().chain(indices).collect();
-                    let write = OperationBuilder::new("vector.transfer_write", location)
+                    let cast = at.insert(shape_cast(at.location, Value::from_raw(operand(0)), flat_ty)?)?;
+                    let operands: Vec<Value> = [cast, collapsed].into_iter().chain(indices).map(|v| Value::from_raw(v)).collect();
+                    let write = OperationBuilder::new("vector.transfer_write", at.location)
                         .add_operands(&operands)
                         .add_attributes(&flat_attributes(format!("1, 1, {}, 0", first + 1))?)
                         .build()?;
-                    block.insert_operation_before(anchor, write);
+                    at.insert_without_result(write);
                 }
             }
             mlirOperationRemoveFromParent(self.op);
@@ -206,17 +197,6 @@ fn shape_cast<'c>(location: Location<'c>, value: Value<'c, '_>, to: Type<'c>) ->
 fn minor_identity(rank: usize, k: usize) -> String {
     let dims = |range: std::ops::Range<usize>| range.map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ");
     format!("affine_map<({}) -> ({})>", dims(0..rank), dims(rank - k..rank))
-}
-
-/// Whether `value` is the constant index 0.
-fn is_zero(value: MlirValue) -> bool {
-    unsafe {
-        if !mlirValueIsAOpResult(value) {
-            return false;
-        }
-        let producer = OperationRef::from_raw(mlirOpResultGetOwner(value));
-        producer.name().as_string_ref().as_str() == Ok("arith.constant") && producer.attribute("value").is_ok_and(|v| v.to_string() == "0 : index")
-    }
 }
 
 /// Rewrites every such transfer of `module` ([`FlatTransfer`]).
