@@ -26,7 +26,7 @@
 //! The sum runs over blocks in order, so the result differs from the
 //! unblocked softmax by rounding only (as torch's own CPU flash kernel).
 
-use super::elementwise::{empty, filled, map, map_indexed};
+use super::elementwise::{empty, filled, map, map_indexed, shared_map};
 use super::linear::{matmul_ragged, Init};
 use super::reduction::{reduce, reduced_map};
 use super::scalar::{self, constant};
@@ -213,7 +213,7 @@ const HEAD_DIM: &str = "[[0], [1, 2], [3]]";
 /// makes of it (0 where attention is allowed, -inf elsewhere), once: its
 /// blocks are then added in vectors (ops on bools in memory stay scalar
 /// loops, see the compiler's `kernels::analysis::Generic::vectorizable`),
-/// and layers that share the mask share the conversion (CSE).
+/// and layers that share the mask share the conversion ([`shared_map`]).
 fn full_mask(e: &mut Emitter, m: Tensor, batch: &[i64], l: i64, s: i64) -> (String, Ty) {
     let lead = m.ty.rank().saturating_sub(2);
     let shared = m.ty.shape[..lead].iter().all(|&n| n == 1);
@@ -221,7 +221,7 @@ fn full_mask(e: &mut Emitter, m: Tensor, batch: &[i64], l: i64, s: i64) -> (Stri
     let target: Vec<i64> = if shared { vec![1; batch.len()] } else { batch.to_vec() }.into_iter().chain([l, s]).collect();
     let full_ty = m.ty.with_shape(target).with_elem("f32");
     let full = if m.ty.elem == "i1" {
-        map(e, &[(m.ssa, m.ty)], &full_ty, |e, a| {
+        shared_map(e, &[(m.ssa, m.ty)], &full_ty, |e, a| {
             let (zero, inf) = (constant(e, 0.0, "f32"), constant(e, f64::NEG_INFINITY, "f32"));
             e.assign(format!("arith.select {}, {zero}, {inf} : f32", a[0]))
         })

@@ -114,12 +114,36 @@ pub fn map(
     body: impl FnOnce(&mut Emitter, &[String]) -> String,
 ) -> String {
     let init = empty(e, out);
+    map_into(e, inputs, &init, out, body)
+}
+
+/// Like [`map`], into a `tensor.empty` without an [`EMPTY_ID`]: CSE merges
+/// two such maps of the same inputs into one, for a value that several ops
+/// derive alike from one tensor (every attention layer's additive mask
+/// from the model's bool mask), computed once instead of once per op.
+pub fn shared_map(
+    e: &mut Emitter,
+    inputs: &[(&str, &Ty)],
+    out: &Ty,
+    body: impl FnOnce(&mut Emitter, &[String]) -> String,
+) -> String {
+    let init = e.assign(format!("tensor.empty() : {out}"));
+    map_into(e, inputs, &init, out, body)
+}
+
+fn map_into(
+    e: &mut Emitter,
+    inputs: &[(&str, &Ty)],
+    init: &str,
+    out: &Ty,
+    body: impl FnOnce(&mut Emitter, &[String]) -> String,
+) -> String {
     let ins: Vec<(String, Ty, String)> = inputs
         .iter()
         .map(|(v, t)| (v.to_string(), (*t).clone(), broadcast_map(&t.shape, &out.shape)))
         .collect();
     let iterators = vec!["parallel"; out.rank()];
-    generic(e, &ins, &init, out, None, &iterators, "", body)
+    generic(e, &ins, init, out, None, &iterators, "", body)
 }
 
 /// Like [`map`], with each input read through its own indexing map over
