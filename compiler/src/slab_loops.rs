@@ -100,29 +100,30 @@ unsafe fn join_next(first: MlirOperation, arena: MlirValue) -> bool {
     // among the threads (`parallel::COLLAPSE_BELOW`), which a body of two
     // loops would prevent: such loops join only with their inner loops
     let few = (ub - lb + step - 1) / step < crate::parallel::COLLAPSE_BELOW;
-    let (between, next) = next_loop(first);
+    let (between, next) = past_views(first);
     if next.ptr.is_null() || !is_parallel_loop(next) || constant_loop_bounds(next) != Some(bounds) || !apart(first, next, step, arena, few) {
         return false;
     }
     let inner = match (few, lone_inner_loop(first), lone_inner_loop(next)) {
         (false, ..) => None,
-        (true, Some(a), Some(b)) if constant_loop_bounds(a).is_some() && constant_loop_bounds(a) == constant_loop_bounds(b) => Some(a),
+        (true, Some(a), Some(b)) if constant_loop_bounds(a).is_some() && constant_loop_bounds(a) == constant_loop_bounds(b) => Some((a, b)),
         (true, ..) => return false,
     };
     join(first, &between, next);
-    if let Some(inner) = inner {
-        // the second's inner loop now follows the first's; within an
-        // iteration of the outer loop the two touch memory apart (`apart`
-        // with `within`), so their iterations may interleave
-        let (between, next) = next_loop(inner);
-        join(inner, &between, next);
+    if let Some((a, b)) = inner {
+        // b now follows a (past views); within an iteration of the outer
+        // loop the two touch memory apart (`apart` with `within`), so
+        // their iterations may interleave
+        let (between, after_a) = past_views(a);
+        debug_assert!(after_a.ptr == b.ptr);
+        join(a, &between, b);
     }
     true
 }
 
 /// The ops after `op` that only name memory (or allocate it, before
 /// planning), and the op after them (null at the block's end).
-unsafe fn next_loop(op: MlirOperation) -> (Vec<MlirOperation>, MlirOperation) {
+unsafe fn past_views(op: MlirOperation) -> (Vec<MlirOperation>, MlirOperation) {
     let mut between = Vec::new();
     let mut next = mlirOperationGetNextInBlock(op);
     while !next.ptr.is_null() && (PURE.contains(&op_name(next).as_str()) || is_static_alloc(next)) {

@@ -131,6 +131,7 @@ pub fn shared_map(
     map_into(e, inputs, &init, out, body)
 }
 
+/// [`map`] into `init`.
 fn map_into(
     e: &mut Emitter,
     inputs: &[(&str, &Ty)],
