@@ -144,7 +144,10 @@ unsafe fn join(first: MlirOperation, between: &[MlirOperation], next: MlirOperat
 
 /// The parallel loop that is all `for_op`'s body does (past ops that only
 /// name memory): squeezenet's im2col copies a tap's window channel by
-/// channel (3), row by row (111).
+/// channel (3), row by row (111). Stricter than
+/// `parallel::collapsed_inner_loop` (which also takes index arithmetic
+/// and border fills beside the loop): only ops that [`past_views`] moves,
+/// so that the two inner loops end up next to each other.
 unsafe fn lone_inner_loop(for_op: MlirOperation) -> Option<MlirOperation> {
     let mut inner = None;
     let mut op = mlirBlockGetFirstOperation(body(for_op));

@@ -119,8 +119,8 @@ impl FlatTransfer {
         unsafe {
             let at = InsertBefore::new(context, OperationRef::from_raw(self.op));
             let operand = |i: usize| mlirOperationGetOperand(self.op, i as isize);
-            let vector_ty = Type::from_raw(self.kind.vector_type(self.op));
-            let element = Type::from_raw(mlirShapedTypeGetElementType(self.kind.vector_type(self.op)));
+            let vector = self.kind.vector_type(self.op);
+            let (vector_ty, element) = (Type::from_raw(vector), Type::from_raw(mlirShapedTypeGetElementType(vector)));
             // the memref with its last k dims as one
             let run: i64 = self.shape[first..].iter().product();
             let sizes: Vec<String> = self.shape[..first].iter().copied().chain([run]).map(|s| s.to_string()).collect();

@@ -6,7 +6,7 @@
 //! use windows of the largest size with a mask; upsampling reads source
 //! indices and weights computed here with torch's formulas.
 
-use super::elementwise::{dim_list, empty, filled, generic};
+use super::elementwise::{dim_list, empty, filled, generic, identity_map};
 use super::scalar::{self, compute_elem, constant, literal};
 use super::shape::{extract, indexed, pad_value, padded_ty, reshape_value};
 use super::{AtenOp, Attr, Emitter};
@@ -205,19 +205,17 @@ fn separable_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, out: &Ty, lowe
         rows_max(e, x, x_ty, w, starts, part_ty, &fill)
     });
     let columns = super::conv::WindowParams { stride: &[1, sw], padding: &[0, pw], kernel: &[1, kw], dilation: &[1, 1] };
-    let identity = format!("affine_map<({}) -> ({})>", dim_list(out.rank()), dim_list(out.rank()));
-    let windows: Vec<(String, Ty, String)> = super::conv::windows_of_phases(e, &phases, &phases_ty, &columns, out, &fill)
-        .into_iter()
-        .map(|(window, window_ty)| (window, window_ty, identity.clone()))
-        .collect();
+    let windows = super::conv::windows_of_phases(e, &phases, &phases_ty, &columns, out, &fill);
     maximum_of(e, &windows, out)
 }
 
-/// The elementwise maximum of `inputs` (same-shaped, identity maps) as `out`.
-fn maximum_of(e: &mut Emitter, inputs: &[(String, Ty, String)], out: &Ty) -> String {
+/// The elementwise maximum of `inputs` (each of `out`'s shape) as `out`.
+fn maximum_of(e: &mut Emitter, inputs: &[(String, Ty)], out: &Ty) -> String {
     let init = empty(e, out);
     let elem = out.elem.clone();
-    generic(e, inputs, &init, out, None, &vec!["parallel"; out.rank()], "", |e, a| {
+    let identity = identity_map(out.rank());
+    let inputs: Vec<(String, Ty, String)> = inputs.iter().map(|(value, ty)| (value.clone(), ty.clone(), identity.clone())).collect();
+    generic(e, &inputs, &init, out, None, &vec!["parallel"; out.rank()], "", |e, a| {
         (1..inputs.len()).fold(a[0].clone(), |acc, t| scalar::max(e, &a[t], &acc, &elem))
     })
 }
@@ -251,8 +249,7 @@ fn rows_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, starts: &[i64], par
     let (o, column) = (starts[0], starts[1]);
     let (first, last) = rows_inside(o, x_ty.shape[2], w);
     let sizes: Vec<String> = part_ty.shape.iter().map(i64::to_string).collect();
-    let identity = format!("affine_map<({}) -> ({})>", dim_list(4), dim_list(4));
-    let slices: Vec<(String, Ty, String)> = (first..last)
+    let slices: Vec<(String, Ty)> = (first..last)
         .map(|tap| {
             let row = w.stride[0] * o + tap - w.padding[0];
             let slice = e.assign(format!(
@@ -260,7 +257,7 @@ fn rows_max(e: &mut Emitter, x: &str, x_ty: &Ty, w: &Window, starts: &[i64], par
                 sizes.join(", "),
                 w.stride[0]
             ));
-            (slice, part_ty.clone(), identity.clone())
+            (slice, part_ty.clone())
         })
         .collect();
     match slices.len() {
