@@ -57,6 +57,7 @@ pub fn bufferize<'c>(context: &'c Context, module: &mut Module<'c>, target: &ker
     )?;
     kernels::prefetch::prefetch_next_rows(context, module)?;
     kernels::prefetch::prefetch_streams(context, module)?;
+    kernels::prefetch::prefetch_next_tiles(context, module)?;
     // before the plan, whose reused slots would keep loops apart; after
     // it too, once the copies into padded buffers are loops
     crate::slab_loops::join_slab_loops(module)?;

@@ -239,7 +239,7 @@ pub fn read_in_loops(op: MlirOperation) -> bool {
 }
 
 /// Whether `op` lies in the body of an `scf.for`, at any depth.
-fn inside_loop(op: MlirOperation) -> bool {
+pub fn inside_loop(op: MlirOperation) -> bool {
     let mut at = unsafe { mlirOperationGetParentOperation(op) };
     while !at.ptr.is_null() {
         if crate::mlir::op_name(at) == "scf.for" {

@@ -435,6 +435,11 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     // (tag, op name, batched, plan); a split op gets a tag of its own (a
     // split needs a handle to exactly one op)
     let mut jobs: Vec<(String, &str, bool, Plan)> = Vec::new();
+    // the tags of plain products at a function's top level, whose B comes
+    // from memory or another core (not from a loop nest's own buffers, an
+    // attention's per-head blocks in L1 or L2: BERT 1.005-1.011x the time
+    // with those prefetched too)
+    let (mut b_streamed, mut b_cached) = (Vec::new(), Vec::new());
     for (name, batched) in [("linalg.matmul", false), ("linalg.batch_matmul", true)] {
         for raw in ops_named(module, name) {
             let op = unsafe { OperationRef::from_raw(raw) };
@@ -454,6 +459,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
             };
             let tag_text = tag_with_init(context, &op, &plan, k, tag_text);
             tag(context, raw, &tag_text);
+            if batched || super::analysis::inside_loop(raw) { &mut b_cached } else { &mut b_streamed }.push(tag_text.clone());
             if !jobs.iter().any(|(t, ..)| *t == tag_text) {
                 jobs.push((tag_text, name, batched, plan));
             }
@@ -529,6 +535,7 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
     }
     let mut k_loops = Vec::new();
     for (tag_text, name, batched, plan) in &jobs {
+        let prefetch_next_tile = b_streamed.contains(tag_text) && !b_cached.contains(tag_text);
         let init = fused_init(tag_text);
         let init = init.as_ref().map(|(kind, tag)| (*kind, tag.as_str()));
         if let (Plan::PanelsWithEpilogue(t), Some(init)) = (plan, init) {
@@ -542,7 +549,11 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
         match plan {
             Plan::Tiled(t) => {
                 let (blocks, tiles) = matmul_sizes(t, *batched);
-                k_loops.push(micro_kernel(script, &op, &blocks, &tiles, init));
+                let k_loop = micro_kernel(script, &op, &blocks, &tiles, init);
+                if prefetch_next_tile {
+                    next_tile_prefetched(script, &k_loop);
+                }
+                k_loops.push(k_loop);
             }
             Plan::Split { at, main, rest } => {
                 let parts = script.handle("parts");
@@ -554,7 +565,12 @@ pub fn plan(context: &Context, module: &Module, target: &Target, script: &mut Sc
                 ));
                 for (part, t) in [(&low, main), (&high, rest)] {
                     let (blocks, tiles) = matmul_sizes(t, *batched);
-                    k_loops.push(micro_kernel(script, part, &blocks, &tiles, None));
+                    let k_loop = micro_kernel(script, part, &blocks, &tiles, None);
+                    // (the rest's tiles are its few last columns: none to their right)
+                    if part == &low && prefetch_next_tile {
+                        next_tile_prefetched(script, &k_loop);
+                    }
+                    k_loops.push(k_loop);
                 }
             }
             // loops (m, panel, column, k)
@@ -722,10 +738,25 @@ fn main_and_last_columns(products: &[(MlirOperation, Plan)]) -> Vec<(usize, usiz
 /// L2). Measured with the prefetch (ab, 1 thread): one 512-channel 7x7
 /// convolution 0.83x the time, resnet18 0.93, mobilenet_v2 0.98, the MLP
 /// 0.96, BERT 0.98. The plain tiled products read B rows N floats apart,
-/// each reused by every row tile from L2: no gain there (resnet18 1.00,
-/// mobilenet_v2 1.00), so they are not marked.
+/// each reused by every row tile from L2: a step or a few KiB ahead gains
+/// nothing there (resnet18 1.00, mobilenet_v2 1.00); they prefetch the next
+/// tile's rows instead ([`next_tile_prefetched`]).
 fn streams_prefetched(script: &mut Script, k_loop: &str) {
-    script.line(format!("transform.annotate {k_loop} \"{}\" : !transform.any_op", super::prefetch::STREAM_LOOP));
+    script.annotate(&[k_loop.to_string()], super::prefetch::STREAM_LOOP);
+}
+
+/// Tags the K loop `k_loop` of a tiled product for
+/// `super::prefetch::prefetch_next_tiles`: each step prefetches the row of
+/// B that the next register tile to the right reads at that step. Against
+/// no prefetch (ab, both orders, 150-600 pairs; Zen 4): 1 thread resnet50
+/// 0.986 (its 14x14 products, split at 192 of 196 columns, gain most),
+/// squeezenet 0.981-0.995, mobilenet_v2 and efficientnet 0.996, resnet18,
+/// convnext and mobilenet_v3_small 1.000 +- 0.005; 2 threads near level;
+/// 2 threads far (two cores without a shared cache: B rows that the other
+/// thread wrote come from its cache) resnet50 0.987-0.991, mobilenet_v2
+/// 0.991, resnet18 0.995, the other three level.
+fn next_tile_prefetched(script: &mut Script, k_loop: &str) {
+    script.annotate(&[k_loop.to_string()], super::prefetch::NEXT_TILE_LOOP);
 }
 
 /// The tag of the epilogue of the products tagged `product_tag`.

@@ -266,8 +266,13 @@ impl Script {
     /// Marks `loops` as [`PARALLEL`]: only loops over parallel dims, in
     /// whose iterations no value is accumulated.
     pub fn mark_parallel(&mut self, loops: &[String]) {
-        for l in loops {
-            self.line(format!("transform.annotate {l} \"{PARALLEL}\" : !transform.any_op"));
+        self.annotate(loops, PARALLEL);
+    }
+
+    /// Gives each of `ops` the unit attribute `name`.
+    pub fn annotate(&mut self, ops: &[String], name: &str) {
+        for op in ops {
+            self.line(format!("transform.annotate {op} \"{name}\" : !transform.any_op"));
         }
     }
 

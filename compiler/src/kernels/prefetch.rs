@@ -36,7 +36,12 @@
 //!   ...
 //! ```
 //!
-//! Both run after bufferization, on memrefs: the loops come from the
+//! Software prefetch of the next register tile's rows of B in tiled
+//! products (a 1x1 convolution's `[channels, pixels]` input): each K step
+//! prefetches the row the tile to the right reads at that step, a whole K
+//! loop ahead (see [`prefetch_next_tiles`]).
+//!
+//! All run after bufferization, on memrefs: the loops come from the
 //! `rows` and `matmul` strategies, which tag them.
 
 use crate::mlir::{only_read, op_name, InsertBefore};
@@ -54,6 +59,10 @@ pub const ROW_LOOP: &str = "aotc.rows";
 /// The discardable attribute on a product's K loop whose operands are
 /// streams read once (see [`prefetch_streams`]).
 pub const STREAM_LOOP: &str = "aotc.stream";
+
+/// The discardable attribute on a tiled product's K loop whose step reads
+/// a row of B's register tile: see [`prefetch_next_tiles`].
+pub const NEXT_TILE_LOOP: &str = "aotc.next_tile";
 
 /// Bytes in a cache line (x86 and most ARM cores).
 const CACHE_LINE: i64 = 64;
@@ -74,6 +83,65 @@ pub fn prefetch_streams(context: &Context, module: &Module) -> anyhow::Result<()
     for k_loop in super::ops_named(module, "scf.for") {
         if unsafe { has_attribute(k_loop, STREAM_LOOP) } {
             unsafe { prefetch_ahead_in(context, k_loop)? };
+        }
+    }
+    Ok(())
+}
+
+/// Adds to every K loop tagged [`NEXT_TILE_LOOP`] the prefetch, at each
+/// step, of the lines of B the next register tile to the right reads at
+/// that step: a tiled product's K loop reads B rows N floats apart (a 1x1
+/// convolution's input channels, a row of pixels each), too far apart for
+/// a step-ahead prefetch and too many streams for the hardware's, so the
+/// first row tile's pass over a block of B waits on each row. Prefetched a
+/// whole K loop ahead, the rows arrive while the current tile computes,
+/// from memory or the other core's cache (the next row tiles read the
+/// block from L2; their prefetches hit it).
+pub fn prefetch_next_tiles(context: &Context, module: &Module) -> anyhow::Result<()> {
+    for k_loop in super::ops_named(module, "scf.for") {
+        if unsafe { has_attribute(k_loop, NEXT_TILE_LOOP) } {
+            unsafe { prefetch_next_tile_in(context, k_loop)? };
+        }
+    }
+    Ok(())
+}
+
+/// See [`prefetch_next_tiles`]: each step view of `k_loop` that reads one
+/// row of a 2-D operand (B's row of the register tile) is prefetched one
+/// view width further along the row, clamped to the operand's buffer.
+unsafe fn prefetch_next_tile_in(context: &Context, k_loop: MlirOperation) -> anyhow::Result<()> {
+    let Some((0, _, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return Ok(()) };
+    let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(k_loop, 0));
+    let index = mlirBlockGetArgument(body, 0);
+    let mut views = Vec::new();
+    let mut op = mlirBlockGetFirstOperation(body);
+    while !op.ptr.is_null() {
+        views.extend(step_view(op, body, index));
+        op = mlirOperationGetNextInBlock(op);
+    }
+    let Some(first) = BlockRef::from_raw(body).first_operation() else { return Ok(()) };
+    let b = InsertBefore::new(context, first);
+    for view in views.iter().filter(|v| v.sizes.len() == 2 && v.dim == 0 && v.sizes[0] == 1) {
+        let elements = root_bytes(view.source) / view.element_bytes;
+        if elements == 0 {
+            continue;
+        }
+        let buffer = b.flat_buffer(view.source, elements)?;
+        for line in &view.lines {
+            let mut element = buffer.offset;
+            for (d, offset) in view.offsets.iter().enumerate() {
+                // the same step (row), one view width to the right
+                let shift = line[d] + if d == 1 { view.sizes[1] } else { 0 };
+                let i = match offset {
+                    Ok(o) => b.index(*o + shift)?,
+                    Err(v) if shift == 0 => *v,
+                    Err(v) => b.index_op("arith.addi", *v, b.index(shift)?)?,
+                };
+                let step = b.index_op("arith.muli", i, b.index(view.strides[d])?)?;
+                element = b.index_op("arith.addi", element, step)?;
+            }
+            let element = b.index_op("arith.minui", element, b.index(buffer.elements - 1)?)?;
+            b.prefetch(buffer.flat, &[element], STREAM_LOCALITY)?;
         }
     }
     Ok(())
@@ -129,6 +197,8 @@ struct StepView {
     /// Where each cache line a step reads starts, relative to the view's
     /// offsets (one index per dim).
     lines: Vec<Vec<i64>>,
+    /// The view's sizes.
+    sizes: Vec<i64>,
 }
 
 /// The most cache lines one step of a stream prefetches: a step that reads
@@ -215,7 +285,7 @@ unsafe fn step_view(subview: MlirOperation, body: MlirBlock, index: MlirValue) -
     }
     let lines = lines_per_step(&sizes, &strides, bytes, dim)?;
     let step_bytes = strides[dim] * bytes;
-    only_read(mlirOperationGetResult(subview, 0), None).then_some(StepView { source, offsets, dim, strides, element_bytes: bytes, step_bytes, lines })
+    only_read(mlirOperationGetResult(subview, 0), None).then_some(StepView { source, offsets, dim, strides, element_bytes: bytes, step_bytes, lines, sizes })
 }
 
 /// The bytes of the memref that `view` is a subview of (through any
