@@ -18,7 +18,10 @@
  *   cc -O2 -include /tmp/a/liba.h benches/watch.c /tmp/bench_loop.o -o /tmp/watch -ldl -pthread
  *   /tmp/watch /tmp/a/liba.so a 0 60
  *
- * Inputs are a fixed pattern (values do not change the work).
+ * Inputs are a fixed pattern (values do not change the work). With
+ * AOTC_ADAPTIVE_THREADS=0 every 2-thread run uses both threads (else a run
+ * may take the calling thread alone where that is faster: the README's
+ * Threads section).
  */
 #include <stdio.h>
 #include <stdlib.h>

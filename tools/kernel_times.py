@@ -98,7 +98,10 @@ def measure(watch, lib, names, threads, placement, seconds, chunk):
     runs, run_seconds, tries = 0, 0.0, 0
     while run_seconds < seconds and tries < 3 * seconds / chunk + 3:
         tries += 1
-        p = run([watch, lib, "bench", str(threads), str(chunk)], capture_output=True)
+        # every run on the asked threads (not alone where those are slower:
+        # runtime/src/thread_choice.rs)
+        fixed = dict(os.environ, AOTC_ADAPTIVE_THREADS="0")
+        p = run([watch, lib, "bench", str(threads), str(chunk)], capture_output=True, env=fixed)
         batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
         places = [placement_of(float(b[4]), float(b[4])) for b in batches]
         if threads > 1 and placement and not in_placement(places, placement):

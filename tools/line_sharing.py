@@ -60,7 +60,8 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         lib, watch = build(work, args.model, args.aotc, target, "line-sharing", ["--trace-memory"])
-        p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True)
+        # every run on both threads (runtime/src/thread_choice.rs)
+        p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True, env=dict(os.environ, AOTC_ADAPTIVE_THREADS="0"))
     batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
     runs = sum(int(b[2]) for b in batches)
     rows = parse(p.stderr)

@@ -234,7 +234,8 @@ functions! {
     /// A handle runs on one thread at a time: a concurrent run returns AOTC_ERROR_BUSY.
     fn last_error(model: "const AotcModel *" => *const Handle) -> "const char *" => *const c_char = crate::aotc_rt_last_error;
     /// Sets the threads the handle's runs use (default: AOTC_NUM_THREADS, else the CPUs the process may run on).
-    /// Below 1: AOTC_ERROR_INVALID_ARGUMENT. Handles share one worker pool (see the README).
+    /// Below 1: AOTC_ERROR_INVALID_ARGUMENT. Handles share one worker pool; a run takes the calling
+    /// thread alone while such runs are measured faster (see the README).
     fn set_num_threads(model: "AotcModel *" => *mut Handle, threads: "int" => i32) -> "int" => i32 = crate::aotc_rt_set_num_threads;
     /// The handle's thread count (-1 for NULL).
     fn num_threads(model: "const AotcModel *" => *const Handle) -> "int" => i32 = crate::aotc_rt_num_threads;

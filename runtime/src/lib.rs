@@ -22,6 +22,7 @@ pub mod kernel_times;
 pub mod line_sharing;
 pub mod pool;
 pub mod safe;
+mod thread_choice;
 pub mod winograd;
 
 use std::cell::{RefCell, UnsafeCell};
@@ -127,6 +128,8 @@ struct RunState {
     descriptor_pointers: Vec<*mut c_void>,
     /// The temporaries of parallel kernels' chunks on the calling thread.
     scratch: pool::Scratch,
+    /// Whether a run uses the threads or the calling thread alone.
+    thread_choice: thread_choice::ThreadChoice,
 }
 
 thread_local! {
@@ -265,7 +268,7 @@ pub unsafe extern "C" fn aotc_rt_create(desc: *const ModelDesc, out: *mut *mut M
         .collect();
     descriptors.push(descriptor(ptr::null_mut(), &[desc.arena_bytes as i64]));
     let descriptor_pointers = descriptors.iter_mut().map(|d| d.as_mut_ptr() as *mut c_void).collect();
-    let state = RunState { arena, buffers, descriptors, descriptor_pointers, scratch: pool::Scratch::default() };
+    let state = RunState { arena, buffers, descriptors, descriptor_pointers, scratch: pool::Scratch::default(), thread_choice: Default::default() };
     let threads = AtomicUsize::new(pool::default_threads());
     let model = Box::new(Model { desc, busy: AtomicBool::new(false), threads, derived, state: UnsafeCell::new(state) });
     pool::handle_created();
@@ -284,9 +287,11 @@ pub unsafe extern "C" fn aotc_rt_free(model: *mut Model) {
     }
 }
 
-/// Sets how many threads the handle's runs use (from the next run on).
-/// Below 1 is an error (`AOTC_ERROR_INVALID_ARGUMENT`); more than the
-/// machine has is allowed (the extra threads share its cores).
+/// Sets how many threads the handle's runs use (from the next run on; a
+/// run uses the calling thread alone while that is measured faster, see
+/// `thread_choice`). Below 1 is an error (`AOTC_ERROR_INVALID_ARGUMENT`);
+/// more than the machine has is allowed (the extra threads share its
+/// cores).
 ///
 /// # Safety
 /// `model` must come from `aotc_rt_create` (or be null).
@@ -432,10 +437,12 @@ pub unsafe extern "C" fn aotc_rt_run(
     let arena = state.arena.as_mut_ptr();
     let last = state.descriptors.len() - 1;
     set_data(&mut state.descriptors[last], arena);
-    let threads = m.threads.load(Ordering::Relaxed);
+    let threads = state.thread_choice.threads_for_run(m.threads.load(Ordering::Relaxed));
+    let start = std::time::Instant::now();
     if !pool::with_threads(threads, &mut state.scratch, || (m.desc.entry)(state.descriptor_pointers.as_ptr())) {
         return fail(model, AOTC_ERROR_OUT_OF_MEMORY, "run: cannot allocate a thread's scratch memory (the outputs are not valid)");
     }
+    state.thread_choice.record(threads, start.elapsed());
     // Mutated buffers take their new values for the next run.
     for (k, arg) in args.iter().enumerate() {
         if arg.role == ROLE_MUTATION {
