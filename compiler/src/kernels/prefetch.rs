@@ -110,7 +110,29 @@ pub fn prefetch_next_tiles(context: &Context, module: &Module) -> anyhow::Result
 /// row of a 2-D operand (B's row of the register tile) is prefetched one
 /// view width further along the row, clamped to the operand's buffer.
 unsafe fn prefetch_next_tile_in(context: &Context, k_loop: MlirOperation) -> anyhow::Result<()> {
-    let Some((0, _, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return Ok(()) };
+    let Some((index, views, first)) = k_steps(k_loop) else { return Ok(()) };
+    let b = InsertBefore::new(context, OperationRef::from_raw(first));
+    for view in views.iter().filter(|v| v.sizes.len() == 2 && v.dim == 0 && v.sizes[0] == 1) {
+        let elements = root_bytes(view.source) / view.element_bytes;
+        if elements == 0 {
+            continue;
+        }
+        let buffer = b.flat_buffer(view.source, elements)?;
+        for line in &view.lines {
+            // the same step (row), one view width to the right
+            let shift = [line[0], line[1] + view.sizes[1]];
+            let element = b.line_element(view, &buffer, index, &shift)?;
+            b.prefetch(buffer.flat, &[element], STREAM_LOCALITY)?;
+        }
+    }
+    Ok(())
+}
+
+/// The K index of `k_loop` (a loop from 0 in steps of 1), the views of
+/// the operands its body takes a step of ([`step_view`]), and the body's
+/// first op.
+unsafe fn k_steps(k_loop: MlirOperation) -> Option<(MlirValue, Vec<StepView>, MlirOperation)> {
+    let Some((0, _, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return None };
     let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(k_loop, 0));
     let index = mlirBlockGetArgument(body, 0);
     let mut views = Vec::new();
@@ -119,32 +141,8 @@ unsafe fn prefetch_next_tile_in(context: &Context, k_loop: MlirOperation) -> any
         views.extend(step_view(op, body, index));
         op = mlirOperationGetNextInBlock(op);
     }
-    let Some(first) = BlockRef::from_raw(body).first_operation() else { return Ok(()) };
-    let b = InsertBefore::new(context, first);
-    for view in views.iter().filter(|v| v.sizes.len() == 2 && v.dim == 0 && v.sizes[0] == 1) {
-        let elements = root_bytes(view.source) / view.element_bytes;
-        if elements == 0 {
-            continue;
-        }
-        let buffer = b.flat_buffer(view.source, elements)?;
-        for line in &view.lines {
-            let mut element = buffer.offset;
-            for (d, offset) in view.offsets.iter().enumerate() {
-                // the same step (row), one view width to the right
-                let shift = line[d] + if d == 1 { view.sizes[1] } else { 0 };
-                let i = match offset {
-                    Ok(o) => b.index(*o + shift)?,
-                    Err(v) if shift == 0 => *v,
-                    Err(v) => b.index_op("arith.addi", *v, b.index(shift)?)?,
-                };
-                let step = b.index_op("arith.muli", i, b.index(view.strides[d])?)?;
-                element = b.index_op("arith.addi", element, step)?;
-            }
-            let element = b.index_op("arith.minui", element, b.index(buffer.elements - 1)?)?;
-            b.prefetch(buffer.flat, &[element], STREAM_LOCALITY)?;
-        }
-    }
-    Ok(())
+    let first = mlirBlockGetFirstOperation(body);
+    (!first.ptr.is_null()).then_some((index, views, first))
 }
 
 /// How many bytes ahead of its K step a stream is prefetched: 64 steps of
@@ -314,17 +312,8 @@ unsafe fn root_bytes(mut view: MlirValue) -> i64 {
 /// start each 32 KB panel from memory), mobilenet_v2 0.94, the MLP, BERT
 /// and GPT-2 0.99; 2 threads resnet18 0.92, mobilenet_v2 0.95.
 unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow::Result<()> {
-    let Some((0, _, 1)) = crate::mlir::constant_loop_bounds(k_loop) else { return Ok(()) };
-    let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(k_loop, 0));
-    let index = mlirBlockGetArgument(body, 0);
-    let mut views = Vec::new();
-    let mut op = mlirBlockGetFirstOperation(body);
-    while !op.ptr.is_null() {
-        views.extend(step_view(op, body, index));
-        op = mlirOperationGetNextInBlock(op);
-    }
-    let Some(first) = BlockRef::from_raw(body).first_operation() else { return Ok(()) };
-    let b = InsertBefore::new(context, first);
+    let Some((index, views, first)) = k_steps(k_loop) else { return Ok(()) };
+    let b = InsertBefore::new(context, OperationRef::from_raw(first));
     // the largest operand is the one that does not stay in cache; a step of
     // a row of A (4 bytes) is no stream, a step of 8-row panels (32 bytes)
     // is: resnet18 0.99x the time with them prefetched too, mobilenet_v2 0.99
@@ -341,18 +330,8 @@ unsafe fn prefetch_ahead_in(context: &Context, k_loop: MlirOperation) -> anyhow:
         let ahead = (bytes_ahead / view.step_bytes).max(1);
         let at = b.index_op("arith.addi", index, b.index(ahead)?)?;
         for line in &view.lines {
-            let mut element = buffer.offset;
-            for (d, offset) in view.offsets.iter().enumerate() {
-                let i = match offset {
-                    _ if d == view.dim => at,
-                    Ok(o) => b.index(*o + line[d])?,
-                    Err(v) if line[d] == 0 => *v,
-                    Err(v) => b.index_op("arith.addi", *v, b.index(line[d])?)?,
-                };
-                let step = b.index_op("arith.muli", i, b.index(view.strides[d])?)?;
-                element = b.index_op("arith.addi", element, step)?;
-            }
-            let element = b.index_op("arith.minui", element, b.index(buffer.elements - 1)?)?;
+            // (a line's index along K is 0: `lines_per_step`)
+            let element = b.line_element(view, &buffer, at, line)?;
             b.prefetch(buffer.flat, &[element], STREAM_LOCALITY)?;
         }
     }
@@ -510,6 +489,25 @@ impl InsertBefore<'_, '_> {
             .add_results(&[flat_ty])
             .build()?;
         Ok(FlatBuffer { flat: self.insert(cast)?, offset, elements })
+    }
+
+    /// The element of `buffer` (`view`'s buffer seen flat) where `view`'s
+    /// step `k` reads, `shift` elements on along each dim (a line of the
+    /// step: [`StepView::lines`]), clamped to the buffer's last element.
+    fn line_element(&self, view: &StepView, buffer: &FlatBuffer, k: MlirValue, shift: &[i64]) -> anyhow::Result<MlirValue> {
+        let mut element = buffer.offset;
+        for (d, offset) in view.offsets.iter().enumerate() {
+            let i = match offset {
+                _ if d == view.dim && shift[d] == 0 => k,
+                _ if d == view.dim => self.index_op("arith.addi", k, self.index(shift[d])?)?,
+                Ok(o) => self.index(*o + shift[d])?,
+                Err(v) if shift[d] == 0 => *v,
+                Err(v) => self.index_op("arith.addi", *v, self.index(shift[d])?)?,
+            };
+            let step = self.index_op("arith.muli", i, self.index(view.strides[d])?)?;
+            element = self.index_op("arith.addi", element, step)?;
+        }
+        self.index_op("arith.minui", element, self.index(buffer.elements - 1)?)
     }
 
     /// `memref.prefetch %source[indices], read, locality<locality>, data`.
