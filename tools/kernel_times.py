@@ -33,6 +33,13 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, **kw)
 
 
+def threads_fixed():
+    """The environment in which every run of a library uses the thread count
+    it was asked for, never the calling thread alone where that is faster
+    (runtime/src/thread_choice.rs): the tools time the threads themselves."""
+    return dict(os.environ, AOTC_ADAPTIVE_THREADS="0")
+
+
 def build(work, model, aotc, target, feature="kernel-times", aotc_args=()):
     """The library (against the runtime built with `feature`, in a target
     dir of its own; `aotc_args` added to the compile) and the watch
@@ -98,10 +105,7 @@ def measure(watch, lib, names, threads, placement, seconds, chunk):
     runs, run_seconds, tries = 0, 0.0, 0
     while run_seconds < seconds and tries < 3 * seconds / chunk + 3:
         tries += 1
-        # every run on the asked threads (not alone where those are slower:
-        # runtime/src/thread_choice.rs)
-        fixed = dict(os.environ, AOTC_ADAPTIVE_THREADS="0")
-        p = run([watch, lib, "bench", str(threads), str(chunk)], capture_output=True, env=fixed)
+        p = run([watch, lib, "bench", str(threads), str(chunk)], capture_output=True, env=threads_fixed())
         batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
         places = [placement_of(float(b[4]), float(b[4])) for b in batches]
         if threads > 1 and placement and not in_placement(places, placement):

@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kernel_times import ROOT, build, run  # noqa: E402
+from kernel_times import ROOT, build, run, threads_fixed  # noqa: E402
 
 MOVES = ["remote_read", "over_read", "over_written", "after_reading"]
 
@@ -60,8 +60,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         lib, watch = build(work, args.model, args.aotc, target, "line-sharing", ["--trace-memory"])
-        # every run on both threads (runtime/src/thread_choice.rs)
-        p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True, env=dict(os.environ, AOTC_ADAPTIVE_THREADS="0"))
+        p = run([watch, lib, "bench", "2", str(args.seconds), "1"], capture_output=True, env=threads_fixed())
     batches = [line.split() for line in p.stdout.splitlines() if line and not line.startswith("#")]
     runs = sum(int(b[2]) for b in batches)
     rows = parse(p.stderr)
